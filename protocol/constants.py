@@ -1,0 +1,30 @@
+"""Protocol-wide constants and limits shared by server and clients."""
+
+from typing import Final
+
+PROTOCOL_VERSION: Final = 1
+"""Bumped on any incompatible change to the frames below."""
+
+SUBPROTOCOL: Final = "sensay-hub.v1"
+"""The ``Sec-WebSocket-Protocol`` value the server selects (and echoes) on the handshake."""
+
+TOKEN_SUBPROTOCOL_PREFIX: Final = "access_token."
+"""Prefix of the optional second ``Sec-WebSocket-Protocol`` value carrying the JWT (``access_token.<jwt>``)."""
+
+TOKEN_QUERY_PARAM: Final = "access_token"
+"""Query parameter that may carry the JWT (``/ws?access_token=<jwt>``)."""
+
+WS_PATH: Final = "/ws"
+"""Path of the WebSocket endpoint."""
+
+MAX_ID_LENGTH: Final = 128
+"""Maximum length (characters) of a client frame ``id``, a ``replica_id`` or a resume stream's replica part."""
+
+MAX_CONTENT_LENGTH: Final = 100_000
+"""Maximum length (characters) of a chat or room message ``content``."""
+
+MAX_TOKEN_LENGTH: Final = 16_384
+"""Maximum length (characters) of a JWT sent in an ``auth`` frame."""
+
+MAX_RESUME_STREAMS: Final = 256
+"""Maximum number of streams in one ``resume`` frame."""

@@ -1,0 +1,204 @@
+"""Frames sent by the server to the client.
+
+Optional fields are left out of the wire when they hold their default (``null``/``false``): clients must
+treat a missing field as its default. Clients should ignore fields and frame types they do not know.
+"""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
+
+import msgspec
+
+from .codes import ErrorCode
+
+ChangeTable = Literal["tasks", "prototype_interactions"]
+
+
+class _ServerFrame(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    pass
+
+
+class StoredMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A persisted chat or room message."""
+
+    id: str
+    sender: Literal["user", "replica"]
+    content: str
+    created_at: Annotated[str, msgspec.Meta(description="ISO 8601 timestamp with timezone.")]
+    user_id: Annotated[str | None, msgspec.Meta(description="Author, for user messages.")] = None
+    replica_id: Annotated[str | None, msgspec.Meta(description="Author, for replica messages.")] = None
+    client_id: Annotated[
+        str | None, msgspec.Meta(description="The `id` of the `chat.send`/`room.send` frame that created the message.")
+    ] = None
+    reply_to: Annotated[
+        str | None, msgspec.Meta(description="For replica messages: the id of the user message answered.")
+    ] = None
+
+
+class HelloFrame(_ServerFrame, tag="hello", kw_only=True):
+    """Sent once, right after successful authentication."""
+
+    protocol: Annotated[int, msgspec.Meta(description="Protocol version (`PROTOCOL_VERSION`).")]
+    connection_id: str
+    user_id: str
+    session_id: Annotated[str | None, msgspec.Meta(description="The auth session the token belongs to, if any.")] = None
+    heartbeat_interval: Annotated[
+        float,
+        msgspec.Meta(
+            description="Heartbeat period in seconds: the server sends WebSocket (RFC 6455) pings this often and "
+            "drops a peer whose pong does not come back within the same period. Clients may send `ping` frames at "
+            "this pace to detect a dead connection from their side."
+        ),
+    ]
+    max_frame_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            description="Largest inbound frame the server accepts; bigger ones close the connection with 1009."
+        ),
+    ]
+
+
+class PongFrame(_ServerFrame, tag="pong", kw_only=True):
+    """Answer to a `ping`, echoing its id."""
+
+    id: str | None = None
+
+
+class AckFrame(_ServerFrame, tag="ack", kw_only=True):
+    """A `chat.send`/`room.send` was stored as `message_id` at `seq` in `stream`."""
+
+    id: Annotated[str, msgspec.Meta(description="The client message id (the send frame's id).")]
+    stream: str
+    message_id: str
+    seq: int
+    duplicate: Annotated[
+        bool, msgspec.Meta(description="True when the id had already been stored: nothing new was created.")
+    ] = False
+
+
+class MessageFrame(_ServerFrame, tag="message", kw_only=True):
+    """A message stored in a stream the client follows (including the client's own, and replayed ones)."""
+
+    stream: str
+    seq: int
+    message: StoredMessage
+
+
+class ReplyDeltaFrame(_ServerFrame, tag="reply.delta", kw_only=True):
+    """A chunk of a replica reply being generated; the full reply later arrives as a `message`."""
+
+    stream: str
+    reply_to: Annotated[str, msgspec.Meta(description="Id of the user message being answered.")]
+    replica_id: str
+    index: Annotated[int, msgspec.Meta(description="0-based chunk counter, per reply.")]
+    text: str
+
+
+class ResumedFrame(_ServerFrame, tag="resumed", kw_only=True):
+    """Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`."""
+
+    stream: str
+    replayed: int
+    latest_seq: int
+
+
+class ErrorFrame(_ServerFrame, tag="error", kw_only=True):
+    """A frame could not be processed. The connection stays open."""
+
+    code: ErrorCode
+    message: Annotated[str, msgspec.Meta(description="Human-readable detail; not meant to be parsed.")]
+    id: Annotated[str | None, msgspec.Meta(description="The offending frame's id, when it had one.")] = None
+    retryable: Annotated[bool, msgspec.Meta(description="Whether re-sending the same frame later makes sense.")] = False
+    stream: str | None = None
+
+
+class ChangeFrame(_ServerFrame, tag="change", kw_only=True):
+    """A row of a watched table changed (database change feed)."""
+
+    table: ChangeTable
+    op: Literal["INSERT", "UPDATE", "DELETE"]
+    record: Annotated[dict[str, Any] | None, msgspec.Meta(description="The new row (INSERT/UPDATE).")] = None
+    old_record: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(description="The previous row or its primary key (UPDATE/DELETE), when known."),
+    ] = None
+    commit_timestamp: str | None = None
+
+
+class ResyncFrame(_ServerFrame, tag="resync", kw_only=True):
+    """Changes may have been missed (the change feed had a gap): re-fetch `tables` over REST."""
+
+    reason: str
+    tables: list[str]
+
+
+class RoomPresenceFrame(_ServerFrame, tag="room.presence", kw_only=True):
+    """Full snapshot of the users present in a room (sent after joining)."""
+
+    room_id: str
+    user_ids: list[str]
+
+
+class RoomJoinedFrame(_ServerFrame, tag="room.joined", kw_only=True):
+    """A user joined the room."""
+
+    room_id: str
+    user_id: str
+
+
+class RoomLeftFrame(_ServerFrame, tag="room.left", kw_only=True):
+    """A user left the room."""
+
+    room_id: str
+    user_id: str
+
+
+class RoomTypingStatusFrame(_ServerFrame, tag="room.typing", kw_only=True):
+    """A user in the room started or stopped typing."""
+
+    room_id: str
+    user_id: str
+    typing: bool
+
+
+class RoomTurnsFrame(_ServerFrame, tag="room.turns", kw_only=True):
+    """State of the replicas' turn-taking in a room."""
+
+    room_id: str
+    state: Literal["running", "stopped", "idle"]
+    reason: str | None = None
+    turns: Annotated[int, msgspec.Meta(description="Replica turns taken in the current run.")]
+
+
+class PrototypeEventFrame(_ServerFrame, tag="prototype.event", kw_only=True):
+    """Progress of a running prototype (e.g. a voice transcript line, an MCP step)."""
+
+    prototype: str
+    event: str
+    data: dict[str, Any]
+
+
+ServerFrame: TypeAlias = (
+    HelloFrame
+    | PongFrame
+    | AckFrame
+    | MessageFrame
+    | ReplyDeltaFrame
+    | ResumedFrame
+    | ErrorFrame
+    | ChangeFrame
+    | ResyncFrame
+    | RoomPresenceFrame
+    | RoomJoinedFrame
+    | RoomLeftFrame
+    | RoomTypingStatusFrame
+    | RoomTurnsFrame
+    | PrototypeEventFrame
+)
+"""Any frame the server may send."""
+
+SERVER_FRAME_TYPES: Final[Mapping[str, type[msgspec.Struct]]] = MappingProxyType(
+    {str(cls.__struct_config__.tag): cls for cls in get_args(ServerFrame)}
+)
+"""Server frame classes by their ``type`` tag."""

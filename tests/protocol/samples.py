@@ -1,0 +1,112 @@
+"""One valid instance of every frame type, shared by the protocol tests."""
+
+from protocol import (
+    AckFrame,
+    AuthFrame,
+    ChangeFrame,
+    ChatSendFrame,
+    ClientFrame,
+    ErrorCode,
+    ErrorFrame,
+    HelloFrame,
+    MessageFrame,
+    PingFrame,
+    PongFrame,
+    PrototypeEventFrame,
+    ReplyDeltaFrame,
+    ResumedFrame,
+    ResumeFrame,
+    ResyncFrame,
+    RoomJoinedFrame,
+    RoomJoinFrame,
+    RoomLeaveFrame,
+    RoomLeftFrame,
+    RoomPresenceFrame,
+    RoomSendFrame,
+    RoomStopFrame,
+    RoomTurnsFrame,
+    RoomTypingFrame,
+    RoomTypingStatusFrame,
+    ServerFrame,
+    StoredMessage,
+)
+
+ROOM = "6f1c1f2e-8a4b-4c1d-9e2f-0a1b2c3d4e5f"
+REPLICA = "replica-42"
+
+CLIENT_SAMPLES: list[ClientFrame] = [
+    AuthFrame(token="header.payload.signature"),
+    AuthFrame(id="a1", token="header.payload.signature"),
+    PingFrame(),
+    PingFrame(id="p1"),
+    ChatSendFrame(id="m1", replica_id=REPLICA, content="Hello there 👋"),
+    ResumeFrame(streams={}),
+    ResumeFrame(id="r1", streams={f"chat:{REPLICA}": 0, f"room:{ROOM}": 17}),
+    RoomJoinFrame(room_id=ROOM),
+    RoomLeaveFrame(id="l1", room_id=ROOM),
+    RoomSendFrame(id="m2", room_id=ROOM, content="x" * 100_000),
+    RoomTypingFrame(room_id=ROOM, typing=True),
+    RoomStopFrame(id="s1", room_id=ROOM),
+]
+
+_USER_MESSAGE = StoredMessage(
+    id="msg-1",
+    sender="user",
+    content="Hello",
+    created_at="2025-01-02T03:04:05.678901+00:00",
+    user_id="user-1",
+    client_id="m1",
+)
+_REPLICA_MESSAGE = StoredMessage(
+    id="msg-2",
+    sender="replica",
+    content="Hi!",
+    created_at="2025-01-02T03:04:06+00:00",
+    replica_id=REPLICA,
+    reply_to="msg-1",
+)
+
+SERVER_SAMPLES: list[ServerFrame] = [
+    HelloFrame(
+        protocol=1,
+        connection_id="c-1",
+        user_id="user-1",
+        session_id="sess-1",
+        heartbeat_interval=20.0,
+        max_frame_bytes=262_144,
+    ),
+    HelloFrame(protocol=1, connection_id="c-2", user_id="user-1", heartbeat_interval=20.5, max_frame_bytes=1024),
+    PongFrame(),
+    PongFrame(id="p1"),
+    AckFrame(id="m1", stream=f"chat:{REPLICA}", message_id="msg-1", seq=1),
+    AckFrame(id="m1", stream=f"chat:{REPLICA}", message_id="msg-1", seq=1, duplicate=True),
+    MessageFrame(stream=f"chat:{REPLICA}", seq=1, message=_USER_MESSAGE),
+    MessageFrame(stream=f"chat:{REPLICA}", seq=2, message=_REPLICA_MESSAGE),
+    ReplyDeltaFrame(stream=f"chat:{REPLICA}", reply_to="msg-1", replica_id=REPLICA, index=0, text="Hi"),
+    ResumedFrame(stream=f"room:{ROOM}", replayed=3, latest_seq=20),
+    ErrorFrame(code=ErrorCode.NOT_FOUND, message="No such room"),
+    ErrorFrame(
+        code=ErrorCode.REPLICA_UNAVAILABLE,
+        message="Sensay timed out",
+        id="m1",
+        retryable=True,
+        stream=f"chat:{REPLICA}",
+    ),
+    ChangeFrame(table="tasks", op="INSERT", record={"id": 1, "title": "t", "done": False}),
+    ChangeFrame(
+        table="prototype_interactions",
+        op="UPDATE",
+        record={"id": "x", "meta": {"k": [1, 2]}},
+        old_record={"id": "x"},
+        commit_timestamp="2025-01-02T03:04:05Z",
+    ),
+    ChangeFrame(table="tasks", op="DELETE", old_record={"id": 1}),
+    ResyncFrame(reason="change feed reconnected", tables=["tasks", "prototype_interactions"]),
+    RoomPresenceFrame(room_id=ROOM, user_ids=["user-1", "user-2"]),
+    RoomJoinedFrame(room_id=ROOM, user_id="user-2"),
+    RoomLeftFrame(room_id=ROOM, user_id="user-2"),
+    RoomTypingStatusFrame(room_id=ROOM, user_id="user-2", typing=False),
+    RoomTurnsFrame(room_id=ROOM, state="running", turns=0),
+    RoomTurnsFrame(room_id=ROOM, state="stopped", reason="stopped by user-1", turns=4),
+    PrototypeEventFrame(prototype="voice", event="transcript", data={"speaker": "user", "text": "hello"}),
+]
