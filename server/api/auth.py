@@ -1,0 +1,84 @@
+"""``/api/auth``: sign-up, login, refresh, logout, me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..auth.errors import EmailTaken, InvalidCredentials, InvalidToken
+from .guard import require_principal
+from .parsing import read_json
+from .problems import Problem
+from .responses import json_response
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Length only, as NIST SP 800-63B advises; 1024 bounds the argon2 work an attacker can ask for.
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+
+
+class Credentials(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+async def signup(request: Request) -> Response:
+    body = await read_json(request, Credentials)
+    try:
+        user = await request.state.identity.signup(body.email.strip(), body.password)
+    except EmailTaken as exc:
+        raise Problem(409, "email_taken", str(exc)) from None
+    return json_response({"user": user}, 201)
+
+
+async def login(request: Request) -> Response:
+    body = await read_json(request, LoginBody)
+    try:
+        pair = await request.state.identity.login(body.email.strip(), body.password)
+    except InvalidCredentials as exc:
+        raise Problem(401, "invalid_credentials", str(exc)) from None
+    return json_response(pair, headers={"Cache-Control": "no-store"})
+
+
+async def refresh(request: Request) -> Response:
+    body = await read_json(request, RefreshBody)
+    try:
+        pair = await request.state.identity.refresh(body.refresh_token)
+    except InvalidToken as exc:
+        raise Problem(401, "invalid_refresh_token", str(exc)) from None
+    return json_response(pair, headers={"Cache-Control": "no-store"})
+
+
+async def logout(request: Request) -> Response:
+    principal = await require_principal(request)
+    await request.state.identity.logout(principal)
+    if principal.session_id is not None:
+        await request.state.hub.end_session(principal.user_id, principal.session_id)
+    return Response(status_code=204)
+
+
+async def me(request: Request) -> Response:
+    principal = await require_principal(request)
+    user = await request.state.identity.get_user(principal)
+    return json_response({"user": user, "session_id": principal.session_id, "expires_at": principal.expires_at})
+
+
+routes = [
+    Route("/api/auth/signup", signup, methods=["POST"]),
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/refresh", refresh, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/auth/me", me, methods=["GET"]),
+]

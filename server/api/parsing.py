@@ -1,0 +1,52 @@
+"""Turn request bodies and query strings into typed values, or a 4xx problem that says what is wrong."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+from starlette.requests import Request
+
+from .problems import Problem
+
+T = TypeVar("T")
+MAX_BODY_BYTES = 256 * 1024
+
+
+async def read_json(request: Request, type_: type[T]) -> T:
+    """Decode the JSON body into ``type_``: 415 if not JSON, 413 if too big, 400 if malformed, 422 if invalid."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise Problem(415, "unsupported_media_type", "send the body as application/json")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise Problem(413, "body_too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    try:
+        return msgspec.json.decode(bytes(body), type=type_)
+    except msgspec.ValidationError as exc:
+        raise Problem(422, "validation_error", str(exc)) from None
+    except msgspec.DecodeError:
+        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+
+
+def query_int(request: Request, name: str, *, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(422, "validation_error", f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise Problem(422, "validation_error", f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
+def path_uuid(request: Request, name: str) -> UUID:
+    try:
+        return UUID(request.path_params[name])
+    except ValueError:
+        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from None

@@ -1,0 +1,37 @@
+"""The identity interface: what the API needs from an auth backend (local now, Supabase later)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from ..store.records import User
+from .tokens import Principal
+
+
+class TokenPair(msgspec.Struct, frozen=True):
+    """The answer to a login or refresh, in the shape Supabase Auth uses."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    expires_at: int
+    user: User
+    token_type: str = "bearer"
+
+
+class IdentityBackend(Protocol):
+    async def signup(self, email: str, password: str) -> User: ...
+
+    async def login(self, email: str, password: str) -> TokenPair: ...
+
+    async def refresh(self, refresh_token: str) -> TokenPair: ...
+
+    async def logout(self, principal: Principal) -> None: ...
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify the token and that its session is live; raise ``AuthError`` otherwise."""
+        ...
+
+    async def get_user(self, principal: Principal) -> User: ...

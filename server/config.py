@@ -1,0 +1,195 @@
+"""Settings read from environment variables, validated once at start-up.
+
+Every setting has an embedded default, so an empty environment runs the whole service locally:
+embedded PostgreSQL in ``DATA_DIR``, the local replica, local auth and the in-process broker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the environment variable."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The validated configuration of one process."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".sensay-hub")
+    log_level: str = "info"
+    allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
+    database_url: Secret | None = None
+    jwt_secret: Secret | None = None
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    sensay_api_key: Secret | None = None
+    sensay_api_url: str = "https://api.sensay.io"
+    sensay_replica_id: str | None = None
+    supabase_url: str | None = None
+    supabase_anon_key: Secret | None = None
+    supabase_jwt_secret: Secret | None = None
+    supabase_service_role_key: Secret | None = None
+    redis_url: Secret | None = None
+    ws_max_frame_bytes: int = 64 * 1024
+    ws_send_queue: int = 256
+    ws_auth_timeout: float = 5.0
+    ws_heartbeat_interval: float = 20.0
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def local_replica(self) -> bool:
+        return self.sensay_api_key is None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise :class:`ConfigError` naming the first bad variable."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        return cls(
+            host=reader.text("HOST", "127.0.0.1"),
+            port=reader.integer("PORT", 8000, low=0, high=65535),
+            data_dir=Path(reader.text("DATA_DIR", ".sensay-hub")),
+            log_level=reader.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            allowed_origins=reader.origins("ALLOWED_ORIGINS", cls.allowed_origins),
+            database_url=reader.url("DATABASE_URL", ("postgres", "postgresql")),
+            jwt_secret=reader.secret("JWT_SECRET", min_length=32),
+            access_token_ttl=reader.integer("ACCESS_TOKEN_TTL", 3600, low=30, high=7 * 24 * 3600),
+            refresh_token_ttl=reader.integer("REFRESH_TOKEN_TTL", 30 * 24 * 3600, low=60, high=365 * 24 * 3600),
+            sensay_api_key=reader.secret("SENSAY_API_KEY"),
+            sensay_api_url=reader.http_url("SENSAY_API_URL", "https://api.sensay.io"),
+            sensay_replica_id=reader.optional("SENSAY_REPLICA_ID"),
+            supabase_url=reader.optional_http_url("SUPABASE_URL"),
+            supabase_anon_key=reader.secret("SUPABASE_ANON_KEY"),
+            supabase_jwt_secret=reader.secret("SUPABASE_JWT_SECRET"),
+            supabase_service_role_key=reader.secret("SUPABASE_SERVICE_ROLE_KEY"),
+            redis_url=reader.url("REDIS_URL", ("redis", "rediss")),
+            ws_max_frame_bytes=reader.integer("WS_MAX_FRAME_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024),
+            ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
+            ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),
+            ws_heartbeat_interval=reader.number("WS_HEARTBEAT_INTERVAL", 20.0, low=0.1, high=3600.0),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def secret(self, name: str, *, min_length: int = 1) -> Secret | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if len(raw) < min_length:
+            raise ConfigError(f"{name}: must be at least {min_length} characters long")
+        return Secret(raw)
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> Secret | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if urlsplit(raw).scheme not in schemes:
+            # The value may hold a password: name the variable, never echo it.
+            raise ConfigError(f"{name}: must be a URL with scheme {' or '.join(s + '://' for s in schemes)}")
+        return Secret(raw)
+
+    def http_url(self, name: str, default: str) -> str:
+        return self.optional_http_url(name) or default
+
+    def optional_http_url(self, name: str) -> str | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{name}: must be an http(s) URL, got {raw!r}")
+        return raw.rstrip("/")
+
+    def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        for origin in origins:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ConfigError(f"{name}: {origin!r} is not an origin like https://example.com (or *)")
+        return origins

@@ -1,0 +1,141 @@
+"""The ``conversations`` table: chat messages in per-(user, replica) streams with gap-free sequence numbers."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from .records import Message, Sender, from_row
+from .users import Executor
+
+_COLUMNS = 'id, user_id, replica_id, seq, sender, message, "timestamp", client_id, reply_to'
+
+
+async def _append(
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    replica_id: str,
+    sender: Sender,
+    content: str,
+    client_id: str | None,
+    reply_to: UUID | None,
+) -> Message:
+    # The counter row is locked by the upsert until commit, so sequence numbers are gap-free and ordered.
+    seq = await conn.fetchval(
+        """
+        INSERT INTO conversation_streams (user_id, replica_id, last_seq) VALUES ($1, $2, 1)
+        ON CONFLICT (user_id, replica_id) DO UPDATE SET last_seq = conversation_streams.last_seq + 1
+        RETURNING last_seq
+        """,
+        user_id,
+        replica_id,
+    )
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO conversations (user_id, replica_id, seq, sender, message, client_id, reply_to)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}
+        """,
+        user_id,
+        replica_id,
+        seq,
+        sender,
+        content,
+        client_id,
+        reply_to,
+    )
+    return from_row(Message, row)
+
+
+async def append_user_message(
+    pool: asyncpg.Pool, user_id: UUID, replica_id: str, content: str, client_id: str | None
+) -> tuple[Message, bool]:
+    """Store a user's message; return it and whether it was already stored under this client id."""
+    async with pool.acquire() as conn:
+        if client_id is not None:
+            existing = await get_by_client_id(conn, user_id, client_id)
+            if existing is not None:
+                return existing, True
+        try:
+            async with conn.transaction():
+                return await _append(conn, user_id, replica_id, "user", content, client_id, None), False
+        except asyncpg.UniqueViolationError:
+            # A concurrent send with the same client id won the race: answer with its row.
+            existing = await get_by_client_id(conn, user_id, client_id) if client_id else None
+            if existing is None:
+                raise
+            return existing, True
+
+
+async def append_reply(pool: asyncpg.Pool, question: Message, content: str) -> tuple[Message, bool]:
+    """Store the replica's reply to ``question``; a second reply to the same message is not stored."""
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                return await _append(
+                    conn, question.user_id, question.replica_id, "replica", content, None, question.id
+                ), False
+        except asyncpg.UniqueViolationError:
+            existing = await get_reply(conn, question.id)
+            if existing is None:
+                raise
+            return existing, True
+
+
+async def get_by_client_id(db: Executor, user_id: UUID, client_id: str) -> Message | None:
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM conversations WHERE user_id = $1 AND client_id = $2", user_id, client_id
+    )
+    return from_row(Message, row) if row else None
+
+
+async def get_reply(db: Executor, message_id: UUID) -> Message | None:
+    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM conversations WHERE reply_to = $1", message_id)
+    return from_row(Message, row) if row else None
+
+
+async def list_messages(
+    db: Executor, user_id: UUID, replica_id: str | None, *, before: int | None, limit: int
+) -> list[Message]:
+    """The user's messages, newest first: one stream paged by ``seq``, or all streams by time."""
+    if replica_id is None:
+        rows = await db.fetch(
+            f'SELECT {_COLUMNS} FROM conversations WHERE user_id = $1 ORDER BY "timestamp" DESC, id DESC LIMIT $2',
+            user_id,
+            limit,
+        )
+    else:
+        rows = await db.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM conversations
+            WHERE user_id = $1 AND replica_id = $2 AND ($3::bigint IS NULL OR seq < $3)
+            ORDER BY seq DESC LIMIT $4
+            """,
+            user_id,
+            replica_id,
+            before,
+            limit,
+        )
+    return [from_row(Message, row) for row in rows]
+
+
+async def messages_after(db: Executor, user_id: UUID, replica_id: str, after: int, limit: int) -> list[Message]:
+    """Messages of one stream with ``seq > after``, oldest first (for resume)."""
+    rows = await db.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM conversations WHERE user_id = $1 AND replica_id = $2 AND seq > $3
+        ORDER BY seq LIMIT $4
+        """,
+        user_id,
+        replica_id,
+        after,
+        limit,
+    )
+    return [from_row(Message, row) for row in rows]
+
+
+async def latest_seq(db: Executor, user_id: UUID, replica_id: str) -> int:
+    value = await db.fetchval(
+        "SELECT last_seq FROM conversation_streams WHERE user_id = $1 AND replica_id = $2", user_id, replica_id
+    )
+    return value or 0
