@@ -63,6 +63,7 @@ class Settings:
     sensay_api_key: Secret | None = None
     sensay_api_url: str = "https://api.sensay.io"
     sensay_replica_id: str | None = None
+    sensay_timeout: float = 30.0
     supabase_url: str | None = None
     supabase_anon_key: Secret | None = None
     supabase_jwt_secret: Secret | None = None
@@ -99,6 +100,7 @@ class Settings:
             sensay_api_key=reader.secret("SENSAY_API_KEY"),
             sensay_api_url=reader.http_url("SENSAY_API_URL", "https://api.sensay.io"),
             sensay_replica_id=reader.optional("SENSAY_REPLICA_ID"),
+            sensay_timeout=reader.number("SENSAY_TIMEOUT", 30.0, low=0.1, high=600.0),
             supabase_url=reader.optional_http_url("SUPABASE_URL"),
             supabase_anon_key=reader.secret("SUPABASE_ANON_KEY"),
             supabase_jwt_secret=reader.secret("SUPABASE_JWT_SECRET"),

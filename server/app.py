@@ -1,0 +1,135 @@
+"""The Starlette application factory; the lifespan builds every part from the settings and wires them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from .api import auth, conversations, health, openapi, replicas, tasks
+from .api.problems import exception_handlers
+from .auth.local import LocalIdentity
+from .broker import create_broker
+from .chat.service import ChatService
+from .config import Settings
+from .hub import endpoint
+from .hub.hub import Hub
+from .sensay.client import SensayClient, build_http_client
+from .state import AppState
+from .store.database import create_pool
+from .store.embedded import embedded_postgres
+from .store.migrate import migrate
+
+if TYPE_CHECKING:
+    from .sensay.local import LocalReplica
+
+logger = logging.getLogger("server")
+
+SHUTDOWN_DRAIN_SECONDS = 10.0
+
+
+def load_or_create_secret(path: Path) -> str:
+    """A signing secret kept in the data directory, so tokens survive restarts of an embedded setup."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value)
+    return value
+
+
+@asynccontextmanager
+async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> AsyncIterator[tuple[str, str]]:
+    """Yield ``(base_url, organization_secret)``: Sensay's, or a local replica's on a loopback port."""
+    if settings.sensay_api_key is not None:
+        yield settings.sensay_api_url, settings.sensay_api_key.reveal()
+        return
+    from .sensay.local import create_local_replica, serve_local_replica
+
+    if replica is None:
+        replica = create_local_replica(organization_secret=secrets.token_urlsafe(24))
+    async with serve_local_replica(replica) as base_url:
+        logger.info("no SENSAY_API_KEY: replicas answered by the local replica at %s", base_url)
+        yield base_url, replica.organization_secret
+
+
+def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
+    """Build the app; nothing is opened until the lifespan starts.
+
+    ``replica`` replaces the local replica the app would build (tests use it to inject faults).
+    """
+    settings = settings if settings is not None else Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        async with AsyncExitStack() as stack:
+            if settings.database_url is not None:
+                dsn = settings.database_url.reveal()
+            else:
+                dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+            applied = await migrate(dsn)
+            if applied:
+                logger.info("applied %d migration(s)", len(applied))
+            pool = await create_pool(dsn)
+            stack.push_async_callback(pool.close)
+
+            if settings.jwt_secret is not None:
+                jwt_secret = settings.jwt_secret.reveal()
+            else:
+                jwt_secret = load_or_create_secret(settings.data_dir / "jwt-secret")
+            identity = LocalIdentity(
+                pool, secret=jwt_secret, access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl
+            )
+
+            base_url, org_secret = await stack.enter_async_context(_sensay_base_url(settings, replica))
+            http = build_http_client(base_url, timeout=settings.sensay_timeout)
+            stack.push_async_callback(http.aclose)
+            sensay = SensayClient(http, organization_secret=org_secret)
+
+            hub = Hub(create_broker(settings.redis_url.reveal() if settings.redis_url else None))
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            # Retries happen inside the client; the reply as a whole gets a few attempts' worth of time.
+            chat = ChatService(pool, sensay, hub, reply_timeout=settings.sensay_timeout * 2)
+
+            state = AppState(settings=settings, pool=pool, identity=identity, hub=hub, chat=chat, sensay=sensay)
+            try:
+                yield state
+            finally:
+                await hub.drain(SHUTDOWN_DRAIN_SECONDS)
+                await chat.drain(SHUTDOWN_DRAIN_SECONDS)
+
+    routes = [
+        *health.routes,
+        *auth.routes,
+        *conversations.routes,
+        *tasks.routes,
+        *replicas.routes,
+        *endpoint.routes,
+    ]
+    routes.extend(openapi.routes(routes))
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )

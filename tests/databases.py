@@ -1,0 +1,92 @@
+"""A PostgreSQL server for the tests: the one at 127.0.0.1:5432 when it answers, else an embedded one.
+
+Like asyncpg's own test base: use the running server, else start a temporary one. Each test gets a
+database of its own, cloned from a migrated template, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from server.store.migrate import migrate
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _answers(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+@asynccontextmanager
+async def postgres_server() -> AsyncIterator[str]:
+    """Yield an admin DSN (one that may CREATE DATABASE)."""
+    dsn = os.environ.get("TEST_DATABASE_URL", DEFAULT_URL)
+    if await _answers(dsn):
+        yield dsn
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="sensay-hub-test-pg-") as tmp:
+        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            await asyncio.to_thread(server.cleanup)
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server, another database (works for TCP and unix-socket DSNs)."""
+    base, _, query = dsn.partition("?")
+    head, _, _old = base.rpartition("/")
+    return f"{head}/{database}" + (f"?{query}" if query else "")
+
+
+class DatabaseFactory:
+    """Creates migrated, throw-away databases quickly by cloning a template."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.prefix = f"shtest_{uuid.uuid4().hex[:8]}"
+        self.template = f"{self.prefix}_template"
+        self.created: list[str] = []
+
+    async def _admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def empty(self) -> str:
+        """A new database with no tables at all."""
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return with_database(self.admin_dsn, name)
+
+    async def prepare_template(self) -> None:
+        await self._admin(f'CREATE DATABASE "{self.template}"')
+        await migrate(with_database(self.admin_dsn, self.template))
+
+    async def migrated(self) -> str:
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.created.append(name)
+        return with_database(self.admin_dsn, name)
+
+    async def drop_all(self) -> None:
+        for name in [*self.created, self.template]:
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
