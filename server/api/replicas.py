@@ -18,7 +18,8 @@ async def list_replicas(request: Request) -> Response:
         replicas = await request.state.sensay.list_replicas(str(principal.user_id))
     except SensayError as exc:
         raise Problem(503 if exc.retryable else 502, "replica_unavailable", "the replica service failed") from None
-    return json_response({"replicas": replicas})
+    default = request.state.settings.sensay_replica_id or (replicas[0].uuid if replicas else None)
+    return json_response({"replicas": replicas, "default_replica_id": default})
 
 
 routes = [Route("/api/replicas", list_replicas, methods=["GET"])]
