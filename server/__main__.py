@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from .config import ConfigError, Settings
 
@@ -15,10 +17,17 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _graceful_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
     from .app import create_app
+
+    # uvicorn drains, then re-raises the SIGTERM it caught; a completed graceful stop is a success (exit 0).
+    signal.signal(signal.SIGTERM, _graceful_exit)
 
     uvicorn.run(
         create_app(settings),
