@@ -14,12 +14,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from protocol import ChangeFrame, ResyncFrame
+
 from .api import auth, conversations, health, openapi, replicas, tasks
 from .api.problems import exception_handlers
 from .auth.local import LocalIdentity
 from .broker import create_broker
 from .chat.service import ChatService
 from .config import Settings
+from .feed.base import TABLES, Change, OnChange, OnGap
+from .feed.postgres import PostgresFeed
 from .hub import endpoint
 from .hub.hub import Hub
 from .sensay.client import SensayClient, build_http_client
@@ -63,6 +67,25 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
         yield base_url, replica.organization_secret
 
 
+def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
+    """Glue from the change feed to the hub: a change goes to its owner's sockets, a gap to everyone."""
+
+    async def on_change(change: Change) -> None:
+        frame = ChangeFrame(
+            table=change.table,
+            op=change.op,
+            record=change.record,
+            old_record=change.old_record,
+            commit_timestamp=change.commit_timestamp,
+        )
+        hub.send_local(change.user_id, frame)  # every process runs its own feed: no broker hop
+
+    async def on_gap(reason: str) -> None:
+        hub.broadcast_local(ResyncFrame(reason=reason, tables=list(TABLES)))
+
+    return on_change, on_gap
+
+
 def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
     """Build the app; nothing is opened until the lifespan starts.
 
@@ -101,6 +124,10 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(hub.stop)
             # Retries happen inside the client; the reply as a whole gets a few attempts' worth of time.
             chat = ChatService(pool, sensay, hub, reply_timeout=settings.sensay_timeout * 2)
+
+            feed = PostgresFeed(dsn, pool)
+            await feed.start(*route_changes(hub))
+            stack.push_async_callback(feed.stop)
 
             state = AppState(settings=settings, pool=pool, identity=identity, hub=hub, chat=chat, sensay=sensay)
             try:

@@ -107,6 +107,16 @@ class Hub:
     async def send_to_channel(self, channel: str, frame: ServerFrame) -> None:
         await self.broker.publish(channel, encode_text(frame))
 
+    def send_local(self, user_id: UUID, frame: ServerFrame) -> None:
+        """Deliver to the user's sockets on this process only (for sources every process sees, like the feed)."""
+        self._deliver(user_channel(user_id), encode_text(frame))
+
+    def broadcast_local(self, frame: ServerFrame) -> None:
+        """Deliver to every socket on this process."""
+        payload = encode_text(frame)
+        for conn in self._all:
+            conn.send(payload)
+
     def _deliver(self, channel: str, payload: str) -> None:
         if channel == CONTROL_CHANNEL:
             self._control(payload)
