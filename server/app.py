@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from protocol import ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, health, openapi, replicas, tasks
+from .api import auth, conversations, health, mock, openapi, prototypes, replicas, tasks
 from .api.problems import exception_handlers
 from .auth.local import LocalIdentity
 from .broker import create_broker
@@ -142,6 +142,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *conversations.routes,
         *tasks.routes,
         *replicas.routes,
+        *prototypes.routes,
+        *mock.routes,
         *endpoint.routes,
     ]
     routes.extend(openapi.routes(routes))

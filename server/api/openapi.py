@@ -6,6 +6,7 @@ the route list is checked against the app's routes by the tests.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, conversations, tasks
+from . import auth, conversations, mock, prototypes, tasks
 from .responses import json_response
 
 Operation = tuple[str, str, str, type | None, dict[int, str]]
@@ -53,13 +54,18 @@ _QUERY = {
 _PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/api/auth/signup", "/api/auth/login", "/api/auth/refresh"}
 
 
+def all_operations() -> list[Operation]:
+    return [*OPERATIONS, *prototypes.OPERATIONS, *mock.OPERATIONS]
+
+
 def build_document() -> dict[str, Any]:
-    bodies = [op[3] for op in OPERATIONS if op[3] is not None]
+    operations = all_operations()
+    bodies = list(dict.fromkeys(op[3] for op in operations if op[3] is not None))
     (schemas, components) = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
     body_refs = dict(zip(bodies, schemas, strict=True))
     problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, body, statuses in OPERATIONS:
+    for method, path, summary, body, statuses in operations:
         op: dict[str, Any] = {"summary": summary, "responses": {}}
         for status, description in statuses.items():
             response: dict[str, Any] = {"description": description}
@@ -75,8 +81,8 @@ def build_document() -> dict[str, Any]:
             {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
             for name, schema, text in _QUERY.get((method, path), [])
         ]
-        if "{task_id}" in path:
-            params.append({"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}})
+        for name in re.findall(r"{(\w+)}", path):
+            params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
         if params:
             op["parameters"] = params
         if path not in _PUBLIC:
