@@ -12,6 +12,7 @@ from .config import Settings
 if TYPE_CHECKING:
     from .chat.service import ChatService
     from .hub.hub import Hub
+    from .rooms.service import RoomService
     from .sensay.client import SensayClient
 
 
@@ -21,4 +22,5 @@ class AppState(TypedDict):
     identity: IdentityBackend
     hub: Hub
     chat: ChatService
+    rooms: RoomService
     sensay: SensayClient

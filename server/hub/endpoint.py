@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, assert_never
+from uuid import UUID
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -31,15 +32,20 @@ from protocol import (
     RoomSendFrame,
     RoomStopFrame,
     RoomTypingFrame,
+    RoomTypingStatusFrame,
     ServerFrame,
     chat_stream,
     decode_client_frame,
     encode_text,
     parse_subprotocols,
+    room_stream,
 )
 
 from ..auth.errors import AuthError
 from ..auth.tokens import Principal
+from ..rooms.service import NotAMember
+from ..store.errors import NotFound
+from ..store.records import Room
 from .connection import Connection, TokenBucket
 from .resume import replay
 
@@ -206,9 +212,17 @@ class SocketSession:
             case ChatSendFrame():
                 await self.handle_chat_send(frame)
             case ResumeFrame():
-                await replay(self.state["pool"], self.conn, frame)
-            case RoomJoinFrame() | RoomLeaveFrame() | RoomSendFrame() | RoomTypingFrame() | RoomStopFrame():
-                self.error(ErrorCode.NOT_FOUND, "rooms are not available on this server yet", frame.id)
+                await replay(self.state["pool"], self.conn, frame, self.state["rooms"])
+            case RoomJoinFrame():
+                await self.handle_room_join(frame)
+            case RoomLeaveFrame():
+                await self.hub.leave_room(self.conn, frame.room_id)
+            case RoomSendFrame():
+                await self.handle_room_send(frame)
+            case RoomTypingFrame():
+                await self.handle_room_typing(frame)
+            case RoomStopFrame():
+                await self.handle_room_stop(frame)
             case _:
                 assert_never(frame)
 
@@ -253,6 +267,61 @@ class SocketSession:
             )
         )
         await chat.deliver(message, duplicate)
+
+    # -- rooms -----------------------------------------------------------------------------------
+
+    async def _room(self, frame: RoomJoinFrame | RoomSendFrame | RoomStopFrame, *, enter: bool = False) -> Room | None:
+        """The room if the user may act in it, else an error frame and ``None``."""
+        service = self.state["rooms"]
+        room_id = UUID(frame.room_id)
+        try:
+            if enter:
+                return await service.enter(room_id, self.conn.user_id)
+            return await service.member_room(room_id, self.conn.user_id)
+        except NotFound:
+            self.error(ErrorCode.NOT_FOUND, "no such room", frame.id)
+        except NotAMember:
+            self.error(ErrorCode.FORBIDDEN, "you are not a member of this room", frame.id)
+        return None
+
+    async def handle_room_join(self, frame: RoomJoinFrame) -> None:
+        if await self._room(frame, enter=True) is not None:
+            await self.hub.join_room(self.conn, frame.room_id)
+
+    async def handle_room_send(self, frame: RoomSendFrame) -> None:
+        service = self.state["rooms"]
+        try:
+            message, duplicate = await service.accept(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
+        except NotFound:
+            self.error(ErrorCode.NOT_FOUND, "no such room", frame.id)
+            return
+        except NotAMember:
+            self.error(ErrorCode.FORBIDDEN, "you are not a member of this room", frame.id)
+            return
+        if duplicate and message.message != frame.content:
+            self.error(ErrorCode.CONFLICT, "this id was already used for a different message", frame.id)
+            return
+        self.send(
+            AckFrame(
+                id=frame.id,
+                stream=room_stream(frame.room_id),
+                message_id=str(message.id),
+                seq=message.seq,
+                duplicate=duplicate,
+            )
+        )
+        await service.deliver(message, duplicate)
+
+    async def handle_room_typing(self, frame: RoomTypingFrame) -> None:
+        if room_stream(frame.room_id) not in self.conn.rooms:
+            self.error(ErrorCode.FORBIDDEN, "join the room before typing in it", frame.id)
+            return
+        status = RoomTypingStatusFrame(room_id=frame.room_id, user_id=str(self.conn.user_id), typing=frame.typing)
+        await self.hub.send_to_channel(room_stream(frame.room_id), status)
+
+    async def handle_room_stop(self, frame: RoomStopFrame) -> None:
+        if await self._room(frame) is not None:
+            await self.state["rooms"].stop(UUID(frame.room_id), self.conn.user_id)
 
 
 routes = [WebSocketRoute(WS_PATH, websocket_endpoint)]

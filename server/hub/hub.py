@@ -5,9 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
-from protocol import CloseCode, ServerFrame, encode_text
+from protocol import (
+    CloseCode,
+    RoomJoinedFrame,
+    RoomLeftFrame,
+    RoomPresenceFrame,
+    ServerFrame,
+    encode_text,
+    parse_stream,
+    room_stream,
+)
 
 from ..broker import Broker
 from .connection import Connection, ConnectionState
@@ -32,7 +43,10 @@ class Hub:
         self._all: set[Connection] = set()
         self._channels: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
+        self._control_handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.accepting = True
+        self.add_control_handler("end_session", self._end_session_here)
 
     async def start(self) -> None:
         await self.broker.connect(self._deliver)
@@ -59,8 +73,9 @@ class Hub:
         if not was_open:
             return
         self._all.discard(conn)
-        for channel in [user_channel(conn.user_id), *conn.rooms]:
-            await self._leave(channel, conn)
+        await self._leave(user_channel(conn.user_id), conn)
+        for channel in list(conn.rooms):
+            await self.leave_room(conn, parse_stream(channel)[1])
 
     async def join_channel(self, channel: str, conn: Connection) -> None:
         await self._join(channel, conn)
@@ -87,6 +102,29 @@ class Hub:
             if not members:
                 del self._channels[channel]
                 await self.broker.unsubscribe(channel)
+
+    # -- rooms and presence (presence is what this process sees; joins and leaves fan out to all) -------
+
+    def present(self, room_id: str) -> set[UUID]:
+        return {conn.user_id for conn in self._channels.get(room_stream(room_id), ())}
+
+    async def join_room(self, conn: Connection, room_id: str) -> None:
+        """Subscribe the socket to the room; announce the user if this is their first socket there."""
+        channel = room_stream(room_id)
+        first = conn.user_id not in self.present(room_id)
+        await self.join_channel(channel, conn)
+        if first:
+            await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
+        snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in self.present(room_id)))
+        conn.send(encode_text(snapshot))
+
+    async def leave_room(self, conn: Connection, room_id: str) -> None:
+        channel = room_stream(room_id)
+        if channel not in conn.rooms:
+            return
+        await self.leave_channel(channel, conn)
+        if conn.user_id not in self.present(room_id):
+            await self.send_to_channel(channel, RoomLeftFrame(room_id=room_id, user_id=str(conn.user_id)))
 
     def connections(self, user_id: UUID) -> frozenset[Connection]:
         return self.channel_members(user_channel(user_id))
@@ -126,20 +164,35 @@ class Hub:
 
     # -- sessions and shutdown -------------------------------------------------------------------
 
-    async def end_session(self, user_id: UUID, session_id: UUID) -> None:
-        """Close, on every process, the sockets authenticated by a session that was logged out."""
-        message = json.dumps({"op": "end_session", "user_id": str(user_id), "session_id": str(session_id)})
-        await self.broker.publish(CONTROL_CHANNEL, message)
+    def add_control_handler(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Run ``handler(message)`` on every process when :meth:`publish_control` sends ``op``."""
+        self._control_handlers[op] = handler
+
+    async def publish_control(self, op: str, **data: str) -> None:
+        await self.broker.publish(CONTROL_CHANNEL, json.dumps({"op": op, **data}))
 
     def _control(self, payload: str) -> None:
         try:
             message = json.loads(payload)
-            if message.get("op") == "end_session":
-                user_id, session_id = UUID(message["user_id"]), UUID(message["session_id"])
-            else:
-                return
-        except (ValueError, KeyError, TypeError, AttributeError):
-            logger.warning("ignoring malformed hub control message")
+            handler = self._control_handlers.get(message.get("op"))
+        except (ValueError, TypeError, AttributeError):
+            handler = None
+        if handler is None:
+            logger.warning("ignoring unknown or malformed hub control message")
+            return
+        task = asyncio.create_task(handler(message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def end_session(self, user_id: UUID, session_id: UUID) -> None:
+        """Close, on every process, the sockets authenticated by a session that was logged out."""
+        await self.publish_control("end_session", user_id=str(user_id), session_id=str(session_id))
+
+    async def _end_session_here(self, message: dict[str, Any]) -> None:
+        try:
+            user_id, session_id = UUID(message["user_id"]), UUID(message["session_id"])
+        except (KeyError, ValueError, TypeError):
+            logger.warning("ignoring malformed end_session message")
             return
         for conn in self.connections(user_id):
             if conn.principal is not None and conn.principal.session_id == session_id:

@@ -60,3 +60,31 @@ class Interaction(msgspec.Struct, frozen=True):
 def from_row(cls: type[msgspec.Struct], row: Any) -> Any:
     """Build a record from an asyncpg ``Record`` (columns named like the fields)."""
     return cls(**{name: row[name] for name in cls.__struct_fields__})
+
+
+RoomMode = Literal["natural", "topic", "moderated", "round_robin", "adversarial"]
+
+
+class Room(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    created_by: UUID
+    mode: RoomMode
+    replica_ids: list[str]
+    settings: dict[str, Any]
+    is_open: bool
+    last_seq: int
+    created_at: datetime
+
+
+class RoomMessage(msgspec.Struct, frozen=True):
+    id: UUID
+    room_id: UUID
+    seq: int
+    sender: Sender
+    message: str
+    created_at: datetime
+    user_id: UUID | None = None
+    replica_id: str | None = None
+    client_id: str | None = None
+    reply_to: UUID | None = None

@@ -1,0 +1,65 @@
+"""Room messages: membership checks, store-then-ack, fan-out to the room, then the replicas' turns."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from protocol import room_stream
+
+from ..hub.frames import room_message_frame
+from ..hub.hub import Hub
+from ..store import rooms
+from ..store.errors import NotFound
+from ..store.records import Room, RoomMessage
+from .conductor import RoomConductor
+
+
+class NotAMember(Exception):
+    """The user may not post to (or control) this room."""
+
+
+class RoomService:
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, conductor: RoomConductor) -> None:
+        self.pool = pool
+        self.hub = hub
+        self.conductor = conductor
+        hub.add_control_handler("room_stop", self._stop_here)  # type: ignore[arg-type]
+
+    async def enter(self, room_id: UUID, user_id: UUID) -> Room:
+        """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
+        room = await rooms.visible_room(self.pool, room_id, user_id)
+        if room.is_open:
+            await rooms.add_member(self.pool, room.id, user_id)
+        return room
+
+    async def member_room(self, room_id: UUID, user_id: UUID) -> Room:
+        room = await rooms.visible_room(self.pool, room_id, user_id)
+        if not await rooms.is_member(self.pool, room_id, user_id):
+            raise NotAMember(str(room_id))
+        return room
+
+    async def accept(self, room_id: UUID, user_id: UUID, content: str, client_id: str) -> tuple[RoomMessage, bool]:
+        """Store a member's message once per client id; raise :class:`NotFound` / :class:`NotAMember`."""
+        await self.member_room(room_id, user_id)
+        return await rooms.append_message(
+            self.pool, room_id, sender="user", content=content, user_id=user_id, client_id=client_id
+        )
+
+    async def deliver(self, message: RoomMessage, duplicate: bool) -> None:
+        """Show a new message to the room and let its replicas answer."""
+        if duplicate:
+            return
+        await self.hub.send_to_channel(room_stream(str(message.room_id)), room_message_frame(message))
+        room = await rooms.get_room(self.pool, message.room_id)
+        if room is None:
+            raise NotFound("room not found")
+        self.conductor.trigger(room, message)
+
+    async def stop(self, room_id: UUID, user_id: UUID) -> None:
+        """Stop the room's replica turns on whichever process runs them."""
+        await self.hub.publish_control("room_stop", room_id=str(room_id), user_id=str(user_id))
+
+    async def _stop_here(self, message: dict[str, str]) -> None:
+        await self.conductor.stop(UUID(message["room_id"]), "stopped by a member")
