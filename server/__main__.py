@@ -35,6 +35,8 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         ws_max_size=settings.ws_max_frame_bytes,
+        # Chat frames are small; a zlib context per socket would cost far more memory than it saves bandwidth.
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_interval,
         ws_ping_timeout=settings.ws_heartbeat_interval,
         proxy_headers=True,

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth.errors import EmailTaken, InvalidCredentials, InvalidToken
+from ..auth.errors import AuthUnavailable, EmailTaken, InvalidCredentials, InvalidToken, SignupRejected
 from .guard import require_principal
 from .parsing import read_json
 from .problems import Problem
@@ -34,12 +34,20 @@ class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
+def _unavailable() -> Problem:
+    return Problem(503, "auth_unavailable", "the identity provider did not answer; try again later")
+
+
 async def signup(request: Request) -> Response:
     body = await read_json(request, Credentials)
     try:
         user = await request.state.identity.signup(body.email.strip(), body.password)
     except EmailTaken as exc:
         raise Problem(409, "email_taken", str(exc)) from None
+    except SignupRejected as exc:
+        raise Problem(422, "signup_rejected", str(exc)) from None
+    except AuthUnavailable:
+        raise _unavailable() from None
     return json_response({"user": user}, 201)
 
 
@@ -49,6 +57,10 @@ async def login(request: Request) -> Response:
         pair = await request.state.identity.login(body.email.strip(), body.password)
     except InvalidCredentials as exc:
         raise Problem(401, "invalid_credentials", str(exc)) from None
+    except EmailTaken as exc:  # Supabase: the email belongs to another user id in our table
+        raise Problem(409, "email_taken", str(exc)) from None
+    except AuthUnavailable:
+        raise _unavailable() from None
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 
@@ -58,6 +70,8 @@ async def refresh(request: Request) -> Response:
         pair = await request.state.identity.refresh(body.refresh_token)
     except InvalidToken as exc:
         raise Problem(401, "invalid_refresh_token", str(exc)) from None
+    except AuthUnavailable:
+        raise _unavailable() from None
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from ..auth.errors import AuthError
+from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from .problems import Problem
 
@@ -21,6 +21,8 @@ async def require_principal(conn: HTTPConnection) -> Principal:
         raise Problem(401, "unauthorized", "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     try:
         return await conn.state.identity.authenticate(token)
+    except AuthUnavailable:
+        raise Problem(503, "auth_unavailable", "the identity provider did not answer; try again later") from None
     except AuthError as exc:
         raise Problem(
             401, "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

@@ -28,3 +28,11 @@ class InvalidCredentials(AuthError):
 
 class EmailTaken(AuthError):
     pass
+
+
+class SignupRejected(AuthError):
+    pass
+
+
+class AuthUnavailable(AuthError):
+    pass

@@ -1,15 +1,22 @@
-"""Access tokens: HS256 JWTs with Supabase's claim names, so one verifier serves both identity backends."""
+"""Access tokens: JWTs with Supabase's claim names, so the same principal serves both identity backends.
+
+:class:`TokenIssuer` and :class:`TokenVerifier` are the local backend's HS256 pair; :class:`SupabaseTokenVerifier`
+also takes a Supabase project's asymmetric (ES256/RS256) tokens, whose keys come from the project's JWKS.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import jwt
 
 from .errors import InvalidToken
+from .jwks import JwksCache
 
 AUDIENCE = "authenticated"
 ROLE = "authenticated"
@@ -24,6 +31,8 @@ class Principal:
     role: str
     session_id: UUID | None
     expires_at: int
+    # The bearer token itself, for backends that must present it upstream again (Supabase logout).
+    access_token: str | None = field(default=None, repr=False, compare=False)
 
 
 class TokenIssuer:
@@ -91,3 +100,86 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
         session_id=session_id,
         expires_at=int(claims["exp"]),  # type: ignore[call-overload]
     )
+
+
+# The algorithms each kind of key may verify, fixed here and never read from the token alone: the header's ``alg``
+# only picks among these, so ``none``, HS256-with-a-public-key and curve or padding swaps have nowhere to go.
+_ALGORITHMS_BY_KEY_TYPE: dict[str, frozenset[str]] = {
+    "oct": frozenset({"HS256"}),  # only the configured shared secret, never a key from the JWKS
+    "EC": frozenset({"ES256"}),  # P-256; PyJWT checks the key's curve against the algorithm
+    "RSA": frozenset({"RS256"}),
+}
+
+
+class SupabaseTokenVerifier:
+    """Verifies Supabase access tokens: HS256 with the project's legacy JWT secret, or ES256/RS256 via its JWKS.
+
+    Either source may be ``None`` (a project that has moved to signing keys, or one that never left the secret);
+    tokens for a missing source are refused. ``issuer``, when given, must match ``iss`` exactly; note that it is
+    ``https://<ref>.supabase.co/auth/v1`` even when the project is reached through a custom domain.
+    """
+
+    def __init__(
+        self,
+        hs256_secret: str | None,
+        jwks: JwksCache | None,
+        *,
+        audience: str = AUDIENCE,
+        issuer: str | None = None,
+        role: str | None = ROLE,
+        leeway: float = 5.0,
+    ) -> None:
+        if not hs256_secret and jwks is None:
+            raise ValueError("need a JWT secret, a JWKS, or both")
+        self._secret = hs256_secret or None
+        self.jwks = jwks
+        self.audience = audience
+        self.issuer = issuer
+        self.role = role
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> Principal:
+        """Return the token's principal (carrying the token) or raise :class:`InvalidToken`."""
+        claims = await self.verify_claims(token)
+        return dataclasses.replace(principal_from_claims(claims), access_token=token)
+
+    async def verify_claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of ``token``; :class:`InvalidToken` on any fault."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("invalid token") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if not isinstance(alg, str):
+            raise InvalidToken("invalid token")
+        if alg == "HS256" and self._secret is not None:
+            key: Any = self._secret
+        elif alg in _ALGORITHMS_BY_KEY_TYPE["EC"] | _ALGORITHMS_BY_KEY_TYPE["RSA"] and self.jwks is not None:
+            if not isinstance(kid, str) or not kid:
+                raise InvalidToken("invalid token")
+            jwk = await self.jwks.get_key(kid)
+            # The key's own type (and ``alg``, when the JWKS states one) must admit the token's algorithm.
+            if alg not in _ALGORITHMS_BY_KEY_TYPE.get(jwk.key_type or "", frozenset()) or jwk.algorithm_name != alg:
+                raise InvalidToken("invalid token")
+            key = jwk.key
+        else:
+            raise InvalidToken("invalid token")
+        require = ["exp", "sub", "aud"] + (["iss"] if self.issuer else [])
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],  # exactly the one the key admits
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": require},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("invalid token") from exc
+        if self.role is not None and claims.get("role") != self.role:
+            # e.g. a ``service_role`` or ``anon`` key someone added an audience to: not an end user
+            raise InvalidToken("invalid token")
+        return claims

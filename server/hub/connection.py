@@ -85,7 +85,7 @@ class Connection:
         self.principal: Principal | None = None
         self.state = ConnectionState.AUTHENTICATING
         self.max_queue = max_queue
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] | None = None  # made on first use: an idle socket has none
         self._sender: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self.rooms: set[str] = set()
@@ -107,26 +107,24 @@ class Connection:
         """Queue an encoded frame. A socket whose queue is full is closed as a slow consumer."""
         if self.state is ConnectionState.CLOSED or self._closing is not None:
             return
-        if len(self._queue) >= self.max_queue:
-            self._queue.clear()
+        if self._queue is None:
+            self._queue = deque()
+        elif len(self._queue) >= self.max_queue:
+            self._queue = None
             self.close(CloseCode.SLOW_CONSUMER, "send queue overflow: reconnect and resume")
             return
         self._queue.append(text)
         if self._sender is None:
             self._sender = asyncio.create_task(self._drain())
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     async def _drain(self) -> None:
         try:
             while self._queue:
                 await self.websocket.send_text(self._queue.popleft())
         except (WebSocketDisconnect, RuntimeError, OSError):
-            # The peer is gone; the receive loop notices and unregisters the connection.
-            self._queue.clear()
+            pass  # the peer is gone; the receive loop notices and unregisters the connection
         finally:
+            self._queue = None
             self._sender = None
 
     def close(self, code: int, reason: str = "") -> None:

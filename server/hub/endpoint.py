@@ -41,7 +41,7 @@ from protocol import (
     room_stream,
 )
 
-from ..auth.errors import AuthError
+from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..rooms.service import NotAMember
 from ..store.errors import NotFound
@@ -143,6 +143,9 @@ class SocketSession:
     async def _verify(self, token: str) -> Principal | None:
         try:
             return await self.state["identity"].authenticate(token)
+        except AuthUnavailable:
+            await self.close(CloseCode.INTERNAL_ERROR, "the identity provider did not answer; reconnect later")
+            return None
         except AuthError as exc:
             await self.close(CloseCode.AUTH_FAILED, str(exc))
             return None
