@@ -10,22 +10,28 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
-from protocol import ChangeFrame, ResyncFrame
+from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, health, mock, openapi, prototypes, replicas, tasks
+from .api import auth, conversations, health, mock, openapi, prototypes, replicas, rooms, tasks
 from .api.problems import exception_handlers
+from .auth.identity import IdentityBackend
 from .auth.local import LocalIdentity
 from .broker import create_broker
 from .chat.service import ChatService
 from .config import Settings
-from .feed.base import TABLES, Change, OnChange, OnGap
+from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
 from .hub import endpoint
 from .hub.hub import Hub
+from .rooms.conductor import RoomConductor
+from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
 from .state import AppState
 from .store.database import create_pool
@@ -67,6 +73,32 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
         yield base_url, replica.organization_secret
 
 
+class HubApp(Starlette):
+    """The app, with ``/ws`` handed straight to the hub's endpoint.
+
+    Every idle socket keeps its whole call chain alive; skipping the middleware stack and router
+    (which add nothing to a WebSocket: CORS and the exception handlers are for HTTP) saves a few KB per
+    socket. The route stays in ``routes`` for anyone serving the plain Starlette stack.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            scope["app"] = self
+            await endpoint.websocket_endpoint(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed:
+    """Supabase Realtime when ``SUPABASE_URL`` and ``SUPABASE_SERVICE_ROLE_KEY`` are set, else triggers + NOTIFY."""
+    if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
+        from .feed.supabase import SupabaseFeed
+
+        logger.info("change feed: Supabase Realtime")
+        return SupabaseFeed(settings.supabase_url, settings.supabase_service_role_key.reveal())
+    return PostgresFeed(dsn, pool)
+
+
 def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
     """Glue from the change feed to the hub: a change goes to its owner's sockets, a gap to everyone."""
 
@@ -84,6 +116,34 @@ def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
         hub.broadcast_local(ResyncFrame(reason=reason, tables=list(TABLES)))
 
     return on_change, on_gap
+
+
+@asynccontextmanager
+async def _identity(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[IdentityBackend]:
+    """Supabase Auth when ``SUPABASE_URL`` and ``SUPABASE_ANON_KEY`` are set, else local auth."""
+    if settings.supabase_url is not None and settings.supabase_anon_key is not None:
+        from .auth.supabase import SupabaseIdentity
+
+        secret = settings.supabase_jwt_secret
+        supabase = SupabaseIdentity(
+            pool,
+            url=settings.supabase_url,
+            anon_key=settings.supabase_anon_key.reveal(),
+            jwt_secret=secret.reveal() if secret is not None else None,
+        )
+        logger.info("auth: Supabase Auth at %s", settings.supabase_url)
+        try:
+            yield supabase
+        finally:
+            await supabase.aclose()
+        return
+    if settings.jwt_secret is not None:
+        jwt_secret = settings.jwt_secret.reveal()
+    else:
+        jwt_secret = load_or_create_secret(settings.data_dir / "jwt-secret")
+    yield LocalIdentity(
+        pool, secret=jwt_secret, access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl
+    )
 
 
 def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
@@ -106,13 +166,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             pool = await create_pool(dsn)
             stack.push_async_callback(pool.close)
 
-            if settings.jwt_secret is not None:
-                jwt_secret = settings.jwt_secret.reveal()
-            else:
-                jwt_secret = load_or_create_secret(settings.data_dir / "jwt-secret")
-            identity = LocalIdentity(
-                pool, secret=jwt_secret, access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl
-            )
+            identity = await stack.enter_async_context(_identity(settings, pool))
 
             base_url, org_secret = await stack.enter_async_context(_sensay_base_url(settings, replica))
             http = build_http_client(base_url, timeout=settings.sensay_timeout)
@@ -125,16 +179,28 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             # Retries happen inside the client; the reply as a whole gets a few attempts' worth of time.
             chat = ChatService(pool, sensay, hub, reply_timeout=settings.sensay_timeout * 2)
 
-            feed = PostgresFeed(dsn, pool)
+            conductor = RoomConductor(pool, sensay, hub)
+            room_service = RoomService(pool, hub, conductor)
+
+            feed = _change_feed(settings, dsn, pool)
             await feed.start(*route_changes(hub))
             stack.push_async_callback(feed.stop)
 
-            state = AppState(settings=settings, pool=pool, identity=identity, hub=hub, chat=chat, sensay=sensay)
+            state = AppState(
+                settings=settings,
+                pool=pool,
+                identity=identity,
+                hub=hub,
+                chat=chat,
+                rooms=room_service,
+                sensay=sensay,
+            )
             try:
                 yield state
             finally:
                 await hub.drain(SHUTDOWN_DRAIN_SECONDS)
                 await chat.drain(SHUTDOWN_DRAIN_SECONDS)
+                await conductor.drain(SHUTDOWN_DRAIN_SECONDS)
 
     routes = [
         *health.routes,
@@ -142,6 +208,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *conversations.routes,
         *tasks.routes,
         *replicas.routes,
+        *rooms.routes,
         *prototypes.routes,
         *mock.routes,
         *endpoint.routes,
@@ -156,7 +223,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             max_age=600,
         )
     ]
-    return Starlette(
+    return HubApp(
         routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]

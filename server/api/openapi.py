@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, conversations, mock, prototypes, tasks
+from . import auth, conversations, mock, prototypes, rooms, tasks
 from .responses import json_response
 
 Operation = tuple[str, str, str, type | None, dict[int, str]]
@@ -44,18 +44,23 @@ OPERATIONS: list[Operation] = [
     ("delete", "/api/tasks/{task_id}", "Delete a task", None, {204: "deleted", 404: "no such task", **_AUTH}),
     ("get", "/openapi.json", "This document", None, {200: "OpenAPI 3.1"}),
 ]
+_PAGE = [
+    ("before", {"type": "integer", "minimum": 1}, "page: messages with a smaller seq"),
+    ("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"),
+]
 _QUERY = {
+    ("get", "/api/rooms/{room_id}/messages"): _PAGE,
     ("get", "/api/conversations"): [
         ("replica_id", {"type": "string", "maxLength": 128}, "one stream; omit for all replicas by time"),
         ("before", {"type": "integer", "minimum": 1}, "page: messages with a smaller seq (needs replica_id)"),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"),
-    ]
+    ],
 }
 _PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/api/auth/signup", "/api/auth/login", "/api/auth/refresh"}
 
 
 def all_operations() -> list[Operation]:
-    return [*OPERATIONS, *prototypes.OPERATIONS, *mock.OPERATIONS]
+    return [*OPERATIONS, *rooms.OPERATIONS, *prototypes.OPERATIONS, *mock.OPERATIONS]
 
 
 def build_document() -> dict[str, Any]:

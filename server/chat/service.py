@@ -17,6 +17,7 @@ from protocol import ErrorCode, ErrorFrame, ReplyDeltaFrame, chat_stream
 
 from ..hub.frames import message_frame
 from ..hub.hub import Hub
+from ..prototypes.bonding_replicas import memory_context
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound
 from ..store import conversations
@@ -83,12 +84,13 @@ class ChatService:
         if existing is not None:
             return existing
         stream = chat_stream(question.replica_id)
+        # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
+        context = await memory_context(self.pool, question.user_id, question.replica_id)
+        content = f"{context}\n\n{question.message}" if context else question.message
         parts: list[str] = []
         try:
             async with asyncio.timeout(self.reply_timeout):
-                async for delta in self.sensay.chat_stream(
-                    str(question.user_id), question.replica_id, question.message
-                ):
+                async for delta in self.sensay.chat_stream(str(question.user_id), question.replica_id, content):
                     await self.hub.send_to_user(
                         question.user_id,
                         ReplyDeltaFrame(

@@ -1,0 +1,112 @@
+"""What every prototype is made of: a context, actions with typed params, a state view, and their errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from ..sensay.errors import SensayBadRequest, SensayNotFound
+from ..store.records import Interaction
+
+if TYPE_CHECKING:
+    from ..hub.hub import Hub
+    from ..sensay.client import SensayClient
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Context:
+    """The services an action may use."""
+
+    pool: asyncpg.Pool
+    hub: Hub
+    sensay: SensayClient
+    default_replica_id: str | None = None
+
+
+class ActionError(Exception):
+    """An action was refused; ``status`` and ``code`` become the problem document's."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class Outcome(NamedTuple):
+    """What an action returns: its result and the interaction row that records it."""
+
+    result: dict[str, Any]
+    interaction: Interaction
+
+
+Handler = Callable[[Context, UUID, Any], Awaitable[Outcome]]
+StateView = Callable[[Context, UUID], Awaitable[dict[str, Any]]]
+
+
+class Action(NamedTuple):
+    """An action's params struct and its handler; the handler's docstring is its summary."""
+
+    body: type[msgspec.Struct]
+    handler: Handler
+
+
+async def _no_state(ctx: Context, user_id: UUID) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Prototype:
+    id: str
+    name: str
+    summary: str
+    state: StateView = _no_state
+    actions: dict[str, Action] = field(default_factory=dict)
+    events: dict[str, str] = field(default_factory=dict)
+    """Socket events (``prototype.event`` frames) the prototype emits, with what they carry."""
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """Name, summary, events and each action's summary and params JSON Schema."""
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "events": self.events,
+            "actions": {
+                name: {"summary": _first_line(action.handler.__doc__), "params": msgspec.json.schema(action.body)}
+                for name, action in self.actions.items()
+            },
+        }
+
+
+def _first_line(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def convert(value: Any, type_: type[T], at: str) -> T:
+    """``msgspec.convert`` whose failure is a 422 ``validation_error`` naming the field (below ``$.{at}``)."""
+    try:
+        return msgspec.convert(value, type_)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if at and " - at `$" in message:
+            message = message.replace(" - at `$", f" - at `$.{at}", 1)
+        elif at:
+            message = f"{message} - at `$.{at}`"
+        raise ActionError(422, "validation_error", message) from None
+
+
+async def require_replica(ctx: Context, user_id: UUID, replica_id: str) -> None:
+    """Check the replica exists for the user; 404 ``replica_not_found`` otherwise."""
+    try:
+        await ctx.sensay.get_replica(str(user_id), replica_id)
+    except (SensayNotFound, SensayBadRequest):  # Sensay answers 400 to an id that is not a UUID
+        raise ActionError(404, "replica_not_found", f"no replica {replica_id!r}") from None

@@ -1,0 +1,111 @@
+"""A simulated telephony provider: calls move queued → ringing → answered → completed (or fail on the way).
+
+Deterministic: a call's sid comes from the user, the call's number in the user's sequence and its parties, and
+its clock is simulated (each status lands a fixed number of seconds after the previous one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from uuid import UUID
+
+import msgspec
+
+from .simulated import PerUserStore
+
+
+class CallStatus(StrEnum):
+    QUEUED = "queued"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
+    CallStatus.QUEUED: frozenset({CallStatus.RINGING, CallStatus.FAILED, CallStatus.CANCELED}),
+    CallStatus.RINGING: frozenset(
+        {CallStatus.ANSWERED, CallStatus.BUSY, CallStatus.NO_ANSWER, CallStatus.FAILED, CallStatus.CANCELED}
+    ),
+    CallStatus.ANSWERED: frozenset({CallStatus.COMPLETED, CallStatus.FAILED}),
+}
+"""Allowed next statuses; a status missing here is final."""
+
+_SECONDS_TO = {
+    CallStatus.RINGING: 1,
+    CallStatus.ANSWERED: 4,
+    CallStatus.COMPLETED: 30,
+    CallStatus.BUSY: 3,
+    CallStatus.NO_ANSWER: 30,
+    CallStatus.FAILED: 1,
+    CallStatus.CANCELED: 1,
+}
+
+
+class IllegalTransition(Exception):
+    """The call cannot move to that status from where it is."""
+
+
+class CallEvent(msgspec.Struct, frozen=True):
+    index: int
+    status: CallStatus
+    at: int
+    """Simulated seconds since the call was placed."""
+
+
+class SimulatedCall(msgspec.Struct, kw_only=True):
+    sid: str
+    to: str
+    from_: str = msgspec.field(name="from")
+    replica_id: str | None = None
+    status: CallStatus = CallStatus.QUEUED
+    events: list[CallEvent]
+    duration_seconds: int | None = None
+
+
+class Telephony:
+    """Per-user simulated calls, in memory."""
+
+    def __init__(self) -> None:
+        self._calls: PerUserStore[SimulatedCall] = PerUserStore()
+        self._placed: dict[UUID, int] = {}
+
+    def place(self, user_id: UUID, to: str, from_: str | None, replica_id: str | None) -> SimulatedCall:
+        number = self._placed[user_id] = self._placed.get(user_id, 0) + 1
+        caller = from_ or default_number(user_id)
+        digest = hashlib.sha256(f"{user_id}|{number}|{caller}|{to}".encode()).hexdigest()
+        call = SimulatedCall(
+            sid=f"CA{digest[:32]}",
+            to=to,
+            from_=caller,
+            replica_id=replica_id,
+            events=[CallEvent(0, CallStatus.QUEUED, 0)],
+        )
+        self._calls.put(user_id, call.sid, call)
+        return call
+
+    def get(self, user_id: UUID, sid: str) -> SimulatedCall | None:
+        return self._calls.get(user_id, sid)
+
+    def advance(self, call: SimulatedCall, status: CallStatus) -> SimulatedCall:
+        """Move the call to ``status``; :class:`IllegalTransition` if it cannot go there from its current status."""
+        allowed = TRANSITIONS.get(call.status, frozenset())
+        if status not in allowed:
+            expected = ", ".join(sorted(allowed)) or "nothing: the call is over"
+            raise IllegalTransition(f"a {call.status} call cannot become {status} (expected {expected})")
+        at = call.events[-1].at + _SECONDS_TO[status]
+        call.events.append(CallEvent(len(call.events), status, at))
+        call.status = status
+        if status is CallStatus.COMPLETED:
+            answered = next(e.at for e in call.events if e.status is CallStatus.ANSWERED)
+            call.duration_seconds = at - answered
+        return call
+
+
+def default_number(user_id: UUID) -> str:
+    """The user's own simulated phone number."""
+    return "+1555" + str(int(hashlib.sha256(f"phone|{user_id}".encode()).hexdigest(), 16))[:7]

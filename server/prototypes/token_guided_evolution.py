@@ -1,0 +1,81 @@
+"""Token-Guided Evolution: spend mock $SNSY to move a replica along one specialisation path, level by level."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from protocol import MAX_ID_LENGTH
+
+from ..store import evolutions, interactions, ledger
+from .base import Action, ActionError, Context, Outcome, Prototype, require_replica
+
+ID = "token-guided-evolution"
+Path = Literal["scholar", "creative", "strategist"]
+PATHS: dict[str, str] = {
+    "scholar": "Deeper knowledge: cites sources, explains step by step.",
+    "creative": "Richer imagination: stories, metaphors, unexpected angles.",
+    "strategist": "Sharper planning: options, trade-offs, next moves.",
+}
+MAX_LEVEL = 5
+BASE_COST = 50
+
+
+def level_cost(level: int) -> int:
+    """Tokens it takes to reach ``level`` (1-based): each level costs twice the one before."""
+    return BASE_COST << (level - 1)
+
+
+class EvolveParams(msgspec.Struct, forbid_unknown_fields=True):
+    replica_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    path: Path
+
+
+async def evolve(ctx: Context, user_id: UUID, params: EvolveParams) -> Outcome:
+    """Spend tokens to raise the replica one level on its path; the first evolution chooses the path for good."""
+    await require_replica(ctx, user_id, params.replica_id)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        # The account lock orders this user's evolutions, so two requests cannot both buy the same level.
+        await ledger.lock_account(conn, user_id)
+        current = await evolutions.get_evolution(conn, user_id, params.replica_id)
+        if current is not None and current.path != params.path:
+            raise ActionError(409, "path_locked", f"the replica already follows the {current.path!r} path")
+        level = 1 if current is None else current.level + 1
+        if level > MAX_LEVEL:
+            raise ActionError(409, "max_level", f"the replica is at the top level ({MAX_LEVEL})")
+        cost = level_cost(level)
+        memo = {"prototype": ID, "replica_id": params.replica_id, "path": params.path, "level": level}
+        account = await ledger.spend(conn, user_id, cost, memo)
+        evolution = await evolutions.advance(conn, user_id, params.replica_id, params.path, level, cost)
+        details = {**memo, "cost": cost, "balance": account.balance}
+        interaction = await interactions.record(conn, user_id, ID, "evolve", details)
+    return Outcome({"evolution": _view(evolution), "cost": cost, "balance": account.balance}, interaction)
+
+
+def _view(evolution: evolutions.Evolution) -> dict[str, Any]:
+    next_cost = level_cost(evolution.level + 1) if evolution.level < MAX_LEVEL else None
+    return {**msgspec.structs.asdict(evolution), "next_cost": next_cost}
+
+
+async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
+    """The balance, the paths, the cost of each level, and each evolved replica with its next cost."""
+    account = await ledger.get_account(ctx.pool, user_id)
+    return {
+        "balance": account.balance,
+        "paths": PATHS,
+        "max_level": MAX_LEVEL,
+        "levels": [{"level": n, "cost": level_cost(n)} for n in range(1, MAX_LEVEL + 1)],
+        "replicas": [_view(e) for e in await evolutions.list_evolutions(ctx.pool, user_id)],
+    }
+
+
+PROTOTYPE = Prototype(
+    id=ID,
+    name="Token-Guided Evolution",
+    summary="Spend mock $SNSY (bought in Token-Gated Memories) to evolve a replica along the scholar, creative or "
+    "strategist path; each level costs twice the last.",
+    state=state,
+    actions={"evolve": Action(EvolveParams, evolve)},
+)

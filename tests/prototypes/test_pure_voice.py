@@ -1,0 +1,73 @@
+"""Pure Voice: mock calls with a replica, a transcript streamed to the caller's sockets, durations on hang-up."""
+
+from __future__ import annotations
+
+import httpx
+
+from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
+
+from ..utils import connect
+from .support import act, collect_events, ok, problem, state
+
+ID = "pure-voice"
+
+
+async def test_call_lifecycle(http: httpx.AsyncClient, alice: dict) -> None:
+    """start_call makes an active call, say answers with the replica, stop_call ends it with a duration."""
+    call = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]
+    assert call["status"] == "active" and call["replica_id"] == ADA_LOVELACE_UUID and call["ended_at"] is None
+
+    said = await ok(http, alice, ID, "say", call_id=call["id"], text="hello over the wire")
+    assert said["text"] == "hello over the wire" and 'You wrote: "hello over the wire"' in said["reply"]
+
+    stopped = (await ok(http, alice, ID, "stop_call", call_id=call["id"]))["call"]
+    assert stopped["status"] == "ended" and stopped["ended_at"] is not None and stopped["duration_seconds"] >= 0
+
+    calls = (await state(http, alice, ID))["calls"]
+    assert [(c["id"], c["status"], c["duration_seconds"]) for c in calls] == [
+        (call["id"], "ended", stopped["duration_seconds"])
+    ]
+
+
+async def test_unknown_foreign_and_stopped_calls_are_refused(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
+    """Unknown or another user's call: 404; an ended call: 409 for say and stop; an unknown replica: 404."""
+    call_id = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]
+    problem(await act(http, bob, ID, "say", call_id=call_id, text="hi"), 404, "call_not_found")
+    problem(await act(http, bob, ID, "stop_call", call_id=call_id), 404, "call_not_found")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    problem(await act(http, alice, ID, "stop_call", call_id=unknown), 404, "call_not_found")
+    await ok(http, alice, ID, "stop_call", call_id=call_id)
+    problem(await act(http, alice, ID, "stop_call", call_id=call_id), 409, "call_ended")
+    problem(await act(http, alice, ID, "say", call_id=call_id, text="still there?"), 409, "call_ended")
+    problem(await act(http, alice, ID, "start_call", replica_id=unknown), 404, "replica_not_found")
+    assert (await state(http, bob, ID))["calls"] == []
+
+
+async def test_transcript_streams_in_order_to_the_owner_only(
+    server: str, http: httpx.AsyncClient, alice: dict, bob: dict
+) -> None:
+    """The user's line, then the replica's pieces, then its final line (the pieces joined); Bob sees nothing."""
+    call_id = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]
+    async with connect(server, alice["access_token"]) as tab, connect(server, bob["access_token"]) as other:
+        said = await ok(http, alice, ID, "say", call_id=call_id, text="tell me about engines")
+        lines = await collect_events(tab, ID, "transcript", lambda d: d["speaker"] == "replica" and d["final"])
+        assert all(line["call_id"] == call_id for line in lines)
+        assert lines[0] == {"call_id": call_id, "speaker": "user", "text": "tell me about engines", "final": True}
+        pieces = lines[1:-1]
+        assert len(pieces) > 1 and all(p["speaker"] == "replica" and p["final"] is False for p in pieces)
+        assert "".join(p["text"] for p in pieces) == lines[-1]["text"] == said["reply"]
+        assert await other.nothing_within(0.3) == []
+
+
+async def test_a_replica_failing_mid_answer_ends_the_transcript_with_an_error(
+    server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """The pieces said so far are followed by a transcript_error event, and the action answers 503."""
+    call_id = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]
+    async with connect(server, alice["access_token"]) as tab:
+        replica.fail_next(after_words=2)
+        problem(await act(http, alice, ID, "say", call_id=call_id, text="are you there"), 503, "replica_unavailable")
+        first, _ = await tab.recv_until("prototype.event")
+        assert first["event"] == "transcript" and first["data"]["speaker"] == "user"
+        failure = await collect_events(tab, ID, "transcript_error", lambda d: True)
+        assert failure == [{"call_id": call_id, "message": "the replica could not answer"}]
