@@ -257,19 +257,17 @@ class SocketSession:
             code = ErrorCode.REPLICA_UNAVAILABLE if exc.retryable else ErrorCode.REPLICA_REJECTED
             self.error(code, "the replica service could not be reached; nothing was stored", frame.id)
             return
-        if duplicate and (message.replica_id != frame.replica_id or message.message != frame.content):
-            self.error(ErrorCode.CONFLICT, "this id was already used for a different message", frame.id)
-            return
-        self.send(
-            AckFrame(
-                id=frame.id,
-                stream=chat_stream(message.replica_id),
-                message_id=str(message.id),
-                seq=message.seq,
-                duplicate=duplicate,
-            )
-        )
-        await chat.deliver(message, duplicate)
+        same = message.replica_id == frame.replica_id and message.message == frame.content
+        if self._ack(frame.id, chat_stream(message.replica_id), str(message.id), message.seq, duplicate, same):
+            await chat.deliver(message, duplicate)
+
+    def _ack(self, frame_id: str, stream: str, message_id: str, seq: int, duplicate: bool, same: bool) -> bool:
+        """Ack a stored message; a reused id with other content is a conflict. ``True`` when acked."""
+        if duplicate and not same:
+            self.error(ErrorCode.CONFLICT, "this id was already used for a different message", frame_id)
+            return False
+        self.send(AckFrame(id=frame_id, stream=stream, message_id=message_id, seq=seq, duplicate=duplicate))
+        return True
 
     # -- rooms -----------------------------------------------------------------------------------
 
@@ -292,28 +290,13 @@ class SocketSession:
             await self.hub.join_room(self.conn, frame.room_id)
 
     async def handle_room_send(self, frame: RoomSendFrame) -> None:
+        if await self._room(frame) is None:
+            return
         service = self.state["rooms"]
-        try:
-            message, duplicate = await service.accept(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
-        except NotFound:
-            self.error(ErrorCode.NOT_FOUND, "no such room", frame.id)
-            return
-        except NotAMember:
-            self.error(ErrorCode.FORBIDDEN, "you are not a member of this room", frame.id)
-            return
-        if duplicate and message.message != frame.content:
-            self.error(ErrorCode.CONFLICT, "this id was already used for a different message", frame.id)
-            return
-        self.send(
-            AckFrame(
-                id=frame.id,
-                stream=room_stream(frame.room_id),
-                message_id=str(message.id),
-                seq=message.seq,
-                duplicate=duplicate,
-            )
-        )
-        await service.deliver(message, duplicate)
+        message, duplicate = await service.accept(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
+        same = message.message == frame.content
+        if self._ack(frame.id, room_stream(frame.room_id), str(message.id), message.seq, duplicate, same):
+            await service.deliver(message, duplicate)
 
     async def handle_room_typing(self, frame: RoomTypingFrame) -> None:
         if room_stream(frame.room_id) not in self.conn.rooms:

@@ -41,8 +41,7 @@ class RoomService:
         return room
 
     async def accept(self, room_id: UUID, user_id: UUID, content: str, client_id: str) -> tuple[RoomMessage, bool]:
-        """Store a member's message once per client id; raise :class:`NotFound` / :class:`NotAMember`."""
-        await self.member_room(room_id, user_id)
+        """Store a member's message once per client id (the caller has checked :meth:`member_room`)."""
         return await rooms.append_message(
             self.pool, room_id, sender="user", content=content, user_id=user_id, client_id=client_id
         )
