@@ -85,6 +85,8 @@ def ws_url(base_url: str, path: str = "/ws") -> str:
 @asynccontextmanager
 async def connect(base_url: str, token: str | None = None, **kwargs: Any) -> AsyncIterator[WsClient]:
     """Open ``/ws``; with ``token``, send the auth frame and consume the ``hello``."""
+    # Unbounded: frames a test leaves unread must not stop the client from reading the server's close.
+    kwargs.setdefault("max_queue", None)
     async with websockets.connect(ws_url(base_url), open_timeout=5, **kwargs) as ws:
         client = WsClient(ws)
         if token is not None:
