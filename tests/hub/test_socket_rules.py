@@ -198,3 +198,19 @@ async def test_sockets_drain_with_1012_on_shutdown(settings: Settings, replica: 
     finally:
         await client_cm.__aexit__(None, None, None)
     await asyncio.sleep(0)
+
+
+async def test_dead_peer_is_dropped_by_the_heartbeat(settings: Settings, replica: LocalReplica, alice: dict) -> None:
+    """A peer that stops answering pings (its process hung, its network gone) is disconnected."""
+    app = create_app(settings, replica=replica)
+    async with run_server(app, ws_ping_interval=0.2, ws_ping_timeout=0.2) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            token = (await http.post("/api/auth/login", json=ALICE)).json()["access_token"]
+        dead = await stalled_socket(url, token)  # never reads, so never answers a ping
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(5):
+                while await loop.sock_recv(dead, 65536):
+                    pass  # what the server sent before giving up; then end of stream
+        finally:
+            dead.close()
