@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import asyncpg
 from starlette.applications import Starlette
@@ -99,6 +100,19 @@ def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed
     return PostgresFeed(dsn, pool)
 
 
+def _forget_session(identity: IdentityBackend) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """A logout on any process reaches this process's identity backend (Supabase keeps revocations in memory)."""
+
+    async def forget(message: dict[str, Any]) -> None:
+        try:
+            session_id, expires_at = UUID(message["session_id"]), int(message["expires_at"])
+        except (KeyError, ValueError, TypeError):
+            return
+        identity.session_ended(session_id, expires_at)
+
+    return forget
+
+
 def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
     """Glue from the change feed to the hub: a change goes to its owner's sockets, a gap to everyone."""
 
@@ -177,6 +191,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             await hub.start()
             stack.push_async_callback(hub.stop)
             # Retries happen inside the client; the reply as a whole gets a few attempts' worth of time.
+            hub.add_control_handler("end_session", _forget_session(identity))
             chat = ChatService(pool, sensay, hub, reply_timeout=settings.sensay_timeout * 2)
 
             conductor = RoomConductor(pool, sensay, hub)

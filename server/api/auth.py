@@ -79,7 +79,7 @@ async def logout(request: Request) -> Response:
     principal = await require_principal(request)
     await request.state.identity.logout(principal)
     if principal.session_id is not None:
-        await request.state.hub.end_session(principal.user_id, principal.session_id)
+        await request.state.hub.end_session(principal.user_id, principal.session_id, principal.expires_at)
     return Response(status_code=204)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Protocol
+from uuid import UUID
 
 import msgspec
 
@@ -35,3 +36,7 @@ class IdentityBackend(Protocol):
         ...
 
     async def get_user(self, principal: Principal) -> User: ...
+
+    def session_ended(self, session_id: UUID, expires_at: int) -> None:
+        """Another process logged this session out: refuse its tokens here too (until ``expires_at``)."""
+        ...

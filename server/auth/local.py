@@ -80,6 +80,9 @@ class LocalIdentity:
             raise InvalidToken("user no longer exists")
         return user
 
+    def session_ended(self, session_id: UUID, expires_at: int) -> None:
+        """Nothing to do: every process checks the shared ``sessions`` table."""
+
     def _refresh_expiry(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.refresh_ttl)
 

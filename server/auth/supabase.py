@@ -208,6 +208,10 @@ class SupabaseIdentity:
         if principal.access_token is not None:
             await self._sign_out(principal.access_token)
 
+    def session_ended(self, session_id: UUID, expires_at: int) -> None:
+        """Another process logged this session out: refuse its tokens here too."""
+        self.revoked.add(session_id, expires_at)
+
     async def authenticate(self, token: str) -> Principal:
         principal = await self.verifier.verify(token)
         if principal.session_id is None:

@@ -43,7 +43,7 @@ class Hub:
         self._all: set[Connection] = set()
         self._channels: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
-        self._control_handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        self._control_handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.accepting = True
         self.add_control_handler("end_session", self._end_session_here)
@@ -166,27 +166,32 @@ class Hub:
 
     def add_control_handler(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Run ``handler(message)`` on every process when :meth:`publish_control` sends ``op``."""
-        self._control_handlers[op] = handler
+        self._control_handlers.setdefault(op, []).append(handler)
 
-    async def publish_control(self, op: str, **data: str) -> None:
+    async def publish_control(self, op: str, **data: str | int) -> None:
         await self.broker.publish(CONTROL_CHANNEL, json.dumps({"op": op, **data}))
 
     def _control(self, payload: str) -> None:
         try:
             message = json.loads(payload)
-            handler = self._control_handlers.get(message.get("op"))
+            handlers = self._control_handlers.get(message.get("op"), [])
         except (ValueError, TypeError, AttributeError):
-            handler = None
-        if handler is None:
+            handlers = []
+        if not handlers:
             logger.warning("ignoring unknown or malformed hub control message")
-            return
-        task = asyncio.create_task(handler(message))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        for handler in handlers:
+            task = asyncio.create_task(handler(message))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
-    async def end_session(self, user_id: UUID, session_id: UUID) -> None:
-        """Close, on every process, the sockets authenticated by a session that was logged out."""
-        await self.publish_control("end_session", user_id=str(user_id), session_id=str(session_id))
+    async def end_session(self, user_id: UUID, session_id: UUID, expires_at: int) -> None:
+        """Close, on every process, the sockets authenticated by a session that was logged out.
+
+        ``expires_at`` (the token's ``exp``) lets other handlers of ``end_session`` forget it in time.
+        """
+        await self.publish_control(
+            "end_session", user_id=str(user_id), session_id=str(session_id), expires_at=expires_at
+        )
 
     async def _end_session_here(self, message: dict[str, Any]) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
+from ..broker.test_brokers import REDIS_URL
 from ..utils import connect, run_server
 from .gotrue_peer import GoTruePeer, SigningKey
 
@@ -96,3 +98,33 @@ async def test_bad_supabase_tokens_are_refused(supabase_app: tuple[str, GoTruePe
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
         assert ws.close_code == 4001
+
+
+async def test_logout_on_one_node_refuses_the_token_on_another(settings: Settings, replica: LocalReplica) -> None:
+    """Supabase keeps no session table of ours: a logout travels to every node through the broker."""
+    peer = GoTruePeer()
+    async with run_server(peer.app) as peer_url:
+        configured = replace(
+            settings,
+            jwt_secret=None,
+            supabase_url=peer_url,
+            supabase_anon_key=Secret(peer.anon_key),
+            redis_url=Secret(REDIS_URL),
+        )
+        async with (
+            run_server(create_app(configured, replica=replica)) as node_a,
+            run_server(create_app(configured, replica=replica)) as node_b,
+        ):
+            async with httpx.AsyncClient(base_url=node_a) as a, httpx.AsyncClient(base_url=node_b) as b:
+                await a.post("/api/auth/signup", json={"email": "two@example.com", "password": PASSWORD})
+                login = (
+                    await a.post("/api/auth/login", json={"email": "two@example.com", "password": PASSWORD})
+                ).json()
+                auth = {"Authorization": f"Bearer {login['access_token']}"}
+                assert (await b.get("/api/auth/me", headers=auth)).status_code == 200
+                assert (await a.post("/api/auth/logout", headers=auth)).status_code == 204
+                for _ in range(50):
+                    if (await b.get("/api/tasks", headers=auth)).status_code == 401:
+                        break
+                    await asyncio.sleep(0.02)
+                assert (await b.get("/api/tasks", headers=auth)).status_code == 401
