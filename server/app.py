@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from .config import Settings
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
 from .hub import endpoint
-from .hub.hub import Hub
+from .hub.hub import ControlHandler, Hub
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
@@ -100,7 +100,7 @@ def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed
     return PostgresFeed(dsn, pool)
 
 
-def _forget_session(identity: IdentityBackend) -> Callable[[dict[str, Any]], Awaitable[None]]:
+def _forget_session(identity: IdentityBackend) -> ControlHandler:
     """A logout on any process reaches this process's identity backend (Supabase keeps revocations in memory)."""
 
     async def forget(message: dict[str, Any]) -> None:

@@ -88,7 +88,7 @@ class RevokedSessions:
             self._pop()
 
     def __contains__(self, session_id: object) -> bool:
-        expires_at = self._expiry.get(session_id)  # type: ignore[arg-type]
+        expires_at = self._expiry.get(session_id) if isinstance(session_id, UUID) else None
         return expires_at is not None and expires_at > self._clock()
 
     def __len__(self) -> int:

@@ -67,8 +67,8 @@ class PostgresFeed(ChangeFeed):
         self._conn = conn
         self._lost.clear()
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._queue.put_nowait(payload)
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._queue.put_nowait(str(payload))
 
     async def _watch(self, on_gap: OnGap) -> None:
         """Notice a lost listener (termination callback, or a failed probe) and reconnect."""

@@ -94,7 +94,7 @@ def parse_change(
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, dict):
         raise ValueError("no data")
-    if data.get("schema") != schema or data.get("table") not in tables:
+    if data.get("schema") != schema or str(data.get("table")) not in tables:
         raise ValueError(f"unexpected table {data.get('schema')}.{data.get('table')}")
     op = getattr(data.get("type"), "value", data.get("type"))  # realtime-py parses it into a str Enum
     if op not in OPERATIONS:

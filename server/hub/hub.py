@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,7 @@ from .connection import Connection, ConnectionState
 logger = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = "hub.control"
+ControlHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 def user_channel(user_id: UUID) -> str:
@@ -43,7 +44,7 @@ class Hub:
         self._all: set[Connection] = set()
         self._channels: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
-        self._control_handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
+        self._control_handlers: dict[str, list[ControlHandler]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self.accepting = True
         self.add_control_handler("end_session", self._end_session_here)
@@ -164,7 +165,7 @@ class Hub:
 
     # -- sessions and shutdown -------------------------------------------------------------------
 
-    def add_control_handler(self, op: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def add_control_handler(self, op: str, handler: ControlHandler) -> None:
         """Run ``handler(message)`` on every process when :meth:`publish_control` sends ``op``."""
         self._control_handlers.setdefault(op, []).append(handler)
 

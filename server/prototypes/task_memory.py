@@ -32,20 +32,19 @@ async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
     replica_id = params.replica_id or ctx.default_replica_id
     if replica_id is None:
         raise ActionError(422, "replica_required", "give replica_id: no default replica is configured")
-    params = msgspec.structs.replace(params, replica_id=replica_id)
     command = parse_command(params.content)
     if command is None:
-        reply = await _ask(ctx, user_id, params.replica_id, params.content)
-        details = {"command": None, "content": params.content, "replica_id": params.replica_id, "reply": reply}
+        reply = await _ask(ctx, user_id, replica_id, params.content)
+        details = {"command": None, "content": params.content, "replica_id": replica_id, "reply": reply}
         interaction = await interactions.record(ctx.pool, user_id, ID, "chat", details)
         return Outcome({"command": None, "reply": reply}, interaction)
 
-    await require_replica(ctx, user_id, params.replica_id)  # before the list changes, not after
+    await require_replica(ctx, user_id, replica_id)  # before the list changes, not after
     async with ctx.pool.acquire() as conn, conn.transaction():
         applied = await _apply(conn, user_id, command)
         # The whole list goes back to the caller, not into every interaction row.
         recorded = {key: value for key, value in applied.items() if key != "tasks"}
-        details = {"command": command.kind, "content": params.content, "replica_id": params.replica_id, **recorded}
+        details = {"command": command.kind, "content": params.content, "replica_id": replica_id, **recorded}
         interaction = await interactions.record(conn, user_id, ID, "chat", details)
     prompt = (
         f'The user wrote: "{params.content}". Their task list was updated: {applied["outcome"]} '
@@ -53,10 +52,10 @@ async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
     )
     result: dict[str, Any] = {"command": command.kind, **applied}
     try:
-        result["reply"] = await _ask(ctx, user_id, params.replica_id, prompt)
+        result["reply"] = await _ask(ctx, user_id, replica_id, prompt)
     except SensayError as exc:
         # The task list has changed already: report that instead of inviting a retry that would repeat it.
-        logger.warning("replica %s could not confirm a task command: %s", params.replica_id, exc)
+        logger.warning("replica %s could not confirm a task command: %s", replica_id, exc)
         result["reply"] = None
         result["reply_error"] = "the replica could not answer; the task list was updated anyway"
     return Outcome(result, interaction)

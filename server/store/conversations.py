@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .records import Message, Sender, from_row
 from .users import Executor
@@ -13,7 +14,7 @@ _COLUMNS = 'id, user_id, replica_id, seq, sender, message, "timestamp", client_i
 
 
 async def _append(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | PoolConnectionProxy,
     user_id: UUID,
     replica_id: str,
     sender: Sender,

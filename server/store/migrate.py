@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+async def applied_versions(conn: asyncpg.Connection | PoolConnectionProxy) -> set[int]:
     """Versions recorded as applied; empty when the bookkeeping table does not exist yet."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
@@ -48,7 +49,7 @@ async def applied_versions(conn: asyncpg.Connection) -> set[int]:
     return {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
+async def pending_migrations(conn: asyncpg.Connection | PoolConnectionProxy) -> list[Migration]:
     done = await applied_versions(conn)
     return [m for m in available_migrations() if m.version not in done]
 

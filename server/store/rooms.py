@@ -41,6 +41,7 @@ async def create_room(
             settings,
             is_open,
         )
+        assert row is not None
         members = list(dict.fromkeys([creator, *member_ids]))
         try:
             await conn.executemany(

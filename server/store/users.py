@@ -5,11 +5,13 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .errors import Conflict
 from .records import User, from_row
 
-Executor = asyncpg.Pool | asyncpg.Connection
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+"""Anything that runs a query: the pool, a connection, or a connection acquired from the pool."""
 
 
 async def create_user(db: Executor, email: str, password_hash: str | None, user_id: UUID | None = None) -> User:
