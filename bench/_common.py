@@ -9,7 +9,6 @@ import os
 import resource
 import socket
 import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from server.store.embedded import running_or_temporary, with_database
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -47,21 +48,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _with_database(dsn: str, database: str) -> str:
-    base, _, query = dsn.partition("?")
-    head, _, _old = base.rpartition("/")
-    return f"{head}/{database}" + (f"?{query}" if query else "")
-
-
-async def _answers(dsn: str) -> bool:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
 async def _admin(dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -71,30 +57,14 @@ async def _admin(dsn: str, sql: str) -> None:
 
 
 @asynccontextmanager
-async def _admin_server() -> AsyncIterator[str]:
-    """An admin DSN: ``BENCH_DATABASE_URL`` or 127.0.0.1:5432 if it answers, else pgserver in a temp dir."""
-    dsn = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
-    if await _answers(dsn):
-        yield dsn
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="sensay-hub-bench-pg-") as tmp:
-        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            await asyncio.to_thread(server.cleanup)
-
-
-@asynccontextmanager
 async def scratch_database() -> AsyncIterator[str]:
     """A fresh, empty ``bench_<random>`` database (the app's lifespan migrates it), dropped afterwards."""
-    async with _admin_server() as admin:
+    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
+    async with running_or_temporary(admin_url, prefix="sensay-hub-bench-pg-") as admin:
         name = f"bench_{uuid.uuid4().hex[:10]}"
         await _admin(admin, f'CREATE DATABASE "{name}"')
         try:
-            yield _with_database(admin, name)
+            yield with_database(admin, name)
         finally:
             await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -6,51 +6,26 @@ database of its own, cloned from a migrated template, and dropped afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+from server.store.embedded import running_or_temporary, with_database
 from server.store.migrate import migrate
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def _answers(dsn: str) -> bool:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
 @asynccontextmanager
 async def postgres_server() -> AsyncIterator[str]:
     """Yield an admin DSN (one that may CREATE DATABASE)."""
-    dsn = os.environ.get("TEST_DATABASE_URL", DEFAULT_URL)
-    if await _answers(dsn):
+    async with running_or_temporary(
+        os.environ.get("TEST_DATABASE_URL", DEFAULT_URL), prefix="sensay-hub-test-pg-"
+    ) as dsn:
         yield dsn
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="sensay-hub-test-pg-") as tmp:
-        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            await asyncio.to_thread(server.cleanup)
-
-
-def with_database(dsn: str, database: str) -> str:
-    """The same server, another database (works for TCP and unix-socket DSNs)."""
-    base, _, query = dsn.partition("?")
-    head, _, _old = base.rpartition("/")
-    return f"{head}/{database}" + (f"?{query}" if query else "")
 
 
 class DatabaseFactory:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+import asyncpg
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +31,36 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
         yield server.get_uri()
     finally:
         await asyncio.to_thread(server.cleanup)
+
+
+async def answers(dsn: str) -> bool:
+    """Whether a PostgreSQL server accepts a connection at ``dsn`` (within two seconds)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+@asynccontextmanager
+async def running_or_temporary(dsn: str, *, prefix: str = "sensay-hub-pg-") -> AsyncIterator[str]:
+    """The server at ``dsn`` if it answers, else a throw-away embedded one (for tests and benchmarks)."""
+    if await answers(dsn):
+        yield dsn
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            await asyncio.to_thread(server.cleanup)
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server, another database (works for TCP and unix-socket DSNs)."""
+    base, _, query = dsn.partition("?")
+    head, _, _old = base.rpartition("/")
+    return f"{head}/{database}" + (f"?{query}" if query else "")
