@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from .base import Broker, Listener
 
 
@@ -28,6 +26,3 @@ class MemoryBroker(Broker):
     async def publish(self, channel: str, payload: str) -> None:
         if self._listener is not None and channel in self._channels:
             self._listener(channel, payload)
-        # Yield, as a network broker would: socket senders run between publishes, so a producer's burst
-        # (a streamed reply arriving in one read) does not pile up in healthy sockets' send queues.
-        await asyncio.sleep(0)

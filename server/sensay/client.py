@@ -310,6 +310,9 @@ class SensayClient:
                         async for delta in _stream_deltas(response):
                             yielded = True
                             yield delta
+                            # Deltas parsed from one read arrive without a pause; yielding here lets socket
+                            # senders drain between them, so a fast reply cannot overflow healthy send queues.
+                            await asyncio.sleep(0)
                         return
                     await response.aread()
                     error = _response_error("POST", path, response)
