@@ -89,6 +89,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 class SocketSession:
     """The protocol conversation on one socket."""
 
+    __slots__ = ("conn", "state", "settings", "hub")  # one per socket: no per-instance dict
+
     def __init__(self, conn: Connection, state: AppState) -> None:
         self.conn = conn
         self.state = state
@@ -98,8 +100,8 @@ class SocketSession:
     def send(self, frame: ServerFrame) -> None:
         self.conn.send(encode_text(frame))
 
-    def error(self, code: ErrorCode, message: str, frame_id: str | None = None, **extra: object) -> None:
-        self.send(ErrorFrame(code=code, message=message, id=frame_id, retryable=code.retryable, **extra))  # type: ignore[arg-type]
+    def error(self, code: ErrorCode, message: str, frame_id: str | None = None) -> None:
+        self.send(ErrorFrame(code=code, message=message, id=frame_id, retryable=code.retryable))
 
     async def close(self, code: CloseCode, reason: str) -> None:
         self.conn.close(code, reason)
