@@ -65,7 +65,7 @@ async def send_message(request: Request) -> Response:
     except ReplyFailed as exc:
         raise Problem(
             503 if exc.retryable else 502,
-            "replica_unavailable" if exc.retryable else "replica_rejected",
+            exc.code.value,
             "the message is stored but the replica could not answer; send the same client_id again to retry",
             message=message,
             retryable=exc.retryable,

@@ -292,13 +292,14 @@ class SocketSession:
             await self.hub.join_room(self.conn, frame.room_id)
 
     async def handle_room_send(self, frame: RoomSendFrame) -> None:
-        if await self._room(frame) is None:
+        room = await self._room(frame)
+        if room is None:
             return
         service = self.state["rooms"]
-        message, duplicate = await service.accept(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
+        message, duplicate = await service.accept(room, self.conn.user_id, frame.content, frame.id)
         same = message.message == frame.content
         if self._ack(frame.id, room_stream(frame.room_id), str(message.id), message.seq, duplicate, same):
-            await service.deliver(message, duplicate)
+            await service.deliver(room, message, duplicate)
 
     async def handle_room_typing(self, frame: RoomTypingFrame) -> None:
         if room_stream(frame.room_id) not in self.conn.rooms:

@@ -209,7 +209,3 @@ class RoomConductor:
             replica = await self.sensay.get_replica(room_sensay_user(room_id), replica_id)
             self._names[replica_id] = replica.name
         return self._names[replica_id]
-
-    def running(self, room_id: UUID) -> bool:
-        run = self._runs.get(room_id)
-        return run is not None and run.task is not None and not run.task.done()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -11,7 +12,6 @@ from protocol import room_stream
 from ..hub.frames import room_message_frame
 from ..hub.hub import Hub
 from ..store import rooms
-from ..store.errors import NotFound
 from ..store.records import Room, RoomMessage
 from .conductor import RoomConductor
 
@@ -25,7 +25,7 @@ class RoomService:
         self.pool = pool
         self.hub = hub
         self.conductor = conductor
-        hub.add_control_handler("room_stop", self._stop_here)  # type: ignore[arg-type]
+        hub.add_control_handler("room_stop", self._stop_here)
 
     async def enter(self, room_id: UUID, user_id: UUID) -> Room:
         """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
@@ -40,25 +40,22 @@ class RoomService:
             raise NotAMember(str(room_id))
         return room
 
-    async def accept(self, room_id: UUID, user_id: UUID, content: str, client_id: str) -> tuple[RoomMessage, bool]:
-        """Store a member's message once per client id (the caller has checked :meth:`member_room`)."""
+    async def accept(self, room: Room, user_id: UUID, content: str, client_id: str) -> tuple[RoomMessage, bool]:
+        """Store a member's message once per client id (the caller has the room from :meth:`member_room`)."""
         return await rooms.append_message(
-            self.pool, room_id, sender="user", content=content, user_id=user_id, client_id=client_id
+            self.pool, room.id, sender="user", content=content, user_id=user_id, client_id=client_id
         )
 
-    async def deliver(self, message: RoomMessage, duplicate: bool) -> None:
+    async def deliver(self, room: Room, message: RoomMessage, duplicate: bool) -> None:
         """Show a new message to the room and let its replicas answer."""
         if duplicate:
             return
-        await self.hub.send_to_channel(room_stream(str(message.room_id)), room_message_frame(message))
-        room = await rooms.get_room(self.pool, message.room_id)
-        if room is None:
-            raise NotFound("room not found")
+        await self.hub.send_to_channel(room_stream(str(room.id)), room_message_frame(message))
         self.conductor.trigger(room, message)
 
     async def stop(self, room_id: UUID, user_id: UUID) -> None:
         """Stop the room's replica turns on whichever process runs them."""
         await self.hub.publish_control("room_stop", room_id=str(room_id), user_id=str(user_id))
 
-    async def _stop_here(self, message: dict[str, str]) -> None:
+    async def _stop_here(self, message: dict[str, Any]) -> None:
         await self.conductor.stop(UUID(message["room_id"]), "stopped by a member")

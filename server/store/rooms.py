@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -49,19 +48,7 @@ async def create_room(
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound("a member does not exist") from exc
-        return _room(row)
-
-
-def _room(row: Any) -> Room:
-    values = dict(row)
-    if isinstance(values["settings"], str):
-        values["settings"] = json.loads(values["settings"])
-    return from_row(Room, values)
-
-
-async def get_room(db: Executor, room_id: UUID) -> Room | None:
-    row = await db.fetchrow(f"SELECT {_ROOM} FROM rooms WHERE id = $1", room_id)
-    return _room(row) if row else None
+        return from_row(Room, row)
 
 
 async def visible_room(db: Executor, room_id: UUID, user_id: UUID) -> Room:
@@ -76,7 +63,7 @@ async def visible_room(db: Executor, room_id: UUID, user_id: UUID) -> Room:
     )
     if row is None:
         raise NotFound("room not found")
-    return _room(row)
+    return from_row(Room, row)
 
 
 async def list_rooms(db: Executor, user_id: UUID) -> list[Room]:
@@ -89,7 +76,7 @@ async def list_rooms(db: Executor, user_id: UUID) -> list[Room]:
         """,
         user_id,
     )
-    return [_room(row) for row in rows]
+    return [from_row(Room, row) for row in rows]
 
 
 async def members(db: Executor, room_id: UUID) -> list[UUID]:
