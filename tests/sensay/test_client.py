@@ -31,32 +31,12 @@ from server.sensay.local import (
     SOCRATES_UUID,
     LocalReplica,
     StreamStyle,
-    create_local_replica,
-    serve_local_replica,
 )
 
-SECRET = "org-secret-for-tests-5f2c9a"
+from .conftest import SECRET
+
 UNKNOWN_REPLICA = "00000000-0000-4000-8000-000000000000"
 TRICKY = 'Engines, "looms" and\npoetry\u2028with ✨ and \\ backslashes'
-
-
-@pytest_asyncio.fixture(scope="module")
-async def served() -> AsyncIterator[tuple[LocalReplica, str]]:
-    replica = create_local_replica(organization_secret=SECRET)
-    async with serve_local_replica(replica) as base_url:
-        yield replica, base_url
-
-
-@pytest.fixture(autouse=True)
-def replica(served: tuple[LocalReplica, str]) -> LocalReplica:
-    """The shared local replica, with knobs and counters reset for each test."""
-    replica = served[0]
-    replica.clear_faults()
-    replica.latency = 0.0
-    replica.word_delay = 0.0
-    replica.stream_style = "data"
-    replica.reset_counters()
-    return replica
 
 
 @pytest.fixture

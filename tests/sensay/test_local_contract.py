@@ -31,11 +31,10 @@ from server.sensay.local import (
     SOCRATES_UUID,
     LocalReplica,
     StreamStyle,
-    create_local_replica,
-    serve_local_replica,
 )
 
-SECRET = "org-secret-for-contract-tests-81b3"
+from .conftest import SECRET
+
 API_VERSION = "2025-03-25"
 UNKNOWN_REPLICA = "00000000-0000-4000-8000-000000000000"
 SPEC: dict[str, Any] = json.loads((Path(__file__).parent / "openapi-subset-chat-resolved.json").read_text())
@@ -188,22 +187,6 @@ def check_json_response(response: httpx.Response, *, documented: bool = True) ->
 
 
 # fixtures
-
-
-@pytest_asyncio.fixture(scope="module")
-async def served() -> AsyncIterator[tuple[LocalReplica, str]]:
-    replica = create_local_replica(organization_secret=SECRET)
-    async with serve_local_replica(replica) as base_url:
-        yield replica, base_url
-
-
-@pytest.fixture(autouse=True)
-def replica(served: tuple[LocalReplica, str]) -> LocalReplica:
-    replica = served[0]
-    replica.clear_faults()
-    replica.stream_style = "data"
-    replica.reset_counters()
-    return replica
 
 
 @pytest_asyncio.fixture
