@@ -3,6 +3,8 @@
 -- on plain PostgreSQL nothing here runs. Our server connects as the tables' owner, which RLS does not
 -- restrict. Nothing here needs a superuser: the table owner may create policies and functions.
 DO $migration$
+DECLARE
+    owned text;
 BEGIN
     IF to_regprocedure('auth.uid()') IS NULL THEN
         RETURN;
@@ -22,24 +24,13 @@ BEGIN
     CREATE POLICY tasks_owner ON tasks FOR ALL USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
 
     -- Written only through the server, which keeps sequence numbers, idempotency and balances right: read-only.
-    ALTER TABLE conversations ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY conversations_owner_read ON conversations FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE conversation_streams ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY conversation_streams_owner_read ON conversation_streams FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE prototype_interactions ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY prototype_interactions_owner_read ON prototype_interactions FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE ledger_accounts ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY ledger_accounts_owner_read ON ledger_accounts FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE ledger_entries ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY ledger_entries_owner_read ON ledger_entries FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE replica_evolutions ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY replica_evolutions_owner_read ON replica_evolutions FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE replica_bonds ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY replica_bonds_owner_read ON replica_bonds FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE bond_memories ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY bond_memories_owner_read ON bond_memories FOR SELECT USING (user_id = auth.uid());
-    ALTER TABLE voice_calls ENABLE ROW LEVEL SECURITY;
-    CREATE POLICY voice_calls_owner_read ON voice_calls FOR SELECT USING (user_id = auth.uid());
+    FOREACH owned IN ARRAY ARRAY[
+        'conversations', 'conversation_streams', 'prototype_interactions', 'ledger_accounts', 'ledger_entries',
+        'replica_evolutions', 'replica_bonds', 'bond_memories', 'voice_calls'
+    ] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', owned);
+        EXECUTE format('CREATE POLICY %I ON %I FOR SELECT USING (user_id = auth.uid())', owned || '_owner_read', owned);
+    END LOOP;
 
     ALTER TABLE rooms ENABLE ROW LEVEL SECURITY;
     CREATE POLICY rooms_member_read ON rooms FOR SELECT USING (is_open OR sensay_is_room_member(id));
