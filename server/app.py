@@ -244,6 +244,6 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
     return HubApp(
         routes=routes,
         middleware=middleware,
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

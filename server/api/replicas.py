@@ -14,7 +14,7 @@ from .responses import json_response
 async def list_replicas(request: Request) -> Response:
     principal = await require_principal(request)
     directory = app_state(request)["replicas"]
-    replicas = await directory.list(str(principal.user_id))
+    replicas = await directory.available(str(principal.user_id))
     default = await directory.default_replica_id(str(principal.user_id), replicas)
     return json_response({"replicas": replicas, "default_replica_id": default})
 

@@ -31,7 +31,7 @@ async def create_room(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     principal = await require_principal(request)
-    return json_response({"rooms": await app_state(request)["rooms"].list(principal.user_id)})
+    return json_response({"rooms": await app_state(request)["rooms"].rooms_of(principal.user_id)})
 
 
 async def get_room(request: Request) -> Response:

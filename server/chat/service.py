@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from protocol import MessageFrame, StoredMessage, chat_stream
+from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
@@ -133,4 +133,3 @@ class ChatService:
         return [m.wire() for m in found]
 
 
-__all__ = ["KIND", "Accepted", "ChatService", "Conversation", "chat_stream"]

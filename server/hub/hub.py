@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import operator
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -35,7 +35,7 @@ class ControlMessage(msgspec.Struct, tag_field="op", frozen=True, kw_only=True):
     """A message every process acts on (sent through the broker); subclasses are tagged by ``op``."""
 
 
-class EndSession(ControlMessage, tag="end_session"):
+class EndSession(ControlMessage, tag="end_session", frozen=True):
     """A session was logged out: close its sockets; ``expires_at`` (its tokens' ``exp``) bounds remembering it."""
 
     user_id: UUID
@@ -44,7 +44,7 @@ class EndSession(ControlMessage, tag="end_session"):
 
 
 C = TypeVar("C", bound=ControlMessage)
-ControlHandler = Callable[[C], Awaitable[None]]
+ControlHandler = Callable[[C], Coroutine[Any, Any, None]]
 
 
 def user_channel(user_id: UUID) -> str:

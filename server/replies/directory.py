@@ -45,7 +45,7 @@ class ReplicaDirectory:
         """The replica's display name."""
         return (await self.require(asker, replica_id)).name
 
-    async def list(self, asker: str) -> list[Replica]:
+    async def available(self, asker: str) -> list[Replica]:
         """The replicas ``asker`` can chat with (one page, as Sensay lists them)."""
         try:
             return await self.sensay.list_replicas(asker)
@@ -56,5 +56,5 @@ class ReplicaDirectory:
         """``SENSAY_REPLICA_ID`` when set, else the first replica ``asker`` can chat with (``None`` if none)."""
         if self.configured_default is not None:
             return self.configured_default
-        replicas = listed if listed is not None else await self.list(asker)
+        replicas = listed if listed is not None else await self.available(asker)
         return replicas[0].uuid if replicas else None

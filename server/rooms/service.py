@@ -52,7 +52,7 @@ class RoomAccepted(NamedTuple):
     duplicate: bool
 
 
-class RoomStop(ControlMessage, tag="room_stop"):
+class RoomStop(ControlMessage, tag="room_stop", frozen=True):
     """A member stopped the room's turns: whichever process runs them stops them."""
 
     room_id: UUID
@@ -93,7 +93,7 @@ class RoomService:
         except store_errors.NotFound:
             raise UnknownUser("a member_ids entry is not a user") from None
 
-    async def list(self, user_id: UUID) -> list[Room]:
+    async def rooms_of(self, user_id: UUID) -> list[Room]:
         """The rooms the user belongs to, then open rooms, newest first."""
         return await rooms.list_rooms(self.pool, user_id)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from protocol import MAX_ID_LENGTH, StoredMessage, chat_stream, room_stream
@@ -78,7 +78,7 @@ class Interaction(msgspec.Struct, frozen=True):
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-def from_row(cls: type[S], row: Mapping[str, Any] | None) -> S:
+def from_row(cls: type[S], row: asyncpg.Record | None) -> S:
     """Build a record from an asyncpg ``Record`` (columns named like the fields); JSON columns become structs."""
     assert row is not None, "from_row needs a row"
     return msgspec.convert({name: row[name] for name in cls.__struct_fields__}, cls)
