@@ -21,3 +21,10 @@ async def test_replicas_answer_in_snake_case(http: httpx.AsyncClient, alice: dic
     camel = {key for replica in body["replicas"] for key in replica if key != key.lower()}
     assert camel == set(), "no camelCase field leaks from Sensay"
     assert body["default_replica_id"] == body["replicas"][0]["uuid"]
+
+
+async def test_one_default_replica_rule_for_rest_and_the_prototypes(http: httpx.AsyncClient, alice: dict) -> None:
+    """The replica directory names the same default to GET /api/replicas and to the Task Memory prototype."""
+    listed = (await http.get("/api/replicas", headers=bearer(alice))).json()
+    task_memory = (await http.get("/api/prototype/task-memory", headers=bearer(alice))).json()
+    assert task_memory["state"]["default_replica_id"] == listed["default_replica_id"] == ADA_LOVELACE_UUID
