@@ -131,5 +131,3 @@ class ChatService:
         """The stream's messages after seq ``after``, oldest first (for resume)."""
         found = await conversations.messages_after(self.pool, user_id, replica_id, after, limit)
         return [m.wire() for m in found]
-
-
