@@ -21,11 +21,11 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
     pgserver shares one postmaster between every process that opens the same directory and stops
     it when the last one lets go, so two ``serve`` processes on one data dir are safe.
     """
-    import pgserver  # imported here: production deployments never load it
+    from pgserver.postgres_server import get_server  # imported here: production deployments never load it
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = await asyncio.to_thread(pgserver.get_server, pgdata, cleanup_mode="stop")
+    server = await asyncio.to_thread(get_server, pgdata, cleanup_mode="stop")
     logger.info("embedded PostgreSQL running in %s", pgdata)
     try:
         yield server.get_uri()
@@ -49,10 +49,10 @@ async def running_or_temporary(dsn: str, *, prefix: str = "sensay-hub-pg-") -> A
     if await answers(dsn):
         yield dsn
         return
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
+        server = await asyncio.to_thread(get_server, tmp, cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:
