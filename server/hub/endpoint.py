@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, assert_never
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from starlette.routing import WebSocketRoute
@@ -61,15 +62,21 @@ MAX_STRIKES = 100
 """Frames dropped for flooding before the socket is closed with 4009."""
 
 
-def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone."""
-    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone.
+
+    A page the hub serves itself (``/demo``) is always allowed: its origin names the host it connects to.
+    """
+    if origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc == host
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state: AppState = websocket.scope["state"]  # the lifespan's TypedDict
     settings, hub = state["settings"], state["hub"]
-    if not hub.accepting or not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
+    headers = websocket.headers
+    if not hub.accepting or not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
         await websocket.close(POLICY_VIOLATION if hub.accepting else CloseCode.SERVICE_RESTART)
         return  # closing before accept answers the handshake with HTTP 403
     offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
