@@ -38,7 +38,7 @@ async def list_conversations(request: Request) -> Response:
         request.state.pool, principal.user_id, replica_id, before=before, limit=limit
     )
     next_before = messages[-1].seq if replica_id is not None and len(messages) == limit else None
-    return json_response({"messages": messages, "next_before": next_before})
+    return json_response({"messages": [m.wire() for m in messages], "next_before": next_before})
 
 
 class NewMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,10 +67,11 @@ async def send_message(request: Request) -> Response:
             503 if exc.retryable else 502,
             exc.code.value,
             "the message is stored but the replica could not answer; send the same client_id again to retry",
-            message=message,
+            message=message.wire(),
             retryable=exc.retryable,
         ) from None
-    return json_response({"message": message, "reply": reply, "duplicate": duplicate}, 200 if duplicate else 201)
+    body = {"message": message.wire(), "reply": reply.wire(), "duplicate": duplicate}
+    return json_response(body, 200 if duplicate else 201)
 
 
 routes = [

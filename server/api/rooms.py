@@ -115,7 +115,7 @@ async def room_messages(request: Request) -> Response:
         raise Problem(404, "not_found", "no such room") from None
     messages = await rooms.list_messages(pool, room_id, before=before, limit=limit)
     next_before = messages[-1].seq if len(messages) == limit else None
-    return json_response({"messages": messages, "next_before": next_before})
+    return json_response({"messages": [m.wire() for m in messages], "next_before": next_before})
 
 
 async def add_member(request: Request) -> Response:

@@ -12,7 +12,7 @@ from protocol import ErrorCode, ErrorFrame, ResumedFrame, ResumeFrame, encode_te
 from ..store import conversations, rooms
 from ..store.errors import NotFound
 from .connection import Connection
-from .frames import message_frame, room_message_frame
+from .frames import message_frame
 
 if TYPE_CHECKING:
     from ..rooms.service import RoomService
@@ -51,10 +51,10 @@ async def replay(pool: asyncpg.Pool, conn: Connection, frame: ResumeFrame, rooms
             frames = [message_frame(m) for m in missed]
         else:
             room_missed = await rooms.messages_after(pool, UUID(key), last_seen, MAX_REPLAY)
-            frames = [room_message_frame(m) for m in room_missed]
+            frames = [message_frame(m) for m in room_missed]
         for message_frame_ in frames:
             conn.send(encode_text(message_frame_))
-        newest = frames[-1].seq if frames else latest
+        newest = frames[-1].message.seq if frames else latest
         conn.send(encode_text(ResumedFrame(stream=stream, replayed=len(frames), latest_seq=newest)))
 
 

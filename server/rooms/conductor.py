@@ -19,7 +19,7 @@ import asyncpg
 
 from protocol import ErrorCode, ErrorFrame, ReplyDeltaFrame, RoomTurnsFrame, room_stream
 
-from ..hub.frames import room_message_frame
+from ..hub.frames import message_frame
 from ..hub.hub import Hub
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
@@ -186,7 +186,7 @@ class RoomConductor:
             replica_id=seat.replica_id,
             reply_to=answering.id,
         )
-        await self.hub.send_to_channel(stream, room_message_frame(reply))
+        await self.hub.send_to_channel(stream, message_frame(reply))
         return reply
 
     async def _prompt(self, room: Room, seat: Seat) -> str:

@@ -9,7 +9,7 @@ import asyncpg
 
 from protocol import room_stream
 
-from ..hub.frames import room_message_frame
+from ..hub.frames import message_frame
 from ..hub.hub import Hub
 from ..store import rooms
 from ..store.records import Room, RoomMessage
@@ -50,7 +50,7 @@ class RoomService:
         """Show a new message to the room and let its replicas answer."""
         if duplicate:
             return
-        await self.hub.send_to_channel(room_stream(str(room.id)), room_message_frame(message))
+        await self.hub.send_to_channel(room_stream(str(room.id)), message_frame(message))
         self.conductor.trigger(room, message)
 
     async def stop(self, room_id: UUID, user_id: UUID) -> None:

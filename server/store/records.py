@@ -8,6 +8,8 @@ from uuid import UUID
 
 import msgspec
 
+from protocol import StoredMessage, chat_stream, room_stream
+
 TaskStatus = Literal["pending", "in_progress", "completed"]
 Sender = Literal["user", "replica"]
 
@@ -46,6 +48,21 @@ class Message(msgspec.Struct, frozen=True):
     timestamp: datetime
     client_id: str | None = None
     reply_to: UUID | None = None
+
+    def wire(self) -> StoredMessage:
+        """The message as clients see it, on the socket and over REST (the columns are named as the seed has them)."""
+        return StoredMessage(
+            id=str(self.id),
+            stream=chat_stream(self.replica_id),
+            seq=self.seq,
+            sender=self.sender,
+            content=self.message,
+            created_at=self.timestamp.isoformat(),
+            user_id=str(self.user_id) if self.sender == "user" else None,
+            replica_id=self.replica_id,
+            client_id=self.client_id,
+            reply_to=str(self.reply_to) if self.reply_to else None,
+        )
 
 
 class Interaction(msgspec.Struct, frozen=True):
@@ -88,3 +105,19 @@ class RoomMessage(msgspec.Struct, frozen=True):
     replica_id: str | None = None
     client_id: str | None = None
     reply_to: UUID | None = None
+
+    def wire(self) -> StoredMessage:
+        """The message as clients see it, on the socket and over REST."""
+        return StoredMessage(
+            id=str(self.id),
+            stream=room_stream(str(self.room_id)),
+            seq=self.seq,
+            sender=self.sender,
+            content=self.message,
+            created_at=self.created_at.isoformat(),
+            user_id=str(self.user_id) if self.user_id else None,
+            replica_id=self.replica_id,
+            room_id=str(self.room_id),
+            client_id=self.client_id,
+            reply_to=str(self.reply_to) if self.reply_to else None,
+        )
