@@ -206,8 +206,10 @@ function showMessage(message) {
   const key = replyKey(message.stream, message.reply_to, message.replica_id);
   const inFlight = streaming.get(key);
   streaming.delete(key);
-  if (inFlight) inFlight.item.replaceWith(item);
-  else log.append(item);
+  if (inFlight) {
+    item.dataset.streamed = ""; // it was shown arriving, delta by delta
+    inFlight.item.replaceWith(item);
+  } else log.append(item);
   log.scrollTop = log.scrollHeight;
 }
 
