@@ -246,15 +246,20 @@ export class HubClient extends Emitter<HubEvents> {
   #send(frame: ChatSendFrame | RoomSendFrame): Promise<AckFrame> {
     const existing = this.#pending.get(frame.id);
     if (existing !== undefined) return existing.promise;
-    const limit = this.#hello?.max_frame_bytes;
-    if (limit !== undefined && new TextEncoder().encode(JSON.stringify(frame)).length > limit) {
-      return Promise.reject(new HubError("frame_too_large", `frames may be at most ${limit} bytes`));
-    }
+    const tooLarge = this.#tooLarge(frame);
+    if (tooLarge) return Promise.reject(tooLarge);
     if (this.#state === "closed") return Promise.reject(new HubError("client_closed", "the client is closed"));
     const { promise, resolve, reject } = deferred<AckFrame>();
     this.#pending.set(frame.id, { frame, promise, resolve, reject });
     if (this.#state === "open") this.#transmit(frame);
     return promise;
+  }
+
+  /** The server closes the socket (1009) on a frame over its limit: such a frame is refused here instead. */
+  #tooLarge(frame: ClientFrame): HubError | undefined {
+    const limit = this.#hello?.max_frame_bytes;
+    if (limit === undefined || new TextEncoder().encode(JSON.stringify(frame)).length <= limit) return undefined;
+    return new HubError("frame_too_large", `frames may be at most ${limit} bytes`);
   }
 
   // -- streams and rooms ----------------------------------------------------------------------------------------
@@ -474,7 +479,14 @@ export class HubClient extends Emitter<HubEvents> {
       this.#transmit({ type: "room.join", id, room_id: roomId });
     }
     this.#resume(this.#sequencer.positions());
-    for (const pending of this.#pending.values()) this.#transmit(pending.frame);
+    for (const pending of this.#pending.values()) {
+      const tooLarge = this.#tooLarge(pending.frame); // queued before this connection told its limit
+      if (tooLarge === undefined) this.#transmit(pending.frame);
+      else {
+        this.#pending.delete(pending.frame.id);
+        pending.reject(tooLarge);
+      }
+    }
   }
 
   #onError(frame: ErrorFrame): void {
@@ -484,6 +496,12 @@ export class HubClient extends Emitter<HubEvents> {
     }
     const error = HubError.fromFrame(frame);
     const pending = frame.id ? this.#pending.get(frame.id) : undefined;
+    if (pending !== undefined && frame.code === "rate_limited") {
+      // Dropped for flooding: send it again after a pause instead of failing it.
+      const again = () => this.#pending.get(pending.frame.id) === pending && this.#transmitIfOpen(pending.frame);
+      setTimeout(again, this.#backoff.jitterMs * (1 + Math.random()));
+      return;
+    }
     if (pending !== undefined) {
       this.#pending.delete(pending.frame.id);
       return pending.reject(error);

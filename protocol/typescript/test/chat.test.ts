@@ -59,7 +59,7 @@ test("two clients of one user see the same messages, whichever sends", async () 
   assert.ok(second.deltas.some((delta) => delta.reply_to === first.messages[0]!.id), "the other tab sees the reply stream in");
 });
 
-test("send() rejects with the error the server answers for that frame", async () => {
+test("send() rejects with the error the server answers for that frame, or a frame too large to send", async () => {
   const user = await newUser();
   const { client, messages } = clientOf(user);
   open.push(client);
@@ -69,8 +69,11 @@ test("send() rejects with the error the server answers for that frame", async ()
     assert.equal(error.code, "not_found");
     return true;
   });
+  const limit = client.hello!.max_frame_bytes;
+  await assert.rejects(client.sendChat("any", "x".repeat(limit)), { code: "frame_too_large" });
   assert.equal(client.unacknowledged.size, 0);
   assert.deepEqual(messages, []);
+  assert.equal(client.state, "open", "nothing too large reached the server, which would have closed with 1009");
 });
 
 test("a room of two replicas: join, post, and both replicas answer in turn", async () => {
