@@ -283,8 +283,8 @@ export class HubClient extends Emitter<HubEvents> {
    * Resolves with the room's presence; rejects with `not_found` or `forbidden`.
    */
   joinRoom(roomId: string): Promise<RoomPresenceFrame> {
-    const { promise, resolve, reject } = deferred<RoomPresenceFrame>();
     if (this.#state === "closed") return Promise.reject(new HubError("client_closed", "the client is closed"));
+    const { promise, resolve, reject } = deferred<RoomPresenceFrame>();
     this.#rooms.add(roomId);
     const id = newId();
     this.#joins.set(id, { roomId, resolve, reject });
@@ -292,9 +292,15 @@ export class HubClient extends Emitter<HubEvents> {
     return promise;
   }
 
-  /** Leave a room joined with `joinRoom()`. */
+  /** Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects. */
   leaveRoom(roomId: string): void {
     this.#rooms.delete(roomId);
+    this.#sequencer.forget(`room:${roomId}`);
+    for (const [id, join] of this.#joins) {
+      if (join.roomId !== roomId) continue;
+      this.#joins.delete(id);
+      join.reject?.(new HubError("client_closed", "the room was left before it was joined"));
+    }
     this.#transmitIfOpen({ type: "room.leave", room_id: roomId });
   }
 

@@ -57,6 +57,11 @@ export class Sequencer {
     return this.#release(state);
   }
 
+  /** Stop following `stream`: it leaves `positions()`, and a message of it later starts it anew. */
+  forget(stream: string): void {
+    this.#streams.delete(stream);
+  }
+
   /** Whether `stream` holds messages behind a missing seq. */
   hasHole(stream: string): boolean {
     return (this.#streams.get(stream)?.held.size ?? 0) > 0;

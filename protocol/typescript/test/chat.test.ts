@@ -102,6 +102,8 @@ test("a room of two replicas: join, post, and both replicas answer in turn", asy
   const page = await client.rest.roomMessages(room.id);
   assert.deepEqual(page.messages.slice().reverse(), posted);
   await assert.rejects(client.joinRoom("00000000-0000-4000-8000-000000000000"), { code: "not_found" });
+  client.leaveRoom(room.id);
+  assert.equal(client.position(stream), undefined, "a left room is not resumed after a reconnect");
 });
 
 test("task changes made over REST arrive as change events", async () => {

@@ -26,6 +26,8 @@ test("the sequencer delivers each seq once, in order, holding what comes after a
   sequencer.offer(message("chat:a", 9));
   assert.deepEqual(seqs(sequencer.skipHoles("chat:a")), [9]);
   assert.equal(sequencer.position("chat:a"), 9);
+  sequencer.forget("chat:a");
+  assert.deepEqual(sequencer.positions(), {}, "a forgotten stream is not resumed");
 });
 
 test("setting a stream's position drops older messages and releases held newer ones", () => {

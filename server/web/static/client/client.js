@@ -165,9 +165,9 @@ export class HubClient extends Emitter {
      * Resolves with the room's presence; rejects with `not_found` or `forbidden`.
      */
     joinRoom(roomId) {
-        const { promise, resolve, reject } = deferred();
         if (this.#state === "closed")
             return Promise.reject(new HubError("client_closed", "the client is closed"));
+        const { promise, resolve, reject } = deferred();
         this.#rooms.add(roomId);
         const id = newId();
         this.#joins.set(id, { roomId, resolve, reject });
@@ -175,9 +175,16 @@ export class HubClient extends Emitter {
             this.#transmit({ type: "room.join", id, room_id: roomId });
         return promise;
     }
-    /** Leave a room joined with `joinRoom()`. */
+    /** Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects. */
     leaveRoom(roomId) {
         this.#rooms.delete(roomId);
+        this.#sequencer.forget(`room:${roomId}`);
+        for (const [id, join] of this.#joins) {
+            if (join.roomId !== roomId)
+                continue;
+            this.#joins.delete(id);
+            join.reject?.(new HubError("client_closed", "the room was left before it was joined"));
+        }
         this.#transmitIfOpen({ type: "room.leave", room_id: roomId });
     }
     /** Tell a joined room whether the user is typing (dropped while disconnected: it is never stored). */

@@ -43,6 +43,10 @@ export class Sequencer {
         state.held.set(message.seq, message);
         return this.#release(state);
     }
+    /** Stop following `stream`: it leaves `positions()`, and a message of it later starts it anew. */
+    forget(stream) {
+        this.#streams.delete(stream);
+    }
     /** Whether `stream` holds messages behind a missing seq. */
     hasHole(stream) {
         return (this.#streams.get(stream)?.held.size ?? 0) > 0;
