@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from ..auth.errors import AuthError, AuthUnavailable
+from protocol import ErrorCode
+
 from ..auth.tokens import Principal
+from ..state import app_state
 from .problems import Problem
 
 
@@ -15,15 +17,8 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def require_principal(conn: HTTPConnection) -> Principal:
-    """The verified caller, or a 401 problem."""
+    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table)."""
     token = bearer_token(conn)
     if token is None:
-        raise Problem(401, "unauthorized", "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return await conn.state.identity.authenticate(token)
-    except AuthUnavailable:
-        raise Problem(503, "auth_unavailable", "the identity provider did not answer; try again later") from None
-    except AuthError as exc:
-        raise Problem(
-            401, "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
+        raise Problem(ErrorCode.UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return await app_state(conn)["identity"].authenticate(token)

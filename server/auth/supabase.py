@@ -31,6 +31,7 @@ from .errors import (
     AuthUnavailable,
     EmailTaken,
     InvalidCredentials,
+    InvalidRefreshToken,
     InvalidToken,
     SessionRevoked,
     SignupRejected,
@@ -186,7 +187,7 @@ class SupabaseIdentity:
         try:
             response = await self._client().refresh_session(refresh_token)
         except GoTrueError as exc:
-            raise _unavailable(exc) or InvalidToken("invalid refresh token") from exc
+            raise _unavailable(exc) or InvalidRefreshToken("invalid refresh token") from exc
         except ValueError as exc:
             raise _unparseable(exc) from exc
         session = response.session
@@ -198,7 +199,7 @@ class SupabaseIdentity:
         except jwt.PyJWTError as exc:
             raise _unparseable(exc) from exc
         if _uuid(claims.get("session_id")) in self.revoked:
-            raise InvalidToken("invalid refresh token")
+            raise InvalidRefreshToken("invalid refresh token")
         return await self._pair(session)
 
     async def logout(self, principal: Principal) -> None:

@@ -84,7 +84,10 @@ async def test_repeated_client_id_is_acked_again_and_stored_once(
         assert await tab.nothing_within(0.3) == []
         await tab.send({**frame, "content": "something else"})
         conflict = await tab.recv()
-        assert conflict["type"] == "error" and conflict["code"] == "conflict" and conflict["id"] == "same"
+        assert conflict["type"] == "error" and conflict["code"] == "client_id_conflict" and conflict["id"] == "same"
+    reused = {"replica_id": ADA_LOVELACE_UUID, "content": "something else", "client_id": "same"}
+    over_rest = await http.post("/api/conversations", json=reused, headers=bearer(alice))
+    assert over_rest.status_code == 409 and over_rest.json()["code"] == "client_id_conflict", "one cause, one code"
     assert replica.chat_requests == requests
     assert len(await history(http, alice)) == 2
 
@@ -179,10 +182,16 @@ async def test_sensay_timeout_is_a_retryable_error(
 
 
 async def test_unknown_replica_is_refused_before_storing(server: str, http: httpx.AsyncClient, alice: dict) -> None:
+    """An unknown replica is replica_not_found on the socket, over REST chat and for a room: one cause, one code."""
     async with connect(server, alice["access_token"]) as tab:
         await tab.send({"type": "chat.send", "id": "u", "replica_id": "no-such-replica", "content": "hi"})
         error = await tab.recv()
-    assert error["type"] == "error" and error["code"] == "not_found" and error["id"] == "u"
+    assert error["type"] == "error" and error["code"] == "replica_not_found" and error["id"] == "u"
+    body = {"replica_id": "no-such-replica", "content": "hi"}
+    over_rest = await http.post("/api/conversations", json=body, headers=bearer(alice))
+    assert over_rest.status_code == 404 and over_rest.json()["code"] == "replica_not_found"
+    room = await http.post("/api/rooms", json={"name": "x", "replica_ids": ["no-such-replica"]}, headers=bearer(alice))
+    assert room.status_code == 404 and room.json()["code"] == "replica_not_found"
     everything = await http.get("/api/conversations", headers=bearer(alice))
     assert everything.json()["messages"] == []
 

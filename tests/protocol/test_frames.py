@@ -168,7 +168,13 @@ def test_error_codes() -> None:
     for code in ErrorCode:
         assert code.value == code.name.lower()
         assert code.description
-    assert RETRYABLE == {ErrorCode.RATE_LIMITED, ErrorCode.REPLICA_UNAVAILABLE, ErrorCode.INTERNAL_ERROR}
+    assert RETRYABLE == {
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.REPLICA_UNAVAILABLE,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.AUTH_UNAVAILABLE,
+        ErrorCode.NOT_READY,
+    }
     assert ErrorCode("replica_unavailable") is ErrorCode.REPLICA_UNAVAILABLE
     assert ErrorCode.REPLICA_REJECTED not in RETRYABLE
 

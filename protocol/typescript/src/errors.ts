@@ -30,17 +30,17 @@ export interface Problem {
   title: string;
   status: number;
   detail: string;
-  code: string;
+  code: ErrorCode;
   [extra: string]: unknown;
 }
 
-/** A REST call that did not succeed: `status` and the problem's `code` say why. */
+/** A REST call that did not succeed: `status` and the problem's `code` (the same vocabulary as the socket's) say why. */
 export class HubApiError extends Error {
   override readonly name = "HubApiError";
 
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly problem?: Problem,
   ) {

@@ -66,7 +66,7 @@ test("send() rejects with the error the server answers for that frame, or a fram
   await client.connect();
   await assert.rejects(client.sendChat("no-such-replica", "hello?"), (error: unknown) => {
     assert.ok(error instanceof HubError);
-    assert.equal(error.code, "not_found");
+    assert.equal(error.code, "replica_not_found");
     return true;
   });
   const limit = client.hello!.max_frame_bytes;

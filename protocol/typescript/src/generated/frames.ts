@@ -30,22 +30,57 @@ export type ServerFrame =
   | RoomTurnsFrame
   | PrototypeEventFrame;
 /**
- * Machine-readable reason of an ``error`` frame. The connection stays open after an error frame.
+ * Machine-readable reason of an error, the one vocabulary of both transports.
+ *
+ * On the socket it is the ``code`` of an ``error`` frame (the connection stays open); over REST it is the
+ * ``code`` of a problem document answered with ``http_status``. One cause has one code on both.
+ * ``http_status`` is ``None`` for codes that occur only on the socket; ``socket`` is ``False`` for codes that
+ * occur only over REST.
  */
 export type ErrorCode =
   | "already_authenticated"
+  | "already_bonded"
+  | "auth_unavailable"
   | "binary_not_supported"
-  | "conflict"
+  | "body_too_large"
+  | "bond_ended"
+  | "bond_not_found"
+  | "call_ended"
+  | "call_not_found"
+  | "client_id_conflict"
+  | "email_taken"
   | "forbidden"
+  | "http_error"
+  | "illegal_transition"
+  | "insufficient_funds"
   | "internal_error"
+  | "invalid_credentials"
   | "invalid_frame"
   | "invalid_json"
+  | "invalid_refresh_token"
+  | "malformed_json"
+  | "max_level"
+  | "method_not_allowed"
   | "not_found"
+  | "not_ready"
+  | "path_locked"
+  | "prototype_not_found"
   | "rate_limited"
+  | "replica_not_found"
   | "replica_rejected"
+  | "replica_required"
   | "replica_unavailable"
   | "resume_unavailable"
-  | "unknown_type";
+  | "signup_rejected"
+  | "tool_failed"
+  | "tool_not_found"
+  | "transfer_not_found"
+  | "unauthorized"
+  | "unknown_action"
+  | "unknown_type"
+  | "unknown_user"
+  | "unsupported_media_type"
+  | "validation_error";
 
 /**
  * Authenticate with a JWT (alternative to the `access_token` query parameter or subprotocol).

@@ -975,7 +975,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the replica service refused */
+                /** @description the replica service refused (replica_rejected) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -984,7 +984,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the replica service failed */
+                /** @description the replica service failed (replica_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1189,6 +1189,15 @@ export interface paths {
                 };
                 /** @description missing, invalid or revoked token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unknown replica (replica_not_found) */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1830,7 +1839,10 @@ export interface components {
             content: string;
             replica_id: string;
         };
-        /** NewRoom */
+        /**
+         * NewRoom
+         * @description What a room is made of.
+         */
         NewRoom: {
             /** @default false */
             is_open?: boolean;
@@ -1886,13 +1898,22 @@ export interface components {
         RefreshBody: {
             refresh_token: string;
         };
-        /** RoomSettings */
+        /**
+         * RoomSettings
+         * @description A room's settings (the ``rooms.settings`` JSON column), decoded once when the row is read.
+         */
         RoomSettings: {
-            /** @default 3 */
+            /**
+             * @description Replica turns per run.
+             * @default 3
+             */
             max_turns?: number;
             /** @default null */
             moderator_id?: string | null;
-            /** @default 60 */
+            /**
+             * @description Seconds a run may take.
+             * @default 60
+             */
             time_limit_seconds?: number;
             /** @default null */
             topic?: string | null;

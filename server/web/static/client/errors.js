@@ -19,7 +19,7 @@ export class HubError extends Error {
         return new HubError(frame.code, frame.message, frame.retryable ?? false, frame.stream ?? undefined);
     }
 }
-/** A REST call that did not succeed: `status` and the problem's `code` say why. */
+/** A REST call that did not succeed: `status` and the problem's `code` (the same vocabulary as the socket's) say why. */
 export class HubApiError extends Error {
     status;
     code;

@@ -55,17 +55,53 @@ export const ERROR_CODES = {
     "already_authenticated": {
         "retryable": false
     },
+    "already_bonded": {
+        "retryable": false
+    },
+    "auth_unavailable": {
+        "retryable": true
+    },
     "binary_not_supported": {
         "retryable": false
     },
-    "conflict": {
+    "body_too_large": {
+        "retryable": false
+    },
+    "bond_ended": {
+        "retryable": false
+    },
+    "bond_not_found": {
+        "retryable": false
+    },
+    "call_ended": {
+        "retryable": false
+    },
+    "call_not_found": {
+        "retryable": false
+    },
+    "client_id_conflict": {
+        "retryable": false
+    },
+    "email_taken": {
         "retryable": false
     },
     "forbidden": {
         "retryable": false
     },
+    "http_error": {
+        "retryable": false
+    },
+    "illegal_transition": {
+        "retryable": false
+    },
+    "insufficient_funds": {
+        "retryable": false
+    },
     "internal_error": {
         "retryable": true
+    },
+    "invalid_credentials": {
+        "retryable": false
     },
     "invalid_frame": {
         "retryable": false
@@ -73,13 +109,40 @@ export const ERROR_CODES = {
     "invalid_json": {
         "retryable": false
     },
+    "invalid_refresh_token": {
+        "retryable": false
+    },
+    "malformed_json": {
+        "retryable": false
+    },
+    "max_level": {
+        "retryable": false
+    },
+    "method_not_allowed": {
+        "retryable": false
+    },
     "not_found": {
+        "retryable": false
+    },
+    "not_ready": {
+        "retryable": true
+    },
+    "path_locked": {
+        "retryable": false
+    },
+    "prototype_not_found": {
         "retryable": false
     },
     "rate_limited": {
         "retryable": true
     },
+    "replica_not_found": {
+        "retryable": false
+    },
     "replica_rejected": {
+        "retryable": false
+    },
+    "replica_required": {
         "retryable": false
     },
     "replica_unavailable": {
@@ -88,7 +151,34 @@ export const ERROR_CODES = {
     "resume_unavailable": {
         "retryable": false
     },
+    "signup_rejected": {
+        "retryable": false
+    },
+    "tool_failed": {
+        "retryable": false
+    },
+    "tool_not_found": {
+        "retryable": false
+    },
+    "transfer_not_found": {
+        "retryable": false
+    },
+    "unauthorized": {
+        "retryable": false
+    },
+    "unknown_action": {
+        "retryable": false
+    },
     "unknown_type": {
+        "retryable": false
+    },
+    "unknown_user": {
+        "retryable": false
+    },
+    "unsupported_media_type": {
+        "retryable": false
+    },
+    "validation_error": {
         "retryable": false
     }
 };
