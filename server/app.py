@@ -39,6 +39,7 @@ from .state import AppState
 from .store.database import create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
+from .web import demo
 from .ws import endpoint
 
 if TYPE_CHECKING:
@@ -232,6 +233,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *endpoint.routes,
     ]
     routes.extend(openapi.routes(routes))
+    routes.extend(demo.routes)
     middleware = [
         Middleware(
             CORSMiddleware,
