@@ -12,6 +12,7 @@ from .config import Settings
 if TYPE_CHECKING:
     from .chat.service import ChatService
     from .hub.hub import Hub
+    from .ratelimit import RateLimiter
     from .rooms.service import RoomService
     from .sensay.client import SensayClient
 
@@ -24,3 +25,4 @@ class AppState(TypedDict):
     chat: ChatService
     rooms: RoomService
     sensay: SensayClient
+    limiter: RateLimiter

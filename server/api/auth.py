@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth.errors import AuthUnavailable, EmailTaken, InvalidCredentials, InvalidToken, SignupRejected
+from ..auth.errors import (
+    AuthUnavailable,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    RateLimited,
+    RefreshTokenReused,
+    SignupRejected,
+    WeakPassword,
+)
 from .guard import require_principal
 from .parsing import read_json
 from .problems import Problem
@@ -38,14 +49,25 @@ def _unavailable() -> Problem:
     return Problem(503, "auth_unavailable", "the identity provider did not answer; try again later")
 
 
+def _rate_limited(exc: RateLimited) -> Problem:
+    return Problem(429, "rate_limited", str(exc), headers={"Retry-After": str(int(exc.retry_after))})
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The caller's address (uvicorn has already applied a trusted proxy's ``X-Forwarded-For``)."""
+    return conn.client.host if conn.client is not None else ""
+
+
 async def signup(request: Request) -> Response:
     body = await read_json(request, Credentials)
     try:
-        user = await request.state.identity.signup(body.email.strip(), body.password)
+        user = await request.state.identity.signup(body.email.strip(), body.password, client=client_address(request))
     except EmailTaken as exc:
         raise Problem(409, "email_taken", str(exc)) from None
-    except SignupRejected as exc:
+    except (SignupRejected, WeakPassword) as exc:
         raise Problem(422, "signup_rejected", str(exc)) from None
+    except RateLimited as exc:
+        raise _rate_limited(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
     return json_response({"user": user}, 201)
@@ -54,11 +76,13 @@ async def signup(request: Request) -> Response:
 async def login(request: Request) -> Response:
     body = await read_json(request, LoginBody)
     try:
-        pair = await request.state.identity.login(body.email.strip(), body.password)
+        pair = await request.state.identity.login(body.email.strip(), body.password, client=client_address(request))
     except InvalidCredentials as exc:
         raise Problem(401, "invalid_credentials", str(exc)) from None
     except EmailTaken as exc:  # Supabase: the email belongs to another user id in our table
         raise Problem(409, "email_taken", str(exc)) from None
+    except RateLimited as exc:
+        raise _rate_limited(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
     return json_response(pair, headers={"Cache-Control": "no-store"})
@@ -67,12 +91,24 @@ async def login(request: Request) -> Response:
 async def refresh(request: Request) -> Response:
     body = await read_json(request, RefreshBody)
     try:
-        pair = await request.state.identity.refresh(body.refresh_token)
+        pair = await request.state.identity.refresh(body.refresh_token, client=client_address(request))
+    except RefreshTokenReused as exc:
+        await end_sessions(request, exc.user_id, [exc.session_id])
+        raise Problem(401, "invalid_refresh_token", str(exc)) from None
     except InvalidToken as exc:
         raise Problem(401, "invalid_refresh_token", str(exc)) from None
+    except RateLimited as exc:
+        raise _rate_limited(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
     return json_response(pair, headers={"Cache-Control": "no-store"})
+
+
+async def end_sessions(conn: HTTPConnection, user_id: UUID, session_ids: list[UUID]) -> None:
+    """Close, on every node, the sockets of sessions that just ended (their tokens live at most one more TTL)."""
+    expires_at = int(time.time()) + conn.state.settings.access_token_ttl
+    for session_id in session_ids:
+        await conn.state.hub.end_session(user_id, session_id, expires_at)
 
 
 async def logout(request: Request) -> Response:
