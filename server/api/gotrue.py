@@ -26,6 +26,7 @@ from ..auth.errors import (
     AuthError,
     EmailTaken,
     InvalidCredentials,
+    InvalidToken,
     RateLimited,
     RefreshTokenReused,
     SamePassword,
@@ -312,7 +313,7 @@ async def _refresh_grant(request: Request) -> Response:
         raise GoTrueError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used") from None
     except SessionExpired:
         raise GoTrueError(400, "session_expired", "Invalid Refresh Token: Session Expired") from None
-    except AuthError:
+    except InvalidToken:
         raise GoTrueError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found") from None
     return await _session_response(identity, pair)
 

@@ -1,8 +1,8 @@
 """Brute-force limits of the local backend: sign-up, login and refresh per client address, and per email.
 
-Per email, sign-ups count every attempt and logins count only failures (checked before the password is, so a
-locked-out guesser learns nothing), which keeps a user's own logins from using up their allowance. Emails are
-hashed before they become keys, so no address sits in Redis in the clear.
+Per email (two separate counts of the same rate), sign-ups count every attempt and logins count only failures
+(checked before the password is, so a locked-out guesser learns nothing), which keeps a user's own logins from
+using up their allowance. Emails are hashed before they become keys, so no address sits in Redis in the clear.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ class AuthThrottle:
 
     async def signup(self, client: str, email: str) -> None:
         await self._hit(self.rates.signup, "signup", client)
-        await self._hit(self.rates.email, "email", _email_key(email))
+        await self._hit(self.rates.email, "signup-email", _email_key(email))
 
     async def login(self, client: str, email: str) -> None:
         await self._hit(self.rates.login, "login", client)
-        _raise(await self.limiter.check(self.rates.email, "email", _email_key(email)))
+        _raise(await self.limiter.check(self.rates.email, "login-email", _email_key(email)))
 
     async def login_failed(self, email: str) -> None:
-        await self.limiter.hit(self.rates.email, "email", _email_key(email))
+        await self.limiter.hit(self.rates.email, "login-email", _email_key(email))
 
     async def refresh(self, client: str) -> None:
         await self._hit(self.rates.refresh, "refresh", client)

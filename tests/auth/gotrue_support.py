@@ -16,7 +16,7 @@ V2024 = {"X-Supabase-Api-Version": "2024-01-01"}
 
 def gotrue_settings(settings: Settings, **changes: Any) -> Settings:
     """Local auth with ``ANON_KEY``, reuse interval 0 (every reuse is detected) unless ``changes`` say otherwise."""
-    return replace(settings, anon_key=ANON_KEY, refresh_token_reuse_interval=0, **changes)
+    return replace(settings, **{"anon_key": ANON_KEY, "refresh_token_reuse_interval": 0, **changes})
 
 
 def gotrue_client(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
