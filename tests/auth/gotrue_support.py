@@ -22,7 +22,8 @@ def gotrue_settings(settings: Settings, **changes: Any) -> Settings:
 def gotrue_client(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
     """An HTTP client of ``/auth/v1`` that sends what supabase-js sends."""
     headers = {"apikey": ANON_KEY, "X-Client-Info": "sensay-hub-tests", **V2024, **kwargs.pop("headers", {})}
-    return httpx.AsyncClient(base_url=f"{base_url}/auth/v1", headers=headers, timeout=20, **kwargs)
+    kwargs.setdefault("timeout", 20)
+    return httpx.AsyncClient(base_url=f"{base_url}/auth/v1", headers=headers, **kwargs)
 
 
 def bearer(session: dict[str, Any]) -> dict[str, str]:
