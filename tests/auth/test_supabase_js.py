@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from server.app import create_app
 from server.config import Settings
 from server.sensay.local import LocalReplica
 
+from ..test_cli import serving
 from ..utils import connect, run_server
 from .gotrue_support import ANON_KEY, gotrue_settings
 
@@ -90,3 +92,14 @@ async def test_supabase_js_runs_unchanged_against_the_hub(node_project: Path, hu
             assert done["afterSignOut"]["name"] == "AuthSessionMissingError"
             assert await tab.close_code() == 4003
         assert (await http.get("/api/tasks", headers=auth)).status_code == 401
+
+
+async def test_zero_config_serve_prints_the_key_supabase_js_needs(node_project: Path, tmp_path: Path) -> None:
+    """`sensay-hub serve` with no settings prints its anon key, and supabase-js logs in with the URL and that key."""
+    with serving(tmp_path) as server:
+        found = re.search(r"anon key (\S+)", server.output())
+        assert found, server.output()
+        out = await run_node(node_project, "journey", server.base_url, found.group(1), "zero@example.com")
+        server.stop()
+    assert out["signIn"]["error"] is None and out["getUser"]["email"] == "zero@example.com"
+    assert out["wrongKey"]["status"] == 401
