@@ -106,3 +106,17 @@ async def test_limits_hold_across_processes_on_redis(settings: Settings, replica
                 assert (await auth.post("/token?grant_type=password", json=body)).status_code == 400
             assert_limited(await a.post("/token?grant_type=password", json=body))
             assert_limited(await b.post("/token?grant_type=password", json=body))
+
+
+async def test_a_redis_outage_lets_requests_through_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """With Redis unreachable, limits fail open (nobody is locked out) and each miss is logged."""
+    from server.ratelimit import RateLimiter, parse_rate
+
+    limiter = RateLimiter("redis://127.0.0.1:1/0", prefix="outage")  # nothing listens on port 1
+    try:
+        with caplog.at_level("WARNING", logger="server.ratelimit"):
+            assert await limiter.hit(parse_rate("1/minute"), "login", "203.0.113.1") is None
+            assert await limiter.hit(parse_rate("1/minute"), "login", "203.0.113.1") is None
+    finally:
+        await limiter.aclose()
+    assert len([r for r in caplog.records if "rate limit store failed" in r.getMessage()]) == 2
