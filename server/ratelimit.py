@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -57,18 +58,17 @@ class RateLimiter:
 
     async def hit(self, rate: RateLimitItem, *key: str) -> float | None:
         """Count one request for ``key``: ``None`` when within ``rate``, else the seconds until one would be."""
-        try:
-            if await self._limiter.hit(rate, *key):
-                return None
-            return await self._retry_after(rate, *key)
-        except StorageError as exc:
-            logger.warning("rate limit store failed; letting the request through: %s", exc)
-            return None
+        return await self._ask(self._limiter.hit, rate, key)
 
     async def check(self, rate: RateLimitItem, *key: str) -> float | None:
         """Like :meth:`hit` without counting: ``None`` while one more request would be within ``rate``."""
+        return await self._ask(self._limiter.test, rate, key)
+
+    async def _ask(
+        self, allowed: Callable[..., Awaitable[bool]], rate: RateLimitItem, key: tuple[str, ...]
+    ) -> float | None:
         try:
-            if await self._limiter.test(rate, *key):
+            if await allowed(rate, *key):
                 return None
             return await self._retry_after(rate, *key)
         except StorageError as exc:

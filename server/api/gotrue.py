@@ -40,6 +40,7 @@ from ..auth.tokens import Principal
 from ..store.users import Profile
 from .auth import client_address, end_sessions
 from .guard import bearer_token
+from .parsing import read_body
 from .responses import json_response
 
 API_VERSION_HEADER = "X-Supabase-Api-Version"
@@ -122,13 +123,11 @@ def _identity(request: Request) -> LocalIdentity:
 
 
 async def _body(request: Request, type_: type[Any]) -> Any:
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
+    raw = await read_body(request, MAX_BODY_BYTES)
+    if raw is None:
+        raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
     try:
-        return msgspec.json.decode(bytes(raw) or b"{}", type=type_)
+        return msgspec.json.decode(raw or b"{}", type=type_)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise GoTrueError(400, "bad_json", f"Could not parse request body as JSON: {exc}") from None
 

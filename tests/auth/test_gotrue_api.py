@@ -83,8 +83,9 @@ async def test_signup_logs_in_and_shows_a_gotrue_user(auth: httpx.AsyncClient) -
         ({"phone": "+15550100", "password": PASSWORD}, 400, "phone_provider_disabled"),
         ({"data": {}}, 422, "anonymous_provider_disabled"),
         ({"email": 5, "password": PASSWORD}, 400, "bad_json"),
+        ({"email": "big@example.com", "password": "p" * 70_000}, 413, "request_entity_too_large"),
     ],
-    ids=["taken", "weak", "bad-email", "no-email", "no-password", "phone", "anonymous", "bad-json"],
+    ids=["taken", "weak", "bad-email", "no-email", "no-password", "phone", "anonymous", "bad-json", "too-large"],
 )
 async def test_bad_signups_answer_gotrues_codes(auth: httpx.AsyncClient, body: dict, status: int, code: str) -> None:
     """Each refused sign-up has GoTrue's status and code, and stores nothing."""
