@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib.metadata import version
-from typing import Any, get_args
+from typing import Any, cast, get_args
 from uuid import NAMESPACE_URL, uuid5
 
 import msgspec
@@ -35,7 +35,7 @@ from ..auth.errors import (
     WeakPassword,
 )
 from ..auth.identity import TokenPair
-from ..auth.local import LocalIdentity, LogoutScope, check_password_rules
+from ..auth.local import LocalIdentity, LogoutScope
 from ..auth.tokens import Principal
 from ..store.users import Profile
 from .auth import client_address, end_sessions
@@ -47,6 +47,7 @@ API_VERSION_HEADER = "X-Supabase-Api-Version"
 API_VERSION = "2024-01-01"
 MAX_BODY_BYTES = 64 * 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "sensay-hub:identity")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -68,7 +69,8 @@ class GoTrueError(Exception):
 
 def _error_response(request: Request, error: GoTrueError) -> Response:
     headers = {"x-sb-error-code": error.error_code, **error.headers}
-    if request.headers.get(API_VERSION_HEADER, "") >= API_VERSION:  # ISO dates compare as strings
+    asked = request.headers.get(API_VERSION_HEADER, "")
+    if _DATE.match(asked) and asked >= API_VERSION:  # ISO dates compare as strings; anything else is the oldest
         headers[API_VERSION_HEADER] = API_VERSION
         body: dict[str, Any] = {"code": error.error_code, "message": error.message, **error.extra}
     else:
@@ -100,6 +102,9 @@ def endpoint(*, apikey: bool = True) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except GoTrueError as error:
                 return _error_response(request, error)
+            except WeakPassword as exc:  # from sign-up or a new password
+                reasons = {"message": str(exc), "reasons": exc.reasons}
+                return _error_response(request, GoTrueError(422, "weak_password", str(exc), weak_password=reasons))
             except RateLimited as exc:
                 return _error_response(
                     request,
@@ -141,15 +146,6 @@ def _valid_email(email: str) -> str:
     if not _EMAIL.match(email):
         raise GoTrueError(400, "validation_failed", "Unable to validate email address: invalid format")
     return email.lower()  # as GoTrue stores it
-
-
-def _check_password(password: str) -> None:
-    try:
-        check_password_rules(password)
-    except WeakPassword as exc:
-        raise GoTrueError(
-            422, "weak_password", str(exc), weak_password={"message": str(exc), "reasons": exc.reasons}
-        ) from None
 
 
 async def _principal(request: Request) -> Principal:
@@ -245,7 +241,6 @@ async def signup(request: Request) -> Response:
     email = _valid_email(body.email)
     if not body.password:
         raise GoTrueError(400, "validation_failed", "Signup requires a valid password")
-    _check_password(body.password)
     identity = _identity(request)
     try:
         profile = await identity.register(email, body.password, client=client_address(request), metadata=body.data)
@@ -264,10 +259,14 @@ class RefreshGrant(msgspec.Struct):
     refresh_token: str = ""
 
 
-_UNSUPPORTED_GRANTS = {
-    "pkce": GoTrueError(404, "flow_state_not_found", "invalid flow state, no valid flow state found"),
-    "id_token": GoTrueError(400, "provider_disabled", "Sign-in with OAuth/OIDC ID tokens is not supported here"),
-    "web3": GoTrueError(422, "web3_provider_disabled", "Web3 sign-in is not supported here"),
+_UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so no flow state is ever found
+    "pkce": (404, "flow_state_not_found", "invalid flow state, no valid flow state found"),
+    "id_token": (
+        400,
+        "provider_disabled",
+        "Sign-in with OAuth/OIDC ID tokens is not supported by the hub's local auth",
+    ),
+    "web3": (422, "web3_provider_disabled", "Web3 sign-in is not supported by the hub's local auth"),
 }
 
 
@@ -279,7 +278,7 @@ async def token(request: Request) -> Response:
         return await _password_grant(request)
     if grant == "refresh_token":
         return await _refresh_grant(request)
-    raise _UNSUPPORTED_GRANTS.get(grant) or GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
+    raise GoTrueError(*_UNSUPPORTED_GRANTS.get(grant, (400, "invalid_credentials", "unsupported_grant_type")))
 
 
 async def _password_grant(request: Request) -> Response:
@@ -342,8 +341,6 @@ async def update_user(request: Request) -> Response:
         )
     if body.phone:
         raise GoTrueError(422, "phone_provider_disabled", "Phone numbers are not supported by the hub's local auth")
-    if body.password is not None:
-        _check_password(body.password)
     try:
         profile, ended = await identity.update_user(
             principal, password=body.password, metadata=body.data, client=client_address(request)
@@ -357,13 +354,19 @@ async def update_user(request: Request) -> Response:
 @endpoint()
 async def logout(request: Request) -> Response:
     """End this session (``scope=local``), all the user's (``global``, the default) or all others (``others``)."""
+    principal = await _principal(request)
     scope = request.query_params.get("scope") or "global"
     if scope not in get_args(LogoutScope):
         raise GoTrueError(400, "validation_failed", f"Unsupported logout scope {scope!r}")
-    principal = await _principal(request)
-    ended = await _identity(request).end_sessions(principal, scope)  # type: ignore[arg-type]
+    ended = await _identity(request).end_sessions(principal, cast(LogoutScope, scope))
     await end_sessions(request, principal.user_id, ended)
     return Response(status_code=204)
+
+
+_OAUTH_PROVIDERS = (
+    "apple azure bitbucket discord facebook figma fly github gitlab google kakao keycloak linkedin linkedin_oidc"
+    " notion slack slack_oidc snapchat spotify twitch twitter workos zoom"
+).split()
 
 
 @endpoint()
@@ -380,12 +383,6 @@ async def settings(request: Request) -> Response:
             "passkeys_enabled": False,
         }
     )
-
-
-_OAUTH_PROVIDERS = (
-    "apple azure bitbucket discord facebook figma fly github gitlab google kakao keycloak linkedin linkedin_oidc"
-    " notion slack slack_oidc snapchat spotify twitch twitter workos zoom"
-).split()
 
 
 @endpoint()

@@ -42,7 +42,7 @@ MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B: length, not composition rules
 MAX_PASSWORD_LENGTH = 1024  # bounds the argon2 work one request can ask for
 
 
-def check_password_rules(password: str) -> None:
+def _check_password_rules(password: str) -> None:
     """:class:`WeakPassword` (with GoTrue's reason names) unless ``password`` may be set."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"Password should be at least {MIN_PASSWORD_LENGTH} characters.", ["length"])
@@ -95,7 +95,7 @@ class LocalIdentity:
     ) -> Profile:
         """Create a user; :class:`EmailTaken`, :class:`WeakPassword` or :class:`RateLimited` otherwise."""
         await self.throttle.signup(client, email)
-        check_password_rules(password)
+        _check_password_rules(password)
         password_hash = await self.passwords.hash(password, client=client)
         try:
             return await users.create_user(self.pool, email, password_hash, metadata=metadata)
@@ -201,7 +201,7 @@ class LocalIdentity:
         """
         password_hash = None
         if password is not None:
-            check_password_rules(password)
+            _check_password_rules(password)
             current = await users.get_password_hash(self.pool, principal.user_id)
             if current is not None and await self.passwords.verify(current, password, client=client):
                 raise SamePassword("New password should be different from the old password.")
