@@ -143,9 +143,10 @@ class ErrorCode(StrEnum):
     # -- the service itself ---------------------------------------------------------------------------------
     RATE_LIMITED = (
         "rate_limited",
-        None,
+        429,
         True,
-        "The client sends too fast; the frame was dropped. Retry after a backoff (persistent flooding closes 4009).",
+        "Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a "
+        "backoff; on the socket, persistent flooding closes 4009.",
         True,
     )
     RESUME_UNAVAILABLE = (

@@ -19,6 +19,7 @@ LAYERS: Final[dict[str, int]] = {
     # transports
     "api": 6,
     "ws": 6,
+    "web": 6,
     # what the transports read from the lifespan
     "state": 5,
     # services
@@ -35,6 +36,7 @@ LAYERS: Final[dict[str, int]] = {
     "feed": 1,
     "broker": 1,
     "auth": 1,
+    "ratelimit": 1,
     # shared by all: the domain errors and the settings (the contract, protocol/, is outside server/)
     "errors": 0,
     "config": 0,

@@ -22,17 +22,25 @@ async def read_json(request: Request, type_: type[T]) -> T:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Problem(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
     try:
-        return msgspec.json.decode(bytes(body), type=type_)
+        return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
         raise Problem(ErrorCode.MALFORMED_JSON, "the body is not valid JSON") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it grows past ``limit`` bytes (the rest is never read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def query_int(request: Request, name: str, *, default: int | None, low: int, high: int) -> int | None:
