@@ -17,12 +17,19 @@ from starlette.types import ASGIApp
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
+from .contract import contract_checked
+
 
 @asynccontextmanager
 async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (lifespan on) and yield its base URL."""
+    """Serve ``app`` with uvicorn on 127.0.0.1 (lifespan on) and yield its base URL.
+
+    A sensay-hub app is served through :class:`~tests.contract.ContractCheck`: when the server stops, every REST
+    answer it gave must have matched the OpenAPI document, or the test fails.
+    """
     config.setdefault("log_level", "warning")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **config))
+    checker = contract_checked(app)
+    server = uvicorn.Server(uvicorn.Config(checker or app, host="127.0.0.1", port=0, **config))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -36,6 +43,8 @@ async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if checker is not None:
+        checker.assert_clean()
 
 
 class WsClient:

@@ -4,83 +4,137 @@ an action."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+
+from protocol import ErrorCode
 
 from ..state import app_state
+from ..store.records import Interaction
 from .guard import require_principal
+from .operation import operation, routes_of
 from .parsing import read_json
 from .responses import json_response
 
 
 class ActionRequest(msgspec.Struct, forbid_unknown_fields=True):
     action: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    params: dict[str, Any] = {}
+    params: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="The action's parameters; their JSON Schema is in `GET /api/prototype/{id}`."),
+    ] = {}
 
 
-async def list_prototypes(request: Request) -> Response:
-    await require_principal(request)
-    listed = [
-        {"id": p.id, "name": p.name, "summary": p.summary, "actions": list(p.actions)}
-        for p in app_state(request)["prototypes"].all()
+class PrototypeSummary(msgspec.Struct):
+    id: str
+    name: str
+    summary: str
+    actions: list[str]
+
+
+class PrototypeList(msgspec.Struct):
+    """The seven prototypes, with the names of their actions."""
+
+    prototypes: list[PrototypeSummary]
+
+
+class ActionDescription(msgspec.Struct):
+    summary: str
+    params: Annotated[dict[str, Any], msgspec.Meta(description="JSON Schema of the action's `params`.")]
+
+
+class PrototypeDescription(msgspec.Struct):
+    name: str
+    summary: str
+    events: Annotated[
+        dict[str, str], msgspec.Meta(description="The `prototype.event` frames it sends, and what they carry.")
     ]
-    return json_response({"prototypes": listed})
+    actions: dict[str, ActionDescription]
 
 
+class PrototypeDetail(msgspec.Struct):
+    """A prototype: what it is, the caller's state in it, and their latest interactions with it."""
+
+    id: str
+    description: PrototypeDescription
+    state: Annotated[dict[str, Any], msgspec.Meta(description="The caller's state (each prototype has its own).")]
+    interactions: Annotated[list[Interaction], msgspec.Meta(description="The caller's 20 latest, newest first.")]
+
+
+class ActionDone(msgspec.Struct):
+    """What the action returned, and the `prototype_interactions` row that records it."""
+
+    action: str
+    result: Annotated[dict[str, Any], msgspec.Meta(description="The action's result (each action has its own).")]
+    interaction_id: UUID
+
+
+@operation("GET", "/api/prototypes", "listPrototypes", tag="prototypes", answers={200: PrototypeList})
+async def list_prototypes(request: Request) -> Response:
+    """The seven prototypes."""
+    await require_principal(request)
+    found = app_state(request)["prototypes"].all()
+    listed = [PrototypeSummary(p.id, p.name, p.summary, list(p.actions)) for p in found]
+    return json_response(PrototypeList(listed))
+
+
+@operation(
+    "GET",
+    "/api/prototype/{prototype_id}",
+    "getPrototype",
+    tag="prototypes",
+    answers={200: PrototypeDetail},
+    errors=[ErrorCode.PROTOTYPE_NOT_FOUND],
+)
 async def show_prototype(request: Request) -> Response:
-    """The prototype's description, the caller's state in it, and the caller's latest interactions with it."""
+    """A prototype: its description (actions with params schemas), the caller's state and latest interactions."""
     principal = await require_principal(request)
     view = await app_state(request)["prototypes"].view(principal.user_id, request.path_params["prototype_id"])
     prototype = view.prototype
-    return json_response(
-        {
-            "id": prototype.id,
-            "description": prototype.description,
-            "state": view.state,
-            "interactions": view.interactions,
-        }
-    )
+    description = msgspec.convert(prototype.description, PrototypeDescription)
+    return json_response(PrototypeDetail(prototype.id, description, view.state, view.interactions))
 
 
+@operation(
+    "POST",
+    "/api/prototype/{prototype_id}/actions",
+    "runPrototypeAction",
+    tag="prototypes",
+    body=ActionRequest,
+    answers={200: ActionDone},
+    errors=[
+        ErrorCode.PROTOTYPE_NOT_FOUND,
+        ErrorCode.UNKNOWN_ACTION,
+        ErrorCode.REPLICA_REQUIRED,
+        ErrorCode.REPLICA_NOT_FOUND,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.BOND_NOT_FOUND,
+        ErrorCode.CALL_NOT_FOUND,
+        ErrorCode.TOOL_NOT_FOUND,
+        ErrorCode.TOOL_FAILED,
+        ErrorCode.INSUFFICIENT_FUNDS,
+        ErrorCode.PATH_LOCKED,
+        ErrorCode.MAX_LEVEL,
+        ErrorCode.ALREADY_BONDED,
+        ErrorCode.BOND_ENDED,
+        ErrorCode.CALL_ENDED,
+        ErrorCode.REPLICA_UNAVAILABLE,
+        ErrorCode.REPLICA_REJECTED,
+    ],
+)
 async def run_action(request: Request) -> Response:
+    """Run an action of a prototype.
+
+    It is recorded in `prototype_interactions` (and that row reaches the caller's sockets as a `change` frame).
+    """
     principal = await require_principal(request)
     body = await read_json(request, ActionRequest)
     prototypes = app_state(request)["prototypes"]
     done = await prototypes.act(principal.user_id, request.path_params["prototype_id"], body.action, body.params)
-    return json_response({"action": body.action, "result": done.result, "interaction_id": done.interaction_id})
+    return json_response(ActionDone(body.action, done.result, done.interaction_id))
 
 
-routes = [
-    Route("/api/prototypes", list_prototypes, methods=["GET"]),
-    Route("/api/prototype/{prototype_id}", show_prototype, methods=["GET"]),
-    Route("/api/prototype/{prototype_id}/actions", run_action, methods=["POST"]),
-]
-
-_AUTH = {401: "missing, invalid or revoked token"}
-OPERATIONS: list[tuple[str, str, str, type | None, dict[int, str]]] = [
-    ("get", "/api/prototypes", "The seven prototypes", None, {200: "id, name, summary, actions", **_AUTH}),
-    (
-        "get",
-        "/api/prototype/{prototype_id}",
-        "A prototype: its description (actions with params schemas), the caller's state and latest interactions",
-        None,
-        {200: "id, description, state, interactions", 404: "no such prototype", **_AUTH},
-    ),
-    (
-        "post",
-        "/api/prototype/{prototype_id}/actions",
-        "Run an action of a prototype; it is recorded in prototype_interactions (and fed to the caller's sockets)",
-        ActionRequest,
-        {
-            200: "action, result, interaction_id",
-            404: "no such prototype, or an unknown id in the params",
-            409: "the action conflicts with the current state (e.g. insufficient_funds)",
-            502: "the replica service refused (replica_rejected)",
-            503: "the replica service failed (replica_unavailable)",
-            **_AUTH,
-        },
-    ),
-]
+routes = routes_of(list_prototypes, show_prototype, run_action)
