@@ -48,6 +48,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each: checks they work")
     parser.add_argument("--runs", type=int, help="runs of each benchmark (default 3 where cheap, else 1)")
+    parser.add_argument("--profile", metavar="DIR", help="sample the hub with py-spy while each load runs, into DIR")
     parser.add_argument("--duration", type=float, help="seconds each load is measured (default 3)")
     parser.add_argument("--warmup", type=float, help="seconds of load before measuring (default 0.5)")
     parser.add_argument("--fanout-sizes", type=sizes, help="room sizes (default 100,1000,5000)")
@@ -55,7 +56,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stored-rooms", type=int, help="rooms they send to (default 20)")
     parser.add_argument("--stored-rate", type=float, help="offered rate for the latency run (default 2000/s)")
     parser.add_argument("--chat-users", type=int, help="users chatting, one socket each (default 100)")
-    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 200)")
+    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 100)")
     parser.add_argument("--connects", type=int, help="authenticated connects per run (default 2000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets for the memory benchmark (default 10000)")
     parser.add_argument("--scale-sockets", type=int, help="room size for the scale benchmark (default 1000)")
@@ -68,7 +69,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "stored_rooms": 20,
         "stored_rate": 2000.0,
         "chat_users": 100,
-        "chat_rate": 200.0,
+        "chat_rate": 100.0,
         "connects": 2000,
         "idle_sockets": 10_000,
         "scale_sockets": 1000,
@@ -93,6 +94,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     args.benchmarks = args.benchmarks or list(BENCHMARKS)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     return args
 
 

@@ -263,6 +263,7 @@ class Load:
         self.latencies: list[float] = []
         self.ack_latencies: list[float] = []
         self.completions = 0
+        self.finished = 0  # completions at any time, warm-up and drain included
         self.deltas = 0
         self.errors: Counter[str] = Counter()
         self.window_start = math.inf
@@ -360,6 +361,7 @@ class Load:
             self.drained.set()
         if failed:
             return
+        self.finished += 1
         now = time.monotonic()
         if self.window_start <= now < self.window_end:
             self.completions += 1
@@ -406,16 +408,17 @@ class Generator:
                     failures[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
 
         pids = command.get("pids", {})
-        cpu_before, started = cpu_of(pids), time.monotonic()
+        cpu_before, started, own = cpu_of(pids), time.monotonic(), time.process_time()
         await asyncio.gather(*(open_one(i) for i in range(int(command["count"]))))
         seconds = time.monotonic() - started
-        cpu_after = cpu_of(pids)
+        cpu_after, own = cpu_of(pids), time.process_time() - own
         return {
             "opened": sum(s.stage == "ready" for s in group.sockets),
             "failed": sum(failures.values()),
             "failures": dict(failures.most_common(3)),
             "seconds": seconds,
             "cpu": {k: cpu_after[k] - cpu_before[k] for k in cpu_after},
+            "load_cpu": own,
         }
 
     async def run(self, command: dict[str, Any]) -> dict[str, Any]:
@@ -463,6 +466,7 @@ class Generator:
             "deliveries": after[0] - before[0],
             "frames": after[4] - before[4],
             "completions": load.completions,
+            "finished": load.finished,
             "deltas": load.deltas,
             "sent": load.sent,
             "sent_in_window": after[3] - before[3],

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
+import os
+import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,6 +65,32 @@ class Bench:
         rooms = [await make_room(service.http_url, members[0], members) for _ in range(count)]
         await prime_rooms(service, members[0], rooms)
         return rooms
+
+    @asynccontextmanager
+    async def profiled(self, service: Service, label: str) -> AsyncIterator[None]:
+        """With ``--profile DIR``: sample ``service`` with py-spy while a load runs (warm-up and measured window)
+        into ``DIR/<label>-<nonce>.txt`` (collapsed stacks, one ``frame;frame;… count`` line each)."""
+        if not self.args.profile:
+            yield
+            return
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        path = Path(self.args.profile) / f"{label}-{self.nonce()}.txt"  # made by parse()
+        seconds = math.ceil(self.args.warmup + self.args.duration)
+        argv = [py_spy, "record", "--pid", str(service.pid), "--format", "raw", "--rate", "250"]
+        argv += ["--nonblocking", "--duration", str(seconds), "--output", str(path)]
+        cpus = self.placement.load
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+        )
+        try:
+            yield
+        finally:
+            async with asyncio.timeout(seconds + 30):
+                await proc.wait()
+            print(f"  (profile: {path})")
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)

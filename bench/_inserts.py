@@ -2,8 +2,10 @@
 
 One ``INSERT … RETURNING`` per message, each its own transaction (a commit per message, as an ack after commit
 needs), over a pool of ``--connections``: what PostgreSQL itself allows without batching, so the hub's ratio to
-it says how much of the database's ceiling the hub reaches. Closed loop (``--rate 0``: every connection inserts
-back to back) or open loop at ``--rate`` rows a second on a fixed schedule (latency from the scheduled time).
+it says how much of the database's ceiling the hub reaches. With ``--batch N`` each transaction inserts N rows
+in one round trip instead (``INSERT … SELECT … FROM unnest(…)``): the ceiling with group commit.
+Closed loop (``--rate 0``: every connection inserts back to back) or open loop at ``--rate`` rows a second on
+a fixed schedule (latency from the scheduled time).
 
 Run as ``python -m bench._inserts --dsn … --rooms R1,R2 --users U1,U2 --duration S [--rate N]``; prints one JSON
 line: rows inserted in the measured window, its seconds, latency percentiles, and this process's CPU.
@@ -23,9 +25,16 @@ import asyncpg
 
 from bench._common import percentiles, run
 
-INSERT = """
+COLUMNS = "id, room_id, seq, sender, user_id, message, client_id, created_at"
+INSERT = f"""
     INSERT INTO room_messages (room_id, seq, sender, user_id, message, client_id)
-    VALUES ($1, $2, 'user', $3, $4, $5) RETURNING id, room_id, seq, sender, user_id, message, client_id, created_at
+    VALUES ($1, $2, 'user', $3, $4, $5) RETURNING {COLUMNS}
+"""
+INSERT_MANY = f"""
+    INSERT INTO room_messages (room_id, seq, sender, user_id, message, client_id)
+    SELECT r, s, 'user', u, m, c FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[])
+        AS t(r, s, u, m, c)
+    RETURNING {COLUMNS}
 """
 
 
@@ -40,6 +49,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--drain", type=float, default=10.0)
     parser.add_argument("--content-size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=1, help="rows per transaction, closed loop only (default 1)")
     args = parser.parse_args()
     rooms = [uuid.UUID(r) for r in args.rooms.split(",")]
     users = [uuid.UUID(u) for u in args.users.split(",")]
@@ -54,14 +64,27 @@ async def main() -> None:
     done = [0]
 
     async def insert(started: float) -> None:
-        n = next(counter)
+        numbers = [next(counter) for _ in range(args.batch)]
         async with pool.acquire() as conn:
-            await conn.fetchrow(INSERT, rooms[n % len(rooms)], base + n, users[n % len(users)], content, f"{nonce}.{n}")
+            if args.batch == 1:
+                n = numbers[0]
+                await conn.fetchrow(
+                    INSERT, rooms[n % len(rooms)], base + n, users[n % len(users)], content, f"{nonce}.{n}"
+                )
+            else:
+                await conn.fetch(
+                    INSERT_MANY,
+                    [rooms[n % len(rooms)] for n in numbers],
+                    [base + n for n in numbers],
+                    [users[n % len(users)] for n in numbers],
+                    [content] * len(numbers),
+                    [f"{nonce}.{n}" for n in numbers],
+                )
         now = time.monotonic()
         if window[0] <= started < window[1]:
             latencies.append(now - started)
         if window[0] <= now < window[1]:
-            done[0] += 1
+            done[0] += len(numbers)
 
     start = time.monotonic()
     end = start + args.warmup + args.duration

@@ -4,9 +4,10 @@ One socket per user (``--chat-users`` users: each user's frames go to all of the
 every turn's frames on one socket) sends ``chat.send`` to the local replica, which runs in its own process on
 the load CPU (``bench._replica``: answers at once, streamed word by word), so its CPU is not charged to the hub.
 A turn ends when the replica's final ``message`` answering it arrives (after its ``ack``, the user's own
-``message`` and the ``reply.delta`` frames).
+``message`` and the ``reply.delta`` frames). Each socket takes one turn before anything is measured, since a
+user's first turn also creates the user at Sensay and fills per-user caches.
 
-* saturation: closed loop, two turns outstanding per socket, at most 18 sends a second each (the hub allows 20);
+* saturation: closed loop, one turn outstanding per socket, at most 18 sends a second each (the hub allows 20);
   turns/s = turns finished in the measured window / its seconds; hub CPU per turn from its CPU time;
 * latency: open loop at ``--chat-rate`` turns a second on a fixed schedule; p99 of send → final ``message``.
 
@@ -35,20 +36,25 @@ async def turns(bench: Bench, service: Service, url: str, rate: float | None) ->
     users = bench.users[: bench.args.chat_users]
     await load.open(group, url, users, len(users), concurrency=100)
     try:
-        report = await load.call(
-            "run",
-            senders=[group],
-            kind="chat",
-            targets=[REPLICA_ID],
-            nonce=nonce,
-            window=2,
-            socket_rate=SOCKET_RATE,
-            rate=rate,
-            warmup=bench.args.warmup,
-            duration=bench.args.duration,
-            drain=30.0,
-            pids={"server": service.pid, "replica": bench.replica.pid},
+        # One turn per socket first: a user's first turn also creates them at Sensay and fills per-user caches.
+        await load.call(
+            "run", senders=[group], kind="chat", targets=[REPLICA_ID], nonce=f"{nonce}w", warmup=0, duration=0.01
         )
+        async with bench.profiled(service, f"chat-{'fixed' if rate else 'saturated'}"):
+            report = await load.call(
+                "run",
+                senders=[group],
+                kind="chat",
+                targets=[REPLICA_ID],
+                nonce=nonce,
+                window=1,
+                socket_rate=SOCKET_RATE,
+                rate=rate,
+                warmup=bench.args.warmup,
+                duration=bench.args.duration,
+                drain=30.0,
+                pids={"server": service.pid, "replica": bench.replica.pid},
+            )
     finally:
         await load.close(group)
     if report["dropped"] or report["errors"]:
@@ -66,7 +72,7 @@ def describe(name: str, report: dict[str, Any]) -> str:
         f" server {ms(per_turn)} CPU/turn"
         f" (busy {cpu['server'] / seconds:.0%}, waited {cpu['server.waited'] / seconds:.0%}), replica"
         f" {ms(cpu['replica'] / done if done else math.nan)} CPU/turn, load generator busy"
-        f" {report['load_cpu'] / seconds:.0%}; {report['deltas'] / max(1, done):.0f} deltas/turn"
+        f" {report['load_cpu'] / seconds:.0%}; {report['deltas'] / max(1, report['finished']):.0f} deltas/turn"
     )
 
 

@@ -33,7 +33,7 @@ def describe(name: str, report: dict[str, Any], count: int) -> str:
     return (
         f"  {name:>5}: {num(count / seconds):>6} connects/s ({count:,} in {seconds:.2f} s); server"
         f" {cpu['server'] / count * 1e6:,.0f} µs CPU/connect (busy {cpu['server'] / seconds:.0%}, waited"
-        f" {cpu['server.waited'] / seconds:.0%})"
+        f" {cpu['server.waited'] / seconds:.0%}); load generator busy {report['load_cpu'] / seconds:.0%}"
     )
 
 

@@ -94,21 +94,22 @@ async def measure(
         for i, (_, url) in enumerate(servers):
             opened.append(senders[i])
             await load.open(senders[i], url, users, math.ceil(senders_for(sockets) / len(servers)), concurrency=100)
-        report = await load.call(
-            "run",
-            senders=senders,
-            receivers=receivers,
-            kind="room",
-            targets=[room],
-            nonce=nonce,
-            window=4,
-            socket_rate=SOCKET_RATE,
-            inflight=max(4, math.ceil(INFLIGHT_DELIVERIES / sockets)),
-            warmup=bench.args.warmup,
-            duration=bench.args.duration,
-            drain=1.0,
-            pids={**pids, **others},
-        )
+        async with bench.profiled(servers[0][0], f"fanout-{sockets}-{name.replace(' ', '')}"):
+            report = await load.call(
+                "run",
+                senders=senders,
+                receivers=receivers,
+                kind="room",
+                targets=[room],
+                nonce=nonce,
+                window=4,
+                socket_rate=SOCKET_RATE,
+                inflight=max(4, math.ceil(INFLIGHT_DELIVERIES / sockets)),
+                warmup=bench.args.warmup,
+                duration=bench.args.duration,
+                drain=1.0,
+                pids={**pids, **others},
+            )
     finally:
         for group in opened:
             await load.close(group)

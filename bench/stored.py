@@ -12,7 +12,8 @@ and nothing else) that post ``room.send`` to ``rooms`` rooms (socket ``i`` to ro
 
 The baseline (``bench._inserts``, a separate process on the load CPU) inserts the same rows into the same
 database with asyncpg, one ``INSERT … RETURNING`` per row in its own transaction over 20 connections (the hub's
-pool size): closed loop for rows/s, and open loop at the same rate for latency. PostgreSQL itself is shared and
+pool size): closed loop for rows/s, and open loop at the same rate for latency; and, for information, closed
+loop with 32 rows a transaction (what group commit could reach). PostgreSQL itself is shared and
 not pinned. The rooms' replica does not answer during the run (see ``fanout``), so no replica turns compete.
 """
 
@@ -30,14 +31,15 @@ from bench._services import BenchError, Service, run_once
 SOCKET_RATE = 18.0
 GOAL_ACKS = 5000.0
 GOAL_P99 = 0.020
+GROUP = 32
 
 
-async def inserts(bench: Bench, rooms: list[str], rate: float) -> dict[str, Any]:
+async def inserts(bench: Bench, rooms: list[str], rate: float, batch: int = 1) -> dict[str, Any]:
     argv = [
         sys.executable, "-m", "bench._inserts", "--dsn", bench.dsn, "--rooms", ",".join(rooms),
         "--users", ",".join(u.id for u in bench.users), "--rate", str(rate),
         "--warmup", str(bench.args.warmup), "--duration", str(bench.args.duration),
-        "--drain", "30",
+        "--drain", "30", "--batch", str(batch),
     ]  # fmt: skip
     report: dict[str, Any] = json.loads(await run_once("the asyncpg baseline", argv, bench.placement.load))
     return report
@@ -48,20 +50,21 @@ async def sends(bench: Bench, service: Service, rooms: list[str], rate: float | 
     group = f"stored-{nonce}"
     await load.open(group, service.ws_url(), bench.users, bench.args.stored_senders, concurrency=100)
     try:
-        report = await load.call(
-            "run",
-            senders=[group],
-            kind="room",
-            targets=rooms,
-            nonce=nonce,
-            window=1,
-            socket_rate=SOCKET_RATE,
-            rate=rate,
-            warmup=bench.args.warmup,
-            duration=bench.args.duration,
-            drain=30.0,
-            pids={"hub": service.pid},
-        )
+        async with bench.profiled(service, f"stored-{'fixed' if rate else 'saturated'}"):
+            report = await load.call(
+                "run",
+                senders=[group],
+                kind="room",
+                targets=rooms,
+                nonce=nonce,
+                window=1,
+                socket_rate=SOCKET_RATE,
+                rate=rate,
+                warmup=bench.args.warmup,
+                duration=bench.args.duration,
+                drain=30.0,
+                pids={"hub": service.pid},
+            )
     finally:
         await load.close(group)
     if report["dropped"]:
@@ -69,15 +72,16 @@ async def sends(bench: Bench, service: Service, rooms: list[str], rate: float | 
     return report
 
 
-def describe(name: str, report: dict[str, Any], cpu: float | None = None) -> str:
+def describe(name: str, report: dict[str, Any], cpu: float | None = None, waited: float | None = None) -> str:
     latency, seconds = report["latency"], report["seconds"]
     line = (
         f"  {name:>7}: {num(report['completions'] / seconds):>7} acks/s; latency p50 {ms(latency['p50'])},"
         f" p99 {ms(latency['p99'])}, max {ms(latency['max'])} ({latency['n']:,} samples,"
         f" {report['unfinished']} unfinished)"
     )
-    if cpu is not None and report["completions"]:
-        line += f"; hub {cpu / report['completions'] * 1e6:,.0f} µs CPU/ack (busy {cpu / seconds:.0%})"
+    if cpu is not None and waited is not None and report["completions"]:
+        line += f"; hub {cpu / report['completions'] * 1e6:,.0f} µs CPU/ack (busy {cpu / seconds:.0%}, waited"
+        line += f" {waited / seconds:.0%})"
     if report.get("errors"):
         line += f"; error frames {report['errors']}"
     return line
@@ -112,13 +116,15 @@ async def run(bench: Bench) -> None:
             users = bench.users
             rooms = await bench.rooms(service, users, args.stored_rooms)
             saturated = await sends(bench, service, rooms, None)
-            print(describe("ours", saturated, saturated["cpu"]["hub"]), flush=True)
+            print(describe("ours", saturated, saturated["cpu"]["hub"], saturated["cpu"]["hub.waited"]), flush=True)
             fixed = await sends(bench, service, rooms, args.stored_rate)
-            print(describe("ours", fixed, fixed["cpu"]["hub"]), flush=True)
+            print(describe("ours", fixed, fixed["cpu"]["hub"], fixed["cpu"]["hub.waited"]), flush=True)
         base_saturated = await inserts(bench, rooms, 0.0)
         print(describe("asyncpg", base_saturated), flush=True)
         base_fixed = await inserts(bench, rooms, args.stored_rate)
         print(describe("asyncpg", base_fixed), flush=True)
+        grouped = await inserts(bench, rooms, 0.0, batch=GROUP)
+        print(f"{describe(f'asyncpg, {GROUP} rows a commit', grouped)} (the ceiling with group commit)", flush=True)
         throughput.add(
             saturated["completions"] / saturated["seconds"],
             base_saturated["completions"] / base_saturated["seconds"],
