@@ -21,9 +21,10 @@ CONCURRENCY = 100
 
 async def connects(bench: Bench, service: Service, url: str) -> dict[str, Any]:
     group = f"connects-{bench.nonce()}"
-    report = await bench.load.open(
-        group, url, bench.users, bench.args.connects, concurrency=CONCURRENCY, pids={"server": service.pid}
-    )
+    async with bench.profiled(service, f"connects-{'ours' if url.endswith('/ws') else 'bare'}"):
+        report = await bench.load.open(
+            group, url, bench.users, bench.args.connects, concurrency=CONCURRENCY, pids={"server": service.pid}
+        )
     await bench.load.close(group)
     return report
 
