@@ -433,6 +433,7 @@ class Generator:
             group.load = load
         warmup, duration = float(command.get("warmup", 0.5)), float(command["duration"])
         pids: dict[str, int] = command.get("pids", {})
+        await self.quiet(receivers)
         start = time.monotonic()
         if load.rate is not None:
             period = len(senders) / load.rate
@@ -479,6 +480,19 @@ class Generator:
             "cpu": {k: after[1][k] - before[1][k] for k in after[1]},
             "load_cpu": after[2] - before[2],
         }
+
+    @staticmethod
+    async def quiet(receivers: list[Group], *, still: float = 0.3, limit: float = 30.0) -> None:
+        """Wait (at most ``limit`` seconds) until no frame has reached the receivers for ``still`` seconds, so
+        that frames caused by their joins (``room.joined``, late through a broker) are not counted as load."""
+        deadline = time.monotonic() + limit
+        seen = -1
+        while time.monotonic() < deadline:
+            frames = sum(g.frames for g in receivers)
+            if frames == seen:
+                return
+            seen = frames
+            await asyncio.sleep(still)
 
     async def close(self, command: dict[str, Any]) -> dict[str, Any]:
         group = self.groups.pop(command["group"])
