@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from bench._common import Placement
 
@@ -45,6 +46,11 @@ def num(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def p99(report: dict[str, Any]) -> float:
+    """A load's p99 latency; infinite when some sends never finished (they would be its slowest)."""
+    return float(report["latency"]["p99"]) if not report["unfinished"] else math.inf
+
+
 def ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:,.1f} ms"
 
@@ -53,15 +59,16 @@ def ms(seconds: float) -> str:
 class Figure:
     """One row of the summary: ours against a baseline over one or more runs.
 
-    ``goal`` is the target in words and ``met`` decides it from the median of ours and of the ratio; ``unit``
-    formats the values. ``ratio`` is ours/baseline, whichever way is better.
+    ``unit`` formats the values; ``ratio`` is ours / baseline. A goal, if any, is on the median of ours
+    (``at_least``/``at_most``) or on the median ratio (``ratio_at_least``).
     """
 
     name: str
     baseline_name: str
     unit: Callable[[float], str]
-    goal: str = ""
-    met: Callable[[float, float], bool] | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    ratio_at_least: float | None = None
     ours: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
 
@@ -82,10 +89,25 @@ class Figure:
             return middle
         return f"{middle} ({fmt(min(values))} – {fmt(max(values))})"
 
+    @property
+    def goal(self) -> str:
+        if self.at_least is not None:
+            return f"≥ {self.unit(self.at_least)}"
+        if self.at_most is not None:
+            return f"≤ {self.unit(self.at_most)}"
+        if self.ratio_at_least is not None:
+            return f"≥ {self.ratio_at_least}x"
+        return "-"
+
     def status(self) -> str:
-        if self.met is None or not self.ours:
+        if self.goal == "-" or not self.ours:
             return "-"
-        met = self.met(statistics.median(self.ours), statistics.median(self.ratios))
+        ours, ratio = statistics.median(self.ours), statistics.median(self.ratios)
+        met = (
+            (self.at_least is None or ours >= self.at_least)
+            and (self.at_most is None or ours <= self.at_most)
+            and (self.ratio_at_least is None or ratio >= self.ratio_at_least)
+        )
         return "met" if met else "**NOT met**"
 
     def row(self) -> str:
@@ -94,7 +116,7 @@ class Figure:
             self._spread(self.ours, self.unit),
             f"{self._spread(self.baseline, self.unit)} ({self.baseline_name})",
             self._spread(self.ratios, lambda r: f"{r:.2f}x"),
-            self.goal or "-",
+            self.goal,
             self.status(),
         ]
         return "| " + " | ".join(cells) + " |"

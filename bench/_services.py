@@ -73,17 +73,21 @@ async def process(
     try:
         yield Service(name, proc, port)
     finally:
-        if proc.returncode is None and kill:
-            proc.kill()
-            await proc.wait()
-        elif proc.returncode is None:
-            proc.terminate()
-            try:
-                async with asyncio.timeout(20):
-                    await proc.wait()
-            except TimeoutError:
+        if proc.returncode is None:
+            if kill:
                 proc.kill()
-                await proc.wait()
+            else:
+                proc.terminate()
+        await _wait_or_kill(proc, 20)
+
+
+async def _wait_or_kill(proc: asyncio.subprocess.Process, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 async def run_once(name: str, argv: list[str], cpus: set[int]) -> bytes:
@@ -347,10 +351,5 @@ async def load_generator(cpus: set[int]) -> AsyncIterator[LoadGenerator]:
         yield LoadGenerator(proc)
     finally:
         if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            async with asyncio.timeout(30):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            proc.stdin.close()  # its signal to close the sockets and exit
+        await _wait_or_kill(proc, 30)

@@ -70,17 +70,13 @@ async def measure(bench: Bench, name: str, service: Service, url: str) -> Result
     return Result(name, count, before, after, opened["seconds"])
 
 
+def kib(value: float) -> str:
+    return f"{value:.1f} KiB"
+
+
 async def run(bench: Bench) -> None:
     print(f"idle memory: {bench.args.idle_sockets:,} authenticated idle sockets per server")
-    figure = bench.add(
-        Figure(
-            "idle memory: RSS per authenticated socket",
-            "bare websockets",
-            lambda kib: f"{kib:.1f} KiB",
-            f"≤ {GOAL_KIB:.0f} KiB",
-            lambda ours, ratio: ours <= GOAL_KIB,
-        )
-    )
+    figure = bench.add(Figure("idle memory: RSS per authenticated socket", "bare websockets", kib, at_most=GOAL_KIB))
     for _ in range(bench.runs(1)):
         async with bare_server(bench.placement.server, pings=True) as service:
             bare = await measure(bench, "bare", service, service.ws_url("/"))
