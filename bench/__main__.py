@@ -138,16 +138,5 @@ async def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def entry() -> None:
-    args = parse()
-    code = [0]
-
-    async def go() -> None:
-        code[0] = await main(args)
-
-    run(go())
-    raise SystemExit(code[0])
-
-
 if __name__ == "__main__":
-    entry()
+    raise SystemExit(run(main(parse())))

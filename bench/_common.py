@@ -9,7 +9,7 @@ import resource
 import socket
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 JWT_SECRET = "bench-secret-" + "x" * 40
@@ -18,6 +18,7 @@ MESSAGE_MARK = b'"sender":"user"'
 in the benchmarks' traffic: the receiving sockets count deliveries by counting it in the raw byte stream."""
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def raise_nofile() -> int:
@@ -114,11 +115,10 @@ def percentiles(samples: list[float]) -> Percentiles:
     return {"n": len(ordered), "p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1]}
 
 
-def run(main: Coroutine[Any, Any, None]) -> None:
+def run(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` on uvloop when it is installed (as uvicorn does for our server), else on asyncio's loop."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
+        return asyncio.run(main)
+    return uvloop.run(main)
