@@ -60,9 +60,15 @@ SENSAY_USERS: set[str] = set()
 BACKGROUND: set[asyncio.Task[None]] = set()
 
 
-def stored(sender: Literal["user", "replica"], content: str, **fields: Any) -> StoredMessage:
+def stored(stream: str, seq: int, sender: Literal["user", "replica"], content: str, **fields: Any) -> StoredMessage:
     return StoredMessage(
-        id=str(uuid.uuid4()), sender=sender, content=content, created_at=datetime.now(UTC).isoformat(), **fields
+        id=str(uuid.uuid4()),
+        stream=stream,
+        seq=seq,
+        sender=sender,
+        content=content,
+        created_at=datetime.now(UTC).isoformat(),
+        **fields,
     )
 
 
@@ -83,10 +89,18 @@ class Session:
             case RoomSendFrame():
                 stream = room_stream(frame.room_id)
                 SEQ[stream] += 1
-                message = stored("user", frame.content, user_id=self.user_id, client_id=frame.id)
+                message = stored(
+                    stream,
+                    SEQ[stream],
+                    "user",
+                    frame.content,
+                    user_id=self.user_id,
+                    room_id=frame.room_id,
+                    client_id=frame.id,
+                )
                 ack = AckFrame(id=frame.id, stream=stream, message_id=message.id, seq=SEQ[stream])
                 await self.ws.send(encode_text(ack))
-                broadcast(ROOMS[stream], encode_text(MessageFrame(stream=stream, seq=SEQ[stream], message=message)))
+                broadcast(ROOMS[stream], encode_text(MessageFrame(message=message)))
             case RoomJoinFrame():
                 stream = room_stream(frame.room_id)
                 ROOMS[stream].add(self.ws)
@@ -105,9 +119,9 @@ class Session:
         assert self.http is not None
         stream = chat_stream(frame.replica_id)
         SEQ[stream] += 2
-        question = stored("user", frame.content, user_id=self.user_id, client_id=frame.id)
+        question = stored(stream, SEQ[stream] - 1, "user", frame.content, user_id=self.user_id, client_id=frame.id)
         await self.ws.send(encode_text(AckFrame(id=frame.id, stream=stream, message_id=question.id, seq=SEQ[stream])))
-        await self.ws.send(encode_text(MessageFrame(stream=stream, seq=SEQ[stream] - 1, message=question)))
+        await self.ws.send(encode_text(MessageFrame(message=question)))
         if self.user_id not in SENSAY_USERS:
             response = await self.http.post("/v1/users", json={"id": self.user_id})
             if response.status_code not in (200, 201, 409):
@@ -129,8 +143,10 @@ class Session:
                     )
                     await self.ws.send(encode_text(delta))
                     parts.append(text)
-        answer = stored("replica", "".join(parts), replica_id=frame.replica_id, reply_to=question.id)
-        await self.ws.send(encode_text(MessageFrame(stream=stream, seq=SEQ[stream], message=answer)))
+        answer = stored(
+            stream, SEQ[stream], "replica", "".join(parts), replica_id=frame.replica_id, reply_to=question.id
+        )
+        await self.ws.send(encode_text(MessageFrame(message=answer)))
 
 
 def user_of(token: str) -> str:
