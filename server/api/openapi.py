@@ -12,6 +12,7 @@ from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 import msgspec
+import msgspec.inspect
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, compile_path
@@ -74,6 +75,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     types = [ProblemDocument, *dict.fromkeys(t for body in bodies for t in _alternatives(body))]
     (schemas, components) = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     refs = dict(zip(types, schemas, strict=True))
+    _require_encoded_fields(components, outputs=types, inputs=[op.body for op in operations])
     components["ErrorCode"]["x-enum-descriptions"] = {code.value: code.description for code in ErrorCode}
     paths: dict[str, dict[str, Any]] = {}
     used_tags: set[str] = set()
@@ -114,6 +116,39 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     # As served: tuples (schema defaults) become lists.
     served: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(document))
     return served
+
+
+def _require_encoded_fields(components: dict[str, Any], *, outputs: list[Any], inputs: list[Any]) -> None:
+    """Mark every field of an answer-only struct required: msgspec encodes them all (unless ``omit_defaults``).
+
+    Without this a field with a default (``token_type = "bearer"``) would read as optional to a client; structs
+    that are (part of) a request body keep their defaults optional.
+    """
+    given = _structs(t for body in inputs for t in _alternatives(body))
+    for cls in _structs(outputs) - given:
+        schema = components.get(cls.__name__)
+        if schema is not None and schema.get("title") == cls.__name__ and not cls.__struct_config__.omit_defaults:
+            schema["required"] = list(schema.get("properties", {}))
+
+
+def _structs(types: Iterable[Any]) -> set[type[msgspec.Struct]]:
+    """Every struct class the types are or contain."""
+    found: set[type[msgspec.Struct]] = set()
+    pending = list(msgspec.inspect.multi_type_info(list(types)))
+    while pending:
+        info = pending.pop()
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls not in found:
+                found.add(info.cls)
+                pending.extend(field.type for field in info.fields)
+            continue
+        for attr in ("type", "item_type", "key_type", "value_type", "types", "item_types"):
+            inner = getattr(info, attr, None)
+            if isinstance(inner, msgspec.inspect.Type):
+                pending.append(inner)
+            elif isinstance(inner, tuple):
+                pending.extend(t for t in inner if isinstance(t, msgspec.inspect.Type))
+    return found
 
 
 def _operation_object(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ _TITLES = {
 }
 
 
-class ProblemDocument(msgspec.Struct, kw_only=True):
+class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An RFC 9457 problem document; some carry more fields (a failed reply's stored `message`)."""
 
     type: Annotated[str, msgspec.Meta(description="`/problems/<code>`.")]

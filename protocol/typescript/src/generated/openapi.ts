@@ -826,7 +826,7 @@ export interface components {
              * @default ok
              * @enum {unknown}
              */
-            status?: "ok";
+            status: "ok";
         };
         /** Interaction */
         Interaction: {
@@ -1032,7 +1032,7 @@ export interface components {
              * @default ready
              * @enum {unknown}
              */
-            status?: "ready";
+            status: "ready";
         };
         /** RefreshBody */
         RefreshBody: {
@@ -1049,27 +1049,27 @@ export interface components {
          */
         Replica: {
             /** @default null */
-            greeting?: string | null;
+            greeting: string | null;
             /** @default null */
-            llm?: components["schemas"]["ReplicaLLM"] | null;
+            llm: components["schemas"]["ReplicaLLM"] | null;
             name: string;
             /** @default null */
-            owner_id?: string | null;
+            owner_id: string | null;
             /** @default false */
-            private?: boolean;
+            private: boolean;
             /** @default null */
-            profile_image?: string | null;
+            profile_image: string | null;
             /** @default null */
-            purpose?: string | null;
+            purpose: string | null;
             /** @default null */
-            short_description?: string | null;
+            short_description: string | null;
             slug: string;
             /** @default [] */
-            suggested_questions?: string[];
+            suggested_questions: string[];
             /** @default [] */
-            tags?: string[];
+            tags: string[];
             /** @default null */
-            type?: string | null;
+            type: string | null;
             uuid: string;
         };
         /**
@@ -1087,9 +1087,9 @@ export interface components {
          */
         ReplicaLLM: {
             /** @default null */
-            model?: string | null;
+            model: string | null;
             /** @default null */
-            system_message?: string | null;
+            system_message: string | null;
         };
         /** Room */
         Room: {
@@ -1166,14 +1166,14 @@ export interface components {
         /** SimulatedCall */
         SimulatedCall: {
             /** @default null */
-            duration_seconds?: number | null;
+            duration_seconds: number | null;
             events: components["schemas"]["CallEvent"][];
             from: string;
             /** @default null */
-            replica_id?: string | null;
+            replica_id: string | null;
             sid: string;
             /** @default queued */
-            status?: components["schemas"]["CallStatus"];
+            status: components["schemas"]["CallStatus"];
             to: string;
         };
         /**
@@ -1254,7 +1254,7 @@ export interface components {
             expires_in: number;
             refresh_token: string;
             /** @default bearer */
-            token_type?: string;
+            token_type: string;
             user: components["schemas"]["User"];
         };
         /**
@@ -1276,19 +1276,19 @@ export interface components {
             block_number: number;
             from: string;
             /** @default 51823 */
-            gas_used?: number;
+            gas_used: number;
             hash: string;
             /**
              * @default confirmed
              * @enum {unknown}
              */
-            status?: "confirmed";
+            status: "confirmed";
             to: string;
             /**
              * @default SNSY
              * @enum {unknown}
              */
-            token?: "SNSY";
+            token: "SNSY";
         };
         /**
          * TransferRecorded
@@ -3437,7 +3437,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room). */
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
             403: {
                 headers: {
                     [name: string]: unknown;
