@@ -216,10 +216,13 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
-            chat = ChatService(pool, hub, replies, replicas)
+            chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
             room_service = RoomService(pool, hub, conductor, replicas)
-            prototypes = PrototypeService(pool, hub, replies, replicas)
+            prototypes = PrototypeService(pool, hub, replies, replicas, settings, converse=chat.converse)
+
+            prototypes.start()
+            stack.push_async_callback(prototypes.stop)
 
             feed = _change_feed(settings, dsn, pool)
             await feed.start(*route_changes(hub))

@@ -7,15 +7,17 @@ from uuid import UUID
 
 import asyncpg
 
+from ..config import Settings
 from ..errors import InsufficientFunds, PrototypeNotFound, UnknownAction
 from ..hub.hub import Hub
-from ..replies import CallerReplies, ReplicaDirectory, Replies
+from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions
 from ..store.records import Interaction
-from . import pure_voice, task_memory
-from .base import Context, Prototype, convert
+from . import pure_voice, task_memory, token_gated_memories
+from .base import Context, Converse, Prototype, convert
 from .registry import PROTOTYPES
+from .scheduler import Scheduler
 
 RECENT_INTERACTIONS = 20
 
@@ -36,10 +38,36 @@ class ActionDone(NamedTuple):
 
 
 class PrototypeService:
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
-        self.context = Context(pool=pool, hub=hub, replies=replies, replicas=replicas)
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        hub: Hub,
+        replies: Replies,
+        replicas: ReplicaDirectory,
+        settings: Settings,
+        *,
+        converse: Converse | None = None,
+    ) -> None:
+        self.context = Context(
+            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, converse=converse
+        )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies())
-        replies.register(task_memory.ID, CallerReplies())
+        self.scheduler = Scheduler(
+            self.context,
+            [task_memory.remind_due_tasks, token_gated_memories.lapse_due_stakes],
+            settings.scheduler_interval,
+        )
+
+    def start(self) -> None:
+        """Start settling due work (reminders, lapsed stakes, scheduled and expiring calls)."""
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+    def due_work_added(self) -> None:
+        """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""
+        self.scheduler.wake()
 
     @staticmethod
     def all() -> list[Prototype]:

@@ -36,6 +36,8 @@ class Task(msgspec.Struct, frozen=True):
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+    due_at: datetime | None = None
+    reminded_at: datetime | None = None
 
 
 class Message(msgspec.Struct, frozen=True):
