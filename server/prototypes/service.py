@@ -14,7 +14,7 @@ from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions
 from ..store.records import Interaction
-from . import pure_voice, task_memory, token_gated_memories
+from . import pure_voice, task_memory, token_gated_memories, tools
 from .base import Context, Converse, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
@@ -64,6 +64,13 @@ class PrototypeService:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+
+    async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
+        try:
+            return await tools.call_tool(self.context, user_id, name, arguments)
+        except store_errors.InsufficientFunds as exc:
+            raise InsufficientFunds(str(exc)) from None
 
     def due_work_added(self) -> None:
         """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""
