@@ -69,8 +69,9 @@ async def test_the_sdk_client_lists_tools_and_works_on_the_users_tasks_and_repli
 
 async def test_no_token_no_tools(server: str, http: httpx.AsyncClient) -> None:
     """Without a bearer token (or with a bad one) /mcp answers 401 with a problem document."""
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    client = {"name": "t", "version": "1"}
+    params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
     accept = {"Accept": "application/json, text/event-stream"}
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
         answer = await http.post("/mcp", json=initialize, headers={**accept, **headers})
