@@ -12,7 +12,8 @@ from ..errors import InsufficientFunds, PrototypeNotFound, UnknownAction
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
-from ..store import interactions
+from ..store import interactions, ledger
+from ..store.ledger import Entry
 from ..store.records import Interaction
 from . import pure_voice, task_memory, token_gated_memories, tools
 from .base import Context, Converse, Prototype, convert
@@ -80,11 +81,21 @@ class PrototypeService:
     def all() -> list[Prototype]:
         return list(PROTOTYPES.values())
 
-    async def view(self, user_id: UUID, prototype_id: str) -> PrototypeView:
+    async def view(
+        self, user_id: UUID, prototype_id: str, *, limit: int = RECENT_INTERACTIONS, before: int | None = None
+    ) -> PrototypeView:
+        """The prototype, the user's state in it, and a page of their records (newest first, before ``before``)."""
         prototype = _prototype(prototype_id)
         state = await prototype.state(self.context, user_id)
-        recent = await interactions.list_recent(self.context.pool, user_id, prototype.id, RECENT_INTERACTIONS)
+        recent = await interactions.list_recent(self.context.pool, user_id, prototype.id, limit, before=before)
         return PrototypeView(prototype, state, recent)
+
+    async def ledger(self, user_id: UUID, *, limit: int, before: int | None) -> tuple[ledger.Account, list[Entry]]:
+        """The user's $SNSY account and a page of its journal, newest first."""
+        async with self.context.pool.acquire() as conn:
+            return await ledger.get_account(conn, user_id), await ledger.history(
+                conn, user_id, before=before, limit=limit
+            )
 
     async def act(self, user_id: UUID, prototype_id: str, action_name: str, params: dict[str, Any]) -> ActionDone:
         """Run an action; its params are validated against the action's struct (errors name the field)."""

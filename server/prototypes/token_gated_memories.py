@@ -19,8 +19,8 @@ import msgspec
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, PrototypeEventFrame
 
 from ..errors import AlreadyUnlocked, Forbidden, InvalidInput, ListingClosed, NotFound
+from ..store import chain, interactions, ledger, memories
 from ..store import errors as store_errors
-from ..store import interactions, ledger, memories
 from ..store.users import Executor
 from .base import Action, Context, Outcome, Prototype, require_replica
 
@@ -290,7 +290,14 @@ async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
         listed = await memories.list_for_user(conn, user_id, None)
         unlocks = [u for u in await memories.list_unlocks(conn, user_id) if u.ended_at is None]
         offers = await memories.open_offers(conn)
-    return {**_account(account, tiers), "memories": listed, "unlocks": unlocks, "marketplace": offers}
+        wallet = await chain.wallet_of(conn, user_id)
+    return {
+        **_account(account, tiers),
+        "wallet_address": wallet,
+        "memories": listed,
+        "unlocks": unlocks,
+        "marketplace": offers,
+    }
 
 
 PROTOTYPE = Prototype(

@@ -76,6 +76,8 @@ class Interaction(msgspec.Struct, frozen=True):
     interaction_type: str
     details: dict[str, Any]
     created_at: datetime
+    n: int | None = None
+    """Position in the owner's records (the ``before`` cursor of a page); set where a page is read."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)
