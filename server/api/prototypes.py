@@ -54,6 +54,14 @@ async def show_prototype(request: Request) -> Response:
     )
 
 
+async def show_evolution_nft(request: Request) -> Response:
+    """ERC-721 metadata JSON of one evolution level (only its owner sees it; 404 for a level not reached)."""
+    principal = await require_principal(request)
+    level = request.path_params["level"]
+    replica_id = request.path_params["replica_id"]
+    return json_response(await app_state(request)["prototypes"].evolution_nft(principal.user_id, replica_id, level))
+
+
 async def show_ledger(request: Request) -> Response:
     """The caller's $SNSY balance and its full journal, newest first, a page at a time."""
     principal = await require_principal(request)
@@ -79,6 +87,7 @@ routes = [
     Route("/api/prototype/{prototype_id}", show_prototype, methods=["GET"]),
     Route("/api/prototype/{prototype_id}/actions", run_action, methods=["POST"]),
     Route("/api/ledger", show_ledger, methods=["GET"]),
+    Route("/api/prototype/token-guided-evolution/nft/{replica_id}/{level:int}", show_evolution_nft, methods=["GET"]),
 ]
 
 _AUTH = {401: "missing, invalid or revoked token"}
@@ -91,6 +100,14 @@ OPERATIONS: list[tuple[str, str, str, type | None, dict[int, str]]] = [
         "records (?limit=1..200, default 20; ?before=<next_before> for the next page)",
         None,
         {200: "id, description, state, interactions, next_before", 404: "no such prototype", **_AUTH},
+    ),
+    (
+        "get",
+        "/api/prototype/token-guided-evolution/nft/{replica_id}/{level}",
+        "Mock NFT metadata (ERC-721 JSON: name, description, image, attributes) of an evolution level the caller's "
+        "replica reached",
+        None,
+        {200: "the metadata", 404: "level not reached", **_AUTH},
     ),
     (
         "get",

@@ -15,7 +15,7 @@ from ..store import errors as store_errors
 from ..store import interactions, ledger
 from ..store.ledger import Entry
 from ..store.records import Interaction
-from . import pure_voice, task_memory, token_gated_memories, tools
+from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
 from .base import Context, Converse, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
@@ -72,6 +72,10 @@ class PrototypeService:
             return await tools.call_tool(self.context, user_id, name, arguments)
         except store_errors.InsufficientFunds as exc:
             raise InsufficientFunds(str(exc)) from None
+
+    async def evolution_nft(self, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
+        """The mock ERC-721 metadata of an evolution level the user's replica reached."""
+        return await token_guided_evolution.nft_metadata(self.context, user_id, replica_id, level)
 
     def due_work_added(self) -> None:
         """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""
