@@ -146,7 +146,7 @@ class ErrorCode(StrEnum):
     TASK_CONFLICT = (
         "task_conflict",
         409,
-        False,
+        True,
         "The task a command named changed while the command ran (e.g. another command deleted it): look again.",
     )
     ILLEGAL_TRANSITION = "illegal_transition", 409, False, "A simulated call cannot move to this status from its own."
