@@ -91,4 +91,5 @@ def _json(value: Any) -> str:
 
 
 def routes(endpoint: McpEndpoint) -> list[Route]:
-    return [Route(PATH, endpoint, methods=["GET", "POST", "DELETE"])]
+    # Not REST: the Model Context Protocol describes itself (tools/list); the README documents the route.
+    return [Route(PATH, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)]

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import NotFound
 from ..state import app_state
 from .guard import require_principal
 from .parsing import query_int, read_json
@@ -57,7 +58,10 @@ async def show_prototype(request: Request) -> Response:
 async def show_evolution_nft(request: Request) -> Response:
     """ERC-721 metadata JSON of one evolution level (only its owner sees it; 404 for a level not reached)."""
     principal = await require_principal(request)
-    level = request.path_params["level"]
+    raw_level = request.path_params["level"]
+    if not raw_level.isdigit() or len(raw_level) > 3:
+        raise NotFound(f"no level {raw_level!r}")
+    level = int(raw_level)
     replica_id = request.path_params["replica_id"]
     return json_response(await app_state(request)["prototypes"].evolution_nft(principal.user_id, replica_id, level))
 
@@ -87,7 +91,7 @@ routes = [
     Route("/api/prototype/{prototype_id}", show_prototype, methods=["GET"]),
     Route("/api/prototype/{prototype_id}/actions", run_action, methods=["POST"]),
     Route("/api/ledger", show_ledger, methods=["GET"]),
-    Route("/api/prototype/token-guided-evolution/nft/{replica_id}/{level:int}", show_evolution_nft, methods=["GET"]),
+    Route("/api/prototype/token-guided-evolution/nft/{replica_id}/{level}", show_evolution_nft, methods=["GET"]),
 ]
 
 _AUTH = {401: "missing, invalid or revoked token"}

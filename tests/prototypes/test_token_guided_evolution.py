@@ -67,7 +67,7 @@ async def test_concurrent_evolutions_buy_each_level_once(
     [evolved] = (await state(http, alice, ID))["replicas"]
     assert (evolved["level"], evolved["spent"]) == (2, 150)
     spends = await pool.fetch(
-        "SELECT amount FROM ledger_entries WHERE user_id = $1 AND kind = 'spend' ORDER BY created_at",
+        "SELECT amount FROM ledger_entries WHERE user_id = $1 AND kind = 'spend' ORDER BY n",  # n: journal order
         alice["user"]["id"],
     )
     assert [row["amount"] for row in spends] == [50, 100]
