@@ -91,7 +91,6 @@ class Settings:
     scheduler_interval: float = 1.0
     memory_stake_seconds: float = 7 * 24 * 3600.0
     memory_stake_decay_percent: int = 10
-    call_max_seconds: float = 3600.0
     task_timezone: str = "UTC"
 
     @property
@@ -143,7 +142,6 @@ class Settings:
             scheduler_interval=reader.number("SCHEDULER_INTERVAL", 1.0, low=0.05, high=60.0),
             memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
             memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
-            call_max_seconds=reader.number("CALL_MAX_SECONDS", 3600.0, low=1.0, high=7 * 86400.0),
             task_timezone=reader.timezone("TASK_TIMEZONE", "UTC"),
         )
 
