@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
+from .api import mcp_server
 from .api.problems import exception_handlers
 from .api.routes import rest_routes, uses_supabase_auth
 from .auth.identity import IdentityBackend
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
     ``replica`` replaces the local replica the app would build (tests use it to inject faults).
     """
     settings = settings if settings is not None else Settings.from_env()
+    mcp = mcp_server.McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
@@ -212,10 +214,14 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
-            chat = ChatService(pool, hub, replies, replicas)
+            chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
             room_service = RoomService(pool, hub, conductor, replicas)
-            prototypes = PrototypeService(pool, hub, replies, replicas)
+            prototypes = PrototypeService(pool, hub, replies, replicas, settings, converse=chat.converse)
+
+            prototypes.start()
+            stack.push_async_callback(prototypes.stop)
+            await stack.enter_async_context(mcp.running())
 
             feed = _change_feed(settings, dsn, pool)
             await feed.start(*route_changes(hub))
@@ -240,7 +246,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 await replies.drain(SHUTDOWN_DRAIN_SECONDS)
                 await conductor.drain(SHUTDOWN_DRAIN_SECONDS)
 
-    routes = [*rest_routes(settings), *endpoint.routes, *demo.routes]
+    routes = [*rest_routes(settings), *endpoint.routes, *mcp_server.routes(mcp), *demo.routes]
     middleware = [
         Middleware(
             CORSMiddleware,

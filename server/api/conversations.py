@@ -71,6 +71,7 @@ class Exchange(msgspec.Struct):
     errors=[
         ErrorCode.REPLICA_NOT_FOUND,
         ErrorCode.CLIENT_ID_CONFLICT,
+        ErrorCode.TASK_CONFLICT,
         ErrorCode.REPLICA_UNAVAILABLE,
         ErrorCode.REPLICA_REJECTED,
     ],

@@ -42,6 +42,8 @@ class NewTransfer(msgspec.Struct, forbid_unknown_fields=True):
     amount: Annotated[int, msgspec.Meta(gt=0, le=10**18)]
     token: Literal["SNSY"]
     from_: Address | None = msgspec.field(default=None, name="from")
+    nonce: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
+    """The sender's transfer number: omitted, the next one; the same nonce again answers the first transfer."""
 
 
 class CallRecorded(msgspec.Struct):
@@ -135,14 +137,21 @@ async def call_event(request: Request) -> Response:
     body=NewTransfer,
     answers={
         201: Answer(TransferRecorded, "The new transfer."),
-        200: Answer(TransferRecorded, "The same transfer, submitted before."),
+        200: Answer(TransferRecorded, "The same nonce, submitted before: that transfer."),
     },
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.INSUFFICIENT_FUNDS],
 )
 async def create_transfer(request: Request) -> Response:
-    """Submit a simulated $SNSY transfer (its hash is the sha256 of the transfer)."""
+    """Send mock $SNSY from your ledger balance to a wallet address.
+
+    A hub user's wallet is credited; `from`, when given, must be your wallet (else 403). A `nonce` makes identical
+    transfers distinct (omitted: the next one); the same nonce again answers the first transfer.
+    """
     principal = await require_principal(request)
     body = await read_json(request, NewTransfer)
-    sent, new = await app_state(request)["simulations"].transfer(principal.user_id, body.from_, body.to, body.amount)
+    sent, new = await app_state(request)["simulations"].transfer(
+        principal.user_id, body.from_, body.to, body.amount, body.nonce
+    )
     return json_response(TransferRecorded(sent.value, sent.interaction_id), 201 if new else 200)
 
 
@@ -157,7 +166,7 @@ async def create_transfer(request: Request) -> Response:
 async def show_transfer(request: Request) -> Response:
     """A simulated transfer, by hash."""
     principal = await require_principal(request)
-    transfer = app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
+    transfer = await app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
     return json_response(TransferShown(transfer))
 
 

@@ -1,4 +1,4 @@
-"""Paging of a stream's messages, shared by chat history and room messages."""
+"""Paging, newest first: chat history, room messages, prototype records and the ledger."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from protocol import StoredMessage
 MAX_PAGE: Final = 200
 
 
-Seq = Annotated[int, msgspec.Meta(ge=1, le=2**62, description="Messages with a smaller seq than this.")]
+Cursor = Annotated[
+    int, msgspec.Meta(ge=1, le=2**62, description="The previous page's `next_before`: what comes before it.")
+]
 
 
 class PageQuery(msgspec.Struct, kw_only=True):
-    before: Seq | None = None
+    before: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="Page size.")] = 50
 
 

@@ -113,6 +113,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's mock $SNSY balance and its whole journal, newest first, a page at a time. */
+        get: operations["getLedger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mock/mcp/tools/{tool}": {
         parameters: {
             query?: never;
@@ -190,7 +207,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a simulated $SNSY transfer (its hash is the sha256 of the transfer). */
+        /**
+         * Send mock $SNSY from your ledger balance to a wallet address.
+         * @description A hub user's wallet is credited; `from`, when given, must be your wallet (else 403). A `nonce` makes identical
+         *     transfers distinct (omitted: the next one); the same nonce again answers the first transfer.
+         */
         post: operations["createTransfer"];
         delete?: never;
         options?: never;
@@ -222,7 +243,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prototype: its description (actions with params schemas), the caller's state and latest interactions. */
+        /** A prototype: its description (actions with params schemas), the caller's state and a page of their records. */
         get: operations["getPrototype"];
         put?: never;
         post?: never;
@@ -246,6 +267,26 @@ export interface paths {
          * @description It is recorded in `prototype_interactions` (and that row reaches the caller's sockets as a `change` frame).
          */
         post: operations["runPrototypeAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prototype/token-guided-evolution/nft/{replica_id}/{level}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mock NFT metadata (ERC-721 JSON) of an evolution level the caller's replica reached.
+         * @description Only its owner sees it; a level not reached is 404.
+         */
+        get: operations["getEvolutionNft"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -676,6 +717,24 @@ export interface components {
             password: string;
         };
         /**
+         * Entry
+         * @description One journal row, as ``GET /api/ledger`` pages them (``n`` is the paging cursor).
+         */
+        Entry: {
+            amount: number;
+            balance_after: number;
+            balance_delta: number;
+            created_at: string;
+            /** @enum {unknown} */
+            kind: "lock" | "mint" | "release" | "spend" | "stake" | "transfer_in" | "transfer_out" | "unstake";
+            memo: {
+                [key: string]: unknown;
+            };
+            n: number;
+            staked_after: number;
+            staked_delta: number;
+        };
+        /**
          * ErrorCode
          * @description Machine-readable reason of an error, the one vocabulary of both transports.
          *
@@ -685,7 +744,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -837,6 +896,8 @@ export interface components {
             /** Format: uuid */
             id: string;
             interaction_type: string;
+            /** @default null */
+            n: number | null;
             prototype: string;
             /** Format: uuid */
             user_id: string;
@@ -849,6 +910,17 @@ export interface components {
             keys: {
                 [key: string]: unknown;
             }[];
+        };
+        /**
+         * LedgerPage
+         * @description The caller's $SNSY balance and stake, and a page of the journal, newest first.
+         */
+        LedgerPage: {
+            balance: number;
+            entries: components["schemas"]["Entry"][];
+            /** @description `before` of the next page (null: no more). */
+            next_before: number | null;
+            staked: number;
         };
         /** LoginBody */
         LoginBody: {
@@ -906,6 +978,8 @@ export interface components {
         /** NewTask */
         NewTask: {
             description: string;
+            /** @default null */
+            due_at?: string | null;
             /**
              * @default pending
              * @enum {unknown}
@@ -917,10 +991,33 @@ export interface components {
             amount: number;
             /** @default null */
             from?: string | null;
+            /** @default null */
+            nonce?: number | null;
             /** @description 0x and 40 hex digits */
             to: string;
             /** @enum {unknown} */
             token: "SNSY";
+        };
+        /** NftAttribute */
+        NftAttribute: {
+            /** @default null */
+            display_type?: string | null;
+            /** @default null */
+            max_value?: number | null;
+            trait_type: string;
+            value: string | number;
+        };
+        /**
+         * NftMetadata
+         * @description ERC-721 metadata JSON of an evolution level.
+         */
+        NftMetadata: {
+            attributes: components["schemas"]["NftAttribute"][];
+            description: string;
+            external_url: string;
+            /** @description An SVG, as a data URL. */
+            image: string;
+            name: string;
         };
         /**
          * OpenApiDocument
@@ -997,13 +1094,15 @@ export interface components {
         };
         /**
          * PrototypeDetail
-         * @description A prototype: what it is, the caller's state in it, and their latest interactions with it.
+         * @description A prototype: what it is, the caller's state in it, and a page of their records with it.
          */
         PrototypeDetail: {
             description: components["schemas"]["PrototypeDescription"];
             id: string;
-            /** @description The caller's 20 latest, newest first. */
+            /** @description The caller's records, newest first. */
             interactions: components["schemas"]["Interaction"][];
+            /** @description `before` of the next page (null: no more). */
+            next_before: number | null;
             /** @description The caller's state (each prototype has its own). */
             state: {
                 [key: string]: unknown;
@@ -1222,8 +1321,12 @@ export interface components {
         Task: {
             created_at: string;
             description: string;
+            /** @default null */
+            due_at: string | null;
             /** Format: uuid */
             id: string;
+            /** @default null */
+            reminded_at: string | null;
             /** @enum {unknown} */
             status: "completed" | "in_progress" | "pending";
             updated_at: string;
@@ -1241,6 +1344,7 @@ export interface components {
         TaskPatch: {
             /** @default null */
             description?: string | null;
+            due_at?: string | null;
             /** @default null */
             status?: ("completed" | "in_progress" | "pending") | null;
         };
@@ -1278,6 +1382,7 @@ export interface components {
             /** @default 51823 */
             gas_used: number;
             hash: string;
+            nonce: number;
             /**
              * @default confirmed
              * @enum {unknown}
@@ -1886,7 +1991,7 @@ export interface operations {
     listMessages: {
         parameters: {
             query?: {
-                /** @description Messages with a smaller seq than this. */
+                /** @description The previous page's `next_before`: what comes before it. */
                 before?: number;
                 /** @description Page size. */
                 limit?: number;
@@ -2025,7 +2130,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `client_id_conflict`: The client id was already used for a message with other content (or to another replica). */
+            /**
+             * @description - `client_id_conflict`: The client id was already used for a message with other content (or to another replica).
+             *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
+             */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2033,7 +2141,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "client_id_conflict";
+                        code?: "client_id_conflict" | "task_conflict";
                         /** @constant */
                         status?: 409;
                     };
@@ -2120,6 +2228,73 @@ export interface operations {
                         code?: "replica_unavailable";
                         /** @constant */
                         status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getLedger: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's $SNSY balance and stake, and a page of the journal, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerPage"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
                     };
                 };
             };
@@ -2579,7 +2754,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The same transfer, submitted before. */
+            /** @description The same nonce, submitted before: that transfer. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2622,6 +2797,34 @@ export interface operations {
                         code?: "unauthorized";
                         /** @constant */
                         status?: 401;
+                    };
+                };
+            };
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                        /** @constant */
+                        status?: 403;
+                    };
+                };
+            };
+            /** @description - `insufficient_funds`: The $SNSY balance (or stake) is too small for this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "insufficient_funds";
+                        /** @constant */
+                        status?: 409;
                     };
                 };
             };
@@ -2749,7 +2952,12 @@ export interface operations {
     };
     getPrototype: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 prototype_id: string;
@@ -2758,7 +2966,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A prototype: what it is, the caller's state in it, and their latest interactions with it. */
+            /** @description A prototype: what it is, the caller's state in it, and a page of their records with it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2792,6 +3000,20 @@ export interface operations {
                         code?: "prototype_not_found";
                         /** @constant */
                         status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };
@@ -2863,6 +3085,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                        /** @constant */
+                        status?: 403;
+                    };
+                };
+            };
             /**
              * @description - `bond_not_found`: No bond with this id belongs to the user.
              *     - `call_not_found`: No call with this id belongs to the user.
@@ -2886,11 +3122,14 @@ export interface operations {
             };
             /**
              * @description - `already_bonded`: These replicas already form an active bond.
+             *     - `already_unlocked`: The memory is unlocked for the user already (by tier, by an unlock, or as its author).
              *     - `bond_ended`: The bond has ended.
              *     - `call_ended`: The call has ended.
              *     - `insufficient_funds`: The $SNSY balance (or stake) is too small for this.
+             *     - `listing_closed`: The marketplace listing was sold or withdrawn already.
              *     - `max_level`: The replica is at the top level of its evolution path.
              *     - `path_locked`: The replica already follows another evolution path.
+             *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
              */
             409: {
                 headers: {
@@ -2899,7 +3138,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "already_bonded" | "bond_ended" | "call_ended" | "insufficient_funds" | "max_level" | "path_locked";
+                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "path_locked" | "task_conflict";
                         /** @constant */
                         status?: 409;
                     };
@@ -2991,6 +3230,71 @@ export interface operations {
                         code?: "replica_unavailable";
                         /** @constant */
                         status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getEvolutionNft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                level: string;
+                replica_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ERC-721 metadata JSON of an evolution level. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NftMetadata"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
                     };
                 };
             };
@@ -3529,7 +3833,7 @@ export interface operations {
     listRoomMessages: {
         parameters: {
             query?: {
-                /** @description Messages with a smaller seq than this. */
+                /** @description The previous page's `next_before`: what comes before it. */
                 before?: number;
                 /** @description Page size. */
                 limit?: number;
