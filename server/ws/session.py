@@ -209,12 +209,10 @@ class SocketSession:
         """A fresh token of the same user extends the connection past the old token's expiry; ``hello`` answers.
 
         Another user's token is refused with an error (the socket stays as it was); a token that does not verify
-        closes the socket with 4001, as it would on connect.
+        closes the socket as it would on connect (4001; 1011 when the identity provider does not answer).
         """
-        try:
-            principal = await self.state["identity"].authenticate(frame.token)
-        except AuthError as exc:
-            await self.close(CloseCode.AUTH_FAILED, str(exc))
+        principal = await self._verify(frame.token)
+        if principal is None:
             return
         if principal.user_id != self.conn.user_id:
             self.error(ErrorCode.ALREADY_AUTHENTICATED, "this socket belongs to another user", frame.id)
