@@ -16,7 +16,7 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
-from ..prototypes.bonding_replicas import memory_context
+from ..prototypes import context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
 from ..store import conversations
 
@@ -54,6 +54,7 @@ class ChatReplies(StreamReplies):
         kept, _ = await conversations.append_reply(
             self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
         )
+        await context.kept(self.pool, job)
         return Reply(content=kept.message, message=kept.wire())
 
 
@@ -84,17 +85,18 @@ class ChatService:
         user_id = UUID(message.user_id)
         if not accepted.duplicate:
             await self.hub.send_to_user(user_id, MessageFrame(message=message))
-        # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
-        context = await memory_context(self.pool, user_id, message.replica_id)
+        # What the replica is told beyond the message (memories, evolution) travels with it when it has changed.
+        briefing = await context.brief(self.pool, asker=str(user_id), user_id=user_id, replica_id=message.replica_id)
         job = ReplyJob(
             kind=KIND,
             asker=str(user_id),
             replica_id=message.replica_id,
-            prompt=f"{context}\n\n{message.content}" if context else message.content,
+            prompt=context.prompt_with(briefing, message.content),
             audience=UserAudience(user_id),
             stream=message.stream,
             reply_to=message.id,
             client_id=message.client_id,
+            briefing=briefing.sent,
         )
         return self.replies.start(job)
 

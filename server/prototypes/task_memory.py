@@ -14,6 +14,7 @@ from ..replies import ReplyJob
 from ..store import interactions, tasks
 from ..store.records import Task
 from ..store.users import Executor
+from . import context
 from .base import Action, Context, Outcome, Prototype, require_replica
 from .task_commands import TaskCommand, parse_command
 
@@ -95,8 +96,14 @@ def _listing(current: list[Task]) -> str:
 
 
 async def _ask(ctx: Context, user_id: UUID, replica_id: str, content: str) -> str:
-    job = ReplyJob(kind=ID, asker=str(user_id), replica_id=replica_id, prompt=content, audience=None)
-    return (await ctx.replies.run(job)).content
+    briefing = await context.brief(ctx.pool, asker=str(user_id), user_id=user_id, replica_id=replica_id)
+    prompt = context.prompt_with(briefing, content)
+    job = ReplyJob(
+        kind=ID, asker=str(user_id), replica_id=replica_id, prompt=prompt, audience=None, briefing=briefing.sent
+    )
+    reply = await ctx.replies.run(job)
+    await context.kept(ctx.pool, job)
+    return reply.content
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:

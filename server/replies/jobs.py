@@ -41,6 +41,8 @@ class ReplyJob(msgspec.Struct, frozen=True, kw_only=True):
     """The id of what is answered (a stored message, a call): with ``kind`` it names the reply."""
     client_id: str | None = None
     """The id of the client frame that asked, carried by the error frame when the reply fails."""
+    briefing: str | None = None
+    """The fingerprint of the context preamble the prompt carries: the replica has seen it once the reply is kept."""
 
     @property
     def key(self) -> tuple[str, str | None]:

@@ -31,7 +31,7 @@ from protocol import (
 
 from ..errors import DomainError, error_code
 from ..hub.hub import Hub
-from ..prototypes import chatroom
+from ..prototypes import chatroom, context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
 from ..replies.failures import replica_failure
 from ..sensay.client import Replica
@@ -90,6 +90,7 @@ class RoomReplies(StreamReplies):
             replica_id=job.replica_id,
             reply_to=UUID(job.reply_to),
         )
+        await context.kept(self.pool, job)
         return Reply(content=content, message=kept.wire())
 
 
@@ -264,15 +265,21 @@ class RoomConductor:
 
     async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:
         room = run.room
+        asker = room_sensay_user(room.id)
+        # The room is its creator's: the replica is told the creator's memories and evolution, when they changed.
+        briefing = await context.brief(
+            self.pool, asker=asker, user_id=room.created_by, replica_id=speak.seat.replica_id
+        )
         job = ReplyJob(
             kind=KIND,
-            asker=room_sensay_user(room.id),
+            asker=asker,
             replica_id=speak.seat.replica_id,
-            prompt=await self._prompt(room, speak),
+            prompt=context.prompt_with(briefing, await self._prompt(room, speak)),
             audience=RoomAudience(room.id),
             stream=room_stream(str(room.id)),
             reply_to=answering.id,
             client_id=run.trigger.client_id,
+            briefing=briefing.sent,
         )
         try:
             reply = await self.replies.run(job)

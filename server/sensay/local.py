@@ -6,7 +6,8 @@ Sensay's shape with a ``request_id``), keeps users, replicas and per-user chat h
 deterministically "in character", streaming word by word when asked for ``text/event-stream``.
 
 Knobs for tests and benchmarks are plain attributes and methods: ``latency``, ``word_delay``, ``stream_style``,
-``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``.
+``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``; what a user has said
+to a replica (Sensay's history of them): ``said_to()``.
 """
 
 from __future__ import annotations
@@ -292,6 +293,10 @@ class LocalReplica:
     def has_user(self, user_id: str) -> bool:
         """Whether the user was created through ``POST /v1/users``."""
         return user_id in self._users
+
+    def said_to(self, user_id: str, replica_id: str) -> list[str]:
+        """What ``user_id`` has said to the replica, oldest first: the user turns of Sensay's history of them."""
+        return [item["content"] for item in self._history.get((user_id, replica_id), []) if item["role"] == "user"]
 
     # endpoints
 
