@@ -19,6 +19,8 @@ import hashlib
 from typing import Final, NamedTuple
 from uuid import UUID
 
+import asyncpg
+
 from ..replies import ReplyJob
 from ..store import bonds, briefings, evolutions, memories
 from ..store.users import Executor
@@ -86,11 +88,12 @@ def render(context: ReplicaContext) -> str:
     return "\n".join([OPENING, *parts]) + "]"
 
 
-async def brief(db: Executor, *, asker: str, user_id: UUID, replica_id: str) -> Briefing:
+async def brief(pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str) -> Briefing:
     """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``)."""
-    text = render(await gather(db, user_id, replica_id))
+    async with pool.acquire() as conn:
+        text = render(await gather(conn, user_id, replica_id))
+        seen = await briefings.last_seen(conn, asker, replica_id)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
-    seen = await briefings.last_seen(db, asker, replica_id)
     if seen == fingerprint or (seen is None and not text):
         return Briefing(None, fingerprint)
     return Briefing(text or WITHDRAWN, fingerprint)
