@@ -1,8 +1,11 @@
 """Runs the replicas' turns in rooms: one run per room at a time, bounded by turns and time, stoppable.
 
-Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user
-(``X-USER-ID`` derived from the room id), and each prompt carries what was said since that replica
-last spoke, so Sensay's own history holds the rest of the context. Every turn is a job of the reply pipeline.
+The planner (``turns.py``) decides; the conductor carries out each decision: a reply job for a turn, a one-off
+question for a moderator, a voter or the judge, a frame for a phase, a vote or a verdict.
+
+Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user (``X-USER-ID``
+derived from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own
+history holds the rest of the context. Every turn is a job of the reply pipeline.
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ class Run:
     task: asyncio.Task[None] | None = None
     turns: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
-    started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    started: float = 0.0
+    """When the run began (loop time), after the run before it ended: its time limit counts from here."""
     last: StoredMessage = field(init=False)
     """The latest message of the run: the trigger, then each reply."""
 
@@ -156,6 +160,7 @@ class RoomConductor:
         if earlier is not None and earlier.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(earlier.task)  # its failure was reported by its own run
+        run.started = asyncio.get_running_loop().time()
         await self._announce(run, RunState.RUNNING)
         state, reason = RunState.IDLE, DONE
         try:
