@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import httpx
 import pytest
 
 from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID
+from server.store.records import RoomMode
 
 from ..conftest import bearer
 from ..utils import connect
@@ -205,22 +208,7 @@ async def test_a_room_missing_what_its_mode_needs_is_refused(
     assert problem["code"] == "validation_error" and where in problem["detail"]
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "natural",
-        "round_robin",
-        "topic",
-        "problem_solving",
-        "knowledge_sharing",
-        "creative",
-        "moderated",
-        "democratic",
-        "six_thinking_hats",
-        "swot",
-        "adversarial",
-    ],
-)
+@pytest.mark.parametrize("mode", get_args(RoomMode))
 async def test_every_mode_is_accepted_and_kept(http: httpx.AsyncClient, alice: dict, mode: str) -> None:
     """All nine showcase modes (and round robin) can be created and read back."""
     room = await make_room(http, alice, [], mode=mode, settings={"topic": "tides"} if mode == "topic" else {})
