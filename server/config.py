@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -87,6 +88,10 @@ class Settings:
     ws_send_queue: int = 256
     ws_auth_timeout: float = 5.0
     ws_heartbeat_interval: float = 20.0
+    scheduler_interval: float = 1.0
+    memory_stake_seconds: float = 7 * 24 * 3600.0
+    memory_stake_decay_percent: int = 10
+    task_timezone: str = "UTC"
 
     @property
     def embedded_database(self) -> bool:
@@ -134,12 +139,24 @@ class Settings:
             ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
             ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),
             ws_heartbeat_interval=reader.number("WS_HEARTBEAT_INTERVAL", 20.0, low=0.1, high=3600.0),
+            scheduler_interval=reader.number("SCHEDULER_INTERVAL", 1.0, low=0.05, high=60.0),
+            memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
+            memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
+            task_timezone=reader.timezone("TASK_TIMEZONE", "UTC"),
         )
 
 
 class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{name}: not an IANA time zone, got {value!r}") from None
+        return value
 
     def optional(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()

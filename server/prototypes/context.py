@@ -10,7 +10,9 @@ context is put before a message as one bracketed preamble **only when it differs
 in that conversation** (a fingerprint per asker and replica, in ``replica_briefings``), and counts as seen once the
 reply to it is kept. A user's Sensay history thus holds each version of their context once, not with every
 message; our own stored messages never hold it. When everything is gone (a bond ended, a stake lapsed), the
-replica is told once that what it was told before no longer applies.
+replica is told once that what it was told before no longer applies. A prompt asked out of Sensay's history
+(``skip_chat_history``, e.g. a task command's outcome) sees no earlier turn, so it carries the whole context, and
+nothing is marked as seen.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ class ReplicaContext(NamedTuple):
 
 
 class Briefing(NamedTuple):
-    """The preamble to put before a prompt (``None``: the replica already knows), and the context's fingerprint."""
+    """The preamble to put before a prompt (``None``: the replica already knows), the context's fingerprint, and
+    the whole context (``""``: none), for a prompt asked out of Sensay's history, which sees no earlier turn."""
 
     preamble: str | None
     fingerprint: str
+    text: str = ""
 
     @property
     def sent(self) -> str | None:
@@ -95,13 +99,15 @@ async def brief(pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: st
         seen = await briefings.last_seen(conn, asker, replica_id)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
     if seen == fingerprint or (seen is None and not text):
-        return Briefing(None, fingerprint)
-    return Briefing(text or WITHDRAWN, fingerprint)
+        return Briefing(None, fingerprint, text)
+    return Briefing(text or WITHDRAWN, fingerprint, text)
 
 
-def prompt_with(briefing: Briefing, prompt: str) -> str:
-    """``prompt`` with the briefing's preamble before it, when there is one."""
-    return f"{briefing.preamble}\n\n{prompt}" if briefing.preamble else prompt
+def prompt_with(briefing: Briefing, prompt: str, *, out_of_history: bool = False) -> str:
+    """``prompt`` with the briefing's preamble before it, when there is one; ``out_of_history`` (Sensay's
+    ``skip_chat_history``: no earlier turn is seen, and this one is not kept) with the whole context, if any."""
+    told = briefing.text if out_of_history else briefing.preamble
+    return f"{told}\n\n{prompt}" if told else prompt
 
 
 async def kept(db: Executor, job: ReplyJob) -> None:

@@ -120,7 +120,9 @@ class Replies:
     async def _stream(self, job: ReplyJob, storage: ReplyStorage) -> str:
         parts: list[str] = []
         async with asyncio.timeout(self.timeout):
-            async for text in self.sensay.chat_stream(job.asker, job.replica_id, job.prompt):
+            async for text in self.sensay.chat_stream(
+                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history
+            ):
                 await self._send(job.audience, storage.delta(job, len(parts), text))
                 parts.append(text)
         return "".join(parts)

@@ -20,7 +20,7 @@ CREATE TABLE replica_memories (
     id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     replica_id text NOT NULL,
     author_id  uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    tier       text NOT NULL REFERENCES memory_tiers (tier),
+    tier       text NOT NULL CHECK (tier IN ('public', 'premium', 'expert', 'exclusive')),
     content    text NOT NULL,
     price      bigint NOT NULL CHECK (price >= 0),
     created_at timestamptz NOT NULL DEFAULT now()

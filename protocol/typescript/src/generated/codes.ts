@@ -62,6 +62,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "already_bonded": {
     "retryable": false
   },
+  "already_unlocked": {
+    "retryable": false
+  },
   "auth_unavailable": {
     "retryable": true
   },
@@ -116,6 +119,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "invalid_refresh_token": {
     "retryable": false
   },
+  "listing_closed": {
+    "retryable": false
+  },
   "malformed_json": {
     "retryable": false
   },
@@ -156,6 +162,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
     "retryable": false
   },
   "signup_rejected": {
+    "retryable": false
+  },
+  "task_conflict": {
     "retryable": false
   },
   "tool_failed": {

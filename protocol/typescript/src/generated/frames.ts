@@ -43,6 +43,7 @@ export type ServerFrame =
 export type ErrorCode =
   | "already_authenticated"
   | "already_bonded"
+  | "already_unlocked"
   | "auth_unavailable"
   | "binary_not_supported"
   | "body_too_large"
@@ -61,6 +62,7 @@ export type ErrorCode =
   | "invalid_frame"
   | "invalid_json"
   | "invalid_refresh_token"
+  | "listing_closed"
   | "malformed_json"
   | "max_level"
   | "method_not_allowed"
@@ -75,6 +77,7 @@ export type ErrorCode =
   | "replica_unavailable"
   | "resume_unavailable"
   | "signup_rejected"
+  | "task_conflict"
   | "tool_failed"
   | "tool_not_found"
   | "transfer_not_found"

@@ -58,6 +58,9 @@ export const ERROR_CODES = {
     "already_bonded": {
         "retryable": false
     },
+    "already_unlocked": {
+        "retryable": false
+    },
     "auth_unavailable": {
         "retryable": true
     },
@@ -112,6 +115,9 @@ export const ERROR_CODES = {
     "invalid_refresh_token": {
         "retryable": false
     },
+    "listing_closed": {
+        "retryable": false
+    },
     "malformed_json": {
         "retryable": false
     },
@@ -152,6 +158,9 @@ export const ERROR_CODES = {
         "retryable": false
     },
     "signup_rejected": {
+        "retryable": false
+    },
+    "task_conflict": {
         "retryable": false
     },
     "tool_failed": {
