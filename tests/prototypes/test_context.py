@@ -101,6 +101,21 @@ async def test_task_memory_chat_brings_the_context_too(http: httpx.AsyncClient, 
     assert "- Alice keeps bees." in result["reply"]
 
 
+async def test_a_task_command_asked_out_of_history_carries_the_whole_context(
+    http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """A task command's outcome is asked out of Sensay's history, which it cannot see: it carries the whole
+    context each time, yet neither it nor the context enters that history, and nothing counts as seen."""
+    await bond_with_memory(http, alice, [ADA_LOVELACE_UUID, SOCRATES_UUID], "Alice keeps bees.")
+    await chat(http, alice, SOCRATES_UUID, "hello")
+    outcome = await chat(http, alice, SOCRATES_UUID, "add task buy honey")
+    assert "- Alice keeps bees." in outcome and "Added task 1" in outcome
+    await chat(http, alice, SOCRATES_UUID, "and now?")
+    said = replica.said_to(alice["user"]["id"], SOCRATES_UUID)
+    assert [m.rsplit("\n\n", 1)[-1] for m in said] == ["hello", "and now?"]
+    assert said[0].startswith(OPENING) and not said[1].startswith(OPENING)
+
+
 async def test_a_room_tells_its_replicas_the_creators_context_and_nobody_elses(
     http: httpx.AsyncClient, alice: dict, bob: dict, server: str, replica: LocalReplica
 ) -> None:
