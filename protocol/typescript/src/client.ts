@@ -13,10 +13,13 @@ import type {
   ResyncFrame,
   RoomJoinedFrame,
   RoomLeftFrame,
+  RoomPhaseFrame,
   RoomPresenceFrame,
   RoomSendFrame,
   RoomTurnsFrame,
   RoomTypingStatusFrame,
+  RoomVerdictFrame,
+  RoomVoteFrame,
   ServerFrame,
 } from "./generated/frames.js";
 import { newId } from "./ids.js";
@@ -51,8 +54,16 @@ export interface CloseInfo {
   retryInMs: number | null;
 }
 
-/** Something happened in a joined room. */
-export type RoomEvent = RoomPresenceFrame | RoomJoinedFrame | RoomLeftFrame | RoomTypingStatusFrame | RoomTurnsFrame;
+/** Something happened in a joined room: presence, typing, a run's state, its phases, votes and verdicts. */
+export type RoomEvent =
+  | RoomPresenceFrame
+  | RoomJoinedFrame
+  | RoomLeftFrame
+  | RoomTypingStatusFrame
+  | RoomTurnsFrame
+  | RoomPhaseFrame
+  | RoomVoteFrame
+  | RoomVerdictFrame;
 
 /** What `HubClient.on()` can listen to. */
 export interface HubEvents {
@@ -449,6 +460,9 @@ export class HubClient extends Emitter<HubEvents> {
       case "room.left":
       case "room.typing":
       case "room.turns":
+      case "room.phase":
+      case "room.vote":
+      case "room.verdict":
         return this.emit("room", frame);
       case "prototype.event":
         return this.emit("prototype", frame);
