@@ -175,13 +175,70 @@ class RoomTypingStatusFrame(_ServerFrame, tag="room.typing", kw_only=True):
     typing: bool
 
 
+_RUN_ID = msgspec.Meta(description="The run: the id of the user message that started it.")
+
+
 class RoomTurnsFrame(_ServerFrame, tag="room.turns", kw_only=True):
-    """State of the replicas' turn-taking in a room."""
+    """State of the replicas' turn-taking in a room: a run started (`running`) or ended (`idle`, `stopped`)."""
 
     room_id: str
     state: Literal["running", "stopped", "idle"]
-    reason: str | None = None
+    reason: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the run ended: `done`, `turn limit`, `consensus`, `goal reached`, `decided by vote`, "
+            "`time limit`, `stopped by a member`, `a new message arrived`, `a replica could not answer`."
+        ),
+    ] = None
     turns: Annotated[int, msgspec.Meta(description="Replica turns taken in the current run.")]
+    run_id: Annotated[str | None, _RUN_ID] = None
+
+
+class RoomPhaseFrame(_ServerFrame, tag="room.phase", kw_only=True):
+    """A structured run entered its next phase (a thinking hat, a SWOT quadrant, the vote, ...)."""
+
+    room_id: str
+    run_id: Annotated[str, _RUN_ID]
+    phase: Annotated[str, msgspec.Meta(description="The phase's name, e.g. `white`, `strengths`, `vote`.")]
+    title: Annotated[str, msgspec.Meta(description="The phase as people read it, e.g. `White hat: facts`.")]
+    index: Annotated[int, msgspec.Meta(description="1-based position of the phase in the run.")]
+    count: Annotated[int, msgspec.Meta(description="Phases the run goes through.")]
+
+
+class RoomBallot(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One replica's vote."""
+
+    voter: Annotated[str, msgspec.Meta(description="The voting replica.")]
+    choice: Annotated[
+        str | None, msgspec.Meta(description="The replica whose proposal it chose; absent: no valid choice.")
+    ] = None
+    text: Annotated[str, msgspec.Meta(description="What the voter answered (shortened).")]
+
+
+class RoomVoteFrame(_ServerFrame, tag="room.vote", kw_only=True):
+    """The replicas of a democratic room voted on the run's proposals: every ballot and the count."""
+
+    room_id: str
+    run_id: Annotated[str, _RUN_ID]
+    ballots: list[RoomBallot]
+    tally: Annotated[dict[str, int], msgspec.Meta(description="Votes per proposing replica.")]
+    winner: Annotated[str, msgspec.Meta(description="The replica whose proposal won (a tie goes to the earliest).")]
+    tie: bool = False
+    unanimous: bool = False
+
+
+class RoomVerdictFrame(_ServerFrame, tag="room.verdict", kw_only=True):
+    """The judge decided whether the speakers agree (`consensus`) or the room's goal is met (`goal`).
+
+    When `met`, the run ends (its `room.turns` says `consensus` or `goal reached`) and every member is also told
+    through a `chatroom` prototype record."""
+
+    room_id: str
+    run_id: Annotated[str, _RUN_ID]
+    test: Literal["consensus", "goal"]
+    judge_id: Annotated[str, msgspec.Meta(description="The judging replica.")]
+    met: bool = False
+    summary: Annotated[str, msgspec.Meta(description="The judge's words: the shared position, or what is missing.")]
 
 
 class PrototypeEventFrame(_ServerFrame, tag="prototype.event", kw_only=True):
@@ -207,6 +264,9 @@ ServerFrame: TypeAlias = (
     | RoomLeftFrame
     | RoomTypingStatusFrame
     | RoomTurnsFrame
+    | RoomPhaseFrame
+    | RoomVoteFrame
+    | RoomVerdictFrame
     | PrototypeEventFrame
 )
 """Any frame the server may send."""

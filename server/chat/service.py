@@ -16,8 +16,7 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
-from ..prototypes import task_memory
-from ..prototypes.bonding_replicas import memory_context
+from ..prototypes import context, task_memory
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
 from ..store import conversations
 from ..store.records import Message
@@ -57,6 +56,7 @@ class ChatReplies(StreamReplies):
         kept, _ = await conversations.append_reply(
             self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
         )
+        await context.kept(self.pool, job)
         return Reply(content=kept.message, message=kept.wire())
 
 
@@ -105,14 +105,16 @@ class ChatService:
         outcome = None
         if task_memory.parse_command(message.content) is not None:
             outcome = await task_memory.command_outcome(self.pool, UUID(message.id))
+        # What the replica is told beyond the message (memories, evolution) travels with it when it has changed.
+        briefing = await context.brief(self.pool, asker=str(user_id), user_id=user_id, replica_id=message.replica_id)
         if outcome is not None:
             # The replica is told what the command did, out of Sensay's history: the wrapper never becomes part
-            # of the user's conversation there (our stream keeps the user's words and the reply).
-            prompt = task_memory.outcome_prompt(message.content, outcome)
+            # of the user's conversation there (our stream keeps the user's words and the reply). Such a turn sees
+            # no earlier one, so it carries the whole context, and leaves nothing seen.
+            outcome_prompt = task_memory.outcome_prompt(message.content, outcome)
+            prompt, seen = context.prompt_with(briefing, outcome_prompt, out_of_history=True), None
         else:
-            # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
-            context = await memory_context(self.pool, user_id, message.replica_id)
-            prompt = f"{context}\n\n{message.content}" if context else message.content
+            prompt, seen = context.prompt_with(briefing, message.content), briefing.sent
         job = ReplyJob(
             kind=KIND,
             asker=str(user_id),
@@ -123,6 +125,7 @@ class ChatService:
             reply_to=message.id,
             client_id=message.client_id,
             skip_history=outcome is not None,
+            briefing=seen,
         )
         return self.replies.start(job)
 

@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
@@ -18,7 +17,6 @@ from ..store.users import Executor
 from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "bonding-replicas"
-MEMORY_CONTEXT_LIMIT = 20
 
 ReplicaId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 
@@ -94,21 +92,11 @@ async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
     return {"bonds": [{**msgspec.structs.asdict(b), "memories": by_bond.get(b.id, [])} for b in listed]}
 
 
-async def memory_context(pool: asyncpg.Pool, user_id: UUID, replica_id: str) -> str | None:
-    """The shared memories of the user's active bonds that include ``replica_id``, as a text to prepend to a
-    message for that replica; ``None`` when there are none."""
-    memories = await bonds.shared_memories(pool, user_id, replica_id, MEMORY_CONTEXT_LIMIT)
-    if not memories:
-        return None
-    lines = "\n".join(f"- {m}" for m in memories)
-    return f"Shared memories from your bonded replicas:\n{lines}"
-
-
 PROTOTYPE = Prototype(
     id=ID,
     name="Bonding Replicas",
     summary="Bond two to five replicas; whatever you tell the bond is remembered by all of them, and they draw on "
-    "it when they answer you in chat.",
+    "it when they answer you in chat, in your rooms and in task-memory chat.",
     state=state,
     actions={
         "bond": Action(BondParams, bond),

@@ -43,6 +43,9 @@ class ReplyJob(msgspec.Struct, frozen=True, kw_only=True):
     """The id of the client frame that asked, carried by the error frame when the reply fails."""
     skip_history: bool = False
     """Ask out of Sensay's chat history (``skip_chat_history``): the prompt and answer are not kept there."""
+    briefing: str | None = None
+    """The fingerprint of the context preamble the prompt carries: the replica has seen it once the reply is kept
+    (never set with ``skip_history``: such a prompt is not kept in the conversation)."""
 
     @property
     def key(self) -> tuple[str, str | None]:

@@ -1,8 +1,11 @@
 """Runs the replicas' turns in rooms: one run per room at a time, bounded by turns and time, stoppable.
 
-Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user
-(``X-USER-ID`` derived from the room id), and each prompt carries what was said since that replica
-last spoke, so Sensay's own history holds the rest of the context. Every turn is a job of the reply pipeline.
+The planner (``turns.py``) decides; the conductor carries out each decision: a reply job for a turn, a one-off
+question for a moderator, a voter or the judge, a frame for a phase, a vote or a verdict.
+
+Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user (``X-USER-ID``
+derived from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own
+history holds the rest of the context. Every turn is a job of the reply pipeline.
 """
 
 from __future__ import annotations
@@ -13,27 +16,52 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
-from protocol import ErrorFrame, RoomTurnsFrame, StoredMessage, room_stream
+from protocol import (
+    ErrorFrame,
+    RoomBallot,
+    RoomPhaseFrame,
+    RoomTurnsFrame,
+    RoomVerdictFrame,
+    RoomVoteFrame,
+    StoredMessage,
+    room_stream,
+)
 
 from ..errors import DomainError, error_code
 from ..hub.hub import Hub
+from ..prototypes import chatroom, context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
 from ..replies.failures import replica_failure
+from ..sensay.client import Replica
 from ..store import rooms
 from ..store.records import Room
-from .turns import INSTRUCTIONS, AskModerator, Finished, Seat, Speak, TurnPlanner
+from . import asking, modes
+from .asking import Seat
+from .turns import (
+    CONSENSUS,
+    DECIDED_BY_VOTE,
+    DONE,
+    GOAL_REACHED,
+    AskModerator,
+    EnterPhase,
+    Finished,
+    Judge,
+    Speak,
+    TurnPlanner,
+    Vote,
+)
 
 logger = logging.getLogger(__name__)
 
 KIND: Final = "room"
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
-LINE_CHARS: Final = 600
+RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
 
 
 def room_sensay_user(room_id: UUID) -> str:
@@ -65,6 +93,7 @@ class RoomReplies(StreamReplies):
             replica_id=job.replica_id,
             reply_to=UUID(job.reply_to),
         )
+        await context.kept(self.pool, job)
         return Reply(content=content, message=kept.wire())
 
 
@@ -75,6 +104,13 @@ class Run:
     task: asyncio.Task[None] | None = None
     turns: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    started: float = 0.0
+    """When the run began (loop time), after the run before it ended: its time limit counts from here."""
+    last: StoredMessage = field(init=False)
+    """The latest message of the run: the trigger, then each reply."""
+
+    def __post_init__(self) -> None:
+        self.last = self.trigger
 
 
 class RoomConductor:
@@ -115,18 +151,24 @@ class RoomConductor:
                 task.cancel("server shutting down")
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
-        frame = RoomTurnsFrame(room_id=str(run.room.id), state=state.value, reason=reason, turns=run.turns)
+        frame = RoomTurnsFrame(
+            room_id=str(run.room.id), state=state.value, reason=reason, turns=run.turns, run_id=run.trigger.id
+        )
         await self.hub.send_to_channel(room_stream(str(run.room.id)), frame)
 
     async def _run(self, run: Run, earlier: Run | None) -> None:
         if earlier is not None and earlier.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(earlier.task)  # its failure was reported by its own run
+        run.started = asyncio.get_running_loop().time()
         await self._announce(run, RunState.RUNNING)
-        state, reason = RunState.IDLE, "done"
+        state, reason = RunState.IDLE, DONE
         try:
-            async with asyncio.timeout(run.room.settings.time_limit_seconds):
-                reason = await self._turns(run)
+            async with asyncio.timeout(None) as deadline:
+                planner = await self._planner(run)
+                limit = run.room.settings.time_limit_seconds or modes.default_time_limit(planner.budget)
+                deadline.reschedule(run.started + limit)
+                reason = await self._turns(run, planner)
         except TimeoutError:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
@@ -135,7 +177,7 @@ class RoomConductor:
             raise
         except _Reported:
             state, reason = RunState.STOPPED, "a replica could not answer"
-        except Exception as exc:  # a name lookup, the moderator's pick, the transcript: not a reply job
+        except Exception as exc:  # a name lookup, a moderator's pick, a vote, a verdict: not a reply job
             state, reason = RunState.STOPPED, "a replica could not answer"
             await self._report(run, exc)
         finally:
@@ -143,50 +185,106 @@ class RoomConductor:
                 del self._runs[run.room.id]
         await self._announce(run, state, reason)
 
-    async def _turns(self, run: Run) -> str:
-        room = run.room
+    async def _planner(self, run: Run) -> TurnPlanner:
+        room, settings = run.room, run.room.settings
         asker = room_sensay_user(room.id)
-        seats = [Seat(rid, await self.replicas.name(asker, rid)) for rid in room.replica_ids]
-        planner = TurnPlanner(
+        seats = [_seat(await self.replicas.require(asker, rid)) for rid in room.replica_ids]
+        return TurnPlanner(
             mode=room.mode,
             seats=seats,
-            max_turns=room.settings.max_turns,
+            trigger=run.trigger.content,
+            max_turns=settings.max_turns,
             previous=self._previous.get(room.id),
-            moderator_id=room.settings.moderator_id,
+            moderator_id=settings.moderator_id,
+            topic=settings.topic,
+            goal=settings.goal,
+            consensus=settings.consensus,
+            judge_id=settings.judge_id,
         )
-        last = run.trigger
+
+    async def _turns(self, run: Run, planner: TurnPlanner) -> str:
+        """Carry out the planner's decisions until it finishes or a newer message supersedes the run."""
+        asker = room_sensay_user(run.room.id)
         while not run.superseded.is_set():
-            match planner.next(last.content):
+            match planner.next():
                 case Finished(reason):
+                    await self._conclude(run, planner, reason)
                     return reason
-                case AskModerator(moderator_id, candidates):
-                    names = ", ".join(s.name for s in candidates)
-                    answer = await self.replies.ask(
-                        asker,
-                        moderator_id,
-                        f"You moderate the room. Who should speak next among: {names}? Answer with one name.\n"
-                        f"The last message was: {last.content[:LINE_CHARS]}",
+                case EnterPhase(phase, index, count):
+                    await self._show(run, RoomPhaseFrame, phase=phase.name, title=phase.title, index=index, count=count)
+                case AskModerator(moderator_id, _candidates, question):
+                    await self._take_turn(
+                        run, planner, planner.picked(await self.replies.ask(asker, moderator_id, question))
                     )
-                    seat = planner.resolve_pick(answer)
-                case Speak(seat):
-                    pass
-            last = await self._speak(run, seat, last)
-            planner.record(seat)
-            self._previous[room.id] = seat.replica_id
-            run.turns += 1
+                case Speak() as speak:
+                    await self._take_turn(run, planner, speak)
+                case Vote(questions):
+                    answers = [(seat, await self.replies.ask(asker, seat.replica_id, q)) for seat, q in questions]
+                    result = planner.counted(answers)
+                    ballots = [RoomBallot(voter=b.voter, choice=b.choice, text=b.text) for b in result.ballots]
+                    await self._show(
+                        run,
+                        RoomVoteFrame,
+                        ballots=ballots,
+                        tally=result.tally,
+                        winner=result.winner,
+                        tie=result.tie,
+                        unanimous=result.unanimous,
+                    )
+                case Judge(judge, test, question):
+                    verdict = planner.judged(await self.replies.ask(asker, judge.replica_id, question))
+                    await self._show(
+                        run,
+                        RoomVerdictFrame,
+                        test=test,
+                        judge_id=judge.replica_id,
+                        met=verdict.met,
+                        summary=verdict.summary,
+                    )
         return "a new message arrived"
 
-    async def _speak(self, run: Run, seat: Seat, answering: StoredMessage) -> StoredMessage:
+    async def _take_turn(self, run: Run, planner: TurnPlanner, speak: Speak) -> None:
+        run.last = await self._speak(run, speak, run.last)
+        planner.record(speak.seat, run.last.content)
+        self._previous[run.room.id] = speak.seat.replica_id
+        run.turns += 1
+
+    async def _show(self, run: Run, frame_type: type[RoomFrame], **fields: Any) -> None:
+        frame = frame_type(room_id=str(run.room.id), run_id=run.trigger.id, **fields)
+        await self.hub.send_to_channel(room_stream(str(run.room.id)), frame)
+
+    async def _conclude(self, run: Run, planner: TurnPlanner, reason: str) -> None:
+        """A run that reached a conclusion (consensus, its goal, a vote) tells every member, joined or not."""
+        if reason not in (CONSENSUS, GOAL_REACHED, DECIDED_BY_VOTE):
+            return
+        if reason == DECIDED_BY_VOTE:
+            assert planner.vote is not None
+            summary = planner.turns[-1].text if planner.turns[-1].seat.replica_id == planner.vote.winner else ""
+            detail: dict[str, Any] = {"vote": planner.vote}
+        else:
+            verdict = planner.verdicts[-1]
+            summary, detail = verdict.summary, {"verdict": verdict}
+        await chatroom.record_conclusion(
+            self.pool, run.room, run_id=run.trigger.id, ending=reason, summary=summary, turns=run.turns, **detail
+        )
+
+    async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:
         room = run.room
+        asker = room_sensay_user(room.id)
+        # The room is its creator's: the replica is told the creator's memories and evolution, when they changed.
+        briefing = await context.brief(
+            self.pool, asker=asker, user_id=room.created_by, replica_id=speak.seat.replica_id
+        )
         job = ReplyJob(
             kind=KIND,
-            asker=room_sensay_user(room.id),
-            replica_id=seat.replica_id,
-            prompt=await self._prompt(room, seat),
+            asker=asker,
+            replica_id=speak.seat.replica_id,
+            prompt=context.prompt_with(briefing, await self._prompt(room, speak)),
             audience=RoomAudience(room.id),
             stream=room_stream(str(room.id)),
             reply_to=answering.id,
             client_id=run.trigger.client_id,
+            briefing=briefing.sent,
         )
         try:
             reply = await self.replies.run(job)
@@ -210,20 +308,33 @@ class RoomConductor:
         )
         await self.hub.send_to_channel(stream, frame)
 
-    async def _prompt(self, room: Room, seat: Seat) -> str:
-        """What was said since this replica last spoke, then the mode's instruction."""
+    async def _prompt(self, room: Room, speak: Speak) -> str:
+        """What was said since this replica last spoke, under the room's header, then its instruction."""
         recent = await rooms.transcript(self.pool, room.id, TRANSCRIPT_LINES)
-        lines: list[str] = []
+        lines: list[tuple[str, str]] = []
         for sender, email, replica_id, text in reversed(recent):
-            if replica_id == seat.replica_id:
+            if replica_id == speak.seat.replica_id:
                 break
             if sender == "replica" and replica_id:
                 who = await self.replicas.name(room_sensay_user(room.id), replica_id)
             else:  # the address's local part only: the prompt reaches Sensay and other members' screens
                 who = (email or "someone").split("@", 1)[0]
-            lines.append(f"{who}: {text[:LINE_CHARS]}")
-        instruction = INSTRUCTIONS[room.mode].format(topic=room.settings.topic or room.name)
-        return f'[Room "{room.name}", {room.mode}]\n' + "\n".join(reversed(lines)) + f"\n{instruction}"
+            lines.append((who, text))
+        settings = room.settings
+        return asking.turn_prompt(
+            room.name,
+            room.mode,
+            lines[::-1],
+            speak.instruction,
+            phase=speak.phase,
+            topic=settings.topic,
+            goal=settings.goal,
+        )
+
+
+def _seat(replica: Replica) -> Seat:
+    profile = " ".join(filter(None, [replica.short_description, replica.purpose, *replica.tags]))
+    return Seat(replica.uuid, replica.name, profile)
 
 
 class _Reported(Exception):

@@ -73,10 +73,7 @@ class RoomService:
         """Create a room; every replica must exist for the creator and every member must be a user."""
         if len(set(spec.replica_ids)) != len(spec.replica_ids):
             raise InvalidInput("replica_ids must not repeat")
-        if spec.settings.moderator_id is not None and spec.settings.moderator_id not in spec.replica_ids:
-            raise InvalidInput("the moderator must be one of the room's replicas")
-        if spec.mode == "moderated" and len(spec.replica_ids) < 2:
-            raise InvalidInput("a moderated room needs a moderator and at least one speaker")
+        _check_settings(spec)
         for replica_id in spec.replica_ids:
             await self.replicas.require(str(creator), replica_id)
         try:
@@ -174,3 +171,18 @@ class RoomService:
             return await rooms.visible_room(self.pool, room_id, user_id)
         except store_errors.NotFound:
             raise NotFound("no such room") from None
+
+
+def _check_settings(spec: NewRoom) -> None:
+    """What the types cannot say: the roles name the room's replicas, and each mode has what it needs."""
+    settings = spec.settings
+    for role in ("moderator_id", "judge_id"):
+        if getattr(settings, role) not in (None, *spec.replica_ids):
+            raise InvalidInput(f"must be one of the room's replica_ids - at `$.settings.{role}`")
+    speakers = len(spec.replica_ids) - (spec.mode == "moderated")
+    if spec.mode == "moderated" and speakers < 1:
+        raise InvalidInput("a moderated room needs a moderator and at least one speaker - at `$.replica_ids`")
+    if spec.mode == "topic" and settings.topic is None:
+        raise InvalidInput("a topic room needs a topic - at `$.settings.topic`")
+    if settings.consensus and speakers < 2:
+        raise InvalidInput("consensus needs at least two speaking replicas - at `$.settings.consensus`")

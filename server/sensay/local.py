@@ -6,7 +6,8 @@ Sensay's shape with a ``request_id``), keeps users, replicas and per-user chat h
 deterministically "in character", streaming word by word when asked for ``text/event-stream``.
 
 Knobs for tests and benchmarks are plain attributes and methods: ``latency``, ``word_delay``, ``stream_style``,
-``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``.
+``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``; what a user
+has said to a replica (Sensay's history of them): ``said_to()``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _SEED_CREATED_AT: Final = "2025-03-25T00:00:00+00:00"
 _DEFAULT_PROFILE_IMAGE: Final = "https://studio.sensay.io/assets/default-replica-profile.webp"
 _DEFAULT_MODEL: Final = "claude-haiku-4-5"
 _CONTENT_MAX: Final = 100_000
+CHOICE_PREFIX: Final = "Answer with exactly one of: "
+"""A question whose last line starts so is answered with one of the options listed after it (``A | B``)."""
 _USER_NAME = re.compile(r"^[a-zA-Z0-9\s().,'\-/]*$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SOURCES: Final = frozenset({"discord", "telegram", "embed", "web", "telegram_autopilot"})
@@ -104,9 +107,26 @@ class _Replica:
     persona: Callable[[str, int], str] | None = None
 
     def answer(self, content: str, turn: int) -> str:
+        chosen = _choice(content)
+        if chosen is not None:
+            return f"{chosen}. {self.name} chose it on turn {turn}."
         if self.persona is not None:
             return self.persona(content, turn)
         return f'{self.name} here. You said: "{content}". That is what I heard on turn {turn}.'
+
+
+def _choice(content: str) -> str | None:
+    """The answer to a question ending in ``Answer with exactly one of: A | B``: the option the rest of the
+    question mentions most often (whole words, any case), the first listed on a tie."""
+    body, _, last = content.rstrip().rpartition("\n")
+    if not last.startswith(CHOICE_PREFIX):
+        return None
+    options = [o.strip() for o in last.removeprefix(CHOICE_PREFIX).split("|") if o.strip()]
+    if not options:
+        return None
+    lowered = body.lower()
+    counts = [len(re.findall(rf"(?<!\w){re.escape(o.lower())}(?!\w)", lowered)) for o in options]
+    return options[counts.index(max(counts))]
 
 
 def _ada(content: str, turn: int) -> str:
@@ -273,6 +293,10 @@ class LocalReplica:
     def has_user(self, user_id: str) -> bool:
         """Whether the user was created through ``POST /v1/users``."""
         return user_id in self._users
+
+    def said_to(self, user_id: str, replica_id: str) -> list[str]:
+        """What ``user_id`` has said to the replica, oldest first: the user turns of Sensay's history of them."""
+        return [item["content"] for item in self._history.get((user_id, replica_id), []) if item["role"] == "user"]
 
     # endpoints
 

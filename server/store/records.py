@@ -89,23 +89,60 @@ def from_row(cls: type[S], row: asyncpg.Record | None) -> S:
     return msgspec.convert({name: row[name] for name in cls.__struct_fields__}, cls)
 
 
-RoomMode = Literal["natural", "topic", "moderated", "round_robin", "adversarial"]
-DEFAULT_MAX_TURNS: Final = 3
-MAX_TURNS: Final = 20
-DEFAULT_TIME_LIMIT: Final = 60.0
+RoomMode = Literal[
+    "natural",
+    "round_robin",
+    "topic",
+    "problem_solving",
+    "knowledge_sharing",
+    "creative",
+    "moderated",
+    "democratic",
+    "six_thinking_hats",
+    "swot",
+    "adversarial",
+]
+MAX_TURNS: Final = 40
+MAX_TIME_LIMIT: Final = 600.0
 
 
 class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A room's settings (the ``rooms.settings`` JSON column), decoded once when the row is read."""
+    """A room's settings (the ``rooms.settings`` JSON column), decoded once when the row is read.
 
-    max_turns: Annotated[int, msgspec.Meta(ge=1, le=MAX_TURNS, description="Replica turns per run.")] = (
-        DEFAULT_MAX_TURNS
-    )
-    time_limit_seconds: Annotated[float, msgspec.Meta(gt=0, le=600, description="Seconds a run may take.")] = (
-        DEFAULT_TIME_LIMIT
-    )
-    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    moderator_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
+    A setting left out takes its mode's default (``server.rooms.modes``).
+    """
+
+    max_turns: (
+        Annotated[int, msgspec.Meta(ge=1, le=MAX_TURNS, description="Replica turns per run (default: the mode's).")]
+        | None
+    ) = None
+    time_limit_seconds: (
+        Annotated[
+            float,
+            msgspec.Meta(gt=0, le=MAX_TIME_LIMIT, description="Seconds a run may take (default: 60, or 20 per turn)."),
+        ]
+        | None
+    ) = None
+    topic: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Required in `topic` mode.")] | None
+    ) = None
+    moderator_id: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH, description="The moderator or lead.")]
+        | None
+    ) = None
+    goal: (
+        Annotated[
+            str, msgspec.Meta(min_length=1, max_length=300, description="A run ends when the judge finds it met.")
+        ]
+        | None
+    ) = None
+    consensus: (
+        Annotated[bool, msgspec.Meta(description="A run ends when the judge finds the speakers agree.")] | None
+    ) = None
+    judge_id: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH, description="The replica that judges.")]
+        | None
+    ) = None
 
 
 class Room(msgspec.Struct, frozen=True):

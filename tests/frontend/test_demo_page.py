@@ -85,7 +85,7 @@ async def open_demo(page: Page, server: str) -> None:
 async def test_demo_in_a_real_browser(
     server: str, replica: LocalReplica, browser: Browser, http: httpx.AsyncClient
 ) -> None:
-    """Sign up, chat with a streamed reply, a second tab in sync, a room of two replicas, a REST task shown live."""
+    """Sign up, chat with a streamed reply, a second tab in sync, rooms of two replicas (one votes), a task live."""
     replica.word_delay = 0.03  # the reply streams in over a second or so
     context = await browser.new_context()
     first = await context.new_page()
@@ -125,6 +125,16 @@ async def test_demo_in_a_real_browser(
     await first.get_by_label("Message to the room").fill("Hello both of you")
     await first.locator("#room-form").get_by_role("button", name="Send").click()
     await expect(first.locator("#room-log li[data-sender=replica][data-message-id]")).to_have_count(2, timeout=WAIT_MS)
+
+    replica.word_delay = 0.0  # a democratic run: two proposals, a vote and a decision
+    await first.locator("#room-open select[name=mode]").select_option("democratic")
+    await first.get_by_role("button", name="Open a room").click()
+    await first.get_by_label("Message to the room").fill("Where shall we meet?")
+    await first.locator("#room-form").get_by_role("button", name="Send").click()
+    await expect(first.locator("#room-log li[data-sender=room]").filter(has_text="Vote: ")).to_have_count(
+        1, timeout=WAIT_MS
+    )
+    await expect(first.locator("#room-name")).to_contain_text("decided by vote", timeout=WAIT_MS)
 
     await first.get_by_label("Done: buy milk").check()
     await expect(second.locator("#task-list li[data-status=completed]")).to_have_count(1, timeout=WAIT_MS)

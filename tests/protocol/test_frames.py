@@ -66,6 +66,9 @@ def test_frame_type_tags() -> None:
         "room.left",
         "room.typing",
         "room.turns",
+        "room.phase",
+        "room.vote",
+        "room.verdict",
         "prototype.event",
     }
     assert set(CLIENT_FRAME_TYPES.values()) == set(get_args(ClientFrame))

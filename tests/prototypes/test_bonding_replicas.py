@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from server.prototypes.bonding_replicas import memory_context
+from server.prototypes import context
 from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID
 
 from ..conftest import bearer
@@ -49,28 +49,28 @@ async def test_invalid_bonds_are_refused(http: httpx.AsyncClient, alice: dict, b
     await ok(http, alice, ID, "bond", replica_ids=[ADA_LOVELACE_UUID, SOCRATES_UUID])  # the set may bond again
 
 
-async def test_memory_context_holds_the_active_bonds_memories(
+async def test_a_replicas_context_holds_its_active_bonds_memories(
     http: httpx.AsyncClient, alice: dict, bob: dict, pool: asyncpg.Pool
 ) -> None:
     """A replica's context lists the memories of its active bonds, oldest first; none for others or after unbond."""
     user_id = UUID(alice["user"]["id"])
-    assert await memory_context(pool, user_id, ADA_LOVELACE_UUID) is None
+
+    async def shared(user: UUID, replica_id: str) -> list[str]:
+        return (await context.gather(pool, user, replica_id)).shared
+
+    assert await shared(user_id, ADA_LOVELACE_UUID) == []
     first = (await ok(http, alice, ID, "bond", replica_ids=[ADA_LOVELACE_UUID, SOCRATES_UUID]))["bond"]["id"]
     second = (await ok(http, alice, ID, "bond", replica_ids=[ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID]))["bond"]["id"]
     await ok(http, alice, ID, "remember", bond_id=first, content="Alice likes engines.")
     await ok(http, alice, ID, "remember", bond_id=second, content="Alice is learning Greek.")
 
-    context = await memory_context(pool, user_id, ADA_LOVELACE_UUID)
-    assert context is not None
-    assert context.splitlines()[1:] == ["- Alice likes engines.", "- Alice is learning Greek."]
-    assert (await memory_context(pool, user_id, SOCRATES_UUID) or "").endswith("- Alice likes engines.")
-    assert await memory_context(pool, UUID(bob["user"]["id"]), ADA_LOVELACE_UUID) is None
+    assert await shared(user_id, ADA_LOVELACE_UUID) == ["Alice likes engines.", "Alice is learning Greek."]
+    assert await shared(user_id, SOCRATES_UUID) == ["Alice likes engines."]
+    assert await shared(UUID(bob["user"]["id"]), ADA_LOVELACE_UUID) == []
 
     await ok(http, alice, ID, "unbond", bond_id=first)
-    assert await memory_context(pool, user_id, SOCRATES_UUID) is None
-    assert (await memory_context(pool, user_id, ADA_LOVELACE_UUID) or "").splitlines()[1:] == [
-        "- Alice is learning Greek."
-    ]
+    assert await shared(user_id, SOCRATES_UUID) == []
+    assert await shared(user_id, ADA_LOVELACE_UUID) == ["Alice is learning Greek."]
 
 
 async def test_bonded_replicas_answer_with_the_shared_memories(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:

@@ -431,3 +431,26 @@ def test_date_time_format_is_checked() -> None:
     validate(schema, "2024-09-24T09:09:55.66709+00:00", "valid")
     with pytest.raises(AssertionError):
         validate(schema, "yesterday", "invalid")
+
+
+async def test_a_choice_question_is_answered_with_the_option_mentioned_most(
+    raw: httpx.AsyncClient, user_id: str
+) -> None:
+    """A question ending in "Answer with exactly one of: ..." gets one option: the most mentioned, else the first."""
+
+    async def ask(content: str) -> str:
+        url = f"/v1/replicas/{ADA_LOVELACE_UUID}/chat/completions"
+        response = await raw.post(url, json={"content": content}, headers=headers(user_id))
+        assert response.status_code == 200
+        return str(response.json()["content"])
+
+    agreed = await ask(
+        "Socrates: I agree.\nGuide: We agree, no need to disagree.\nAnswer with exactly one of: DISAGREE | AGREE"
+    )
+    assert agreed.startswith("AGREE.")
+    assert (await ask("Nothing to go on.\nAnswer with exactly one of: NOT YET | REACHED")).startswith("NOT YET.")
+    named = await ask(
+        "Sensay Guide said it best; the guide, truly.\nAnswer with exactly one of: Socrates | Sensay Guide"
+    )
+    assert named.startswith("Sensay Guide.")
+    assert "Answer with" in await ask("Answer with exactly one of these, please"), "anything else is plain chat"

@@ -54,6 +54,9 @@ async def test_policies_keep_each_user_to_their_own_rows(databases: DatabaseFact
             bob,
         )
         await conn.execute("INSERT INTO sessions (user_id, expires_at) VALUES ($1, now())", alice)
+        await conn.execute(
+            "INSERT INTO replica_briefings (asker, replica_id, fingerprint) VALUES ($1, 'r', 'f')", str(alice)
+        )
         published = await conn.fetchval(
             "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
         )
@@ -65,6 +68,9 @@ async def test_policies_keep_each_user_to_their_own_rows(databases: DatabaseFact
         assert await conn.fetchval("SELECT count(*) FROM room_messages") == 0
         assert await conn.fetchval("SELECT count(*) FROM rooms") == 0
         assert await conn.fetchval("SELECT count(*) FROM sessions") == 0
+        assert await conn.fetchval("SELECT count(*) FROM replica_briefings") == 0, (
+            "what replicas were told: server only"
+        )
         assert await conn.fetchval("SELECT count(*) FROM users") == 1
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("INSERT INTO tasks (user_id, description) VALUES ($1, 'forged')", bob)

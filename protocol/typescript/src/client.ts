@@ -14,11 +14,14 @@ import type {
   RoomJoinedFrame,
   RoomLeaveFrame,
   RoomLeftFrame,
+  RoomPhaseFrame,
   RoomPresenceFrame,
   RoomSendFrame,
   RoomStopFrame,
   RoomTurnsFrame,
   RoomTypingStatusFrame,
+  RoomVerdictFrame,
+  RoomVoteFrame,
   ServerFrame,
 } from "./generated/frames.js";
 import { newId } from "./ids.js";
@@ -56,8 +59,16 @@ export interface CloseInfo {
 /** The `ack` of a stored `chat.send` or `room.send`: where the message was stored. */
 export type MessageAck = AckFrame & { id: string; stream: string; message_id: string; seq: number };
 
-/** Something happened in a joined room. */
-export type RoomEvent = RoomPresenceFrame | RoomJoinedFrame | RoomLeftFrame | RoomTypingStatusFrame | RoomTurnsFrame;
+/** Something happened in a joined room: presence, typing, a run's state, its phases, votes and verdicts. */
+export type RoomEvent =
+  | RoomPresenceFrame
+  | RoomJoinedFrame
+  | RoomLeftFrame
+  | RoomTypingStatusFrame
+  | RoomTurnsFrame
+  | RoomPhaseFrame
+  | RoomVoteFrame
+  | RoomVerdictFrame;
 
 /** What `HubClient.on()` can listen to. */
 export interface HubEvents {
@@ -472,6 +483,9 @@ export class HubClient extends Emitter<HubEvents> {
       case "room.left":
       case "room.typing":
       case "room.turns":
+      case "room.phase":
+      case "room.vote":
+      case "room.verdict":
         return this.emit("room", frame);
       case "prototype.event":
         return this.emit("prototype", frame);

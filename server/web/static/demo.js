@@ -245,7 +245,7 @@ $("room-open").addEventListener("submit", async (event) => {
     $("room-log").replaceChildren();
     await hub.joinRoom(room.id);
     hub.follow(roomStream, 0);
-    $("room-name").textContent = `Room “${room.name}” (${room.mode.replace("_", " ")})`;
+    $("room-name").textContent = `Room “${room.name}” (${room.mode.replaceAll("_", " ")})`;
     $("room-form").hidden = false;
     $("room-form").elements.content.focus();
   } catch (error) {
@@ -263,10 +263,33 @@ $("room-form").addEventListener("submit", (event) => {
 });
 
 function showRoomEvent(event) {
-  if (event.type !== "room.turns" || `room:${event.room_id}` !== roomStream) return;
-  const base = $("room-name").textContent.replace(/ · .*$/, "");
-  const state = event.state === "running" ? `replicas talking (turn ${event.turns})` : `replicas ${event.state}`;
-  $("room-name").textContent = `${base} · ${state}${event.reason ? `: ${event.reason}` : ""}`;
+  if (`room:${event.room_id}` !== roomStream) return;
+  const name = (replicaId) => replicaNames.get(replicaId) ?? "a replica";
+  switch (event.type) {
+    case "room.turns": {
+      const base = $("room-name").textContent.replace(/ · .*$/, "");
+      const state = event.state === "running" ? `replicas talking (turn ${event.turns})` : `replicas ${event.state}`;
+      $("room-name").textContent = `${base} · ${state}${event.reason ? `: ${event.reason}` : ""}`;
+      return;
+    }
+    case "room.phase":
+      return roomNote(`Phase ${event.index} of ${event.count}: ${event.title}`);
+    case "room.vote": {
+      const counts = Object.entries(event.tally).map(([id, votes]) => `${name(id)} ${votes}`).join(", ");
+      return roomNote(`Vote: ${counts}. ${name(event.winner)}'s proposal wins${event.tie ? " (a tie: the earliest)" : ""}.`);
+    }
+    case "room.verdict": {
+      const asked = event.test === "goal" ? "the goal is met" : "the speakers agree";
+      return roomNote(`${name(event.judge_id)} judges whether ${asked}: ${event.met ? "yes" : "not yet"}. ${event.summary}`);
+    }
+  }
+}
+
+/** A line in the room's log that no one said: a phase, a vote, a verdict. */
+function roomNote(text) {
+  const log = $("room-log");
+  log.append(entry("room", "Room", text));
+  log.scrollTop = log.scrollHeight;
 }
 
 // -- tasks --------------------------------------------------------------------------------------------------------

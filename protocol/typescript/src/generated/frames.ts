@@ -28,6 +28,9 @@ export type ServerFrame =
   | RoomLeftFrame
   | RoomTypingStatusFrame
   | RoomTurnsFrame
+  | RoomPhaseFrame
+  | RoomVoteFrame
+  | RoomVerdictFrame
   | PrototypeEventFrame;
 /**
  * Machine-readable reason of an error, the one vocabulary of both transports.
@@ -402,17 +405,116 @@ export interface RoomTypingStatusFrame {
   user_id: string;
 }
 /**
- * State of the replicas' turn-taking in a room.
+ * State of the replicas' turn-taking in a room: a run started (`running`) or ended (`idle`, `stopped`).
  */
 export interface RoomTurnsFrame {
+  /**
+   * Why the run ended: `done`, `turn limit`, `consensus`, `goal reached`, `decided by vote`, `time limit`, `stopped by a member`, `a new message arrived`, `a replica could not answer`.
+   */
   reason?: string | null;
   room_id: string;
+  /**
+   * The run: the id of the user message that started it.
+   */
+  run_id?: string | null;
   state: "idle" | "running" | "stopped";
   /**
    * Replica turns taken in the current run.
    */
   turns: number;
   type: "room.turns";
+}
+/**
+ * A structured run entered its next phase (a thinking hat, a SWOT quadrant, the vote, ...).
+ */
+export interface RoomPhaseFrame {
+  /**
+   * Phases the run goes through.
+   */
+  count: number;
+  /**
+   * 1-based position of the phase in the run.
+   */
+  index: number;
+  /**
+   * The phase's name, e.g. `white`, `strengths`, `vote`.
+   */
+  phase: string;
+  room_id: string;
+  /**
+   * The run: the id of the user message that started it.
+   */
+  run_id: string;
+  /**
+   * The phase as people read it, e.g. `White hat: facts`.
+   */
+  title: string;
+  type: "room.phase";
+}
+/**
+ * The replicas of a democratic room voted on the run's proposals: every ballot and the count.
+ */
+export interface RoomVoteFrame {
+  ballots: RoomBallot[];
+  room_id: string;
+  /**
+   * The run: the id of the user message that started it.
+   */
+  run_id: string;
+  /**
+   * Votes per proposing replica.
+   */
+  tally: {
+    [k: string]: number;
+  };
+  tie?: boolean;
+  type: "room.vote";
+  unanimous?: boolean;
+  /**
+   * The replica whose proposal won (a tie goes to the earliest).
+   */
+  winner: string;
+}
+/**
+ * One replica's vote.
+ */
+export interface RoomBallot {
+  /**
+   * The replica whose proposal it chose; absent: no valid choice.
+   */
+  choice?: string | null;
+  /**
+   * What the voter answered (shortened).
+   */
+  text: string;
+  /**
+   * The voting replica.
+   */
+  voter: string;
+}
+/**
+ * The judge decided whether the speakers agree (`consensus`) or the room's goal is met (`goal`).
+ *
+ * When `met`, the run ends (its `room.turns` says `consensus` or `goal reached`) and every member is also told
+ * through a `chatroom` prototype record.
+ */
+export interface RoomVerdictFrame {
+  /**
+   * The judging replica.
+   */
+  judge_id: string;
+  met?: boolean;
+  room_id: string;
+  /**
+   * The run: the id of the user message that started it.
+   */
+  run_id: string;
+  /**
+   * The judge's words: the shared position, or what is missing.
+   */
+  summary: string;
+  test: "consensus" | "goal";
+  type: "room.verdict";
 }
 /**
  * Progress of a running prototype (e.g. a voice transcript line, an MCP step).

@@ -970,7 +970,7 @@ export interface components {
              * @default natural
              * @enum {unknown}
              */
-            mode?: "adversarial" | "moderated" | "natural" | "round_robin" | "topic";
+            mode?: "adversarial" | "creative" | "democratic" | "knowledge_sharing" | "moderated" | "natural" | "problem_solving" | "round_robin" | "six_thinking_hats" | "swot" | "topic";
             name: string;
             replica_ids: string[];
             settings?: components["schemas"]["RoomSettings"];
@@ -1200,7 +1200,7 @@ export interface components {
             is_open: boolean;
             last_seq: number;
             /** @enum {unknown} */
-            mode: "adversarial" | "moderated" | "natural" | "round_robin" | "topic";
+            mode: "adversarial" | "creative" | "democratic" | "knowledge_sharing" | "moderated" | "natural" | "problem_solving" | "round_robin" | "six_thinking_hats" | "swot" | "topic";
             name: string;
             replica_ids: string[];
             settings: components["schemas"]["RoomSettings"];
@@ -1225,20 +1225,22 @@ export interface components {
         /**
          * RoomSettings
          * @description A room's settings (the ``rooms.settings`` JSON column), decoded once when the row is read.
+         *
+         *     A setting left out takes its mode's default (``server.rooms.modes``).
          */
         RoomSettings: {
-            /**
-             * @description Replica turns per run.
-             * @default 3
-             */
-            max_turns?: number;
+            /** @default null */
+            consensus?: boolean | null;
+            /** @default null */
+            goal?: string | null;
+            /** @default null */
+            judge_id?: string | null;
+            /** @default null */
+            max_turns?: number | null;
             /** @default null */
             moderator_id?: string | null;
-            /**
-             * @description Seconds a run may take.
-             * @default 60
-             */
-            time_limit_seconds?: number;
+            /** @default null */
+            time_limit_seconds?: number | null;
             /** @default null */
             topic?: string | null;
         };

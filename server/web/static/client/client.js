@@ -348,6 +348,9 @@ export class HubClient extends Emitter {
             case "room.left":
             case "room.typing":
             case "room.turns":
+            case "room.phase":
+            case "room.vote":
+            case "room.verdict":
                 return this.emit("room", frame);
             case "prototype.event":
                 return this.emit("prototype", frame);
