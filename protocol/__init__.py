@@ -17,9 +17,13 @@ from .client_frames import (
     RoomStopFrame,
     RoomTypingFrame,
 )
-from .codec import FrameError, decode_client_frame, decode_server_frame, encode, encode_text
+from .codec import FrameError, decode_client_frame, decode_server_frame, encode, encode_text, peek_frame_id
 from .codes import RETRYABLE, CloseCode, ErrorCode
 from .constants import (
+    FLOOD_FORGIVEN_PER_SECOND,
+    FLOOD_LIMIT,
+    FRAME_BURST,
+    FRAME_RATE,
     MAX_CONTENT_LENGTH,
     MAX_ID_LENGTH,
     MAX_RESUME_STREAMS,
@@ -60,6 +64,10 @@ from .streams import StreamKind, chat_stream, parse_stream, room_stream
 
 __all__ = [
     "CLIENT_FRAME_TYPES",
+    "FLOOD_FORGIVEN_PER_SECOND",
+    "FLOOD_LIMIT",
+    "FRAME_BURST",
+    "FRAME_RATE",
     "MAX_CONTENT_LENGTH",
     "MAX_ID_LENGTH",
     "MAX_RESUME_STREAMS",
@@ -115,5 +123,6 @@ __all__ = [
     "encode_text",
     "parse_stream",
     "parse_subprotocols",
+    "peek_frame_id",
     "room_stream",
 ]

@@ -78,7 +78,7 @@ def _classify(data: str | bytes, exc: msgspec.ValidationError) -> FrameError:
         return FrameError(ErrorCode.INVALID_JSON, _TOO_DEEP)
     except UnicodeDecodeError:
         return FrameError(ErrorCode.INVALID_JSON, _BAD_UTF8)
-    frame_id = envelope.id if isinstance(envelope.id, str) and 0 < len(envelope.id) <= MAX_ID_LENGTH else None
+    frame_id = _valid_id(envelope.id)
     if envelope.type is None:
         return FrameError(ErrorCode.UNKNOWN_TYPE, "Frame has no `type` field", frame_id)
     if not isinstance(envelope.type, str) or envelope.type not in CLIENT_FRAME_TYPES:
@@ -87,6 +87,18 @@ def _classify(data: str | bytes, exc: msgspec.ValidationError) -> FrameError:
     for raw, name in _PATTERN_NAMES.items():
         detail = detail.replace(raw, name)
     return FrameError(ErrorCode.INVALID_FRAME, _truncate(f"Invalid `{envelope.type}` frame: {detail}"), frame_id)
+
+
+def _valid_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH else None
+
+
+def peek_frame_id(data: str | bytes) -> str | None:
+    """The valid ``id`` of a frame refused without being decoded (e.g. one dropped for flooding), else ``None``."""
+    try:
+        return _valid_id(_envelope_decoder.decode(data).id)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return None
 
 
 def _truncate(text: str) -> str:

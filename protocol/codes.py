@@ -103,7 +103,13 @@ class ErrorCode(StrEnum):
     )
     REPLICA_NOT_FOUND = "replica_not_found", 404, True, "No replica with this id is visible to the user."
     UNKNOWN_USER = "unknown_user", 422, False, "A user id in the body (a room member) is not a user."
-    FORBIDDEN = "forbidden", 403, True, "The user may not perform this action (e.g. not a member of the room)."
+    FORBIDDEN = (
+        "forbidden",
+        403,
+        True,
+        "The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the "
+        "room before sending or typing in it.",
+    )
     CLIENT_ID_CONFLICT = (
         "client_id_conflict",
         409,
@@ -203,6 +209,11 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000, "Normal closure (usually requested by the client). No automatic reconnect.", False
     GOING_AWAY = 1001, "The server is shutting down or the endpoint is going away. Reconnect with backoff.", True
+    INVALID_DATA = (
+        1007,
+        "A text frame was not valid UTF-8 (closed by the WebSocket layer). Reconnect, but do not resend that frame.",
+        True,
+    )
     MESSAGE_TOO_BIG = (
         1009,
         "An inbound frame exceeded `max_frame_bytes` (see `hello`). Reconnect, but do not resend that frame.",
@@ -235,4 +246,9 @@ class CloseCode(IntEnum):
         "The client did not read fast enough and its send queue overflowed. Reconnect and `resume`.",
         True,
     )
-    RATE_LIMITED = 4009, "Persistent flooding after `rate_limited` errors. Reconnect after a long backoff.", True
+    RATE_LIMITED = (
+        4009,
+        "Persistent flooding: too many frames dropped with `rate_limited` (see Rate limits). "
+        "Reconnect after a long backoff.",
+        True,
+    )

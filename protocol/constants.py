@@ -28,3 +28,15 @@ MAX_TOKEN_LENGTH: Final = 16_384
 
 MAX_RESUME_STREAMS: Final = 256
 """Maximum number of streams in one ``resume`` frame."""
+
+FRAME_RATE: Final = 20
+"""Frames a second a socket may send; more are dropped with ``rate_limited``."""
+
+FRAME_BURST: Final = 60
+"""Frames a socket may send at once before :data:`FRAME_RATE` applies."""
+
+FLOOD_LIMIT: Final = 100
+"""Dropped frames a socket may accumulate before it is closed with 4009."""
+
+FLOOD_FORGIVEN_PER_SECOND: Final = 10
+"""How fast the count of dropped frames falls again: bursts separated by quiet never reach :data:`FLOOD_LIMIT`."""

@@ -11,6 +11,10 @@ import msgspec
 from .client_frames import CLIENT_FRAME_TYPES, ClientFrame
 from .codes import CloseCode, ErrorCode
 from .constants import (
+    FLOOD_FORGIVEN_PER_SECOND,
+    FLOOD_LIMIT,
+    FRAME_BURST,
+    FRAME_RATE,
     MAX_CONTENT_LENGTH,
     MAX_ID_LENGTH,
     PROTOCOL_VERSION,
@@ -85,20 +89,39 @@ text frame, tagged by its `type` field. Binary frames are rejected (`binary_not_
 Offer the subprotocol `{SUBPROTOCOL}`. Authenticate with a JWT in one of three ways (browsers cannot set
 headers): a second subprotocol value `{TOKEN_SUBPROTOCOL_PREFIX}<jwt>` (the server only ever selects
 `{SUBPROTOCOL}`), the `{TOKEN_QUERY_PARAM}` query parameter, or an `auth` frame sent first. After successful
-authentication the server sends `hello` exactly once.
+authentication the server sends `hello`. A bad token closes the socket with 4001.
 
-## Ids, acks and idempotency
+To keep a socket past its token's expiry, send a new `auth` frame with a fresh token of the same user at any
+time: the answer is another `hello` (same `connection_id`). A token of another user is refused with
+`already_authenticated` and the socket stays as it was; an invalid, expired or revoked token closes it with 4001.
 
-Every client frame may carry an `id` (1..{MAX_ID_LENGTH} chars) that the server echoes in the `ack`, `pong` or
-`error` it causes. `chat.send` and `room.send` require it: it is the client message id, so re-sending after a
-reconnect creates nothing new (the `ack` then has `duplicate: true`). Message content is 1..{MAX_CONTENT_LENGTH}
-characters.
+## Ids, answers and idempotency
+
+Every client frame may carry an `id` (1..{MAX_ID_LENGTH} chars) that the server echoes in the frame that answers
+it: `ack` (`chat.send`, `room.send`, `room.leave`, `room.stop`), `pong` (`ping`) or `error` (any frame, including
+one dropped with `rate_limited`). `room.join` is answered by `room.presence`, `resume` by `resumed` per stream.
+`chat.send` and `room.send` require an id: it is the client message id, so re-sending after a reconnect creates
+nothing new (the `ack` then has `duplicate: true`). Message content is 1..{MAX_CONTENT_LENGTH} characters.
+
+## Rooms
+
+`room.send` and `room.typing` need the socket to have joined the room with `room.join` (else `forbidden`): the
+room's messages and replies reach only sockets that joined it.
+
+## Rate limits
+
+Each socket may send {FRAME_RATE} frames a second, in bursts of up to {FRAME_BURST}. A frame over the limit is
+dropped and answered with a `rate_limited` error carrying its `id`; send it again after a pause. Drops count
+against the socket, and the count falls by {FLOOD_FORGIVEN_PER_SECOND} every second: a socket whose count passes
+{FLOOD_LIMIT} is closed with 4009, so bursts separated by quiet never close a long-lived tab.
 
 ## Streams and resume
 
 Messages belong to streams, `chat:<replica_id>` and `room:<room_uuid>`, each with its own increasing `seq`.
 After reconnecting, send `resume` with the last seq seen per stream: the server replays the missed `message`
-frames and then sends `resumed`; `resume_unavailable` means re-fetch over REST.
+frames and then sends `resumed`; `resume_unavailable` means re-fetch over REST. A stream that cannot be resumed
+at all is answered with an `error` naming it in `stream`: `not_found` (no such room), `forbidden` (not a member)
+or `replica_not_found` (a chat stream of a replica that does not exist).
 
 ## Optional fields
 

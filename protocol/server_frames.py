@@ -46,7 +46,8 @@ class StoredMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class HelloFrame(_ServerFrame, tag="hello", kw_only=True):
-    """Sent once, right after successful authentication."""
+    """Sent after each successful authentication: when the socket authenticates, and again in answer to each later
+    `auth` frame that renews the token (same user, same `connection_id`; `session_id` is the new token's)."""
 
     protocol: Annotated[int, msgspec.Meta(description="Protocol version (`PROTOCOL_VERSION`).")]
     connection_id: str
@@ -75,12 +76,15 @@ class PongFrame(_ServerFrame, tag="pong", kw_only=True):
 
 
 class AckFrame(_ServerFrame, tag="ack", kw_only=True):
-    """A `chat.send`/`room.send` was stored as `message_id` at `seq` in `stream`."""
+    """A frame was carried out: a `chat.send`/`room.send` stored as `message_id` at `seq` in `stream`, or a
+    `room.leave`/`room.stop` done (then only `id` is set)."""
 
-    id: Annotated[str, msgspec.Meta(description="The client message id (the send frame's id).")]
-    stream: str
-    message_id: str
-    seq: int
+    id: Annotated[
+        str | None, msgspec.Meta(description="The frame's id: for sends, the client message id (always set).")
+    ] = None
+    stream: Annotated[str | None, msgspec.Meta(description="Sends: the stream the message was stored in.")] = None
+    message_id: Annotated[str | None, msgspec.Meta(description="Sends: the stored message's id.")] = None
+    seq: Annotated[int | None, msgspec.Meta(description="Sends: the message's position in its stream.")] = None
     duplicate: Annotated[
         bool, msgspec.Meta(description="True when the id had already been stored: nothing new was created.")
     ] = False

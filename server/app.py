@@ -17,8 +17,9 @@ from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, gotrue, health, mcp_server, mock, openapi, prototypes, replicas, rooms, tasks
+from .api import mcp_server
 from .api.problems import exception_handlers
+from .api.routes import rest_routes, uses_supabase_auth
 from .auth.identity import IdentityBackend
 from .auth.keys import SigningKeys, load_or_create_anon_key
 from .auth.local import LocalIdentity
@@ -121,14 +122,10 @@ def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
     return on_change, on_gap
 
 
-def _uses_supabase_auth(settings: Settings) -> bool:
-    return settings.supabase_url is not None and settings.supabase_anon_key is not None
-
-
 @asynccontextmanager
 async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter) -> AsyncIterator[IdentityBackend]:
     """Supabase Auth when ``SUPABASE_URL`` and ``SUPABASE_ANON_KEY`` are set, else local auth."""
-    if _uses_supabase_auth(settings):
+    if uses_supabase_auth(settings):
         from .auth.supabase import SupabaseIdentity
 
         assert settings.supabase_url is not None and settings.supabase_anon_key is not None
@@ -249,21 +246,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 await replies.drain(SHUTDOWN_DRAIN_SECONDS)
                 await conductor.drain(SHUTDOWN_DRAIN_SECONDS)
 
-    routes = [
-        *health.routes,
-        *auth.routes,
-        *([] if _uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
-        *conversations.routes,
-        *tasks.routes,
-        *replicas.routes,
-        *rooms.routes,
-        *prototypes.routes,
-        *mock.routes,
-        *endpoint.routes,
-        *mcp_server.routes(mcp),
-    ]
-    routes.extend(openapi.routes(routes))
-    routes.extend(demo.routes)
+    routes = [*rest_routes(settings), *endpoint.routes, *mcp_server.routes(mcp), *demo.routes]
     middleware = [
         Middleware(
             CORSMiddleware,

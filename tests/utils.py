@@ -18,15 +18,22 @@ from starlette.types import ASGIApp
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
+from .contract import contract_checked
+
 SHUTDOWN_LIMIT = 60.0
 """Seconds a test server may take to shut down (its drain is bounded well below this)."""
 
 
 @asynccontextmanager
 async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (lifespan on) and yield its base URL."""
+    """Serve ``app`` with uvicorn on 127.0.0.1 (lifespan on) and yield its base URL.
+
+    A sensay-hub app is served through :class:`~tests.contract.ContractCheck`: when the server stops, every REST
+    answer it gave must have matched the OpenAPI document, or the test fails.
+    """
     config.setdefault("log_level", "warning")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **config))
+    checker = contract_checked(app)
+    server = uvicorn.Server(uvicorn.Config(checker or app, host="127.0.0.1", port=0, **config))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -47,6 +54,8 @@ async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
             for pending in asyncio.all_tasks():
                 pending.print_stack(limit=12, file=sys.stderr)
             raise AssertionError(f"the server did not shut down within {SHUTDOWN_LIMIT} s") from None
+    if checker is not None:
+        checker.assert_clean()
 
 
 class WsClient:

@@ -7,33 +7,41 @@ from typing import Annotated
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
+from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, ErrorCode, StoredMessage
 
 from ..errors import InvalidInput
 from ..state import app_state
 from .guard import require_principal
-from .parsing import query_int, read_json
+from .operation import Answer, operation, routes_of
+from .pages import MessagePage, PageQuery, page_of
+from .parsing import read_json, read_query
 from .responses import json_response
 
-MAX_PAGE = 200
+
+class HistoryQuery(PageQuery, kw_only=True):
+    replica_id: (
+        Annotated[
+            str,
+            msgspec.Meta(max_length=MAX_ID_LENGTH, description="One stream; omit for all replicas, newest first."),
+        ]
+        | None
+    ) = None
 
 
+@operation("GET", "/api/conversations", "listMessages", tag="chat", query=HistoryQuery, answers={200: MessagePage})
 async def list_conversations(request: Request) -> Response:
-    """Newest first. With ``replica_id``: one stream, paged by ``before`` (a sequence number)."""
+    """Chat history, newest first.
+
+    With `replica_id`: one stream, paged by `before` (a sequence number); without: every stream by time.
+    """
     principal = await require_principal(request)
-    replica_id = request.query_params.get("replica_id") or None
-    before = query_int(request, "before", default=None, low=1, high=2**62)
-    limit = query_int(request, "limit", default=50, low=1, high=MAX_PAGE)
-    assert limit is not None
-    if before is not None and replica_id is None:
+    query = read_query(request, HistoryQuery)
+    if query.before is not None and query.replica_id is None:
         raise InvalidInput("'before' pages one stream: give 'replica_id' too")
-    if replica_id is not None and len(replica_id) > MAX_ID_LENGTH:
-        raise InvalidInput(f"'replica_id' is at most {MAX_ID_LENGTH} characters")
-    messages = await app_state(request)["chat"].history(principal.user_id, replica_id, before=before, limit=limit)
-    next_before = messages[-1].seq if replica_id is not None and len(messages) == limit else None
-    return json_response({"messages": messages, "next_before": next_before})
+    chat = app_state(request)["chat"]
+    messages = await chat.history(principal.user_id, query.replica_id, before=query.before, limit=query.limit)
+    return json_response(page_of(messages, query, pages=query.replica_id is not None))
 
 
 class NewMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,17 +50,43 @@ class NewMessage(msgspec.Struct, forbid_unknown_fields=True):
     client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
 
 
+class Exchange(msgspec.Struct):
+    """The stored message and the replica's stored reply."""
+
+    message: StoredMessage
+    reply: StoredMessage
+    duplicate: Annotated[bool, msgspec.Meta(description="The client_id was stored before: nothing new was created.")]
+
+
+@operation(
+    "POST",
+    "/api/conversations",
+    "sendMessage",
+    tag="chat",
+    body=NewMessage,
+    answers={
+        201: Exchange,
+        200: Answer(Exchange, "The client_id was seen before: the message and reply stored then."),
+    },
+    errors=[
+        ErrorCode.REPLICA_NOT_FOUND,
+        ErrorCode.CLIENT_ID_CONFLICT,
+        ErrorCode.TASK_CONFLICT,
+        ErrorCode.REPLICA_UNAVAILABLE,
+        ErrorCode.REPLICA_REJECTED,
+    ],
+)
 async def send_message(request: Request) -> Response:
-    """Store a message and wait for the replica's reply: the socket's code path, for clients without one."""
+    """Send a message and wait for the reply.
+
+    The socket's code path, for clients without one. When the replica fails, the problem carries the stored
+    `message` (and `retryable`): send the same `client_id` again to retry.
+    """
     principal = await require_principal(request)
     body = await read_json(request, NewMessage)
     chat = app_state(request)["chat"]
     done = await chat.converse(principal.user_id, body.replica_id, body.content, body.client_id)
-    answer = {"message": done.message, "reply": done.reply, "duplicate": done.duplicate}
-    return json_response(answer, 200 if done.duplicate else 201)
+    return json_response(Exchange(done.message, done.reply, done.duplicate), 200 if done.duplicate else 201)
 
 
-routes = [
-    Route("/api/conversations", list_conversations, methods=["GET"]),
-    Route("/api/conversations", send_message, methods=["POST"]),
-]
+routes = routes_of(list_conversations, send_message)

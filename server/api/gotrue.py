@@ -9,19 +9,17 @@ project's ``apikey``. Served only with the local backend: with ``SUPABASE_URL`` 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import math
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from importlib.metadata import version
-from typing import Any, cast, get_args
-from uuid import NAMESPACE_URL, uuid5
+from typing import Annotated, Any, Final, Literal, cast, get_args
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
 
 from ..auth.errors import (
     AuthError,
@@ -38,9 +36,22 @@ from ..auth.errors import (
 from ..auth.identity import TokenPair
 from ..auth.local import LocalIdentity, LogoutScope
 from ..auth.tokens import Principal
-from ..store.users import Profile
 from .auth import client_address, end_sessions
+from .gotrue_shapes import (
+    GOTRUE_ERRORS,
+    GatewayRefusal,
+    GoTrueErrorBody,
+    GoTrueHealth,
+    GoTrueLegacyErrorBody,
+    GoTrueSession,
+    GoTrueSettings,
+    GoTrueUser,
+    Jwks,
+    WeakPasswordReasons,
+    gotrue_user,
+)
 from .guard import bearer_token
+from .operation import RETRY_AFTER, Answer, Endpoint, Method, operation, routes_of
 from .parsing import read_body
 from .responses import json_response
 
@@ -49,23 +60,28 @@ API_VERSION = "2024-01-01"
 MAX_BODY_BYTES = 64 * 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "sensay-hub:identity")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 class GoTrueError(Exception):
-    """An error answered in GoTrue's shape; ``extra`` adds fields (``weak_password``)."""
+    """An error answered in GoTrue's shape."""
 
     def __init__(
-        self, status: int, error_code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        weak_password: WeakPasswordReasons | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
         self.headers = headers or {}
-        self.extra = extra
+        self.weak_password = weak_password
 
 
 def _error_response(request: Request, error: GoTrueError) -> Response:
@@ -73,21 +89,24 @@ def _error_response(request: Request, error: GoTrueError) -> Response:
     asked = request.headers.get(API_VERSION_HEADER, "")
     if _DATE.match(asked) and asked >= API_VERSION:  # ISO dates compare as strings; anything else is the oldest
         headers[API_VERSION_HEADER] = API_VERSION
-        body: dict[str, Any] = {"code": error.error_code, "message": error.message, **error.extra}
+        body: GoTrueErrorBody | GoTrueLegacyErrorBody = GoTrueErrorBody(
+            error.error_code, error.message, error.weak_password
+        )
     else:
-        body = {"code": error.status, "error_code": error.error_code, "msg": error.message, **error.extra}
+        body = GoTrueLegacyErrorBody(error.status, error.error_code, error.message, error.weak_password)
     return json_response(body, error.status, headers=headers)
 
 
 def _gateway_refusal(message: str, hint: str) -> Response:
     # Supabase's API gateway answers this, not GoTrue: no error code, which is how clients tell the two apart.
-    return json_response({"message": message, "hint": hint}, 401)
+    return json_response(GatewayRefusal(message, hint), 401)
 
 
 def endpoint(*, apikey: bool = True) -> Callable[[Handler], Handler]:
     """Check the ``apikey`` (header or query, as the gateway takes it) and turn :class:`GoTrueError` into answers."""
 
     def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
         async def run(request: Request) -> Response:
             if apikey:
                 given = request.headers.get("apikey") or request.query_params.get("apikey")
@@ -104,7 +123,7 @@ def endpoint(*, apikey: bool = True) -> Callable[[Handler], Handler]:
             except GoTrueError as error:
                 return _error_response(request, error)
             except WeakPassword as exc:  # from sign-up or a new password
-                reasons = {"message": str(exc), "reasons": exc.reasons}
+                reasons = WeakPasswordReasons(str(exc), exc.reasons)
                 return _error_response(request, GoTrueError(422, "weak_password", str(exc), weak_password=reasons))
             except RateLimited as exc:
                 return _error_response(
@@ -162,66 +181,58 @@ async def _principal(request: Request) -> Principal:
         raise GoTrueError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}") from None
 
 
-# -- GoTrue's shapes --------------------------------------------------------------------------------
-
-
-def _timestamp(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def gotrue_user(profile: Profile) -> dict[str, Any]:
-    """A user as GoTrue shows one: email confirmed at sign-up (the hub sends no mail), one email identity."""
-    user_id, created = str(profile.id), _timestamp(profile.created_at)
-    last_sign_in = _timestamp(profile.last_sign_in_at)
-    return {
-        "id": user_id,
-        "aud": "authenticated",
-        "role": "authenticated",
-        "email": profile.email,
-        "email_confirmed_at": created,
-        "phone": "",
-        "confirmed_at": created,
-        "last_sign_in_at": last_sign_in,
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": profile.user_metadata,
-        "identities": [
-            {
-                "identity_id": str(uuid5(_IDENTITY_NAMESPACE, user_id)),
-                "id": user_id,
-                "user_id": user_id,
-                "identity_data": {
-                    "email": profile.email,
-                    "email_verified": True,
-                    "phone_verified": False,
-                    "sub": user_id,
-                },
-                "provider": "email",
-                "last_sign_in_at": last_sign_in,
-                "created_at": created,
-                "updated_at": created,
-                "email": profile.email,
-            }
-        ],
-        "created_at": created,
-        "updated_at": _timestamp(profile.updated_at),
-        "is_anonymous": False,
-    }
-
-
 async def _session_response(identity: LocalIdentity, pair: TokenPair) -> Response:
     profile = await identity.profile(pair.user.id)
-    body = {
-        "access_token": pair.access_token,
-        "token_type": pair.token_type,
-        "expires_in": pair.expires_in,
-        "expires_at": pair.expires_at,
-        "refresh_token": pair.refresh_token,
-        "user": gotrue_user(profile),
-    }
+    body = GoTrueSession(
+        access_token=pair.access_token,
+        token_type="bearer",
+        expires_in=pair.expires_in,
+        expires_at=pair.expires_at,
+        refresh_token=pair.refresh_token,
+        user=gotrue_user(profile),
+    )
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 # -- endpoints --------------------------------------------------------------------------------------
+
+
+_GATEWAY: Final = "`apikey` missing or wrong (the gateway's `{message, hint}`)"
+_BODY: Final = {400: "`bad_json`", 413: "`request_entity_too_large`"}
+
+
+def _gotrue(
+    method: Method,
+    path: str,
+    operation_id: str,
+    ok: dict[int, Any],
+    fails: dict[int, str],
+    *,
+    apikey: bool = True,
+    bearer: bool = False,
+    body: Any = None,
+    query: type[msgspec.Struct] | None = None,
+) -> Callable[[Handler], Endpoint]:
+    """Declare a ``/auth/v1`` operation: its errors are GoTrue's (``fails``: status → codes), not problem documents."""
+    answers: dict[int, Any] = dict(ok)
+    if apikey:
+        fails = {**fails, 401: f"{fails[401]}; or {_GATEWAY}" if 401 in fails else _GATEWAY}
+    for status, codes in fails.items():
+        shapes: Any = GatewayRefusal if codes == _GATEWAY else GOTRUE_ERRORS
+        if apikey and status == 401 and codes != _GATEWAY:
+            shapes = (GatewayRefusal, *GOTRUE_ERRORS)
+        answers[status] = Answer(shapes, codes, RETRY_AFTER if status == 429 else {})
+    return operation(
+        method,
+        f"/auth/v1{path}",
+        operation_id,
+        tag="gotrue",
+        answers=answers,
+        body=body,
+        query=query,
+        problems=False,
+        security=("apikey", "bearer") if bearer else ("apikey",) if apikey else (),
+    )
 
 
 class SignupBody(msgspec.Struct):
@@ -231,6 +242,19 @@ class SignupBody(msgspec.Struct):
     data: dict[str, Any] | None = None
 
 
+@_gotrue(
+    "POST",
+    "/signup",
+    "gotrueSignUp",
+    {200: GoTrueSession},
+    {
+        400: "`validation_failed`, `phone_provider_disabled`, `bad_json`",
+        413: "`request_entity_too_large`",
+        422: "`user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled`",
+        429: "`over_request_rate_limit`",
+    },
+    body=SignupBody,
+)
 @endpoint()
 async def signup(request: Request) -> Response:
     """Create a user and log them in (GoTrue with auto-confirm: the hub sends no confirmation mail)."""
@@ -260,6 +284,19 @@ class RefreshGrant(msgspec.Struct):
     refresh_token: str = ""
 
 
+class TokenQuery(msgspec.Struct):
+    grant_type: Annotated[
+        Literal["password", "refresh_token", "pkce", "id_token", "web3"],
+        msgspec.Meta(description="`password` logs in, `refresh_token` rotates; the others are not supported."),
+    ]
+
+
+class LogoutQuery(msgspec.Struct):
+    scope: Annotated[LogoutScope, msgspec.Meta(description="End all the user's sessions, this one, or all others.")] = (
+        "global"
+    )
+
+
 _UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so no flow state is ever found
     "pkce": (404, "flow_state_not_found", "invalid flow state, no valid flow state found"),
     "id_token": (
@@ -271,6 +308,22 @@ _UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so
 }
 
 
+@_gotrue(
+    "POST",
+    "/token",
+    "gotrueToken",
+    {200: GoTrueSession},
+    {
+        400: "`invalid_credentials`, `validation_failed`, `refresh_token_not_found`, `refresh_token_already_used` "
+        "(the session is ended), `session_expired`, `provider_disabled`, `bad_json`",
+        404: "`flow_state_not_found` (`pkce`: no flow ever starts here)",
+        413: "`request_entity_too_large`",
+        422: "`phone_provider_disabled`, `web3_provider_disabled`",
+        429: "`over_request_rate_limit`",
+    },
+    body=(PasswordGrant, RefreshGrant),
+    query=TokenQuery,
+)
 @endpoint()
 async def token(request: Request) -> Response:
     """``grant_type=password`` logs in, ``grant_type=refresh_token`` rotates the refresh token."""
@@ -317,8 +370,17 @@ async def _refresh_grant(request: Request) -> Response:
     return await _session_response(identity, pair)
 
 
+@_gotrue(
+    "GET",
+    "/user",
+    "gotrueGetUser",
+    {200: GoTrueUser},
+    {401: "`no_authorization`", 403: "`bad_jwt`, `session_not_found`"},
+    bearer=True,
+)
 @endpoint()
 async def get_user(request: Request) -> Response:
+    """The user of the token."""
     principal = await _principal(request)
     return json_response(gotrue_user(await _identity(request).profile(principal.user_id)))
 
@@ -330,6 +392,21 @@ class UserUpdate(msgspec.Struct):
     data: dict[str, Any] | None = None
 
 
+@_gotrue(
+    "PUT",
+    "/user",
+    "gotrueUpdateUser",
+    {200: GoTrueUser},
+    {
+        **_BODY,
+        401: "`no_authorization`",
+        403: "`bad_jwt`, `session_not_found`",
+        422: "`same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled`",
+        429: "`over_request_rate_limit`",
+    },
+    body=UserUpdate,
+    bearer=True,
+)
 @endpoint()
 async def update_user(request: Request) -> Response:
     """Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``."""
@@ -352,6 +429,15 @@ async def update_user(request: Request) -> Response:
     return json_response(gotrue_user(profile))
 
 
+@_gotrue(
+    "POST",
+    "/logout",
+    "gotrueLogOut",
+    {204: None},
+    {400: "`validation_failed` (an unknown `scope`)", 401: "`no_authorization`", 403: "`bad_jwt`, `session_not_found`"},
+    query=LogoutQuery,
+    bearer=True,
+)
 @endpoint()
 async def logout(request: Request) -> Response:
     """End this session (``scope=local``), all the user's (``global``, the default) or all others (``others``)."""
@@ -370,37 +456,44 @@ _OAUTH_PROVIDERS = (
 ).split()
 
 
+@_gotrue("GET", "/settings", "gotrueSettings", {200: GoTrueSettings}, {})
 @endpoint()
 async def settings(request: Request) -> Response:
+    """Which sign-up and login methods are on."""
     providers = dict.fromkeys(_OAUTH_PROVIDERS, False)
     return json_response(
-        {
-            "external": {**providers, "email": True, "phone": False, "anonymous_users": False},
-            "disable_signup": False,
-            "mailer_autoconfirm": True,
-            "phone_autoconfirm": False,
-            "sms_provider": "",
-            "saml_enabled": False,
-            "passkeys_enabled": False,
-        }
+        GoTrueSettings(
+            external={**providers, "email": True, "phone": False, "anonymous_users": False},
+            disable_signup=False,
+            mailer_autoconfirm=True,
+            phone_autoconfirm=False,
+            sms_provider="",
+            saml_enabled=False,
+            passkeys_enabled=False,
+        )
     )
 
 
+@_gotrue("GET", "/health", "gotrueHealth", {200: GoTrueHealth}, {})
 @endpoint()
 async def health(request: Request) -> Response:
-    return json_response(
-        {
-            "version": version("sensay-hub"),
-            "name": "GoTrue",
-            "description": "sensay-hub's local auth, speaking GoTrue's API",
-        }
-    )
+    """GoTrue's health check."""
+    description = "sensay-hub's local auth, speaking GoTrue's API"
+    return json_response(GoTrueHealth(version("sensay-hub"), "GoTrue", description))
 
 
+@_gotrue(
+    "GET",
+    "/.well-known/jwks.json",
+    "gotrueJwks",
+    {200: Answer(Jwks, headers={"Cache-Control": "`public, max-age=600`"})},
+    {},
+    apikey=False,
+)
 @endpoint(apikey=False)
 async def jwks(request: Request) -> Response:
     """The public keys of ES256 tokens (empty with HS256, whose secret is never shown), open as Supabase's is."""
-    document = _identity(request).keys.jwks()
+    document = msgspec.convert(_identity(request).keys.jwks(), Jwks)
     return json_response(document, headers={"Cache-Control": "public, max-age=600"})
 
 
@@ -422,8 +515,12 @@ _NOT_SUPPORTED = {
 
 
 @endpoint()
-async def not_supported(request: Request) -> Response:
-    """Anything else GoTrue serves: a clear refusal naming what is supported."""
+async def _not_supported(request: Request) -> Response:
+    """Anything else GoTrue serves: a refusal naming what is supported.
+
+    OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+    by the hub's local auth.
+    """
     first = request.path_params["rest"].strip("/").split("/", 1)[0]
     code, message = _NOT_SUPPORTED.get(
         first,
@@ -433,19 +530,28 @@ async def not_supported(request: Request) -> Response:
     raise GoTrueError(404 if code == "feature_disabled" else 400, code, f"{message} ({supported})")
 
 
-routes = [
-    Mount(
-        "/auth/v1",
-        routes=[
-            Route("/signup", signup, methods=["POST"]),
-            Route("/token", token, methods=["POST"]),
-            Route("/user", get_user, methods=["GET"]),
-            Route("/user", update_user, methods=["PUT"]),
-            Route("/logout", logout, methods=["POST"]),
-            Route("/settings", settings, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
-            Route("/{rest:path}", not_supported, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        ],
-    )
-]
+def _unsupported(method: Method) -> Endpoint:
+    return _gotrue(
+        method,
+        "/{rest:path}",
+        f"gotrueUnsupported{method.title()}",
+        {},
+        {
+            400: "`provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found`",
+            404: "`feature_disabled`",
+        },
+    )(_not_supported)
+
+
+_METHODS: Final[tuple[Method, ...]] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+routes = routes_of(
+    signup,
+    token,
+    get_user,
+    update_user,
+    logout,
+    settings,
+    health,
+    jwks,
+    *(_unsupported(method) for method in _METHODS),
+)

@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+
+from protocol import ErrorCode
 
 from ..errors import NotReady
 from ..state import app_state
 from ..store.database import readiness
+from .operation import operation, routes_of
 from .responses import json_response
 
 
+class Health(msgspec.Struct):
+    """The process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(msgspec.Struct):
+    """The database answers and is migrated."""
+
+    status: Literal["ready"] = "ready"
+
+
+@operation("GET", "/healthz", "getHealth", tag="meta", answers={200: Health}, public=True)
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    """The process is alive."""
+    return json_response(Health())
 
 
+@operation(
+    "GET", "/readyz", "getReadiness", tag="meta", answers={200: Readiness}, errors=[ErrorCode.NOT_READY], public=True
+)
 async def readyz(request: Request) -> Response:
+    """The database answers and is migrated (else 503 `not_ready`)."""
     problem = await readiness(app_state(request)["pool"])
     if problem is not None:
         raise NotReady(problem)
-    return json_response({"status": "ready"})
+    return json_response(Readiness())
 
 
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-]
+routes = routes_of(healthz, readyz)

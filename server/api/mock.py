@@ -7,17 +7,19 @@ The simulations live in ``server.prototypes.simulations``; each call that change
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from protocol import MAX_ID_LENGTH
+from protocol import MAX_ID_LENGTH, ErrorCode
 
-from ..prototypes.telephony_sim import CallStatus
+from ..prototypes.telephony_sim import CallStatus, SimulatedCall
+from ..prototypes.web3_sim import Transfer
 from ..state import app_state
 from .guard import require_principal
+from .operation import Answer, operation, routes_of
 from .parsing import read_json
 from .responses import json_response
 
@@ -44,46 +46,141 @@ class NewTransfer(msgspec.Struct, forbid_unknown_fields=True):
     """The sender's transfer number: omitted, the next one; the same nonce again answers the first transfer."""
 
 
+class CallRecorded(msgspec.Struct):
+    """The simulated call, and the `prototype_interactions` row that records the change."""
+
+    call: SimulatedCall
+    interaction_id: UUID
+
+
+class CallShown(msgspec.Struct):
+    """A simulated call."""
+
+    call: SimulatedCall
+
+
+class TransferRecorded(msgspec.Struct):
+    """The simulated transfer, and the `prototype_interactions` row that records it."""
+
+    transfer: Transfer
+    interaction_id: UUID
+
+
+class TransferShown(msgspec.Struct):
+    """A simulated transfer."""
+
+    transfer: Transfer
+
+
+class ToolRan(msgspec.Struct):
+    """The steps the mock tool took and its output."""
+
+    tool: str
+    steps: list[str]
+    output: dict[str, Any]
+    interaction_id: UUID
+
+
+ToolInput = Annotated[dict[str, Any], msgspec.Meta(description="The tool's input (each tool takes its own).")]
+_CALL = Answer(CallRecorded, "The call.", {"Location": "The call's URL."})
+
+
+@operation("POST", "/api/mock/telephony/calls", "placeCall", tag="mock", body=PlaceCall, answers={201: _CALL})
 async def place_call(request: Request) -> Response:
+    """Place a simulated call (it starts `queued`)."""
     principal = await require_principal(request)
     body = await read_json(request, PlaceCall)
     placed = await app_state(request)["simulations"].place_call(principal.user_id, body.to, body.from_, body.replica_id)
     headers = {"Location": f"/api/mock/telephony/calls/{placed.value.sid}"}
-    return json_response({"call": placed.value, "interaction_id": placed.interaction_id}, 201, headers=headers)
+    return json_response(CallRecorded(placed.value, placed.interaction_id), 201, headers=headers)
 
 
+@operation(
+    "GET",
+    "/api/mock/telephony/calls/{sid}",
+    "getCall",
+    tag="mock",
+    answers={200: CallShown},
+    errors=[ErrorCode.CALL_NOT_FOUND],
+)
 async def show_call(request: Request) -> Response:
+    """A simulated call."""
     principal = await require_principal(request)
-    return json_response(
-        {"call": app_state(request)["simulations"].call(principal.user_id, request.path_params["sid"])}
-    )
+    call = app_state(request)["simulations"].call(principal.user_id, request.path_params["sid"])
+    return json_response(CallShown(call))
 
 
+@operation(
+    "POST",
+    "/api/mock/telephony/calls/{sid}/events",
+    "advanceCall",
+    tag="mock",
+    body=CallEventBody,
+    answers={200: CallRecorded},
+    errors=[ErrorCode.CALL_NOT_FOUND, ErrorCode.ILLEGAL_TRANSITION],
+)
 async def call_event(request: Request) -> Response:
+    """Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...)."""
     principal = await require_principal(request)
     simulations = app_state(request)["simulations"]
     simulations.call(principal.user_id, request.path_params["sid"])  # an unknown call is 404 before the body
     body = await read_json(request, CallEventBody)
     moved = await simulations.advance_call(principal.user_id, request.path_params["sid"], body.status)
-    return json_response({"call": moved.value, "interaction_id": moved.interaction_id})
+    return json_response(CallRecorded(moved.value, moved.interaction_id))
 
 
+@operation(
+    "POST",
+    "/api/mock/web3/transfers",
+    "createTransfer",
+    tag="mock",
+    body=NewTransfer,
+    answers={
+        201: Answer(TransferRecorded, "The new transfer."),
+        200: Answer(TransferRecorded, "The same nonce, submitted before: that transfer."),
+    },
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.INSUFFICIENT_FUNDS],
+)
 async def create_transfer(request: Request) -> Response:
+    """Send mock $SNSY from your ledger balance to a wallet address.
+
+    A hub user's wallet is credited; `from`, when given, must be your wallet (else 403). A `nonce` makes identical
+    transfers distinct (omitted: the next one); the same nonce again answers the first transfer.
+    """
     principal = await require_principal(request)
     body = await read_json(request, NewTransfer)
     sent, new = await app_state(request)["simulations"].transfer(
         principal.user_id, body.from_, body.to, body.amount, body.nonce
     )
-    return json_response({"transfer": sent.value, "interaction_id": sent.interaction_id}, 201 if new else 200)
+    return json_response(TransferRecorded(sent.value, sent.interaction_id), 201 if new else 200)
 
 
+@operation(
+    "GET",
+    "/api/mock/web3/transfers/{tx_hash}",
+    "getTransfer",
+    tag="mock",
+    answers={200: TransferShown},
+    errors=[ErrorCode.TRANSFER_NOT_FOUND],
+)
 async def show_transfer(request: Request) -> Response:
+    """A simulated transfer, by hash."""
     principal = await require_principal(request)
     transfer = await app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
-    return json_response({"transfer": transfer})
+    return json_response(TransferShown(transfer))
 
 
+@operation(
+    "POST",
+    "/api/mock/mcp/tools/{tool}",
+    "runTool",
+    tag="mock",
+    body=ToolInput,
+    answers={200: ToolRan},
+    errors=[ErrorCode.TOOL_NOT_FOUND, ErrorCode.TOOL_FAILED],
+)
 async def run_tool(request: Request) -> Response:
+    """Run a mock MCP tool (`search`, `summarize`, `translate`, `calculator`) on a JSON input."""
     principal = await require_principal(request)
     name = request.path_params["tool"]
     simulations = app_state(request)["simulations"]
@@ -91,62 +188,7 @@ async def run_tool(request: Request) -> Response:
     raw = await read_json(request, dict[str, Any])
     ran = await simulations.run_tool(principal.user_id, name, raw)
     tool = ran.value
-    answer = {"tool": tool.tool, "steps": tool.steps, "output": tool.output, "interaction_id": ran.interaction_id}
-    return json_response(answer)
+    return json_response(ToolRan(tool.tool, tool.steps, tool.output, ran.interaction_id))
 
 
-routes = [
-    Route("/api/mock/telephony/calls", place_call, methods=["POST"]),
-    Route("/api/mock/telephony/calls/{sid}", show_call, methods=["GET"]),
-    Route("/api/mock/telephony/calls/{sid}/events", call_event, methods=["POST"]),
-    Route("/api/mock/web3/transfers", create_transfer, methods=["POST"]),
-    Route("/api/mock/web3/transfers/{tx_hash}", show_transfer, methods=["GET"]),
-    Route("/api/mock/mcp/tools/{tool}", run_tool, methods=["POST"]),
-]
-
-_AUTH = {401: "missing, invalid or revoked token"}
-OPERATIONS: list[tuple[str, str, str, type | None, dict[int, str]]] = [
-    ("post", "/api/mock/telephony/calls", "Place a simulated call", PlaceCall, {201: "the call, queued", **_AUTH}),
-    (
-        "get",
-        "/api/mock/telephony/calls/{sid}",
-        "A simulated call",
-        None,
-        {200: "the call", 404: "no such call", **_AUTH},
-    ),
-    (
-        "post",
-        "/api/mock/telephony/calls/{sid}/events",
-        "Move a simulated call to its next status (ringing, answered, completed, ...)",
-        CallEventBody,
-        {200: "the call", 404: "no such call", 409: "illegal transition", **_AUTH},
-    ),
-    (
-        "post",
-        "/api/mock/web3/transfers",
-        "Send mock $SNSY from your ledger balance to a wallet address (a hub user's wallet is credited); a nonce "
-        "makes identical transfers distinct",
-        NewTransfer,
-        {
-            201: "the new transfer",
-            200: "the same nonce, submitted before",
-            403: "from is not your wallet",
-            409: "insufficient_funds",
-            **_AUTH,
-        },
-    ),
-    (
-        "get",
-        "/api/mock/web3/transfers/{tx_hash}",
-        "A simulated transfer by hash",
-        None,
-        {200: "the transfer", 404: "no such transfer", **_AUTH},
-    ),
-    (
-        "post",
-        "/api/mock/mcp/tools/{tool}",
-        "Run a mock MCP tool (search, summarize, translate, calculator) on a JSON input",
-        None,
-        {200: "the tool's output", 404: "no such tool", **_AUTH},
-    ),
-]
+routes = routes_of(place_call, show_call, call_event, create_transfer, show_transfer, run_tool)

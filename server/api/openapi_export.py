@@ -12,14 +12,16 @@ from typing import Final
 
 from protocol.export import SCHEMA_DIR, render
 
+from ..config import Settings
 from .openapi import build_document
+from .routes import rest_routes
 
 OPENAPI_FILE: Final = SCHEMA_DIR / "openapi.json"
 
 
 def rendered() -> str:
     """The document ``/openapi.json`` serves, as the committed file must read."""
-    return render(build_document())
+    return render(build_document(rest_routes(Settings())))
 
 
 def main(argv: list[str] | None = None) -> int:

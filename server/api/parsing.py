@@ -43,17 +43,17 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-def query_int(request: Request, name: str, *, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
+def read_query(request: Request, type_: type[T]) -> T:
+    """Decode the query string into the struct ``type_`` (strings become its field types); 422 names the parameter.
+
+    An empty value counts as absent; parameters the struct does not name are ignored.
+    """
+    given = {name: value for name, value in request.query_params.items() if value != ""}
     try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name!r} must be an integer") from None
-    if not low <= value <= high:
-        raise InvalidInput(f"query parameter {name!r} must be between {low} and {high}")
-    return value
+        return msgspec.convert(given, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        message, _, at = str(exc).partition(" - at `$.")
+        raise InvalidInput(f"query parameter {at.rstrip('`')!r}: {message}" if at else message) from None
 
 
 def path_uuid(request: Request, name: str) -> UUID:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -40,6 +40,17 @@ _TITLES = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem document; some carry more fields (a failed reply's stored `message`)."""
+
+    type: Annotated[str, msgspec.Meta(description="`/problems/<code>`.")]
+    title: Annotated[str, msgspec.Meta(description="The HTTP status's reason phrase.")]
+    status: int
+    detail: Annotated[str, msgspec.Meta(description="What went wrong, for humans; not meant to be parsed.")]
+    code: ErrorCode
+    instance: Annotated[str | None, msgspec.Meta(description="The request's path.")] = None
 
 
 class Problem(Exception):

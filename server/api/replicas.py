@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from protocol import ErrorCode
+
+from ..sensay.client import Replica
 from ..state import app_state
 from .guard import require_principal
+from .operation import operation, routes_of
 from .responses import json_response
 
 
+class ReplicaList(msgspec.Struct):
+    """The replicas, and the one to chat with by default."""
+
+    replicas: list[Replica]
+    default_replica_id: Annotated[
+        str | None, msgspec.Meta(description="`SENSAY_REPLICA_ID` when set, else the first listed (null if none).")
+    ]
+
+
+@operation(
+    "GET",
+    "/api/replicas",
+    "listReplicas",
+    tag="chat",
+    answers={200: ReplicaList},
+    errors=[ErrorCode.REPLICA_UNAVAILABLE, ErrorCode.REPLICA_REJECTED],
+)
 async def list_replicas(request: Request) -> Response:
+    """Replicas the caller can chat with."""
     principal = await require_principal(request)
     directory = app_state(request)["replicas"]
     replicas = await directory.available(str(principal.user_id))
     default = await directory.default_replica_id(str(principal.user_id), replicas)
-    return json_response({"replicas": replicas, "default_replica_id": default})
+    return json_response(ReplicaList(replicas, default))
 
 
-routes = [Route("/api/replicas", list_replicas, methods=["GET"])]
+routes = routes_of(list_replicas)

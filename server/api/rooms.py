@@ -7,51 +7,113 @@ from uuid import UUID
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+
+from protocol import ErrorCode
 
 from ..rooms.service import NewRoom
 from ..state import app_state
+from ..store.records import Room
 from .guard import require_principal
-from .parsing import path_uuid, query_int, read_json
+from .operation import Answer, operation, routes_of
+from .pages import MessagePage, PageQuery, page_of
+from .parsing import path_uuid, read_json, read_query
 from .responses import json_response
 
-MAX_PAGE = 200
+_ROOM_ID = {"room_id": UUID}
+_REPLICA_LOOKUP = (ErrorCode.REPLICA_NOT_FOUND, ErrorCode.REPLICA_UNAVAILABLE, ErrorCode.REPLICA_REJECTED)
 
 
 class NewMember(msgspec.Struct, forbid_unknown_fields=True):
     user_id: UUID
 
 
+class RoomList(msgspec.Struct):
+    """The rooms the caller belongs to, then open rooms, newest first."""
+
+    rooms: list[Room]
+
+
+class RoomDetail(msgspec.Struct):
+    """A room, its members, who is present, and the user the room acts as at Sensay."""
+
+    room: Room
+    members: list[UUID]
+    present: list[str]
+    sensay_user_id: str
+
+
+@operation(
+    "POST",
+    "/api/rooms",
+    "createRoom",
+    tag="rooms",
+    body=NewRoom,
+    answers={201: Answer(Room, "The room.", {"Location": "The room's URL."})},
+    errors=[*_REPLICA_LOOKUP, ErrorCode.UNKNOWN_USER],
+)
 async def create_room(request: Request) -> Response:
+    """Create a room of users and replicas."""
     principal = await require_principal(request)
     body = await read_json(request, NewRoom)
     room = await app_state(request)["rooms"].create(principal.user_id, body)
     return json_response(room, 201, headers={"Location": f"/api/rooms/{room.id}"})
 
 
+@operation("GET", "/api/rooms", "listRooms", tag="rooms", answers={200: RoomList})
 async def list_rooms(request: Request) -> Response:
+    """Rooms the caller belongs to, and open rooms."""
     principal = await require_principal(request)
-    return json_response({"rooms": await app_state(request)["rooms"].rooms_of(principal.user_id)})
+    return json_response(RoomList(await app_state(request)["rooms"].rooms_of(principal.user_id)))
 
 
+@operation(
+    "GET",
+    "/api/rooms/{room_id}",
+    "getRoom",
+    tag="rooms",
+    path_params=_ROOM_ID,
+    answers={200: RoomDetail},
+    errors=[ErrorCode.NOT_FOUND],
+)
 async def get_room(request: Request) -> Response:
+    """A room, its members and who is present."""
     principal = await require_principal(request)
     view = await app_state(request)["rooms"].view(path_uuid(request, "room_id"), principal.user_id)
-    return json_response(view._asdict())
+    return json_response(RoomDetail(view.room, view.members, view.present, view.sensay_user_id))
 
 
+@operation(
+    "GET",
+    "/api/rooms/{room_id}/messages",
+    "listRoomMessages",
+    tag="rooms",
+    path_params=_ROOM_ID,
+    query=PageQuery,
+    answers={200: MessagePage},
+    errors=[ErrorCode.NOT_FOUND],
+)
 async def room_messages(request: Request) -> Response:
+    """A room's messages, newest first, paged by sequence number."""
     principal = await require_principal(request)
     room_id = path_uuid(request, "room_id")
-    before = query_int(request, "before", default=None, low=1, high=2**62)
-    limit = query_int(request, "limit", default=50, low=1, high=MAX_PAGE)
-    assert limit is not None
-    messages = await app_state(request)["rooms"].history(room_id, principal.user_id, before=before, limit=limit)
-    next_before = messages[-1].seq if len(messages) == limit else None
-    return json_response({"messages": messages, "next_before": next_before})
+    query = read_query(request, PageQuery)
+    rooms = app_state(request)["rooms"]
+    messages = await rooms.history(room_id, principal.user_id, before=query.before, limit=query.limit)
+    return json_response(page_of(messages, query))
 
 
+@operation(
+    "POST",
+    "/api/rooms/{room_id}/members",
+    "addRoomMember",
+    tag="rooms",
+    path_params=_ROOM_ID,
+    body=NewMember,
+    answers={204: None},
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.UNKNOWN_USER],
+)
 async def add_member(request: Request) -> Response:
+    """Add a user to the room (its creator only)."""
     principal = await require_principal(request)
     room_id = path_uuid(request, "room_id")
     body = await read_json(request, NewMember)
@@ -59,37 +121,4 @@ async def add_member(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/api/rooms", list_rooms, methods=["GET"]),
-    Route("/api/rooms", create_room, methods=["POST"]),
-    Route("/api/rooms/{room_id}", get_room, methods=["GET"]),
-    Route("/api/rooms/{room_id}/messages", room_messages, methods=["GET"]),
-    Route("/api/rooms/{room_id}/members", add_member, methods=["POST"]),
-]
-
-_AUTH = {401: "missing, invalid or revoked token"}
-OPERATIONS = [
-    ("get", "/api/rooms", "Rooms the caller belongs to, and open rooms", None, {200: "rooms", **_AUTH}),
-    (
-        "post",
-        "/api/rooms",
-        "Create a room of users and replicas",
-        NewRoom,
-        {201: "the room", 404: "unknown replica (replica_not_found)", **_AUTH},
-    ),
-    ("get", "/api/rooms/{room_id}", "A room, its members and who is present", None, {200: "room", 404: "no such room"}),
-    (
-        "get",
-        "/api/rooms/{room_id}/messages",
-        "A room's messages, newest first, paged by sequence number",
-        None,
-        {200: "a page of messages", 404: "no such room", **_AUTH},
-    ),
-    (
-        "post",
-        "/api/rooms/{room_id}/members",
-        "Add a user to the room (creator only)",
-        NewMember,
-        {204: "added", 403: "not the creator", 404: "no such room", **_AUTH},
-    ),
-]
+routes = routes_of(create_room, list_rooms, get_room, room_messages, add_member)

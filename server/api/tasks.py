@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+
+from protocol import ErrorCode
 
 from ..errors import InvalidInput, NotFound
 from ..state import app_state
 from ..store import errors as store_errors
 from ..store import tasks
-from ..store.records import TaskStatus
+from ..store.records import Task, TaskStatus
 from .guard import require_principal
+from .operation import Answer, operation, routes_of
 from .parsing import path_uuid, read_json
 from .responses import json_response
 
@@ -38,12 +41,32 @@ class TaskPatch(msgspec.Struct, forbid_unknown_fields=True):
     """A new due time is reminded again; ``null`` removes it."""
 
 
+class TaskList(msgspec.Struct):
+    """The caller's tasks, oldest first."""
+
+    tasks: list[Task]
+
+
+_TASK_ID = {"task_id": UUID}
+
+
+@operation("GET", "/api/tasks", "listTasks", tag="tasks", answers={200: TaskList})
 async def list_tasks(request: Request) -> Response:
+    """The caller's tasks."""
     principal = await require_principal(request)
-    return json_response({"tasks": await tasks.list_tasks(app_state(request)["pool"], principal.user_id)})
+    return json_response(TaskList(await tasks.list_tasks(app_state(request)["pool"], principal.user_id)))
 
 
+@operation(
+    "POST",
+    "/api/tasks",
+    "createTask",
+    tag="tasks",
+    body=NewTask,
+    answers={201: Answer(Task, "The task.", {"Location": "The task's URL."})},
+)
 async def create_task(request: Request) -> Response:
+    """Create a task."""
     principal = await require_principal(request)
     body = await read_json(request, NewTask)
     state = app_state(request)
@@ -53,7 +76,18 @@ async def create_task(request: Request) -> Response:
     return json_response(task, 201, headers={"Location": f"/api/tasks/{task.id}"})
 
 
+@operation(
+    "PATCH",
+    "/api/tasks/{task_id}",
+    "updateTask",
+    tag="tasks",
+    path_params=_TASK_ID,
+    body=TaskPatch,
+    answers={200: Task},
+    errors=[ErrorCode.NOT_FOUND],
+)
 async def update_task(request: Request) -> Response:
+    """Change a task's description or status (another user's task is 404)."""
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
     body = await read_json(request, TaskPatch)
@@ -76,7 +110,17 @@ async def update_task(request: Request) -> Response:
     return json_response(task)
 
 
+@operation(
+    "DELETE",
+    "/api/tasks/{task_id}",
+    "deleteTask",
+    tag="tasks",
+    path_params=_TASK_ID,
+    answers={204: None},
+    errors=[ErrorCode.NOT_FOUND],
+)
 async def delete_task(request: Request) -> Response:
+    """Delete a task (another user's task is 404)."""
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
     try:
@@ -86,9 +130,4 @@ async def delete_task(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/api/tasks", list_tasks, methods=["GET"]),
-    Route("/api/tasks", create_task, methods=["POST"]),
-    Route("/api/tasks/{task_id}", update_task, methods=["PATCH"]),
-    Route("/api/tasks/{task_id}", delete_task, methods=["DELETE"]),
-]
+routes = routes_of(list_tasks, create_task, update_task, delete_task)

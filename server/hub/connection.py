@@ -75,7 +75,7 @@ class Connection:
         "_closing",
         "rooms",
         "limiter",
-        "strikes",
+        "flood",
         "expiry",
     )
 
@@ -90,7 +90,8 @@ class Connection:
         self._closing: asyncio.Task[None] | None = None
         self.rooms: set[str] = set()
         self.limiter = limiter
-        self.strikes = 0
+        self.flood: TokenBucket | None = None
+        """Budget of frames dropped by ``limiter``, made on the first drop (see ``protocol.FLOOD_LIMIT``)."""
         self.expiry: asyncio.TimerHandle | None = None
 
     @property

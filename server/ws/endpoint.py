@@ -8,15 +8,13 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from protocol import TOKEN_QUERY_PARAM, WS_PATH, CloseCode, parse_subprotocols
+from protocol import FRAME_BURST, FRAME_RATE, TOKEN_QUERY_PARAM, WS_PATH, CloseCode, parse_subprotocols
 
 from ..hub.connection import Connection, TokenBucket
 from ..state import app_state
 from .session import SocketSession
 
 POLICY_VIOLATION: Final = 1008
-RATE_PER_SECOND: Final = 20.0
-RATE_BURST: Final = 60.0
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -39,7 +37,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
     token = websocket.query_params.get(TOKEN_QUERY_PARAM) or offered.token
     await websocket.accept(subprotocol=offered.selected)
-    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(RATE_PER_SECOND, RATE_BURST))
+    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST))
     session = SocketSession(conn, state)
     try:
         if await session.authenticate(token):

@@ -1,4 +1,4 @@
-"""``resume``: replay what a reconnecting client missed, stream by stream, or say it cannot."""
+"""``resume``: replay what a reconnecting client missed, stream by stream, or say why it cannot."""
 
 from __future__ import annotations
 
@@ -8,36 +8,46 @@ from uuid import UUID
 from protocol import ErrorCode, ErrorFrame, MessageFrame, ResumedFrame, ResumeFrame, encode_text, parse_stream
 
 from ..chat.service import ChatService
-from ..errors import Forbidden, NotFound
+from ..errors import DomainError, error_code
 from ..hub.connection import Connection
+from ..replies import ReplicaDirectory
 from ..rooms.service import RoomService
 
 MAX_REPLAY: Final = 500
 """Most messages replayed per stream; a client further behind re-fetches history over REST."""
 
 
-async def replay(conn: Connection, frame: ResumeFrame, chat: ChatService, rooms: RoomService) -> None:
+async def replay(
+    conn: Connection, frame: ResumeFrame, chat: ChatService, rooms: RoomService, replicas: ReplicaDirectory
+) -> None:
     """Queue every stored message after each stream's last seen ``seq``, in order, then a ``resumed`` frame.
 
-    The socket is subscribed before the replay reads the database, so nothing stored meanwhile is
-    missed; a message may then arrive twice, and clients drop a ``seq`` they have already seen.
+    A stream that cannot be resumed gets an ``error`` naming it: ``not_found``/``forbidden`` for a room the user
+    cannot see or is not a member of, ``replica_not_found`` for an empty chat stream of a replica that does not
+    exist, ``resume_unavailable`` for a gap that cannot be replayed. The socket is subscribed before the replay
+    reads the database, so nothing stored meanwhile is missed; a message may then arrive twice, and clients drop a
+    ``seq`` they have already seen.
     """
     user_id = conn.user_id
     for stream, last_seen in frame.streams.items():
         kind, key = parse_stream(stream)
-        if kind == "chat":
-            latest = await chat.latest_seq(user_id, key)
-        else:
-            try:
+        try:
+            if kind == "chat":
+                latest = await chat.latest_seq(user_id, key)
+                if latest == 0:  # nothing stored yet: the replica may not exist (a stored stream stays resumable)
+                    await replicas.require(str(user_id), key)
+            else:
                 latest = await rooms.latest_seq(UUID(key), user_id)
-            except (NotFound, Forbidden):
-                _refuse(conn, frame, stream, "no such room, or you are not a member")
-                continue
+        except DomainError as exc:
+            _refuse(conn, frame, stream, error_code(exc), exc.detail)
+            continue
         if last_seen > latest:
-            _refuse(conn, frame, stream, f"seq {last_seen} is ahead of the stream (latest {latest}); re-fetch history")
+            detail = f"seq {last_seen} is ahead of the stream (latest {latest}); re-fetch history"
+            _refuse(conn, frame, stream, ErrorCode.RESUME_UNAVAILABLE, detail)
             continue
         if latest - last_seen > MAX_REPLAY:
-            _refuse(conn, frame, stream, f"{latest - last_seen} messages missed; re-fetch history over REST")
+            detail = f"{latest - last_seen} messages missed; re-fetch history over REST"
+            _refuse(conn, frame, stream, ErrorCode.RESUME_UNAVAILABLE, detail)
             continue
         if kind == "chat":
             missed = await chat.replay(user_id, key, last_seen, MAX_REPLAY)
@@ -49,6 +59,6 @@ async def replay(conn: Connection, frame: ResumeFrame, chat: ChatService, rooms:
         conn.send(encode_text(ResumedFrame(stream=stream, replayed=len(missed), latest_seq=newest)))
 
 
-def _refuse(conn: Connection, frame: ResumeFrame, stream: str, message: str) -> None:
-    error = ErrorFrame(code=ErrorCode.RESUME_UNAVAILABLE, message=message, id=frame.id, stream=stream)
+def _refuse(conn: Connection, frame: ResumeFrame, stream: str, code: ErrorCode, detail: str) -> None:
+    error = ErrorFrame(code=code, message=detail, id=frame.id, stream=stream, retryable=code.retryable)
     conn.send(encode_text(error))

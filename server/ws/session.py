@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Final, assert_never
+from typing import assert_never
 from uuid import UUID
 
 from starlette.websockets import WebSocketDisconnect
 
 from protocol import (
+    FLOOD_FORGIVEN_PER_SECOND,
+    FLOOD_LIMIT,
     PROTOCOL_VERSION,
     AckFrame,
     AuthFrame,
@@ -34,20 +36,18 @@ from protocol import (
     StoredMessage,
     decode_client_frame,
     encode_text,
+    peek_frame_id,
     room_stream,
 )
 
 from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
-from ..hub.connection import Connection
+from ..hub.connection import Connection, TokenBucket
 from ..state import AppState
 from .resume import replay
 
 logger = logging.getLogger(__name__)
-
-MAX_STRIKES: Final = 100
-"""Frames dropped for flooding before the socket is closed with 4009."""
 
 
 class SocketSession:
@@ -153,11 +153,12 @@ class SocketSession:
                 await self.close(CloseCode.MESSAGE_TOO_BIG, f"frames may be at most {limit} bytes")
                 return
             if not self.conn.limiter.take():
-                self.conn.strikes += 1
-                if self.conn.strikes > MAX_STRIKES:
+                if self.conn.flood is None:
+                    self.conn.flood = TokenBucket(FLOOD_FORGIVEN_PER_SECOND, FLOOD_LIMIT)
+                if not self.conn.flood.take():
                     await self.close(CloseCode.RATE_LIMITED, "too many frames")
                     return
-                self.error(ErrorCode.RATE_LIMITED, "slow down: frame dropped")
+                self.error(ErrorCode.RATE_LIMITED, "slow down: frame dropped", peek_frame_id(text))
                 continue
             try:
                 frame = decode_client_frame(text)
@@ -187,27 +188,31 @@ class SocketSession:
             case ChatSendFrame():
                 await self.handle_chat_send(frame)
             case ResumeFrame():
-                await replay(self.conn, frame, self.state["chat"], self.state["rooms"])
+                await replay(self.conn, frame, self.state["chat"], self.state["rooms"], self.state["replicas"])
             case RoomJoinFrame():
                 await self.state["rooms"].enter(UUID(frame.room_id), self.conn.user_id)
                 await self.hub.join_room(self.conn, frame.room_id)
             case RoomLeaveFrame():
                 await self.hub.leave_room(self.conn, frame.room_id)
+                self.send(AckFrame(id=frame.id))
             case RoomSendFrame():
                 await self.handle_room_send(frame)
             case RoomTypingFrame():
                 await self.handle_room_typing(frame)
             case RoomStopFrame():
                 await self.state["rooms"].stop(UUID(frame.room_id), self.conn.user_id)
+                self.send(AckFrame(id=frame.id))
             case _:
                 assert_never(frame)
 
     async def handle_reauth(self, frame: AuthFrame) -> None:
-        """A fresh token for the same user extends the connection past the old token's expiry."""
-        try:
-            principal = await self.state["identity"].authenticate(frame.token)
-        except AuthError as exc:
-            await self.close(CloseCode.AUTH_FAILED, str(exc))
+        """A fresh token of the same user extends the connection past the old token's expiry; ``hello`` answers.
+
+        Another user's token is refused with an error (the socket stays as it was); a token that does not verify
+        closes the socket as it would on connect (4001; 1011 when the identity provider does not answer).
+        """
+        principal = await self._verify(frame.token)
+        if principal is None:
             return
         if principal.user_id != self.conn.user_id:
             self.error(ErrorCode.ALREADY_AUTHENTICATED, "this socket belongs to another user", frame.id)
@@ -223,6 +228,10 @@ class SocketSession:
         await chat.deliver(accepted)
 
     async def handle_room_send(self, frame: RoomSendFrame) -> None:
+        # Refused like typing: a socket that has not joined would get the ack but never the room's replies.
+        if room_stream(frame.room_id) not in self.conn.rooms:
+            self.error(ErrorCode.FORBIDDEN, "join the room before sending to it", frame.id)
+            return
         rooms = self.state["rooms"]
         accepted = await rooms.send(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
         self._ack(frame.id, accepted.message, accepted.duplicate)

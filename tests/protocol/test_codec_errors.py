@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from protocol import ErrorCode, FrameError, decode_client_frame
+from protocol import ErrorCode, FrameError, decode_client_frame, peek_frame_id
 
 from .samples import ROOM
 
@@ -163,3 +163,22 @@ def test_error_message_is_bounded() -> None:
 def test_max_length_content_is_accepted() -> None:
     frame = decode_client_frame(_frame(type="chat.send", id="m" * 128, replica_id="r" * 128, content="é" * 100_000))
     assert len(frame.content) == 100_000  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"type": "ping", "id": "p-1"}', "p-1"),
+        ('{"type": "chat.send", "id": "c", "content": "anything at all", "unknown": [1, 2]}', "c"),
+        ('{"type": "ping"}', None),
+        ('{"type": "ping", "id": ""}', None),
+        ('{"type": "ping", "id": 7}', None),
+        ('{"type": "ping", "id": "' + "x" * 129 + '"}', None),
+        ("not json", None),
+        ('["id"]', None),
+        (b'{"id": "\xff"}', None),
+    ],
+)
+def test_peek_frame_id_finds_a_valid_id_without_decoding_the_frame(data: str | bytes, expected: str | None) -> None:
+    """A frame dropped before decoding (flooding) is still answered with its id when it has a valid one."""
+    assert peek_frame_id(data) == expected

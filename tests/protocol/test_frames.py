@@ -186,6 +186,7 @@ def test_close_codes() -> None:
     assert {code.name: code.value for code in CloseCode} == {
         "NORMAL": 1000,
         "GOING_AWAY": 1001,
+        "INVALID_DATA": 1007,
         "MESSAGE_TOO_BIG": 1009,
         "INTERNAL_ERROR": 1011,
         "SERVICE_RESTART": 1012,

@@ -212,9 +212,9 @@ async def test_outsiders_cannot_join_send_or_read(http: httpx.AsyncClient, alice
         await tab.send({"type": "room.join", "id": "j", "room_id": room["id"]})
         assert (await tab.recv())["code"] == "not_found"
         await tab.send({"type": "room.send", "id": "s", "room_id": room["id"], "content": "let me in"})
-        assert (await tab.recv())["code"] == "not_found"
+        assert (await tab.recv())["code"] == "forbidden"  # not joined (whether or not the room exists)
         await tab.send({"type": "resume", "id": "r", "streams": {f"room:{room['id']}": 0}})
-        assert (await tab.recv())["code"] == "resume_unavailable"
+        assert (await tab.recv())["code"] == "not_found"
     assert (await http.get(f"/api/rooms/{room['id']}/messages", headers=bearer(bob))).status_code == 404
     assert (await http.get(f"/api/rooms/{room['id']}", headers=bearer(bob))).status_code == 404
     assert all(r["id"] != room["id"] for r in (await http.get("/api/rooms", headers=bearer(bob))).json()["rooms"])

@@ -12,10 +12,12 @@ import type {
   ReplyDeltaFrame,
   ResyncFrame,
   RoomJoinedFrame,
+  RoomLeaveFrame,
   RoomLeftFrame,
   RoomPhaseFrame,
   RoomPresenceFrame,
   RoomSendFrame,
+  RoomStopFrame,
   RoomTurnsFrame,
   RoomTypingStatusFrame,
   RoomVerdictFrame,
@@ -53,6 +55,9 @@ export interface CloseInfo {
   reason: string;
   retryInMs: number | null;
 }
+
+/** The `ack` of a stored `chat.send` or `room.send`: where the message was stored. */
+export type MessageAck = AckFrame & { id: string; stream: string; message_id: string; seq: number };
 
 /** Something happened in a joined room: presence, typing, a run's state, its phases, votes and verdicts. */
 export type RoomEvent =
@@ -109,8 +114,15 @@ const MAX_RESUME_STREAMS = 256;
 
 interface PendingSend {
   frame: ChatSendFrame | RoomSendFrame;
-  promise: Promise<AckFrame>;
-  resolve: (ack: AckFrame) => void;
+  promise: Promise<MessageAck>;
+  resolve: (ack: MessageAck) => void;
+  reject: (error: HubError) => void;
+}
+
+/** A `room.leave` or `room.stop` waiting for its `ack`. */
+interface RoomCall {
+  frame: (RoomLeaveFrame | RoomStopFrame) & { id: string };
+  resolve: () => void;
   reject: (error: HubError) => void;
 }
 
@@ -176,6 +188,7 @@ export class HubClient extends Emitter<HubEvents> {
   readonly #pending = new Map<string, PendingSend>();
   readonly #rooms = new Set<string>();
   readonly #joins = new Map<string, JoinRequest>();
+  readonly #calls = new Map<string, RoomCall>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -240,12 +253,12 @@ export class HubClient extends Emitter<HubEvents> {
    * before, `ack.duplicate`), rejects with a `HubError` on the server's `error` for it. A send the socket drops is
    * sent again with the same `id` after reconnecting, so it is stored once.
    */
-  sendChat(replicaId: string, content: string, options: { id?: string } = {}): Promise<AckFrame> {
+  sendChat(replicaId: string, content: string, options: { id?: string } = {}): Promise<MessageAck> {
     return this.#send({ type: "chat.send", id: options.id ?? newId(), replica_id: replicaId, content });
   }
 
   /** Post a message to a room joined with `joinRoom()`; acknowledged like `sendChat()`. */
-  sendToRoom(roomId: string, content: string, options: { id?: string } = {}): Promise<AckFrame> {
+  sendToRoom(roomId: string, content: string, options: { id?: string } = {}): Promise<MessageAck> {
     return this.#send({ type: "room.send", id: options.id ?? newId(), room_id: roomId, content });
   }
 
@@ -254,13 +267,13 @@ export class HubClient extends Emitter<HubEvents> {
     return new Map([...this.#pending].map(([id, pending]) => [id, pending.frame]));
   }
 
-  #send(frame: ChatSendFrame | RoomSendFrame): Promise<AckFrame> {
+  #send(frame: ChatSendFrame | RoomSendFrame): Promise<MessageAck> {
     const existing = this.#pending.get(frame.id);
     if (existing !== undefined) return existing.promise;
     const tooLarge = this.#tooLarge(frame);
     if (tooLarge) return Promise.reject(tooLarge);
     if (this.#state === "closed") return Promise.reject(new HubError("client_closed", "the client is closed"));
-    const { promise, resolve, reject } = deferred<AckFrame>();
+    const { promise, resolve, reject } = deferred<MessageAck>();
     this.#pending.set(frame.id, { frame, promise, resolve, reject });
     if (this.#state === "open") this.#transmit(frame);
     return promise;
@@ -303,8 +316,11 @@ export class HubClient extends Emitter<HubEvents> {
     return promise;
   }
 
-  /** Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects. */
-  leaveRoom(roomId: string): void {
+  /**
+   * Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects.
+   * Resolves when the server has unsubscribed the socket (at once when no socket is open: it is not rejoined).
+   */
+  leaveRoom(roomId: string): Promise<void> {
     this.#rooms.delete(roomId);
     this.#sequencer.forget(`room:${roomId}`);
     for (const [id, join] of this.#joins) {
@@ -312,7 +328,8 @@ export class HubClient extends Emitter<HubEvents> {
       this.#joins.delete(id);
       join.reject?.(new HubError("client_closed", "the room was left before it was joined"));
     }
-    this.#transmitIfOpen({ type: "room.leave", room_id: roomId });
+    if (this.#state !== "open") return Promise.resolve();
+    return this.#roomCall({ type: "room.leave", id: newId(), room_id: roomId });
   }
 
   /** Tell a joined room whether the user is typing (dropped while disconnected: it is never stored). */
@@ -320,9 +337,20 @@ export class HubClient extends Emitter<HubEvents> {
     this.#transmitIfOpen({ type: "room.typing", room_id: roomId, typing });
   }
 
-  /** Stop the replicas' turns running in a room. */
-  stopRoom(roomId: string): void {
-    this.#transmitIfOpen({ type: "room.stop", room_id: roomId });
+  /**
+   * Stop the replicas' turns running in a room. Resolves on the server's `ack` (sent again after a reconnect if the
+   * socket dropped first); rejects with `forbidden` or `not_found` when the user is not a member.
+   */
+  stopRoom(roomId: string): Promise<void> {
+    if (this.#state === "closed") return Promise.reject(new HubError("client_closed", "the client is closed"));
+    return this.#roomCall({ type: "room.stop", id: newId(), room_id: roomId });
+  }
+
+  #roomCall(frame: RoomCall["frame"]): Promise<void> {
+    const { promise, resolve, reject } = deferred<void>();
+    this.#calls.set(frame.id, { frame, resolve, reject });
+    this.#transmitIfOpen(frame);
+    return promise;
   }
 
   // -- connection lifecycle -------------------------------------------------------------------------------------
@@ -395,6 +423,8 @@ export class HubClient extends Emitter<HubEvents> {
     this.#pending.clear();
     for (const join of this.#joins.values()) join.reject?.(error);
     this.#joins.clear();
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
     this.#ready?.reject(error);
     this.#ready?.promise.catch(() => undefined); // nobody may be waiting for it
     this.#ready = undefined;
@@ -426,15 +456,8 @@ export class HubClient extends Emitter<HubEvents> {
     switch (frame.type) {
       case "hello":
         return this.#onHello(frame);
-      case "ack": {
-        const pending = this.#pending.get(frame.id);
-        this.#pending.delete(frame.id);
-        if (frame.duplicate && this.#sequencer.position(frame.stream) === undefined) {
-          // Stored while this client was away, in a stream it had not seen yet: replay from that message on.
-          this.follow(frame.stream, frame.seq - 1);
-        }
-        return pending?.resolve(frame);
-      }
+      case "ack":
+        return this.#onAck(frame);
       case "message":
         this.#deliver(this.#sequencer.offer(frame.message));
         return this.#watchHole(frame.message.stream);
@@ -471,6 +494,24 @@ export class HubClient extends Emitter<HubEvents> {
     }
   }
 
+  #onAck(frame: AckFrame): void {
+    if (!frame.id) return;
+    const call = this.#calls.get(frame.id);
+    if (call !== undefined) {
+      this.#calls.delete(frame.id);
+      return call.resolve();
+    }
+    const pending = this.#pending.get(frame.id);
+    if (pending === undefined || !frame.stream || !frame.message_id || typeof frame.seq !== "number") return;
+    this.#pending.delete(frame.id);
+    const ack = frame as MessageAck;
+    if (ack.duplicate && this.#sequencer.position(ack.stream) === undefined) {
+      // Stored while this client was away, in a stream it had not seen yet: replay from that message on.
+      this.follow(ack.stream, ack.seq - 1);
+    }
+    pending.resolve(ack);
+  }
+
   #onHello(hello: HelloFrame): void {
     const reauthenticated = this.#hello !== undefined;
     this.#hello = hello;
@@ -499,6 +540,13 @@ export class HubClient extends Emitter<HubEvents> {
       this.#transmit({ type: "room.join", id, room_id: roomId });
     }
     this.#resume(this.#sequencer.positions());
+    for (const [id, call] of this.#calls) {
+      if (call.frame.type === "room.stop") this.#transmit(call.frame);
+      else {
+        this.#calls.delete(id); // the new socket never joined the room: it is left
+        call.resolve();
+      }
+    }
     for (const pending of this.#pending.values()) {
       const tooLarge = this.#tooLarge(pending.frame); // queued before this connection told its limit
       if (tooLarge === undefined) this.#transmit(pending.frame);
@@ -515,16 +563,21 @@ export class HubClient extends Emitter<HubEvents> {
       return;
     }
     const error = HubError.fromFrame(frame);
-    const pending = frame.id ? this.#pending.get(frame.id) : undefined;
-    if (pending !== undefined && frame.code === "rate_limited") {
-      // Dropped for flooding: send it again after a pause instead of failing it.
-      const again = () => this.#pending.get(pending.frame.id) === pending && this.#transmitIfOpen(pending.frame);
-      setTimeout(again, this.#backoff.jitterMs * (1 + Math.random()));
-      return;
+    if (frame.code === "rate_limited" && frame.id && this.#retransmitLater(frame.id)) return;
+    if (frame.stream && this.#recovering.has(frame.stream)) {
+      // The stream cannot be resumed at all: no such room, no longer a member, or no such replica.
+      this.#recovering.delete(frame.stream);
+      if (["not_found", "forbidden", "replica_not_found"].includes(frame.code)) this.#sequencer.forget(frame.stream);
     }
+    const pending = frame.id ? this.#pending.get(frame.id) : undefined;
     if (pending !== undefined) {
       this.#pending.delete(pending.frame.id);
       return pending.reject(error);
+    }
+    const call = frame.id ? this.#calls.get(frame.id) : undefined;
+    if (call !== undefined) {
+      this.#calls.delete(call.frame.id);
+      return call.reject(error);
     }
     const join = frame.id ? this.#joins.get(frame.id) : undefined;
     if (join !== undefined) {
@@ -533,6 +586,22 @@ export class HubClient extends Emitter<HubEvents> {
       if (join.reject) return join.reject(error);
     }
     this.emit("error", error);
+  }
+
+  /** A frame dropped for flooding (`rate_limited`, with its id): send it again after a pause instead of failing it. */
+  #retransmitLater(id: string): boolean {
+    const waiting = (): ClientFrame | undefined => {
+      const join = this.#joins.get(id);
+      return this.#pending.get(id)?.frame ?? this.#calls.get(id)?.frame ??
+        (join && { type: "room.join", id, room_id: join.roomId });
+    };
+    if (waiting() === undefined) return false;
+    const again = () => {
+      const frame = waiting(); // still waiting for its answer?
+      if (frame !== undefined && this.#state === "open") this.#transmit(frame); // else #restore() sends it
+    };
+    setTimeout(again, this.#backoff.jitterMs * (1 + Math.random()));
+    return true;
   }
 
   #deliver(messages: StoredMessage[]): void {

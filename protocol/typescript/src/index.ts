@@ -8,6 +8,7 @@ export {
   type ConnectionState,
   type HubClientOptions,
   type HubEvents,
+  type MessageAck,
   type RoomEvent,
   type WebSocketConstructor,
   type WebSocketLike,
@@ -19,6 +20,7 @@ export type { components as RestSchemas, paths as RestPaths } from "./generated/
 export { type BackoffOptions, reconnectDelay } from "./reconnect.js";
 export {
   HubRest,
+  type Answer,
   type ChatAnswer,
   type HubRestOptions,
   type MessagePage,

@@ -1,92 +1,37 @@
 import { HubApiError, type Problem } from "./errors.js";
-import type { components } from "./generated/openapi.js";
-import type { StoredMessage } from "./sequencer.js";
+import type { components, operations } from "./generated/openapi.js";
 
 type Schemas = components["schemas"];
 
-// Request bodies are generated from the OpenAPI document. Its responses are untyped objects until the server
-// declares them, so the answers below are written by hand from the README's REST table.
+// Every request and answer type is generated from the OpenAPI document (`npm run generate`); `Answer` reads an
+// operation's success body by its operationId, so a change on the server shows up here as a type error.
+
+type JsonOf<Response> = Response extends { content: { "application/json": infer Body } } ? Body : never;
+/** The JSON body an operation answers with `status`. */
+export type Answer<Op extends keyof operations, Status extends number = 200> =
+  Status extends keyof operations[Op]["responses"] ? JsonOf<operations[Op]["responses"][Status]> : never;
 
 /** A user of the hub. */
-export interface User {
-  id: string;
-  email: string;
-  created_at: string;
-}
-
+export type User = Schemas["User"];
 /** What logging in (or refreshing) answers. */
-export interface Session {
-  access_token: string;
-  refresh_token: string;
-  token_type: "bearer";
-  /** Seconds the access token lives. */
-  expires_in: number;
-  /** When the access token expires, in seconds since the epoch. */
-  expires_at: number;
-  user: User;
-}
-
-/** A replica the caller can chat with (Sensay's description of it; `uuid` is the `replica_id` of chat). */
-export interface Replica {
-  uuid: string;
-  name: string;
-  slug?: string;
-  [field: string]: unknown;
-}
-
+export type Session = Schemas["TokenPair"];
+/** A replica the caller can chat with (`uuid` is the `replica_id` of chat). */
+export type Replica = Schemas["Replica"];
 /** A page of a stream's history, newest first; `next_before` asks for the page before it. */
-export interface MessagePage {
-  messages: StoredMessage[];
-  next_before: number | null;
-}
-
+export type MessagePage = Schemas["MessagePage"];
 /** A message sent over REST with the replica's reply. */
-export interface ChatAnswer {
-  message: StoredMessage;
-  reply: StoredMessage;
-  duplicate: boolean;
-}
-
-export type RoomMode = Schemas["NewRoom"]["mode"];
-
+export type ChatAnswer = Schemas["Exchange"];
+export type RoomMode = NonNullable<Schemas["NewRoom"]["mode"]>;
 /** A chatroom of users and replicas. */
-export interface Room {
-  id: string;
-  name: string;
-  created_by: string;
-  mode: NonNullable<RoomMode>;
-  replica_ids: string[];
-  settings: Record<string, unknown>;
-  is_open: boolean;
-  last_seq: number;
-  created_at: string;
-}
-
+export type Room = Schemas["Room"];
 /** A room with its members and who is present. */
-export interface RoomDetail {
-  room: Room;
-  members: string[];
-  present: string[];
-  sensay_user_id: string;
-}
-
+export type RoomDetail = Schemas["RoomDetail"];
 export type TaskStatus = NonNullable<Schemas["NewTask"]["status"]>;
-
 /** An entry of the caller's task list. */
-export interface Task {
-  id: string;
-  user_id: string;
-  description: string;
-  status: TaskStatus;
-  created_at: string;
-  updated_at: string;
-}
+export type Task = Schemas["Task"];
 
 /** A page request: messages with a smaller seq than `before`, at most `limit` of them (1 to 200). */
-export interface Page {
-  before?: number;
-  limit?: number;
-}
+export type Page = NonNullable<operations["listRoomMessages"]["parameters"]["query"]>;
 
 export interface HubRestOptions {
   /** Base URL of the hub, e.g. `https://hub.example.com` (in a browser on the hub's own origin: `location.origin`). */
@@ -113,7 +58,7 @@ export class HubRest {
 
   // -- auth -----------------------------------------------------------------------------------------------------
 
-  signUp(email: string, password: string): Promise<{ user: User }> {
+  signUp(email: string, password: string): Promise<Answer<"signUp", 201>> {
     return this.#call("POST", "/api/auth/signup", { body: { email, password } satisfies Schemas["Credentials"], auth: false });
   }
 
@@ -132,13 +77,13 @@ export class HubRest {
     return this.#call("POST", "/api/auth/logout");
   }
 
-  me(): Promise<{ user: User; session_id: string | null; expires_at: number }> {
+  me(): Promise<Answer<"getMe">> {
     return this.#call("GET", "/api/auth/me");
   }
 
   // -- chat -----------------------------------------------------------------------------------------------------
 
-  replicas(): Promise<{ replicas: Replica[]; default_replica_id: string | null }> {
+  replicas(): Promise<Answer<"listReplicas">> {
     return this.#call("GET", "/api/replicas");
   }
 
@@ -163,7 +108,7 @@ export class HubRest {
 
   // -- rooms ----------------------------------------------------------------------------------------------------
 
-  rooms(): Promise<{ rooms: Room[] }> {
+  rooms(): Promise<Answer<"listRooms">> {
     return this.#call("GET", "/api/rooms");
   }
 
@@ -186,7 +131,7 @@ export class HubRest {
 
   // -- tasks ----------------------------------------------------------------------------------------------------
 
-  tasks(): Promise<{ tasks: Task[] }> {
+  tasks(): Promise<Answer<"listTasks">> {
     return this.#call("GET", "/api/tasks");
   }
 
@@ -209,7 +154,7 @@ export class HubRest {
     prototypeId: string,
     action: string,
     params: Record<string, unknown> = {},
-  ): Promise<{ action: string; result: Record<string, unknown>; interaction_id: string }> {
+  ): Promise<Answer<"runPrototypeAction">> {
     const body: Schemas["ActionRequest"] = { action, params };
     return this.#call("POST", `/api/prototype/${encodeURIComponent(prototypeId)}/actions`, { body });
   }

@@ -102,7 +102,9 @@ test("a room of two replicas: join, post, and both replicas answer in turn", asy
   const page = await client.rest.roomMessages(room.id);
   assert.deepEqual(page.messages.slice().reverse(), posted);
   await assert.rejects(client.joinRoom("00000000-0000-4000-8000-000000000000"), { code: "not_found" });
-  client.leaveRoom(room.id);
+  await assert.rejects(client.stopRoom("00000000-0000-4000-8000-000000000000"), { code: "not_found" });
+  await client.stopRoom(room.id); // acknowledged, even with no run to stop
+  await client.leaveRoom(room.id);
   assert.equal(client.position(stream), undefined, "a left room is not resumed after a reconnect");
 });
 
@@ -122,4 +124,23 @@ test("task changes made over REST arrive as change events", async () => {
     { op: "INSERT", description: "buy milk" },
     { op: "UPDATE", description: "buy milk" },
   ]);
+});
+
+test("frames dropped by the rate limit are named by their id and sent again until acknowledged", async () => {
+  const user = await newUser();
+  const { client, sockets } = clientOf(user);
+  open.push(client);
+  await client.connect();
+  const replica = await defaultReplica(client.rest);
+  const room = await client.rest.createRoom({ name: "busy", replica_ids: [replica] });
+  await client.joinRoom(room.id);
+  const limited = new Set<string>();
+  sockets[0]!.socket.on("message", (data) => {
+    const frame = JSON.parse(String(data)) as { type: string; code?: string; id?: string };
+    if (frame.type === "error" && frame.code === "rate_limited" && frame.id) limited.add(frame.id);
+  });
+  const stops = Array.from({ length: 80 }, () => client.stopRoom(room.id)); // over the burst of 60
+  await Promise.all(stops);
+  assert.ok(limited.size > 0, "some stops went over the limit");
+  assert.equal(client.state, "open", "and the socket stayed open");
 });

@@ -240,7 +240,7 @@ $("room-open").addEventListener("submit", async (event) => {
   try {
     const names = replicaIds.map((id) => replicaNames.get(id)).join(" & ");
     const room = await hub.rest.createRoom({ name: names, replica_ids: replicaIds, mode: form.get("mode") });
-    if (roomStream) hub.leaveRoom(roomStream.slice("room:".length));
+    if (roomStream) await hub.leaveRoom(roomStream.slice("room:".length));
     roomStream = `room:${room.id}`;
     $("room-log").replaceChildren();
     await hub.joinRoom(room.id);

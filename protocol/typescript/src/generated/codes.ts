@@ -16,6 +16,10 @@ export const CLOSE_CODES: Readonly<Record<number, { readonly name: string; reado
     "name": "GOING_AWAY",
     "reconnect": true
   },
+  "1007": {
+    "name": "INVALID_DATA",
+    "reconnect": true
+  },
   "1009": {
     "name": "MESSAGE_TOO_BIG",
     "reconnect": true

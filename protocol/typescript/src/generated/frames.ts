@@ -186,7 +186,8 @@ export interface RoomStopFrame {
   type: "room.stop";
 }
 /**
- * Sent once, right after successful authentication.
+ * Sent after each successful authentication: when the socket authenticates, and again in answer to each later
+ * `auth` frame that renews the token (same user, same `connection_id`; `session_id` is the new token's).
  */
 export interface HelloFrame {
   connection_id: string;
@@ -217,7 +218,8 @@ export interface PongFrame {
   type: "pong";
 }
 /**
- * A `chat.send`/`room.send` was stored as `message_id` at `seq` in `stream`.
+ * A frame was carried out: a `chat.send`/`room.send` stored as `message_id` at `seq` in `stream`, or a
+ * `room.leave`/`room.stop` done (then only `id` is set).
  */
 export interface AckFrame {
   /**
@@ -225,12 +227,21 @@ export interface AckFrame {
    */
   duplicate?: boolean;
   /**
-   * The client message id (the send frame's id).
+   * The frame's id: for sends, the client message id (always set).
    */
-  id: string;
-  message_id: string;
-  seq: number;
-  stream: string;
+  id?: string | null;
+  /**
+   * Sends: the stored message's id.
+   */
+  message_id?: string | null;
+  /**
+   * Sends: the message's position in its stream.
+   */
+  seq?: number | null;
+  /**
+   * Sends: the stream the message was stored in.
+   */
+  stream?: string | null;
   type: "ack";
 }
 /**

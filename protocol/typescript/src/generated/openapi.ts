@@ -9,51 +9,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in: access and refresh tokens */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["LoginBody"];
-                };
-            };
-            responses: {
-                /** @description tokens */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description bad login */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Log in: access and refresh tokens. */
+        post: operations["logIn"];
         delete?: never;
         options?: never;
         head?: never;
@@ -69,43 +26,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End this session on REST and sockets */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description logged out */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** End this session: its tokens stop working and its sockets close with 4003. */
+        post: operations["logOut"];
         delete?: never;
         options?: never;
         head?: never;
@@ -119,47 +41,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the user */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The caller. */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -177,51 +60,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Trade a refresh token for new tokens */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["RefreshBody"];
-                };
-            };
-            responses: {
-                /** @description tokens */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Trade a refresh token for new tokens.
+         * @description The old refresh token stops working; one used again outside the reuse interval ends its whole session.
+         */
+        post: operations["refreshTokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -237,51 +80,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["Credentials"];
-                };
-            };
-            responses: {
-                /** @description created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description email taken */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Create an account. */
+        post: operations["signUp"];
         delete?: never;
         options?: never;
         head?: never;
@@ -295,129 +95,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Chat history, newest first */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description page: messages with a smaller seq (needs replica_id) */
-                    before?: number;
-                    /** @description page size */
-                    limit?: number;
-                    /** @description one stream; omit for all replicas by time */
-                    replica_id?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description a page of messages */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Chat history, newest first.
+         * @description With `replica_id`: one stream, paged by `before` (a sequence number); without: every stream by time.
+         */
+        get: operations["listMessages"];
         put?: never;
-        /** Send a message and wait for the reply */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["NewMessage"];
-                };
-            };
-            responses: {
-                /** @description repeated client_id */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description message and reply */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description unknown replica */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description replica failed */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Send a message and wait for the reply.
+         * @description The socket's code path, for clients without one. When the replica fails, the problem carries the stored
+         *     `message` (and `retryable`): send the same `client_id` again to retry.
+         */
+        post: operations["sendMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -431,47 +120,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's mock $SNSY balance and the whole journal, newest first (?limit=1..200, default 50; ?before=<next_before>) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description balance, staked, entries, next_before */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The caller's mock $SNSY balance and its whole journal, newest first, a page at a time. */
+        get: operations["getLedger"];
         put?: never;
         post?: never;
         delete?: never;
@@ -489,58 +139,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a mock MCP tool (search, summarize, translate, calculator) on a JSON input */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    tool: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the tool's output */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such tool */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Run a mock MCP tool (`search`, `summarize`, `translate`, `calculator`) on a JSON input. */
+        post: operations["runTool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -556,51 +156,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Place a simulated call */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["PlaceCall"];
-                };
-            };
-            responses: {
-                /** @description the call, queued */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Place a simulated call (it starts `queued`). */
+        post: operations["placeCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -614,58 +171,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A simulated call */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    sid: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the call */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such call */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** A simulated call. */
+        get: operations["getCall"];
         put?: never;
         post?: never;
         delete?: never;
@@ -683,71 +190,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a simulated call to its next status (ringing, answered, completed, ...) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    sid: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["CallEventBody"];
-                };
-            };
-            responses: {
-                /** @description the call */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such call */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description illegal transition */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...). */
+        post: operations["advanceCall"];
         delete?: never;
         options?: never;
         head?: never;
@@ -763,80 +207,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send mock $SNSY from your ledger balance to a wallet address (a hub user's wallet is credited); a nonce makes identical transfers distinct */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["NewTransfer"];
-                };
-            };
-            responses: {
-                /** @description the same nonce, submitted before */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description the new transfer */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description from is not your wallet */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description insufficient_funds */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Send mock $SNSY from your ledger balance to a wallet address.
+         * @description A hub user's wallet is credited; `from`, when given, must be your wallet (else 403). A `nonce` makes identical
+         *     transfers distinct (omitted: the next one); the same nonce again answers the first transfer.
+         */
+        post: operations["createTransfer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -850,58 +226,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A simulated transfer by hash */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    tx_hash: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the transfer */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such transfer */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** A simulated transfer, by hash. */
+        get: operations["getTransfer"];
         put?: never;
         post?: never;
         delete?: never;
@@ -917,58 +243,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prototype: its description (actions with params schemas), the caller's state and a page of their records (?limit=1..200, default 20; ?before=<next_before> for the next page) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    prototype_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description id, description, state, interactions, next_before */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such prototype */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** A prototype: its description (actions with params schemas), the caller's state and a page of their records. */
+        get: operations["getPrototype"];
         put?: never;
         post?: never;
         delete?: never;
@@ -986,89 +262,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run an action of a prototype; it is recorded in prototype_interactions (and fed to the caller's sockets) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    prototype_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["ActionRequest"];
-                };
-            };
-            responses: {
-                /** @description action, result, interaction_id */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such prototype, or an unknown id in the params */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description the action conflicts with the current state (e.g. insufficient_funds) */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description the replica service refused (replica_rejected) */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description the replica service failed (replica_unavailable) */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Run an action of a prototype.
+         * @description It is recorded in `prototype_interactions` (and that row reaches the caller's sockets as a `change` frame).
+         */
+        post: operations["runPrototypeAction"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1082,59 +280,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mock NFT metadata (ERC-721 JSON: name, description, image, attributes) of an evolution level the caller's replica reached */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    level: string;
-                    replica_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description the metadata */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description level not reached */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /**
+         * Mock NFT metadata (ERC-721 JSON) of an evolution level the caller's replica reached.
+         * @description Only its owner sees it; a level not reached is 404.
+         */
+        get: operations["getEvolutionNft"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1150,47 +300,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The seven prototypes */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description id, name, summary, actions */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The seven prototypes. */
+        get: operations["listPrototypes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1206,47 +317,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Replicas the caller can chat with */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description replicas */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Replicas the caller can chat with. */
+        get: operations["listReplicas"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1262,102 +334,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Rooms the caller belongs to, and open rooms */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description rooms */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Rooms the caller belongs to, and open rooms. */
+        get: operations["listRooms"];
         put?: never;
-        /** Create a room of users and replicas */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["NewRoom"];
-                };
-            };
-            responses: {
-                /** @description the room */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description unknown replica (replica_not_found) */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Create a room of users and replicas. */
+        post: operations["createRoom"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1371,49 +352,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A room, its members and who is present */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    room_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description room */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description no such room */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** A room, its members and who is present. */
+        get: operations["getRoom"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1431,67 +371,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a user to the room (creator only) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    room_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["NewMember"];
-                };
-            };
-            responses: {
-                /** @description added */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description not the creator */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such room */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Add a user to the room (its creator only). */
+        post: operations["addRoomMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1505,63 +386,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A room's messages, newest first, paged by sequence number */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description page: messages with a smaller seq */
-                    before?: number;
-                    /** @description page size */
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    room_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description a page of messages */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such room */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** A room's messages, newest first, paged by sequence number. */
+        get: operations["listRoomMessages"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1577,93 +403,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tasks */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description tasks */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The caller's tasks. */
+        get: operations["listTasks"];
         put?: never;
-        /** Create a task */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["NewTask"];
-                };
-            };
-            responses: {
-                /** @description created */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Create a task. */
+        post: operations["createTask"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1680,112 +424,173 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a task */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    task_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such task */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Delete a task (another user's task is 404). */
+        delete: operations["deleteTask"];
         options?: never;
         head?: never;
-        /** Change a task */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    task_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["TaskPatch"];
-                };
-            };
-            responses: {
-                /** @description changed */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description missing, invalid or revoked token */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description no such task */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
+        /** Change a task's description or status (another user's task is 404). */
+        patch: operations["updateTask"];
+        trace?: never;
+    };
+    "/auth/v1/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /** The public keys of ES256 tokens (empty with HS256, whose secret is never shown), open as Supabase's is. */
+        get: operations["gotrueJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/{rest}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Anything else GoTrue serves: a refusal naming what is supported.
+         * @description OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+         *     by the hub's local auth.
+         */
+        get: operations["gotrueUnsupportedGet"];
+        /**
+         * Anything else GoTrue serves: a refusal naming what is supported.
+         * @description OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+         *     by the hub's local auth.
+         */
+        put: operations["gotrueUnsupportedPut"];
+        /**
+         * Anything else GoTrue serves: a refusal naming what is supported.
+         * @description OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+         *     by the hub's local auth.
+         */
+        post: operations["gotrueUnsupportedPost"];
+        /**
+         * Anything else GoTrue serves: a refusal naming what is supported.
+         * @description OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+         *     by the hub's local auth.
+         */
+        delete: operations["gotrueUnsupportedDelete"];
+        options?: never;
+        head?: never;
+        /**
+         * Anything else GoTrue serves: a refusal naming what is supported.
+         * @description OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
+         *     by the hub's local auth.
+         */
+        patch: operations["gotrueUnsupportedPatch"];
+        trace?: never;
+    };
+    "/auth/v1/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GoTrue's health check. */
+        get: operations["gotrueHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End this session (``scope=local``), all the user's (``global``, the default) or all others (``others``). */
+        post: operations["gotrueLogOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which sign-up and login methods are on. */
+        get: operations["gotrueSettings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a user and log them in (GoTrue with auto-confirm: the hub sends no confirmation mail). */
+        post: operations["gotrueSignUp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** ``grant_type=password`` logs in, ``grant_type=refresh_token`` rotates the refresh token. */
+        post: operations["gotrueToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user of the token. */
+        get: operations["gotrueGetUser"];
+        /** Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``. */
+        put: operations["gotrueUpdateUser"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/healthz": {
@@ -1795,38 +600,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The process is alive */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description alive */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The process is alive. */
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1842,38 +617,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This document */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description OpenAPI 3.1 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** This document. */
+        get: operations["getOpenApiDocument"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1889,47 +634,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database answers and is migrated */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description ready */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-                /** @description invalid input */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description not ready */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** The database answers and is migrated (else 503 `not_ready`). */
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1942,17 +648,63 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActionDescription */
+        ActionDescription: {
+            /** @description JSON Schema of the action's `params`. */
+            params: {
+                [key: string]: unknown;
+            };
+            summary: string;
+        };
+        /**
+         * ActionDone
+         * @description What the action returned, and the `prototype_interactions` row that records it.
+         */
+        ActionDone: {
+            action: string;
+            /** Format: uuid */
+            interaction_id: string;
+            /** @description The action's result (each action has its own). */
+            result: {
+                [key: string]: unknown;
+            };
+        };
         /** ActionRequest */
         ActionRequest: {
             action: string;
-            /** @default {} */
+            /**
+             * @description The action's parameters; their JSON Schema is in `GET /api/prototype/{id}`.
+             * @default {}
+             */
             params?: {
                 [key: string]: unknown;
             };
         };
+        /** CallEvent */
+        CallEvent: {
+            at: number;
+            index: number;
+            status: components["schemas"]["CallStatus"];
+        };
         /** CallEventBody */
         CallEventBody: {
             status: components["schemas"]["CallStatus"];
+        };
+        /**
+         * CallRecorded
+         * @description The simulated call, and the `prototype_interactions` row that records the change.
+         */
+        CallRecorded: {
+            call: components["schemas"]["SimulatedCall"];
+            /** Format: uuid */
+            interaction_id: string;
+        };
+        /**
+         * CallShown
+         * @description A simulated call.
+         */
+        CallShown: {
+            call: components["schemas"]["SimulatedCall"];
         };
         /**
          * CallStatus
@@ -1964,10 +716,234 @@ export interface components {
             email: string;
             password: string;
         };
+        /**
+         * Entry
+         * @description One journal row, as ``GET /api/ledger`` pages them (``n`` is the paging cursor).
+         */
+        Entry: {
+            amount: number;
+            balance_after: number;
+            balance_delta: number;
+            created_at: string;
+            /** @enum {unknown} */
+            kind: "lock" | "mint" | "release" | "spend" | "stake" | "transfer_in" | "transfer_out" | "unstake";
+            memo: {
+                [key: string]: unknown;
+            };
+            n: number;
+            staked_after: number;
+            staked_delta: number;
+        };
+        /**
+         * ErrorCode
+         * @description Machine-readable reason of an error, the one vocabulary of both transports.
+         *
+         *     On the socket it is the ``code`` of an ``error`` frame (the connection stays open); over REST it is the
+         *     ``code`` of a problem document answered with ``http_status``. One cause has one code on both.
+         *     ``http_status`` is ``None`` for codes that occur only on the socket; ``socket`` is ``False`` for codes that
+         *     occur only over REST.
+         * @enum {unknown}
+         */
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error";
+        /**
+         * Exchange
+         * @description The stored message and the replica's stored reply.
+         */
+        Exchange: {
+            /** @description The client_id was stored before: nothing new was created. */
+            duplicate: boolean;
+            message: components["schemas"]["StoredMessage"];
+            reply: components["schemas"]["StoredMessage"];
+        };
+        /**
+         * GatewayRefusal
+         * @description Supabase's API gateway's answer to a missing or wrong `apikey` (no error code).
+         */
+        GatewayRefusal: {
+            hint: string;
+            message: string;
+        };
+        /** GoTrueAppMetadata */
+        GoTrueAppMetadata: {
+            /** @enum {unknown} */
+            provider: "email";
+            providers: string[];
+        };
+        /**
+         * GoTrueErrorBody
+         * @description A GoTrue error as clients sending ``X-Supabase-Api-Version: 2024-01-01`` get it.
+         */
+        GoTrueErrorBody: {
+            /** @description The error code (`x-sb-error-code` carries it too). */
+            code: string;
+            message: string;
+            /** @default null */
+            weak_password?: components["schemas"]["WeakPasswordReasons"] | null;
+        };
+        /**
+         * GoTrueHealth
+         * @description GoTrue's health fields.
+         */
+        GoTrueHealth: {
+            description: string;
+            name: string;
+            version: string;
+        };
+        /**
+         * GoTrueIdentity
+         * @description The user's one email identity.
+         */
+        GoTrueIdentity: {
+            created_at: string;
+            email: string;
+            id: string;
+            identity_data: components["schemas"]["GoTrueIdentityData"];
+            identity_id: string;
+            last_sign_in_at: string | null;
+            /** @enum {unknown} */
+            provider: "email";
+            updated_at: string;
+            user_id: string;
+        };
+        /** GoTrueIdentityData */
+        GoTrueIdentityData: {
+            email: string;
+            email_verified: boolean;
+            phone_verified: boolean;
+            sub: string;
+        };
+        /**
+         * GoTrueLegacyErrorBody
+         * @description A GoTrue error as older clients (no ``X-Supabase-Api-Version``) get it.
+         */
+        GoTrueLegacyErrorBody: {
+            /** @description The HTTP status. */
+            code: number;
+            error_code: string;
+            msg: string;
+            /** @default null */
+            weak_password?: components["schemas"]["WeakPasswordReasons"] | null;
+        };
+        /**
+         * GoTrueSession
+         * @description A session: tokens and the user (GoTrue's ``AccessTokenResponse``).
+         */
+        GoTrueSession: {
+            access_token: string;
+            expires_at: number;
+            expires_in: number;
+            refresh_token: string;
+            /** @enum {unknown} */
+            token_type: "bearer";
+            user: components["schemas"]["GoTrueUser"];
+        };
+        /**
+         * GoTrueSettings
+         * @description What sign-up and login methods are on: email, auto-confirmed; everything else off.
+         */
+        GoTrueSettings: {
+            disable_signup: boolean;
+            external: {
+                [key: string]: boolean;
+            };
+            mailer_autoconfirm: boolean;
+            passkeys_enabled: boolean;
+            phone_autoconfirm: boolean;
+            saml_enabled: boolean;
+            sms_provider: string;
+        };
+        /**
+         * GoTrueUser
+         * @description A user as GoTrue shows one: email confirmed at sign-up (the hub sends no mail), one email identity.
+         */
+        GoTrueUser: {
+            app_metadata: components["schemas"]["GoTrueAppMetadata"];
+            /** @enum {unknown} */
+            aud: "authenticated";
+            confirmed_at: string;
+            created_at: string;
+            email: string;
+            email_confirmed_at: string;
+            id: string;
+            identities: components["schemas"]["GoTrueIdentity"][];
+            is_anonymous: boolean;
+            last_sign_in_at: string | null;
+            phone: string;
+            /** @enum {unknown} */
+            role: "authenticated";
+            updated_at: string;
+            user_metadata: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * Health
+         * @description The process answers.
+         */
+        Health: {
+            /**
+             * @default ok
+             * @enum {unknown}
+             */
+            status: "ok";
+        };
+        /** Interaction */
+        Interaction: {
+            created_at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            id: string;
+            interaction_type: string;
+            /** @default null */
+            n: number | null;
+            prototype: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        /**
+         * Jwks
+         * @description The public keys that verify ES256 access tokens (none with HS256).
+         */
+        Jwks: {
+            keys: {
+                [key: string]: unknown;
+            }[];
+        };
+        /**
+         * LedgerPage
+         * @description The caller's $SNSY balance and stake, and a page of the journal, newest first.
+         */
+        LedgerPage: {
+            balance: number;
+            entries: components["schemas"]["Entry"][];
+            /** @description `before` of the next page (null: no more). */
+            next_before: number | null;
+            staked: number;
+        };
         /** LoginBody */
         LoginBody: {
             email: string;
             password: string;
+        };
+        /**
+         * Me
+         * @description The caller, their session and when their token expires.
+         */
+        Me: {
+            /** @description When the access token expires (seconds since the epoch). */
+            expires_at: number;
+            session_id: string | null;
+            user: components["schemas"]["User"];
+        };
+        /**
+         * MessagePage
+         * @description Messages newest first; `next_before`, when set, asks for the page before them.
+         */
+        MessagePage: {
+            messages: components["schemas"]["StoredMessage"][];
+            next_before: number | null;
         };
         /** NewMember */
         NewMember: {
@@ -2022,6 +998,60 @@ export interface components {
             /** @enum {unknown} */
             token: "SNSY";
         };
+        /** NftAttribute */
+        NftAttribute: {
+            /** @default null */
+            display_type?: string | null;
+            /** @default null */
+            max_value?: number | null;
+            trait_type: string;
+            value: string | number;
+        };
+        /**
+         * NftMetadata
+         * @description ERC-721 metadata JSON of an evolution level.
+         */
+        NftMetadata: {
+            attributes: components["schemas"]["NftAttribute"][];
+            description: string;
+            external_url: string;
+            /** @description An SVG, as a data URL. */
+            image: string;
+            name: string;
+        };
+        /**
+         * OpenApiDocument
+         * @description An OpenAPI 3.1 document (this one).
+         */
+        OpenApiDocument: {
+            components: {
+                [key: string]: unknown;
+            };
+            info: {
+                [key: string]: unknown;
+            };
+            openapi: string;
+            paths: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            servers: {
+                [key: string]: unknown;
+            }[];
+            tags: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** PasswordGrant */
+        PasswordGrant: {
+            /** @default  */
+            email?: string;
+            /** @default  */
+            password?: string;
+            /** @default  */
+            phone?: string;
+        };
         /** PlaceCall */
         PlaceCall: {
             /** @default null */
@@ -2031,18 +1061,166 @@ export interface components {
             /** @description E.164 number */
             to: string;
         };
-        /** @description RFC 9457 problem document */
-        Problem: {
-            code: string;
+        /**
+         * ProblemDocument
+         * @description An RFC 9457 problem document; some carry more fields (a failed reply's stored `message`).
+         */
+        ProblemDocument: {
+            code: components["schemas"]["ErrorCode"];
+            /** @description What went wrong, for humans; not meant to be parsed. */
             detail: string;
-            instance?: string;
+            /**
+             * @description The request's path.
+             * @default null
+             */
+            instance?: string | null;
             status: number;
+            /** @description The HTTP status's reason phrase. */
             title: string;
+            /** @description `/problems/<code>`. */
             type: string;
+        };
+        /** PrototypeDescription */
+        PrototypeDescription: {
+            actions: {
+                [key: string]: components["schemas"]["ActionDescription"];
+            };
+            /** @description The `prototype.event` frames it sends, and what they carry. */
+            events: {
+                [key: string]: string;
+            };
+            name: string;
+            summary: string;
+        };
+        /**
+         * PrototypeDetail
+         * @description A prototype: what it is, the caller's state in it, and a page of their records with it.
+         */
+        PrototypeDetail: {
+            description: components["schemas"]["PrototypeDescription"];
+            id: string;
+            /** @description The caller's records, newest first. */
+            interactions: components["schemas"]["Interaction"][];
+            /** @description `before` of the next page (null: no more). */
+            next_before: number | null;
+            /** @description The caller's state (each prototype has its own). */
+            state: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * PrototypeList
+         * @description The seven prototypes, with the names of their actions.
+         */
+        PrototypeList: {
+            prototypes: components["schemas"]["PrototypeSummary"][];
+        };
+        /** PrototypeSummary */
+        PrototypeSummary: {
+            actions: string[];
+            id: string;
+            name: string;
+            summary: string;
+        };
+        /**
+         * Readiness
+         * @description The database answers and is migrated.
+         */
+        Readiness: {
+            /**
+             * @default ready
+             * @enum {unknown}
+             */
+            status: "ready";
         };
         /** RefreshBody */
         RefreshBody: {
             refresh_token: string;
+        };
+        /** RefreshGrant */
+        RefreshGrant: {
+            /** @default  */
+            refresh_token?: string;
+        };
+        /**
+         * Replica
+         * @description A replica as Sensay describes it, with our snake_case field names (Sensay's are camelCase).
+         */
+        Replica: {
+            /** @default null */
+            greeting: string | null;
+            /** @default null */
+            llm: components["schemas"]["ReplicaLLM"] | null;
+            name: string;
+            /** @default null */
+            owner_id: string | null;
+            /** @default false */
+            private: boolean;
+            /** @default null */
+            profile_image: string | null;
+            /** @default null */
+            purpose: string | null;
+            /** @default null */
+            short_description: string | null;
+            slug: string;
+            /** @default [] */
+            suggested_questions: string[];
+            /** @default [] */
+            tags: string[];
+            /** @default null */
+            type: string | null;
+            uuid: string;
+        };
+        /**
+         * ReplicaList
+         * @description The replicas, and the one to chat with by default.
+         */
+        ReplicaList: {
+            /** @description `SENSAY_REPLICA_ID` when set, else the first listed (null if none). */
+            default_replica_id: string | null;
+            replicas: components["schemas"]["Replica"][];
+        };
+        /**
+         * ReplicaLLM
+         * @description The model settings of a replica.
+         */
+        ReplicaLLM: {
+            /** @default null */
+            model: string | null;
+            /** @default null */
+            system_message: string | null;
+        };
+        /** Room */
+        Room: {
+            created_at: string;
+            /** Format: uuid */
+            created_by: string;
+            /** Format: uuid */
+            id: string;
+            is_open: boolean;
+            last_seq: number;
+            /** @enum {unknown} */
+            mode: "adversarial" | "creative" | "democratic" | "knowledge_sharing" | "moderated" | "natural" | "problem_solving" | "round_robin" | "six_thinking_hats" | "swot" | "topic";
+            name: string;
+            replica_ids: string[];
+            settings: components["schemas"]["RoomSettings"];
+        };
+        /**
+         * RoomDetail
+         * @description A room, its members, who is present, and the user the room acts as at Sensay.
+         */
+        RoomDetail: {
+            members: string[];
+            present: string[];
+            room: components["schemas"]["Room"];
+            sensay_user_id: string;
+        };
+        /**
+         * RoomList
+         * @description The rooms the caller belongs to, then open rooms, newest first.
+         */
+        RoomList: {
+            rooms: components["schemas"]["Room"][];
         };
         /**
          * RoomSettings
@@ -2066,6 +1244,104 @@ export interface components {
             /** @default null */
             topic?: string | null;
         };
+        /**
+         * SignedUp
+         * @description The new account (log in to get tokens).
+         */
+        SignedUp: {
+            user: components["schemas"]["User"];
+        };
+        /** SignupBody */
+        SignupBody: {
+            /** @default null */
+            data?: {
+                [key: string]: unknown;
+            } | null;
+            /** @default  */
+            email?: string;
+            /** @default  */
+            password?: string;
+            /** @default  */
+            phone?: string;
+        };
+        /** SimulatedCall */
+        SimulatedCall: {
+            /** @default null */
+            duration_seconds: number | null;
+            events: components["schemas"]["CallEvent"][];
+            from: string;
+            /** @default null */
+            replica_id: string | null;
+            sid: string;
+            /** @default queued */
+            status: components["schemas"]["CallStatus"];
+            to: string;
+        };
+        /**
+         * StoredMessage
+         * @description A persisted chat or room message: the same object in socket frames, resume replays and REST answers.
+         */
+        StoredMessage: {
+            /**
+             * @description The `id` of the `chat.send`/`room.send` frame that created the message.
+             * @default null
+             */
+            client_id?: string | null;
+            content: string;
+            /** @description ISO 8601 timestamp with timezone. */
+            created_at: string;
+            /** @description Message UUID. */
+            id: string;
+            /**
+             * @description Author of a replica message; in a chat stream also set on the user's messages (the replica addressed).
+             * @default null
+             */
+            replica_id?: string | null;
+            /**
+             * @description For replica messages: the id of the user message answered.
+             * @default null
+             */
+            reply_to?: string | null;
+            /**
+             * @description The room, for room messages.
+             * @default null
+             */
+            room_id?: string | null;
+            /** @enum {unknown} */
+            sender: "replica" | "user";
+            /** @description Position in the stream: 1, 2, 3... with no gaps. */
+            seq: number;
+            /** @description `chat:<replica_id>` or `room:<room_uuid>`. */
+            stream: string;
+            /**
+             * @description Author of a user message.
+             * @default null
+             */
+            user_id?: string | null;
+        };
+        /** Task */
+        Task: {
+            created_at: string;
+            description: string;
+            /** @default null */
+            due_at: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @default null */
+            reminded_at: string | null;
+            /** @enum {unknown} */
+            status: "completed" | "in_progress" | "pending";
+            updated_at: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        /**
+         * TaskList
+         * @description The caller's tasks, oldest first.
+         */
+        TaskList: {
+            tasks: components["schemas"]["Task"][];
+        };
         /** TaskPatch */
         TaskPatch: {
             /** @default null */
@@ -2073,6 +1349,94 @@ export interface components {
             due_at?: string | null;
             /** @default null */
             status?: ("completed" | "in_progress" | "pending") | null;
+        };
+        /**
+         * TokenPair
+         * @description The answer to a login or refresh, in the shape Supabase Auth uses.
+         */
+        TokenPair: {
+            access_token: string;
+            expires_at: number;
+            expires_in: number;
+            refresh_token: string;
+            /** @default bearer */
+            token_type: string;
+            user: components["schemas"]["User"];
+        };
+        /**
+         * ToolRan
+         * @description The steps the mock tool took and its output.
+         */
+        ToolRan: {
+            /** Format: uuid */
+            interaction_id: string;
+            output: {
+                [key: string]: unknown;
+            };
+            steps: string[];
+            tool: string;
+        };
+        /** Transfer */
+        Transfer: {
+            amount: number;
+            block_number: number;
+            from: string;
+            /** @default 51823 */
+            gas_used: number;
+            hash: string;
+            nonce: number;
+            /**
+             * @default confirmed
+             * @enum {unknown}
+             */
+            status: "confirmed";
+            to: string;
+            /**
+             * @default SNSY
+             * @enum {unknown}
+             */
+            token: "SNSY";
+        };
+        /**
+         * TransferRecorded
+         * @description The simulated transfer, and the `prototype_interactions` row that records it.
+         */
+        TransferRecorded: {
+            /** Format: uuid */
+            interaction_id: string;
+            transfer: components["schemas"]["Transfer"];
+        };
+        /**
+         * TransferShown
+         * @description A simulated transfer.
+         */
+        TransferShown: {
+            transfer: components["schemas"]["Transfer"];
+        };
+        /** User */
+        User: {
+            created_at: string;
+            email: string;
+            /** Format: uuid */
+            id: string;
+        };
+        /** UserUpdate */
+        UserUpdate: {
+            /** @default null */
+            data?: {
+                [key: string]: unknown;
+            } | null;
+            /** @default  */
+            email?: string;
+            /** @default null */
+            password?: string | null;
+            /** @default  */
+            phone?: string;
+        };
+        /** WeakPasswordReasons */
+        WeakPasswordReasons: {
+            message: string;
+            reasons: string[];
         };
     };
     responses: never;
@@ -2082,4 +1446,3720 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    logIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginBody"];
+            };
+        };
+        responses: {
+            /** @description Access and refresh tokens, in Supabase Auth's shape. */
+            200: {
+                headers: {
+                    /** @description `no-store`: tokens are not cached. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `invalid_credentials`: Wrong email or password (one answer for both). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "invalid_credentials";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "auth_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    logOut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "auth_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller, their session and when their token expires. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "auth_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    refreshTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshBody"];
+            };
+        };
+        responses: {
+            /** @description Access and refresh tokens, in Supabase Auth's shape. */
+            200: {
+                headers: {
+                    /** @description `no-store`: tokens are not cached. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `invalid_refresh_token`: The refresh token is unknown, used already or expired: log in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "invalid_refresh_token";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "auth_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    signUp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Credentials"];
+            };
+        };
+        responses: {
+            /** @description The new account (log in to get tokens). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedUp"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `email_taken`: An account with this email already exists. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "email_taken";
+                        /** @constant */
+                        status?: 409;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /**
+             * @description - `signup_rejected`: The identity provider refused the sign-up (the detail says why).
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "signup_rejected" | "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "auth_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    listMessages: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+                /** @description One stream; omit for all replicas, newest first. */
+                replica_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Messages newest first; `next_before`, when set, asks for the page before them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    sendMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMessage"];
+            };
+        };
+        responses: {
+            /** @description The client_id was seen before: the message and reply stored then. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Exchange"];
+                };
+            };
+            /** @description The stored message and the replica's stored reply. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Exchange"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `replica_not_found`: No replica with this id is visible to the user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /**
+             * @description - `client_id_conflict`: The client id was already used for a message with other content (or to another replica).
+             *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "client_id_conflict" | "task_conflict";
+                        /** @constant */
+                        status?: 409;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_rejected";
+                        /** @constant */
+                        status?: 502;
+                    };
+                };
+            };
+            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getLedger: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's $SNSY balance and stake, and a page of the journal, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerPage"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    runTool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The steps the mock tool took and its output. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolRan"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `tool_not_found`: No mock MCP tool of this name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "tool_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /**
+             * @description - `tool_failed`: The mock MCP tool could not process its input (the detail says why).
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "tool_failed" | "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    placeCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlaceCall"];
+            };
+        };
+        responses: {
+            /** @description The call. */
+            201: {
+                headers: {
+                    /** @description The call's URL. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecorded"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A simulated call. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallShown"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `call_not_found`: No call with this id belongs to the user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "call_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    advanceCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallEventBody"];
+            };
+        };
+        responses: {
+            /** @description The simulated call, and the `prototype_interactions` row that records the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecorded"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `call_not_found`: No call with this id belongs to the user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "call_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `illegal_transition`: A simulated call cannot move to this status from its own. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "illegal_transition";
+                        /** @constant */
+                        status?: 409;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    createTransfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTransfer"];
+            };
+        };
+        responses: {
+            /** @description The same nonce, submitted before: that transfer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferRecorded"];
+                };
+            };
+            /** @description The new transfer. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferRecorded"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                        /** @constant */
+                        status?: 403;
+                    };
+                };
+            };
+            /** @description - `insufficient_funds`: The $SNSY balance (or stake) is too small for this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "insufficient_funds";
+                        /** @constant */
+                        status?: 409;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getTransfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tx_hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A simulated transfer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferShown"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `transfer_not_found`: No simulated transfer with this hash belongs to the user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "transfer_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getPrototype: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                prototype_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A prototype: what it is, the caller's state in it, and a page of their records with it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrototypeDetail"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `prototype_not_found`: No prototype with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "prototype_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    runPrototypeAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                prototype_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionRequest"];
+            };
+        };
+        responses: {
+            /** @description What the action returned, and the `prototype_interactions` row that records it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionDone"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                        /** @constant */
+                        status?: 403;
+                    };
+                };
+            };
+            /**
+             * @description - `bond_not_found`: No bond with this id belongs to the user.
+             *     - `call_not_found`: No call with this id belongs to the user.
+             *     - `not_found`: The room, task, stream or route does not exist (or is not visible to the user).
+             *     - `prototype_not_found`: No prototype with this id.
+             *     - `replica_not_found`: No replica with this id is visible to the user.
+             *     - `tool_not_found`: No mock MCP tool of this name.
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "bond_not_found" | "call_not_found" | "not_found" | "prototype_not_found" | "replica_not_found" | "tool_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /**
+             * @description - `already_bonded`: These replicas already form an active bond.
+             *     - `already_unlocked`: The memory is unlocked for the user already (by tier, by an unlock, or as its author).
+             *     - `bond_ended`: The bond has ended.
+             *     - `call_ended`: The call has ended.
+             *     - `insufficient_funds`: The $SNSY balance (or stake) is too small for this.
+             *     - `listing_closed`: The marketplace listing was sold or withdrawn already.
+             *     - `max_level`: The replica is at the top level of its evolution path.
+             *     - `path_locked`: The replica already follows another evolution path.
+             *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "path_locked" | "task_conflict";
+                        /** @constant */
+                        status?: 409;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /**
+             * @description - `replica_required`: Give a `replica_id`: no default replica is configured.
+             *     - `tool_failed`: The mock MCP tool could not process its input (the detail says why).
+             *     - `unknown_action`: The prototype has no action of this name.
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_required" | "tool_failed" | "unknown_action" | "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_rejected";
+                        /** @constant */
+                        status?: 502;
+                    };
+                };
+            };
+            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getEvolutionNft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                level: string;
+                replica_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ERC-721 metadata JSON of an evolution level. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NftMetadata"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    listPrototypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The seven prototypes, with the names of their actions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrototypeList"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    listReplicas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The replicas, and the one to chat with by default. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplicaList"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_rejected";
+                        /** @constant */
+                        status?: 502;
+                    };
+                };
+            };
+            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    listRooms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rooms the caller belongs to, then open rooms, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomList"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    createRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewRoom"];
+            };
+        };
+        responses: {
+            /** @description The room. */
+            201: {
+                headers: {
+                    /** @description The room's URL. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Room"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `replica_not_found`: No replica with this id is visible to the user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /**
+             * @description - `unknown_user`: A user id in the body (a room member) is not a user.
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unknown_user" | "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_rejected";
+                        /** @constant */
+                        status?: 502;
+                    };
+                };
+            };
+            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "replica_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A room, its members, who is present, and the user the room acts as at Sensay. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomDetail"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    addRoomMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMember"];
+            };
+        };
+        responses: {
+            /** @description No content. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                        /** @constant */
+                        status?: 403;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /**
+             * @description - `unknown_user`: A user id in the body (a room member) is not a user.
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unknown_user" | "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    listRoomMessages: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_before`: what comes before it. */
+                before?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Messages newest first; `next_before`, when set, asks for the page before them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    listTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's tasks, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    createTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTask"];
+            };
+        };
+        responses: {
+            /** @description The task. */
+            201: {
+                headers: {
+                    /** @description The task's URL. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    deleteTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    updateTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskPatch"];
+            };
+        };
+        responses: {
+            /** @description Task */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `not_found`: The room, task, stream or route does not exist (or is not visible to the user). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public keys that verify ES256 access tokens (none with HS256). */
+            200: {
+                headers: {
+                    /** @description `public, max-age=600` */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Jwks"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUnsupportedGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path; may contain `/`. */
+                rest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUnsupportedPut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path; may contain `/`. */
+                rest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUnsupportedPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path; may contain `/`. */
+                rest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUnsupportedDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path; may contain `/`. */
+                rest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUnsupportedPatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rest of the path; may contain `/`. */
+                rest: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GoTrue's health fields. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueHealth"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueLogOut: {
+        parameters: {
+            query?: {
+                /** @description End all the user's sessions, this one, or all others. */
+                scope?: "global" | "local" | "others";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` (an unknown `scope`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `no_authorization`; or `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"] | components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `bad_jwt`, `session_not_found` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What sign-up and login methods are on: email, auto-confirmed; everything else off. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueSettings"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueSignUp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignupBody"];
+            };
+        };
+        responses: {
+            /** @description A session: tokens and the user (GoTrue's ``AccessTokenResponse``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueSession"];
+                };
+            };
+            /** @description `validation_failed`, `phone_provider_disabled`, `bad_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `request_entity_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `over_request_rate_limit` */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueToken: {
+        parameters: {
+            query: {
+                /** @description `password` logs in, `refresh_token` rotates; the others are not supported. */
+                grant_type: "id_token" | "password" | "pkce" | "refresh_token" | "web3";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordGrant"] | components["schemas"]["RefreshGrant"];
+            };
+        };
+        responses: {
+            /** @description A session: tokens and the user (GoTrue's ``AccessTokenResponse``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueSession"];
+                };
+            };
+            /** @description `invalid_credentials`, `validation_failed`, `refresh_token_not_found`, `refresh_token_already_used` (the session is ended), `session_expired`, `provider_disabled`, `bad_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"];
+                };
+            };
+            /** @description `flow_state_not_found` (`pkce`: no flow ever starts here) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `request_entity_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `phone_provider_disabled`, `web3_provider_disabled` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `over_request_rate_limit` */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueGetUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A user as GoTrue shows one: email confirmed at sign-up (the hub sends no mail), one email identity. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueUser"];
+                };
+            };
+            /** @description `no_authorization`; or `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"] | components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `bad_jwt`, `session_not_found` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    gotrueUpdateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserUpdate"];
+            };
+        };
+        responses: {
+            /** @description A user as GoTrue shows one: email confirmed at sign-up (the hub sends no mail), one email identity. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueUser"];
+                };
+            };
+            /** @description `bad_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `no_authorization`; or `apikey` missing or wrong (the gateway's `{message, hint}`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayRefusal"] | components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `bad_jwt`, `session_not_found` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `request_entity_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `over_request_rate_limit` */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process answers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getOpenApiDocument: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An OpenAPI 3.1 document (this one). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenApiDocument"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The database answers and is migrated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+}

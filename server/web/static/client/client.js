@@ -54,6 +54,7 @@ export class HubClient extends Emitter {
     #pending = new Map();
     #rooms = new Set();
     #joins = new Map();
+    #calls = new Map();
     #retryTimer;
     #refreshTimer;
     #heartbeat;
@@ -175,7 +176,10 @@ export class HubClient extends Emitter {
             this.#transmit({ type: "room.join", id, room_id: roomId });
         return promise;
     }
-    /** Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects. */
+    /**
+     * Leave a room joined with `joinRoom()`: its stream is no longer followed, nor resumed after reconnects.
+     * Resolves when the server has unsubscribed the socket (at once when no socket is open: it is not rejoined).
+     */
     leaveRoom(roomId) {
         this.#rooms.delete(roomId);
         this.#sequencer.forget(`room:${roomId}`);
@@ -185,15 +189,28 @@ export class HubClient extends Emitter {
             this.#joins.delete(id);
             join.reject?.(new HubError("client_closed", "the room was left before it was joined"));
         }
-        this.#transmitIfOpen({ type: "room.leave", room_id: roomId });
+        if (this.#state !== "open")
+            return Promise.resolve();
+        return this.#roomCall({ type: "room.leave", id: newId(), room_id: roomId });
     }
     /** Tell a joined room whether the user is typing (dropped while disconnected: it is never stored). */
     setTyping(roomId, typing) {
         this.#transmitIfOpen({ type: "room.typing", room_id: roomId, typing });
     }
-    /** Stop the replicas' turns running in a room. */
+    /**
+     * Stop the replicas' turns running in a room. Resolves on the server's `ack` (sent again after a reconnect if the
+     * socket dropped first); rejects with `forbidden` or `not_found` when the user is not a member.
+     */
     stopRoom(roomId) {
-        this.#transmitIfOpen({ type: "room.stop", room_id: roomId });
+        if (this.#state === "closed")
+            return Promise.reject(new HubError("client_closed", "the client is closed"));
+        return this.#roomCall({ type: "room.stop", id: newId(), room_id: roomId });
+    }
+    #roomCall(frame) {
+        const { promise, resolve, reject } = deferred();
+        this.#calls.set(frame.id, { frame, resolve, reject });
+        this.#transmitIfOpen(frame);
+        return promise;
     }
     // -- connection lifecycle -------------------------------------------------------------------------------------
     async #open() {
@@ -270,6 +287,9 @@ export class HubClient extends Emitter {
         for (const join of this.#joins.values())
             join.reject?.(error);
         this.#joins.clear();
+        for (const call of this.#calls.values())
+            call.reject(error);
+        this.#calls.clear();
         this.#ready?.reject(error);
         this.#ready?.promise.catch(() => undefined); // nobody may be waiting for it
         this.#ready = undefined;
@@ -300,15 +320,8 @@ export class HubClient extends Emitter {
         switch (frame.type) {
             case "hello":
                 return this.#onHello(frame);
-            case "ack": {
-                const pending = this.#pending.get(frame.id);
-                this.#pending.delete(frame.id);
-                if (frame.duplicate && this.#sequencer.position(frame.stream) === undefined) {
-                    // Stored while this client was away, in a stream it had not seen yet: replay from that message on.
-                    this.follow(frame.stream, frame.seq - 1);
-                }
-                return pending?.resolve(frame);
-            }
+            case "ack":
+                return this.#onAck(frame);
             case "message":
                 this.#deliver(this.#sequencer.offer(frame.message));
                 return this.#watchHole(frame.message.stream);
@@ -345,6 +358,25 @@ export class HubClient extends Emitter {
                 return; // `pong`, and frame types newer than this client
         }
     }
+    #onAck(frame) {
+        if (!frame.id)
+            return;
+        const call = this.#calls.get(frame.id);
+        if (call !== undefined) {
+            this.#calls.delete(frame.id);
+            return call.resolve();
+        }
+        const pending = this.#pending.get(frame.id);
+        if (pending === undefined || !frame.stream || !frame.message_id || typeof frame.seq !== "number")
+            return;
+        this.#pending.delete(frame.id);
+        const ack = frame;
+        if (ack.duplicate && this.#sequencer.position(ack.stream) === undefined) {
+            // Stored while this client was away, in a stream it had not seen yet: replay from that message on.
+            this.follow(ack.stream, ack.seq - 1);
+        }
+        pending.resolve(ack);
+    }
     #onHello(hello) {
         const reauthenticated = this.#hello !== undefined;
         this.#hello = hello;
@@ -372,6 +404,14 @@ export class HubClient extends Emitter {
             this.#transmit({ type: "room.join", id, room_id: roomId });
         }
         this.#resume(this.#sequencer.positions());
+        for (const [id, call] of this.#calls) {
+            if (call.frame.type === "room.stop")
+                this.#transmit(call.frame);
+            else {
+                this.#calls.delete(id); // the new socket never joined the room: it is left
+                call.resolve();
+            }
+        }
         for (const pending of this.#pending.values()) {
             const tooLarge = this.#tooLarge(pending.frame); // queued before this connection told its limit
             if (tooLarge === undefined)
@@ -388,16 +428,23 @@ export class HubClient extends Emitter {
             return;
         }
         const error = HubError.fromFrame(frame);
-        const pending = frame.id ? this.#pending.get(frame.id) : undefined;
-        if (pending !== undefined && frame.code === "rate_limited") {
-            // Dropped for flooding: send it again after a pause instead of failing it.
-            const again = () => this.#pending.get(pending.frame.id) === pending && this.#transmitIfOpen(pending.frame);
-            setTimeout(again, this.#backoff.jitterMs * (1 + Math.random()));
+        if (frame.code === "rate_limited" && frame.id && this.#retransmitLater(frame.id))
             return;
+        if (frame.stream && this.#recovering.has(frame.stream)) {
+            // The stream cannot be resumed at all: no such room, no longer a member, or no such replica.
+            this.#recovering.delete(frame.stream);
+            if (["not_found", "forbidden", "replica_not_found"].includes(frame.code))
+                this.#sequencer.forget(frame.stream);
         }
+        const pending = frame.id ? this.#pending.get(frame.id) : undefined;
         if (pending !== undefined) {
             this.#pending.delete(pending.frame.id);
             return pending.reject(error);
+        }
+        const call = frame.id ? this.#calls.get(frame.id) : undefined;
+        if (call !== undefined) {
+            this.#calls.delete(call.frame.id);
+            return call.reject(error);
         }
         const join = frame.id ? this.#joins.get(frame.id) : undefined;
         if (join !== undefined) {
@@ -407,6 +454,23 @@ export class HubClient extends Emitter {
                 return join.reject(error);
         }
         this.emit("error", error);
+    }
+    /** A frame dropped for flooding (`rate_limited`, with its id): send it again after a pause instead of failing it. */
+    #retransmitLater(id) {
+        const waiting = () => {
+            const join = this.#joins.get(id);
+            return this.#pending.get(id)?.frame ?? this.#calls.get(id)?.frame ??
+                (join && { type: "room.join", id, room_id: join.roomId });
+        };
+        if (waiting() === undefined)
+            return false;
+        const again = () => {
+            const frame = waiting(); // still waiting for its answer?
+            if (frame !== undefined && this.#state === "open")
+                this.#transmit(frame); // else #restore() sends it
+        };
+        setTimeout(again, this.#backoff.jitterMs * (1 + Math.random()));
+        return true;
     }
     #deliver(messages) {
         for (const message of messages)

@@ -13,6 +13,10 @@ export const CLOSE_CODES = {
         "name": "GOING_AWAY",
         "reconnect": true
     },
+    "1007": {
+        "name": "INVALID_DATA",
+        "reconnect": true
+    },
     "1009": {
         "name": "MESSAGE_TOO_BIG",
         "reconnect": true

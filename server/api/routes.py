@@ -1,0 +1,28 @@
+"""Every REST route of the app, in matching order; ``/openapi.json`` describes exactly these."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from ..config import Settings
+from . import auth, conversations, gotrue, health, mock, openapi, prototypes, replicas, rooms, tasks
+
+
+def uses_supabase_auth(settings: Settings) -> bool:
+    return settings.supabase_url is not None and settings.supabase_anon_key is not None
+
+
+def rest_routes(settings: Settings) -> list[BaseRoute]:
+    """The REST routes the app serves with ``settings`` (a new module's ``routes`` is added here)."""
+    return [
+        *health.routes,
+        *auth.routes,
+        *([] if uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
+        *conversations.routes,
+        *tasks.routes,
+        *replicas.routes,
+        *rooms.routes,
+        *prototypes.routes,
+        *mock.routes,
+        *openapi.routes,
+    ]
