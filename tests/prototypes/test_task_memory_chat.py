@@ -92,12 +92,15 @@ async def test_sending_the_same_command_again_applies_it_once(http: httpx.AsyncC
     assert [t["description"] for t in await tasks_of(http, alice)] == ["buy milk"]
 
 
-async def test_parallel_deletes_of_the_same_task_answer_one_success_and_409s(
+async def test_parallel_deletes_of_task_1_each_delete_one_task_or_answer_409(
     http: httpx.AsyncClient, alice: dict
 ) -> None:
-    """Four parallel "delete task 1": one deletes it, the others answer 409 task_conflict (never 500), nothing
-    else is deleted, and the refused messages are not stored."""
-    for name in ("one", "two", "three"):
+    """Four parallel "delete task 1": each either deletes the first task of the list it arrived to, or answers 409
+    task_conflict (never 500) because another got there first; nothing else is deleted, and the refused messages
+    are not stored. (Which ones race depends on timing: a command that arrives after another committed sees the
+    shorter list, so its "task 1" is the next task.)"""
+    names = ["one", "two", "three", "four", "five"]
+    for name in names:
         await http.post("/api/tasks", json={"description": name}, headers=bearer(alice))
 
     async def delete(n: int) -> httpx.Response:
@@ -105,12 +108,14 @@ async def test_parallel_deletes_of_the_same_task_answer_one_success_and_409s(
         return await http.post("/api/conversations", json=body, headers=bearer(alice))
 
     answers = await asyncio.gather(*(delete(n) for n in range(4)))
-    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert {a.status_code for a in answers} <= {201, 409}
+    deleted = sum(a.status_code == 201 for a in answers)
+    assert deleted >= 1
     for refused in (a for a in answers if a.status_code == 409):
         problem(refused, 409, "task_conflict")
-    assert [t["description"] for t in await tasks_of(http, alice)] == ["two", "three"]
+    assert [t["description"] for t in await tasks_of(http, alice)] == names[deleted:]
     history = await http.get("/api/conversations", params={"replica_id": ADA_LOVELACE_UUID}, headers=bearer(alice))
-    assert [m["content"] for m in history.json()["messages"] if m["sender"] == "user"] == ["delete task 1"]
+    assert [m["content"] for m in history.json()["messages"] if m["sender"] == "user"] == ["delete task 1"] * deleted
 
 
 async def test_a_due_task_sends_one_reminder_to_every_tab(server: str, http: httpx.AsyncClient, alice: dict) -> None:
