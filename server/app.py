@@ -15,12 +15,13 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, health, mock, openapi, prototypes, replicas, rooms, tasks
+from .api import auth, conversations, health, metrics, mock, openapi, prototypes, replicas, rooms, tasks
+from .api.middleware import HttpMetrics, RequestContext
 from .api.problems import exception_handlers
 from .auth.identity import IdentityBackend
 from .auth.local import LocalIdentity
@@ -34,8 +35,9 @@ from .hub.hub import ControlHandler, Hub
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
+from .startup import announce, check_supabase_keys, describe_backends, metrics_listener
 from .state import AppState
-from .store.database import create_pool
+from .store.database import DEFAULT_STATEMENT_CACHE, create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
 
@@ -70,7 +72,6 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
     if replica is None:
         replica = create_local_replica(organization_secret=secrets.token_urlsafe(24))
     async with serve_local_replica(replica) as base_url:
-        logger.info("no SENSAY_API_KEY: replicas answered by the local replica at %s", base_url)
         yield base_url, replica.organization_secret
 
 
@@ -80,7 +81,12 @@ class HubApp(Starlette):
     Every idle socket keeps its whole call chain alive; skipping the middleware stack and router
     (which add nothing to a WebSocket: CORS and the exception handlers are for HTTP) saves a few KB per
     socket. The route stays in ``routes`` for anyone serving the plain Starlette stack.
+
+    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both.
     """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(HttpMetrics(super().build_middleware_stack(), self.routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
@@ -95,7 +101,6 @@ def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed
     if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
         from .feed.supabase import SupabaseFeed
 
-        logger.info("change feed: Supabase Realtime")
         return SupabaseFeed(settings.supabase_url, settings.supabase_service_role_key.reveal())
     return PostgresFeed(dsn, pool)
 
@@ -144,9 +149,11 @@ async def _identity(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Ide
             url=settings.supabase_url,
             anon_key=settings.supabase_anon_key.reveal(),
             jwt_secret=secret.reveal() if secret is not None else None,
+            issuer=settings.supabase_issuer,
         )
-        logger.info("auth: Supabase Auth at %s", settings.supabase_url)
         try:
+            verification = await check_supabase_keys(supabase, has_secret=secret is not None)
+            logger.info("Supabase tokens verified with %s", verification)
             yield supabase
         finally:
             await supabase.aclose()
@@ -172,12 +179,12 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         async with AsyncExitStack() as stack:
             if settings.database_url is not None:
                 dsn = settings.database_url.reveal()
+                session_dsn = settings.database_session_url.reveal() if settings.database_session_url else dsn
             else:
-                dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
-            applied = await migrate(dsn)
-            if applied:
-                logger.info("applied %d migration(s)", len(applied))
-            pool = await create_pool(dsn)
+                dsn = session_dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+            applied = await migrate(session_dsn)  # its advisory lock needs a session of its own
+            cache = 0 if settings.database_transaction_pooler else DEFAULT_STATEMENT_CACHE
+            pool = await create_pool(dsn, statement_cache_size=cache)
             stack.push_async_callback(pool.close)
 
             identity = await stack.enter_async_context(_identity(settings, pool))
@@ -197,9 +204,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             conductor = RoomConductor(pool, sensay, hub)
             room_service = RoomService(pool, hub, conductor)
 
-            feed = _change_feed(settings, dsn, pool)
+            feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*route_changes(hub))
             stack.push_async_callback(feed.stop)
+            stack.enter_context(metrics_listener(settings))
+            announce(settings, describe_backends(settings, len(applied)))
 
             state = AppState(
                 settings=settings,
@@ -219,6 +228,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
     routes = [
         *health.routes,
+        *metrics.routes,
         *auth.routes,
         *conversations.routes,
         *tasks.routes,

@@ -1,6 +1,8 @@
-"""Bearer-token authentication for REST handlers."""
+"""Bearer-token authentication for REST handlers, and the service key of the operators' routes."""
 
 from __future__ import annotations
+
+import secrets
 
 from starlette.requests import HTTPConnection
 
@@ -27,3 +29,16 @@ async def require_principal(conn: HTTPConnection) -> Principal:
         raise Problem(
             401, "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def require_service_key(conn: HTTPConnection, *, loopback_ok: bool = False) -> None:
+    """Let through the holder of the service key (and, with ``loopback_ok``, any client on this machine)."""
+    if loopback_ok and conn.client is not None and conn.client.host in LOOPBACK:
+        return
+    key = conn.state.settings.server_api_key
+    token = bearer_token(conn)
+    if key is None or token is None or not secrets.compare_digest(token.encode(), key.reveal().encode()):
+        raise Problem(401, "unauthorized", "this route needs the service key", headers={"WWW-Authenticate": "Bearer"})

@@ -43,6 +43,13 @@ OPERATIONS: list[Operation] = [
     ("patch", "/api/tasks/{task_id}", "Change a task", tasks.TaskPatch, {200: "changed", 404: "no such task", **_AUTH}),
     ("delete", "/api/tasks/{task_id}", "Delete a task", None, {204: "deleted", 404: "no such task", **_AUTH}),
     ("get", "/openapi.json", "This document", None, {200: "OpenAPI 3.1"}),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (loopback clients, or the service key)",
+        None,
+        {200: "Prometheus text format", 401: "not loopback and no service key"},
+    ),
 ]
 _PAGE = [
     ("before", {"type": "integer", "minimum": 1}, "page: messages with a smaller seq"),
@@ -57,6 +64,8 @@ _QUERY = {
     ],
 }
 _PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/api/auth/signup", "/api/auth/login", "/api/auth/refresh"}
+_SERVICE = {"/metrics"}
+"""Routes for operators: the service key (``SERVICE_KEY``, else Supabase's service-role key) as bearer token."""
 
 
 def all_operations() -> list[Operation]:
@@ -76,6 +85,8 @@ def build_document() -> dict[str, Any]:
             response: dict[str, Any] = {"description": description}
             if status >= 400:
                 response.update(problem)
+            elif path == "/metrics":
+                response["content"] = {"text/plain": {"schema": {"type": "string"}}}
             elif status != 204:
                 response["content"] = {"application/json": {"schema": {"type": "object"}}}
             op["responses"][str(status)] = response
@@ -90,7 +101,9 @@ def build_document() -> dict[str, Any]:
             params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
         if params:
             op["parameters"] = params
-        if path not in _PUBLIC:
+        if path in _SERVICE:
+            op["security"] = [{"serviceKey": []}]
+        elif path not in _PUBLIC:
             op["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method] = op
     components["Problem"] = {
@@ -112,7 +125,10 @@ def build_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "serviceKey": {"type": "http", "scheme": "bearer", "description": "the service key"},
+            },
         },
     }
 

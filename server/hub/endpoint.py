@@ -41,6 +41,7 @@ from protocol import (
     room_stream,
 )
 
+from .. import logs
 from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..rooms.service import NotAMember
@@ -78,8 +79,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(RATE_PER_SECOND, RATE_BURST))
     session = SocketSession(conn, state)
     try:
-        if await session.authenticate(token):
-            await session.run()
+        with logs.bound(connection_id=conn.id):  # this task serves only this socket
+            if await session.authenticate(token):
+                with logs.bound(user_id=str(conn.user_id)):
+                    logger.debug("socket authenticated")
+                    await session.run()
     except WebSocketDisconnect:
         pass
     finally:

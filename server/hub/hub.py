@@ -20,6 +20,7 @@ from protocol import (
     room_stream,
 )
 
+from .. import metrics
 from ..broker import Broker
 from .connection import Connection, ConnectionState
 
@@ -48,6 +49,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self.accepting = True
         self.add_control_handler("end_session", self._end_session_here)
+        metrics.watch_hub(self)
 
     async def start(self) -> None:
         await self.broker.connect(self._deliver)
@@ -137,6 +139,10 @@ class Hub:
     def connection_count(self) -> int:
         return len(self._all)
 
+    def queue_depths(self) -> list[int]:
+        """Frames waiting on each open socket (for the send-queue gauges)."""
+        return [conn.queued for conn in self._all]
+
     # -- sending ---------------------------------------------------------------------------------
 
     async def send_to_user(self, user_id: UUID, frame: ServerFrame) -> None:
@@ -153,6 +159,7 @@ class Hub:
     def broadcast_local(self, frame: ServerFrame) -> None:
         """Deliver to every socket on this process."""
         payload = encode_text(frame)
+        metrics.DELIVERIES.labels("everyone").inc()
         for conn in self._all:
             conn.send(payload)
 
@@ -160,6 +167,7 @@ class Hub:
         if channel == CONTROL_CHANNEL:
             self._control(payload)
             return
+        metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
         for conn in self._channels.get(channel, ()):
             conn.send(payload)
 

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack
@@ -25,7 +26,8 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from server.sensay.errors import SensayError, SensayUnavailable, error_for_status
+from .. import metrics
+from .errors import SensayError, SensayUnavailable, error_for_status
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -303,9 +305,15 @@ class SensayClient:
             async with AsyncExitStack() as stack:
                 try:
                     await stack.enter_async_context(self._semaphore)
-                    response = await stack.enter_async_context(
-                        self._http.stream("POST", path, content=body, headers=headers)
-                    )
+                    start = time.perf_counter()
+                    try:
+                        response = await stack.enter_async_context(
+                            self._http.stream("POST", path, content=body, headers=headers)
+                        )
+                    except httpx.HTTPError:
+                        _count("POST", path, start, None)
+                        raise
+                    _count("POST", path, start, response)
                     if response.is_success:
                         async for delta in _stream_deltas(response):
                             yielded = True
@@ -367,7 +375,13 @@ class SensayClient:
             response: httpx.Response | None = None
             try:
                 async with self._semaphore:
-                    response = await self._http.request(method, path, content=content, headers=headers, params=params)
+                    start = time.perf_counter()
+                    try:
+                        response = await self._http.request(
+                            method, path, content=content, headers=headers, params=params
+                        )
+                    finally:
+                        _count(method, path, start, response)
             except httpx.HTTPError as exc:
                 error = _transport_error(method, path, exc)
             else:
@@ -560,6 +574,17 @@ def _parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
+
+
+def _count(method: str, path: str, start: float, response: httpx.Response | None) -> None:
+    """Count a request by endpoint template and status (``error`` when no response came), and time it."""
+    parts = path.split("/")
+    if len(parts) > 3 and parts[2] == "replicas":
+        parts[3] = "{replicaUUID}"  # a label value per replica would be unbounded
+    endpoint = "/".join(parts)
+    status = str(response.status_code) if response is not None else "error"
+    metrics.SENSAY_REQUESTS.labels(method, endpoint, status).inc()
+    metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
 
 
 def _replica_path(replica_id: str, suffix: str = "") -> str:
