@@ -23,10 +23,11 @@ user_id: ContextVar[str | None] = ContextVar("user_id", default=None)
 _CONTEXT = (("request_id", request_id), ("connection_id", connection_id), ("user_id", user_id))
 
 REDACTED = "[redacted]"
+# A value ends at a quote or a backslash too, so redacting a JSON line never eats the escape of its quote.
 _SECRETS = re.compile(
-    r"(?P<query>(?:access_token|refresh_token)=)[^&\s\"'\]]+"  # query strings and form bodies
-    r"|(?P<protocol>access_token\.)[^,\s\"'\]]+"  # the WebSocket subprotocol that carries a token
-    r"|(?P<bearer>[Bb]earer\s+)[^\s\"',]+"  # Authorization headers
+    r"(?P<query>(?:access_token|refresh_token)=)[^&\s\"'\\\]]+"  # query strings and form bodies
+    r"|(?P<protocol>access_token\.)[^,\s\"'\\\]]+"  # the WebSocket subprotocol that carries a token
+    r"|(?P<bearer>[Bb]earer\s+)[^\s\"'\\,]+"  # Authorization headers
     r"|eyJ[\w-]*\.[\w-]+\.[\w-]*"  # any JWT, wherever it appears
 )
 

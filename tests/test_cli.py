@@ -76,15 +76,15 @@ class Serving:
 
 
 @contextmanager
-def serving(tmp_path: Path) -> Iterator[Serving]:
-    """Run `python -m server serve` as a new user would (only DATA_DIR and PORT set) until /readyz answers 200."""
+def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Serving]:
+    """Run `python -m server serve` as a new user would (only DATA_DIR, PORT and ``env`` set) until /readyz is 200."""
     data_dir = tmp_path / "data"
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*SERVER, "serve"],
-            env=clean_env(DATA_DIR=str(data_dir), PORT=str(port)),
+            [*SERVER, "serve", *args],
+            env=clean_env(**{"DATA_DIR": str(data_dir), "PORT": str(port), **env}),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -128,6 +128,13 @@ def test_serve_starts_with_zero_configuration_and_stops_on_sigterm(tmp_path: Pat
             assert login.status_code == 200, login.text
             assert login.json()["access_token"]
         server.stop()
+
+    output = server.output()
+    # One start-up block instead of initdb's and pgserver's chatter.
+    assert f"serving http://127.0.0.1:{server.base_url.rsplit(':', 1)[1]}" in output
+    assert "embedded PostgreSQL in" in output and "local replica" in output
+    for noise in ("initdb", "Running commandline", "XDG_RUNTIME_DIR", "pg_ctl"):
+        assert noise not in output, output
 
     data_dir = server.data_dir
     assert (data_dir / "pg" / "PG_VERSION").is_file()
