@@ -35,10 +35,10 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
 def _start(pgdata: Path) -> pgserver.PostgresServer:
     """Start or attach to the server, quietly: pgserver logs initdb's output at INFO (kept out by the log
     configuration) and platformdirs warns about a missing ``XDG_RUNTIME_DIR`` that pgserver never needs."""
-    import pgserver  # imported here: production deployments never load it
-
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # raised when pgserver is imported
+        import pgserver  # imported here: production deployments never load it
+
         return pgserver.get_server(pgdata, cleanup_mode="stop")
 
 

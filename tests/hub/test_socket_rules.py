@@ -17,7 +17,7 @@ from server.config import Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 
 from ..conftest import TEST_JWT_SECRET, bearer
-from ..utils import WsClient, connect, run_server, stalled_socket, ws_url
+from ..utils import WsClient, connect, run_server, sample, scrape, stalled_socket, ws_url
 
 ALICE = {"email": "alice@example.com", "password": "correct horse battery"}
 
@@ -163,6 +163,7 @@ async def test_slow_consumer_is_closed_while_a_fast_one_keeps_receiving(
             login = await http.post("/api/auth/login", json=ALICE)
             token = login.json()["access_token"]
         slow = await stalled_socket(url, token)
+        closes_before = sample(await scrape(url), "sensay_hub_ws_closes_total", reason="slow_consumer")
         async with connect(url, token) as fast:
             sent = 0
             for n in range(40):
@@ -185,6 +186,8 @@ async def test_slow_consumer_is_closed_while_a_fast_one_keeps_receiving(
                 assert chunk, "the server hung up without a close frame"
                 data += chunk
         slow.close()
+        closes = sample(await scrape(url), "sensay_hub_ws_closes_total", reason="slow_consumer")
+        assert closes == closes_before + 1, "the close is counted in the metrics"
 
 
 async def test_sockets_drain_with_1012_on_shutdown(settings: Settings, replica: LocalReplica, alice: dict) -> None:
