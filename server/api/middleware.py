@@ -29,7 +29,7 @@ def request_id_of(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a sane token, else a new one."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate = bytes(value).decode("latin-1")
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break

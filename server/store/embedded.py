@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 if TYPE_CHECKING:
-    import pgserver
+    from pgserver.postgres_server import PostgresServer
 
 
 @asynccontextmanager
@@ -32,7 +32,7 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
         await asyncio.to_thread(server.cleanup)
 
 
-def _start(pgdata: Path) -> pgserver.PostgresServer:
+def _start(pgdata: Path) -> PostgresServer:
     """Start or attach to the server, quietly: pgserver logs initdb's output at INFO (kept out by the log
     configuration) and platformdirs warns about a missing ``XDG_RUNTIME_DIR`` that pgserver never needs."""
     with warnings.catch_warnings():
