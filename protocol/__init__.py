@@ -17,7 +17,7 @@ from .client_frames import (
     RoomStopFrame,
     RoomTypingFrame,
 )
-from .codec import FrameError, decode_client_frame, decode_server_frame, encode, encode_text
+from .codec import NUL_MESSAGE, FrameError, decode_client_frame, decode_server_frame, encode, encode_text, has_nul
 from .codes import RETRYABLE, CloseCode, ErrorCode
 from .constants import (
     MAX_CONTENT_LENGTH,
@@ -102,6 +102,8 @@ __all__ = [
     "StreamKind",
     "chat_stream",
     "decode_client_frame",
+    "has_nul",
+    "NUL_MESSAGE",
     "decode_server_frame",
     "encode",
     "encode_text",

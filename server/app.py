@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
 from .api import auth, conversations, health, metrics, mock, openapi, prototypes, replicas, rooms, tasks
-from .api.middleware import HttpMetrics, RequestContext
+from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
 from .auth.identity import IdentityBackend
 from .auth.local import LocalIdentity
@@ -86,7 +86,7 @@ class HubApp(Starlette):
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContext(HttpMetrics(super().build_middleware_stack(), self.routes))
+        return RequestContext(HttpMetrics(RefuseNul(super().build_middleware_stack()), self.routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:

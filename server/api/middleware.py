@@ -15,7 +15,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from protocol import NUL_MESSAGE
+
 from .. import logs, metrics
+from .problems import Problem, problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,20 @@ class RequestContext:
                 if not started:
                     raise
                 logger.exception("%s %s failed", scope["method"], scope["path"])
+
+
+class RefuseNul:
+    """Answers 422 to a path or query string holding ``%00``: no route could store it (PostgreSQL text cannot)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"%00" in scope["query_string"] or "\x00" in scope["path"]):
+            problem = Problem(422, "validation_error", f"the URL holds %00: {NUL_MESSAGE}")
+            await problem_response(problem, None)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class HttpMetrics:

@@ -8,6 +8,8 @@ from uuid import UUID
 import msgspec
 from starlette.requests import Request
 
+from protocol import NUL_MESSAGE, has_nul
+
 from .problems import Problem
 
 T = TypeVar("T")
@@ -25,11 +27,14 @@ async def read_json(request: Request, type_: type[T]) -> T:
         if len(body) > MAX_BODY_BYTES:
             raise Problem(413, "body_too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
     try:
-        return msgspec.json.decode(bytes(body), type=type_)
+        value = msgspec.json.decode(bytes(body), type=type_)
     except msgspec.ValidationError as exc:
         raise Problem(422, "validation_error", str(exc)) from None
     except msgspec.DecodeError:
         raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+    if has_nul(body):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
+        raise Problem(422, "validation_error", NUL_MESSAGE)
+    return value
 
 
 def query_int(request: Request, name: str, *, default: int | None, low: int, high: int) -> int | None:
