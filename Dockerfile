@@ -7,12 +7,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-# The build backend and the dependencies come from pyproject.toml alone, so this layer stays cached while only
-# the source changes, and installing the package itself needs no download.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); \
-        print(*p['build-system']['requires'], *p['project']['dependencies'], sep='\n')" > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+# The build backend and the dependencies come from requirements.lock alone (exact versions, sha256 hashes: see
+# .ci/lock), so this layer stays cached while only the source changes, and installing the package itself needs
+# no download.
+COPY pyproject.toml requirements.lock ./
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY server ./server
 COPY protocol ./protocol
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \

@@ -1,4 +1,4 @@
-"""Error codes (carried by ``error`` frames) and WebSocket close codes.
+"""Error codes (of ``error`` frames and REST problem documents) and WebSocket close codes.
 
 Each member documents itself: ``description`` says when it is used, ``retryable`` (errors) or
 ``reconnect`` (close codes) whether trying again makes sense. The exported schemas are built from these.
@@ -9,43 +9,162 @@ from typing import Final
 
 
 class ErrorCode(StrEnum):
-    """Machine-readable reason of an ``error`` frame. The connection stays open after an error frame."""
+    """Machine-readable reason of an error, the one vocabulary of both transports.
+
+    On the socket it is the ``code`` of an ``error`` frame (the connection stays open); over REST it is the
+    ``code`` of a problem document answered with ``http_status``. One cause has one code on both.
+    ``http_status`` is ``None`` for codes that occur only on the socket; ``socket`` is ``False`` for codes that
+    occur only over REST.
+    """
 
     description: str
     retryable: bool
+    http_status: int | None
+    socket: bool
 
-    def __new__(cls, value: str, description: str, retryable: bool = False) -> "ErrorCode":
+    def __new__(
+        cls, value: str, http_status: int | None, socket: bool, description: str, retryable: bool = False
+    ) -> "ErrorCode":
         member = str.__new__(cls, value)
         member._value_ = value
         member.description = description
         member.retryable = retryable
+        member.http_status = http_status
+        member.socket = socket
         return member
 
-    INVALID_JSON = "invalid_json", "The text frame is not valid JSON, not a JSON object, or is nested too deeply."
-    INVALID_FRAME = "invalid_frame", "A field is missing, has the wrong type, violates a length limit or is unknown."
-    UNKNOWN_TYPE = "unknown_type", "The frame has no `type` field or an unknown one."
-    BINARY_NOT_SUPPORTED = "binary_not_supported", "A binary WebSocket frame was sent; only text frames are accepted."
-    ALREADY_AUTHENTICATED = "already_authenticated", "An `auth` frame arrived on an already authenticated connection."
+    # -- malformed input: each transport has its own framing ------------------------------------------------
+    INVALID_JSON = (
+        "invalid_json",
+        None,
+        True,
+        "The text frame is not valid JSON, not a JSON object, or is nested too deeply.",
+    )
+    INVALID_FRAME = (
+        "invalid_frame",
+        None,
+        True,
+        "A field is missing, has the wrong type, violates a length limit or is unknown.",
+    )
+    UNKNOWN_TYPE = "unknown_type", None, True, "The frame has no `type` field or an unknown one."
+    BINARY_NOT_SUPPORTED = (
+        "binary_not_supported",
+        None,
+        True,
+        "A binary WebSocket frame was sent; only text frames are accepted.",
+    )
+    MALFORMED_JSON = "malformed_json", 400, False, "The request body is not valid JSON."
+    VALIDATION_ERROR = (
+        "validation_error",
+        422,
+        False,
+        "A body field, query parameter or action parameter is missing, has the wrong type or violates a limit "
+        "(the detail names it).",
+    )
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, False, "The body must be sent as `application/json`."
+    BODY_TOO_LARGE = "body_too_large", 413, False, "The request body is larger than the API accepts."
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405, False, "The route does not answer this HTTP method."
+    HTTP_ERROR = "http_error", 400, False, "Another HTTP-level error; the problem's `status` says which."
+    # -- authentication -----------------------------------------------------------------------------------
+    UNAUTHORIZED = (
+        "unauthorized",
+        401,
+        False,
+        "The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead).",
+    )
+    INVALID_CREDENTIALS = "invalid_credentials", 401, False, "Wrong email or password (one answer for both)."
+    INVALID_REFRESH_TOKEN = (
+        "invalid_refresh_token",
+        401,
+        False,
+        "The refresh token is unknown, used already or expired: log in again.",
+    )
+    EMAIL_TAKEN = "email_taken", 409, False, "An account with this email already exists."
+    SIGNUP_REJECTED = "signup_rejected", 422, False, "The identity provider refused the sign-up (the detail says why)."
+    AUTH_UNAVAILABLE = (
+        "auth_unavailable",
+        503,
+        False,
+        "The identity provider did not answer; try again later (the socket closes with 1011 instead).",
+        True,
+    )
+    ALREADY_AUTHENTICATED = (
+        "already_authenticated",
+        None,
+        True,
+        "An `auth` frame carried a token of another user than the one the socket belongs to.",
+    )
+    # -- what the request names -----------------------------------------------------------------------------
+    NOT_FOUND = (
+        "not_found",
+        404,
+        True,
+        "The room, task, stream or route does not exist (or is not visible to the user).",
+    )
+    REPLICA_NOT_FOUND = "replica_not_found", 404, True, "No replica with this id is visible to the user."
+    UNKNOWN_USER = "unknown_user", 422, False, "A user id in the body (a room member) is not a user."
+    FORBIDDEN = "forbidden", 403, True, "The user may not perform this action (e.g. not a member of the room)."
+    CLIENT_ID_CONFLICT = (
+        "client_id_conflict",
+        409,
+        True,
+        "The client id was already used for a message with other content (or to another replica).",
+    )
+    # -- replicas -------------------------------------------------------------------------------------------
+    REPLICA_UNAVAILABLE = (
+        "replica_unavailable",
+        503,
+        True,
+        "Sensay failed or timed out while producing a reply. Sending the same client id again is safe.",
+        True,
+    )
+    REPLICA_REJECTED = (
+        "replica_rejected",
+        502,
+        True,
+        "Sensay refused the request (e.g. content policy, invalid replica state).",
+    )
+    # -- prototypes and the simulated services -------------------------------------------------------------
+    PROTOTYPE_NOT_FOUND = "prototype_not_found", 404, False, "No prototype with this id."
+    UNKNOWN_ACTION = "unknown_action", 422, False, "The prototype has no action of this name."
+    REPLICA_REQUIRED = "replica_required", 422, False, "Give a `replica_id`: no default replica is configured."
+    INSUFFICIENT_FUNDS = "insufficient_funds", 409, False, "The $SNSY balance (or stake) is too small for this."
+    PATH_LOCKED = "path_locked", 409, False, "The replica already follows another evolution path."
+    MAX_LEVEL = "max_level", 409, False, "The replica is at the top level of its evolution path."
+    ALREADY_BONDED = "already_bonded", 409, False, "These replicas already form an active bond."
+    BOND_NOT_FOUND = "bond_not_found", 404, False, "No bond with this id belongs to the user."
+    BOND_ENDED = "bond_ended", 409, False, "The bond has ended."
+    CALL_NOT_FOUND = "call_not_found", 404, False, "No call with this id belongs to the user."
+    CALL_ENDED = "call_ended", 409, False, "The call has ended."
+    ILLEGAL_TRANSITION = "illegal_transition", 409, False, "A simulated call cannot move to this status from its own."
+    TRANSFER_NOT_FOUND = "transfer_not_found", 404, False, "No simulated transfer with this hash belongs to the user."
+    TOOL_NOT_FOUND = "tool_not_found", 404, False, "No mock MCP tool of this name."
+    TOOL_FAILED = "tool_failed", 422, False, "The mock MCP tool could not process its input (the detail says why)."
+    # -- the service itself ---------------------------------------------------------------------------------
     RATE_LIMITED = (
         "rate_limited",
+        None,
+        True,
         "The client sends too fast; the frame was dropped. Retry after a backoff (persistent flooding closes 4009).",
         True,
     )
-    NOT_FOUND = "not_found", "The referenced replica, room or stream does not exist (or is not visible to the user)."
-    FORBIDDEN = "forbidden", "The user may not perform this action (e.g. not a member of the room)."
-    CONFLICT = "conflict", "The request conflicts with the current state (e.g. a reused message id with other content)."
-    REPLICA_UNAVAILABLE = (
-        "replica_unavailable",
-        "Sensay failed or timed out while producing a reply. Retrying the same `chat.send` id is safe.",
-        True,
-    )
-    REPLICA_REJECTED = "replica_rejected", "Sensay refused the request (e.g. content policy, invalid replica state)."
     RESUME_UNAVAILABLE = (
         "resume_unavailable",
+        None,
+        True,
         "The requested gap can no longer be replayed; re-fetch the stream's history over REST.",
+    )
+    NOT_READY = (
+        "not_ready",
+        503,
+        False,
+        "The database does not answer or is not migrated yet (`/readyz`).",
+        True,
     )
     INTERNAL_ERROR = (
         "internal_error",
+        500,
+        True,
         "Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id).",
         True,
     )

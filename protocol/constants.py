@@ -2,10 +2,10 @@
 
 from typing import Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 """Bumped on any incompatible change to the frames below."""
 
-SUBPROTOCOL: Final = "sensay-hub.v1"
+SUBPROTOCOL: Final = "sensay-hub.v2"
 """The ``Sec-WebSocket-Protocol`` value the server selects (and echoes) on the handshake."""
 
 TOKEN_SUBPROTOCOL_PREFIX: Final = "access_token."

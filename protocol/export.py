@@ -72,7 +72,9 @@ def _description() -> str:
         for code in CloseCode
     )
     error_rows = "\n".join(
-        f"| `{code.value}` | {'yes' if code.retryable else 'no'} | {code.description} |" for code in ErrorCode
+        f"| `{code.value}` | {code.http_status or '-'} | {'yes' if code.socket else 'no'} | "
+        f"{'yes' if code.retryable else 'no'} | {code.description} |"
+        for code in ErrorCode
     )
     return f"""\
 Real-time chat with Sensay AI replicas over one WebSocket at `{WS_PATH}`. Every frame is a JSON object in a
@@ -111,10 +113,12 @@ Ignore unknown fields and frame types.
 
 ## Error codes
 
-`error` frames leave the connection open. `retryable` is set for the codes marked yes.
+One vocabulary for both transports: the `code` of an `error` frame (the connection stays open) and of a REST
+problem document (answered with the HTTP status shown), the same code for the same cause. `retryable` is set
+for the codes marked yes.
 
-| Code | Retryable | When |
-|---|---|---|
+| Code | HTTP status | On the socket | Retryable | When |
+|---|---|---|---|---|
 {error_rows}
 """
 
@@ -164,7 +168,13 @@ def asyncapi() -> dict[str, Any]:
                 for code in CloseCode
             },
             "x-error-codes": {
-                code.value: {"description": code.description, "retryable": code.retryable} for code in ErrorCode
+                code.value: {
+                    "description": code.description,
+                    "retryable": code.retryable,
+                    "http_status": code.http_status,
+                    "socket": code.socket,
+                }
+                for code in ErrorCode
             },
         },
         "defaultContentType": "application/json",

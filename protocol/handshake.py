@@ -1,9 +1,9 @@
 """Opening-handshake helpers: subprotocol selection and the token carried in ``Sec-WebSocket-Protocol``.
 
 A browser cannot set an ``Authorization`` header on a WebSocket, so a client may authenticate in one of
-three ways: offer ``access_token.<jwt>`` as a second subprotocol next to ``sensay-hub.v1``, pass
+three ways: offer ``access_token.<jwt>`` as a second subprotocol next to ``sensay-hub.v2``, pass
 ``?access_token=<jwt>``, or send an ``auth`` frame first. A client passing the token as a subprotocol must
-also offer ``sensay-hub.v1``: browsers abort the connection when the server selects none of the offered
+also offer ``sensay-hub.v2``: browsers abort the connection when the server selects none of the offered
 values, and the server must never echo the token back.
 """
 

@@ -20,14 +20,23 @@ class _ServerFrame(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults
 
 
 class StoredMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A persisted chat or room message."""
+    """A persisted chat or room message: the same object in socket frames, resume replays and REST answers."""
 
-    id: str
+    id: Annotated[str, msgspec.Meta(description="Message UUID.")]
+    stream: Annotated[str, msgspec.Meta(description="`chat:<replica_id>` or `room:<room_uuid>`.")]
+    seq: Annotated[int, msgspec.Meta(description="Position in the stream: 1, 2, 3... with no gaps.")]
     sender: Literal["user", "replica"]
     content: str
     created_at: Annotated[str, msgspec.Meta(description="ISO 8601 timestamp with timezone.")]
-    user_id: Annotated[str | None, msgspec.Meta(description="Author, for user messages.")] = None
-    replica_id: Annotated[str | None, msgspec.Meta(description="Author, for replica messages.")] = None
+    user_id: Annotated[str | None, msgspec.Meta(description="Author of a user message.")] = None
+    replica_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Author of a replica message; in a chat stream also set on the user's messages "
+            "(the replica addressed)."
+        ),
+    ] = None
+    room_id: Annotated[str | None, msgspec.Meta(description="The room, for room messages.")] = None
     client_id: Annotated[
         str | None, msgspec.Meta(description="The `id` of the `chat.send`/`room.send` frame that created the message.")
     ] = None
@@ -78,10 +87,10 @@ class AckFrame(_ServerFrame, tag="ack", kw_only=True):
 
 
 class MessageFrame(_ServerFrame, tag="message", kw_only=True):
-    """A message stored in a stream the client follows (including the client's own, and replayed ones)."""
+    """A message stored in a stream the client follows (including the client's own, and replayed ones).
 
-    stream: str
-    seq: int
+    The message carries its `stream` and `seq`."""
+
     message: StoredMessage
 
 

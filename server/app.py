@@ -8,8 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 import asyncpg
 from starlette.applications import Starlette
@@ -30,8 +29,10 @@ from .chat.service import ChatService
 from .config import Settings
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
-from .hub import endpoint
-from .hub.hub import ControlHandler, Hub
+from .hub.hub import ControlHandler, EndSession, Hub
+from .prototypes.service import PrototypeService
+from .prototypes.simulations import Simulations
+from .replies import ReplicaDirectory, Replies
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
@@ -40,6 +41,7 @@ from .state import AppState
 from .store.database import DEFAULT_STATEMENT_CACHE, create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
+from .ws import endpoint
 
 if TYPE_CHECKING:
     from .sensay.local import LocalReplica
@@ -105,15 +107,11 @@ def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed
     return PostgresFeed(dsn, pool)
 
 
-def _forget_session(identity: IdentityBackend) -> ControlHandler:
+def _forget_session(identity: IdentityBackend) -> ControlHandler[EndSession]:
     """A logout on any process reaches this process's identity backend (Supabase keeps revocations in memory)."""
 
-    async def forget(message: dict[str, Any]) -> None:
-        try:
-            session_id, expires_at = UUID(message["session_id"]), int(message["expires_at"])
-        except (KeyError, ValueError, TypeError):
-            return
-        identity.session_ended(session_id, expires_at)
+    async def forget(message: EndSession) -> None:
+        identity.session_ended(message.session_id, message.expires_at)
 
     return forget
 
@@ -197,12 +195,15 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             hub = Hub(create_broker(settings.redis_url.reveal() if settings.redis_url else None))
             await hub.start()
             stack.push_async_callback(hub.stop)
-            # Retries happen inside the client; the reply as a whole gets a few attempts' worth of time.
-            hub.add_control_handler("end_session", _forget_session(identity))
-            chat = ChatService(pool, sensay, hub, reply_timeout=settings.sensay_timeout * 2)
+            hub.on_control(EndSession, _forget_session(identity))
 
-            conductor = RoomConductor(pool, sensay, hub)
-            room_service = RoomService(pool, hub, conductor)
+            replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
+            # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
+            replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
+            chat = ChatService(pool, hub, replies, replicas)
+            conductor = RoomConductor(pool, hub, replies, replicas)
+            room_service = RoomService(pool, hub, conductor, replicas)
+            prototypes = PrototypeService(pool, hub, replies, replicas)
 
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*route_changes(hub))
@@ -215,15 +216,17 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 pool=pool,
                 identity=identity,
                 hub=hub,
+                replicas=replicas,
                 chat=chat,
                 rooms=room_service,
-                sensay=sensay,
+                prototypes=prototypes,
+                simulations=Simulations(pool),
             )
             try:
                 yield state
             finally:
                 await hub.drain(SHUTDOWN_DRAIN_SECONDS)
-                await chat.drain(SHUTDOWN_DRAIN_SECONDS)
+                await replies.drain(SHUTDOWN_DRAIN_SECONDS)
                 await conductor.drain(SHUTDOWN_DRAIN_SECONDS)
 
     routes = [
@@ -251,6 +254,6 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
     return HubApp(
         routes=routes,
         middleware=middleware,
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

@@ -1,19 +1,20 @@
-"""What the lifespan builds and every handler reads from ``request.state``."""
+"""What the lifespan builds, and the typed accessor every handler reads it through."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict, cast
 
 import asyncpg
+from starlette.requests import HTTPConnection
 
 from .auth.identity import IdentityBackend
+from .chat.service import ChatService
 from .config import Settings
-
-if TYPE_CHECKING:
-    from .chat.service import ChatService
-    from .hub.hub import Hub
-    from .rooms.service import RoomService
-    from .sensay.client import SensayClient
+from .hub.hub import Hub
+from .prototypes.service import PrototypeService
+from .prototypes.simulations import Simulations
+from .replies import ReplicaDirectory
+from .rooms.service import RoomService
 
 
 class AppState(TypedDict):
@@ -21,6 +22,13 @@ class AppState(TypedDict):
     pool: asyncpg.Pool
     identity: IdentityBackend
     hub: Hub
+    replicas: ReplicaDirectory
     chat: ChatService
     rooms: RoomService
-    sensay: SensayClient
+    prototypes: PrototypeService
+    simulations: Simulations
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    """The lifespan's state (Starlette hands each request and socket a shallow copy as ``scope["state"]``)."""
+    return cast(AppState, conn.scope["state"])

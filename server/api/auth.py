@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth.errors import AuthUnavailable, EmailTaken, InvalidCredentials, InvalidToken, SignupRejected
+from ..state import app_state
 from .guard import require_principal
 from .parsing import read_json
-from .problems import Problem
 from .responses import json_response
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -34,58 +33,36 @@ class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
-def _unavailable() -> Problem:
-    return Problem(503, "auth_unavailable", "the identity provider did not answer; try again later")
-
-
 async def signup(request: Request) -> Response:
     body = await read_json(request, Credentials)
-    try:
-        user = await request.state.identity.signup(body.email.strip(), body.password)
-    except EmailTaken as exc:
-        raise Problem(409, "email_taken", str(exc)) from None
-    except SignupRejected as exc:
-        raise Problem(422, "signup_rejected", str(exc)) from None
-    except AuthUnavailable:
-        raise _unavailable() from None
+    user = await app_state(request)["identity"].signup(body.email.strip(), body.password)
     return json_response({"user": user}, 201)
 
 
 async def login(request: Request) -> Response:
     body = await read_json(request, LoginBody)
-    try:
-        pair = await request.state.identity.login(body.email.strip(), body.password)
-    except InvalidCredentials as exc:
-        raise Problem(401, "invalid_credentials", str(exc)) from None
-    except EmailTaken as exc:  # Supabase: the email belongs to another user id in our table
-        raise Problem(409, "email_taken", str(exc)) from None
-    except AuthUnavailable:
-        raise _unavailable() from None
+    pair = await app_state(request)["identity"].login(body.email.strip(), body.password)
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 
 async def refresh(request: Request) -> Response:
     body = await read_json(request, RefreshBody)
-    try:
-        pair = await request.state.identity.refresh(body.refresh_token)
-    except InvalidToken as exc:
-        raise Problem(401, "invalid_refresh_token", str(exc)) from None
-    except AuthUnavailable:
-        raise _unavailable() from None
+    pair = await app_state(request)["identity"].refresh(body.refresh_token)
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 
 async def logout(request: Request) -> Response:
     principal = await require_principal(request)
-    await request.state.identity.logout(principal)
+    state = app_state(request)
+    await state["identity"].logout(principal)
     if principal.session_id is not None:
-        await request.state.hub.end_session(principal.user_id, principal.session_id, principal.expires_at)
+        await state["hub"].end_session(principal.user_id, principal.session_id, principal.expires_at)
     return Response(status_code=204)
 
 
 async def me(request: Request) -> Response:
     principal = await require_principal(request)
-    user = await request.state.identity.get_user(principal)
+    user = await app_state(request)["identity"].get_user(principal)
     return json_response({"user": user, "session_id": principal.session_id, "expires_at": principal.expires_at})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import msgspec
@@ -12,12 +11,10 @@ from starlette.routing import Route
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
 
-from ..chat.service import ReplyFailed, UnknownReplica
-from ..sensay.errors import SensayError
-from ..store import conversations
+from ..errors import InvalidInput
+from ..state import app_state
 from .guard import require_principal
 from .parsing import query_int, read_json
-from .problems import Problem
 from .responses import json_response
 
 MAX_PAGE = 200
@@ -31,12 +28,10 @@ async def list_conversations(request: Request) -> Response:
     limit = query_int(request, "limit", default=50, low=1, high=MAX_PAGE)
     assert limit is not None
     if before is not None and replica_id is None:
-        raise Problem(422, "validation_error", "'before' pages one stream: give 'replica_id' too")
-    if replica_id is not None and len(replica_id) > 128:
-        raise Problem(422, "validation_error", "'replica_id' is at most 128 characters")
-    messages = await conversations.list_messages(
-        request.state.pool, principal.user_id, replica_id, before=before, limit=limit
-    )
+        raise InvalidInput("'before' pages one stream: give 'replica_id' too")
+    if replica_id is not None and len(replica_id) > MAX_ID_LENGTH:
+        raise InvalidInput(f"'replica_id' is at most {MAX_ID_LENGTH} characters")
+    messages = await app_state(request)["chat"].history(principal.user_id, replica_id, before=before, limit=limit)
     next_before = messages[-1].seq if replica_id is not None and len(messages) == limit else None
     return json_response({"messages": messages, "next_before": next_before})
 
@@ -51,26 +46,10 @@ async def send_message(request: Request) -> Response:
     """Store a message and wait for the replica's reply: the socket's code path, for clients without one."""
     principal = await require_principal(request)
     body = await read_json(request, NewMessage)
-    chat = request.state.chat
-    try:
-        message, duplicate = await chat.accept(principal.user_id, body.replica_id, body.content, body.client_id)
-    except UnknownReplica:
-        raise Problem(404, "replica_not_found", f"no replica {body.replica_id!r}") from None
-    except SensayError as exc:
-        raise Problem(503 if exc.retryable else 502, "replica_unavailable", "the replica service failed") from None
-    if duplicate and (message.replica_id != body.replica_id or message.message != body.content):
-        raise Problem(409, "client_id_conflict", "this client_id was already used for a different message")
-    try:
-        reply = await asyncio.shield(await chat.deliver(message, duplicate))
-    except ReplyFailed as exc:
-        raise Problem(
-            503 if exc.retryable else 502,
-            exc.code.value,
-            "the message is stored but the replica could not answer; send the same client_id again to retry",
-            message=message,
-            retryable=exc.retryable,
-        ) from None
-    return json_response({"message": message, "reply": reply, "duplicate": duplicate}, 200 if duplicate else 201)
+    chat = app_state(request)["chat"]
+    done = await chat.converse(principal.user_id, body.replica_id, body.content, body.client_id)
+    answer = {"message": done.message, "reply": done.reply, "duplicate": done.duplicate}
+    return json_response(answer, 200 if done.duplicate else 201)
 
 
 routes = [

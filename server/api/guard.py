@@ -6,8 +6,10 @@ import secrets
 
 from starlette.requests import HTTPConnection
 
-from ..auth.errors import AuthError, AuthUnavailable
+from protocol import ErrorCode
+
 from ..auth.tokens import Principal
+from ..state import app_state
 from .problems import Problem
 
 
@@ -17,18 +19,11 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def require_principal(conn: HTTPConnection) -> Principal:
-    """The verified caller, or a 401 problem."""
+    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table)."""
     token = bearer_token(conn)
     if token is None:
-        raise Problem(401, "unauthorized", "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return await conn.state.identity.authenticate(token)
-    except AuthUnavailable:
-        raise Problem(503, "auth_unavailable", "the identity provider did not answer; try again later") from None
-    except AuthError as exc:
-        raise Problem(
-            401, "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
+        raise Problem(ErrorCode.UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return await app_state(conn)["identity"].authenticate(token)
 
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -38,7 +33,9 @@ def require_service_key(conn: HTTPConnection, *, loopback_ok: bool = False) -> N
     """Let through the holder of the service key (and, with ``loopback_ok``, any client on this machine)."""
     if loopback_ok and conn.client is not None and conn.client.host in LOOPBACK:
         return
-    key = conn.state.settings.server_api_key
+    key = app_state(conn)["settings"].server_api_key
     token = bearer_token(conn)
     if key is None or token is None or not secrets.compare_digest(token.encode(), key.reveal().encode()):
-        raise Problem(401, "unauthorized", "this route needs the service key", headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(
+            ErrorCode.UNAUTHORIZED, "this route needs the service key", headers={"WWW-Authenticate": "Bearer"}
+        )

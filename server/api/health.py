@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import NotReady
+from ..state import app_state
 from ..store.database import readiness
-from .problems import Problem
 from .responses import json_response
 
 
@@ -16,9 +17,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    problem = await readiness(request.state.pool)
+    problem = await readiness(app_state(request)["pool"])
     if problem is not None:
-        raise Problem(503, "not_ready", problem)
+        raise NotReady(problem)
     return json_response({"status": "ready"})
 
 

@@ -15,7 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from protocol import NUL_MESSAGE
+from protocol import NUL_MESSAGE, ErrorCode
 
 from .. import logs, metrics
 from .problems import Problem, problem_response
@@ -80,7 +80,7 @@ class RefuseNul:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (b"%00" in scope["query_string"] or "\x00" in scope["path"]):
-            problem = Problem(422, "validation_error", f"the URL holds %00: {NUL_MESSAGE}")
+            problem = Problem(ErrorCode.VALIDATION_ERROR, f"the URL holds %00: {NUL_MESSAGE}")
             await problem_response(problem, None)(scope, receive, send)
             return
         await self.app(scope, receive, send)

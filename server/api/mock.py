@@ -1,14 +1,12 @@
 """``/api/mock/*``: simulated outside services (telephony, a $SNSY chain, MCP tools), deterministic.
 
-Their state lives in memory, per user, per process (they are simulations: a restart forgets it, and several
-workers do not share it). Every call that changes something is recorded in ``prototype_interactions`` as
-prototype ``"mock"``.
+The simulations live in ``server.prototypes.simulations``; each call that changes something is recorded in
+``prototype_interactions`` as prototype ``"mock"``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 import msgspec
 from starlette.requests import Request
@@ -17,17 +15,12 @@ from starlette.routing import Route
 
 from protocol import MAX_ID_LENGTH
 
-from ..prototypes.base import ActionError, convert
-from ..prototypes.mcp_tools import TOOLS, ToolError
-from ..prototypes.telephony_sim import CallStatus, IllegalTransition, SimulatedCall, Telephony
-from ..prototypes.web3_sim import Chain
-from ..store import interactions
+from ..prototypes.telephony_sim import CallStatus
+from ..state import app_state
 from .guard import require_principal
 from .parsing import read_json
-from .problems import Problem
 from .responses import json_response
 
-PROTOTYPE = "mock"
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 number")]
 Address = Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x and 40 hex digits")]
 
@@ -49,92 +42,53 @@ class NewTransfer(msgspec.Struct, forbid_unknown_fields=True):
     from_: Address | None = msgspec.field(default=None, name="from")
 
 
-class _Simulations:
-    def __init__(self) -> None:
-        self.telephony = Telephony()
-        self.chain = Chain()
-
-
-def _sims(request: Request) -> _Simulations:
-    # Kept on the app rather than in a module global, so each app (and each test's server) starts empty.
-    sims: _Simulations | None = getattr(request.app.state, "mock_simulations", None)
-    if sims is None:
-        sims = request.app.state.mock_simulations = _Simulations()
-    return sims
-
-
-async def _record(request: Request, user_id: UUID, kind: str, details: dict[str, Any]) -> UUID:
-    return (await interactions.record(request.state.pool, user_id, PROTOTYPE, kind, details)).id
-
-
 async def place_call(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request, PlaceCall)
-    call = _sims(request).telephony.place(principal.user_id, body.to, body.from_, body.replica_id)
-    interaction_id = await _record(request, principal.user_id, "telephony.call", {"sid": call.sid, "to": call.to})
-    headers = {"Location": f"/api/mock/telephony/calls/{call.sid}"}
-    return json_response({"call": call, "interaction_id": interaction_id}, 201, headers=headers)
+    placed = await app_state(request)["simulations"].place_call(principal.user_id, body.to, body.from_, body.replica_id)
+    headers = {"Location": f"/api/mock/telephony/calls/{placed.value.sid}"}
+    return json_response({"call": placed.value, "interaction_id": placed.interaction_id}, 201, headers=headers)
 
 
 async def show_call(request: Request) -> Response:
     principal = await require_principal(request)
-    return json_response({"call": _call(request, principal.user_id)})
+    return json_response(
+        {"call": app_state(request)["simulations"].call(principal.user_id, request.path_params["sid"])}
+    )
 
 
 async def call_event(request: Request) -> Response:
     principal = await require_principal(request)
-    call = _call(request, principal.user_id)
+    simulations = app_state(request)["simulations"]
+    simulations.call(principal.user_id, request.path_params["sid"])  # an unknown call is 404 before the body
     body = await read_json(request, CallEventBody)
-    try:
-        _sims(request).telephony.advance(call, body.status)
-    except IllegalTransition as exc:
-        raise Problem(409, "illegal_transition", str(exc)) from None
-    details = {"sid": call.sid, "status": call.status, "duration_seconds": call.duration_seconds}
-    interaction_id = await _record(request, principal.user_id, "telephony.event", details)
-    return json_response({"call": call, "interaction_id": interaction_id})
-
-
-def _call(request: Request, user_id: UUID) -> SimulatedCall:
-    call = _sims(request).telephony.get(user_id, request.path_params["sid"])
-    if call is None:
-        raise Problem(404, "call_not_found", "no such call")
-    return call
+    moved = await simulations.advance_call(principal.user_id, request.path_params["sid"], body.status)
+    return json_response({"call": moved.value, "interaction_id": moved.interaction_id})
 
 
 async def create_transfer(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request, NewTransfer)
-    transfer, new = _sims(request).chain.transfer(principal.user_id, body.from_, body.to, body.amount)
-    details = {"hash": transfer.hash, "to": transfer.to, "amount": transfer.amount, "new": new}
-    interaction_id = await _record(request, principal.user_id, "web3.transfer", details)
-    return json_response({"transfer": transfer, "interaction_id": interaction_id}, 201 if new else 200)
+    sent, new = await app_state(request)["simulations"].transfer(principal.user_id, body.from_, body.to, body.amount)
+    return json_response({"transfer": sent.value, "interaction_id": sent.interaction_id}, 201 if new else 200)
 
 
 async def show_transfer(request: Request) -> Response:
     principal = await require_principal(request)
-    transfer = _sims(request).chain.get(principal.user_id, request.path_params["tx_hash"])
-    if transfer is None:
-        raise Problem(404, "transfer_not_found", "no such transfer")
+    transfer = app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
     return json_response({"transfer": transfer})
 
 
 async def run_tool(request: Request) -> Response:
     principal = await require_principal(request)
     name = request.path_params["tool"]
-    tool = TOOLS.get(name)
-    if tool is None:
-        raise Problem(404, "tool_not_found", f"no tool {name!r} (tools: {', '.join(TOOLS)})")
+    simulations = app_state(request)["simulations"]
+    simulations.tool(name)  # an unknown tool is 404 before the body
     raw = await read_json(request, dict[str, Any])
-    try:
-        output = tool.run(convert(raw, tool.input, ""))
-    except ActionError as exc:
-        raise Problem(exc.status, exc.code, exc.detail) from None
-    except ToolError as exc:
-        raise Problem(422, "tool_failed", f"{name}: {exc}") from None
-    interaction_id = await _record(
-        request, principal.user_id, "mcp.tool", {"tool": name, "input": raw, "output": output}
-    )
-    return json_response({"tool": name, "steps": list(tool.steps), "output": output, "interaction_id": interaction_id})
+    ran = await simulations.run_tool(principal.user_id, name, raw)
+    tool = ran.value
+    answer = {"tool": tool.tool, "steps": tool.steps, "output": tool.output, "interaction_id": ran.interaction_id}
+    return json_response(answer)
 
 
 routes = [

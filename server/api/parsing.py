@@ -1,4 +1,4 @@
-"""Turn request bodies and query strings into typed values, or a 4xx problem that says what is wrong."""
+"""Turn request bodies and query strings into typed values, or an error that says what is wrong."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from uuid import UUID
 import msgspec
 from starlette.requests import Request
 
-from protocol import NUL_MESSAGE, has_nul
+from protocol import NUL_MESSAGE, ErrorCode, has_nul
 
+from ..errors import InvalidInput, NotFound
 from .problems import Problem
 
 T = TypeVar("T")
@@ -20,20 +21,21 @@ async def read_json(request: Request, type_: type[T]) -> T:
     """Decode the JSON body into ``type_``: 415 if not JSON, 413 if too big, 400 if malformed, 422 if invalid."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise Problem(415, "unsupported_media_type", "send the body as application/json")
+        raise Problem(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "body_too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+            raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
+    data = bytes(body)
     try:
-        value = msgspec.json.decode(bytes(body), type=type_)
+        value = msgspec.json.decode(data, type=type_)
     except msgspec.ValidationError as exc:
-        raise Problem(422, "validation_error", str(exc)) from None
+        raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
-        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
-    if has_nul(body):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
-        raise Problem(422, "validation_error", NUL_MESSAGE)
+        raise Problem(ErrorCode.MALFORMED_JSON, "the body is not valid JSON") from None
+    if has_nul(data):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
+        raise InvalidInput(NUL_MESSAGE)
     return value
 
 
@@ -44,9 +46,9 @@ def query_int(request: Request, name: str, *, default: int | None, low: int, hig
     try:
         value = int(raw)
     except ValueError:
-        raise Problem(422, "validation_error", f"query parameter {name!r} must be an integer") from None
+        raise InvalidInput(f"query parameter {name!r} must be an integer") from None
     if not low <= value <= high:
-        raise Problem(422, "validation_error", f"query parameter {name!r} must be between {low} and {high}")
+        raise InvalidInput(f"query parameter {name!r} must be between {low} and {high}")
     return value
 
 
@@ -54,4 +56,4 @@ def path_uuid(request: Request, name: str) -> UUID:
     try:
         return UUID(request.path_params[name])
     except ValueError:
-        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from None
+        raise NotFound(f"no such {name.removesuffix('_id')}") from None

@@ -1,7 +1,12 @@
-"""RFC 9457 problem documents: every error the REST API returns has this shape and a stable ``code``."""
+"""RFC 9457 problem documents: every error the REST API returns has this shape and a stable ``code``.
+
+Domain errors raised by the services are answered from the one error table (``server.errors``); the few
+errors of HTTP itself (a body that is not JSON, too large, a wrong method) are :class:`Problem`.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from protocol import ErrorCode
+
+from ..errors import DomainError, error_code
+
+logger = logging.getLogger(__name__)
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -33,14 +45,27 @@ class Problem(Exception):
     """Raise to answer with a problem document. ``code`` is stable; ``detail`` is for humans."""
 
     def __init__(
-        self, status: int, code: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail)
-        self.status = status
+        http_status = status if status is not None else code.http_status
+        assert http_status is not None, f"{code} never answers over REST"
+        self.status = http_status
         self.code = code
         self.detail = detail
         self.headers = headers
         self.extra = extra
+
+
+def problem_of(error: DomainError, headers: Mapping[str, str] | None = None) -> Problem:
+    """The problem document of a domain error: its code (and status) from the error table."""
+    return Problem(error_code(error), error.detail, headers=headers, **error.extra)
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
@@ -49,7 +74,7 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
         "title": _TITLES.get(problem.status, "Error"),
         "status": problem.status,
         "detail": problem.detail,
-        "code": problem.code,
+        "code": problem.code.value,
         **problem.extra,
     }
     if instance:
@@ -62,19 +87,30 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
     return problem_response(exc, request.url.path)
 
 
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    code = error_code(exc)
+    if code is ErrorCode.INTERNAL_ERROR:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if code is ErrorCode.UNAUTHORIZED else None
+    return problem_response(problem_of(exc, headers), request.url.path)
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem_response(Problem(exc.status_code, code, str(exc.detail), headers=exc.headers), request.url.path)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
+    problem = Problem(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
+    return problem_response(problem, request.url.path)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # ServerErrorMiddleware logs the traceback; the client sees no internals.
-    return problem_response(Problem(500, "internal_error", "an unexpected error occurred"), request.url.path)
+    return problem_response(Problem(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred"), request.url.path)
 
 
 exception_handlers = {
     Problem: handle_problem,
+    DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

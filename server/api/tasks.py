@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import InvalidInput, NotFound
+from ..state import app_state
+from ..store import errors as store_errors
 from ..store import tasks
-from ..store.errors import NotFound
 from ..store.records import TaskStatus
 from .guard import require_principal
 from .parsing import path_uuid, read_json
-from .problems import Problem
 from .responses import json_response
 
 Description = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -32,13 +33,13 @@ class TaskPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 async def list_tasks(request: Request) -> Response:
     principal = await require_principal(request)
-    return json_response({"tasks": await tasks.list_tasks(request.state.pool, principal.user_id)})
+    return json_response({"tasks": await tasks.list_tasks(app_state(request)["pool"], principal.user_id)})
 
 
 async def create_task(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request, NewTask)
-    task = await tasks.create_task(request.state.pool, principal.user_id, body.description.strip(), body.status)
+    task = await tasks.create_task(app_state(request)["pool"], principal.user_id, body.description.strip(), body.status)
     return json_response(task, 201, headers={"Location": f"/api/tasks/{task.id}"})
 
 
@@ -47,13 +48,13 @@ async def update_task(request: Request) -> Response:
     task_id = path_uuid(request, "task_id")
     body = await read_json(request, TaskPatch)
     if body.description is None and body.status is None:
-        raise Problem(422, "validation_error", "give a description or a status to change")
+        raise InvalidInput("give a description or a status to change")
     try:
         task = await tasks.update_task(
-            request.state.pool, principal.user_id, task_id, description=body.description, status=body.status
+            app_state(request)["pool"], principal.user_id, task_id, description=body.description, status=body.status
         )
-    except NotFound:
-        raise Problem(404, "not_found", "no such task") from None
+    except store_errors.NotFound:
+        raise NotFound("no such task") from None
     return json_response(task)
 
 
@@ -61,9 +62,9 @@ async def delete_task(request: Request) -> Response:
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
     try:
-        await tasks.delete_task(request.state.pool, principal.user_id, task_id)
-    except NotFound:
-        raise Problem(404, "not_found", "no such task") from None
+        await tasks.delete_task(app_state(request)["pool"], principal.user_id, task_id)
+    except store_errors.NotFound:
+        raise NotFound("no such task") from None
     return Response(status_code=204)
 
 

@@ -1,38 +1,35 @@
-"""Errors of authentication.
+"""Errors of authentication: the ``AuthError`` branch of the domain errors (``server.errors``).
 
 AuthError
-├── InvalidToken       missing, malformed, badly signed, expired or wrong-audience token
-├── SessionRevoked     the token's session was logged out
-├── InvalidCredentials wrong email or password (one message for both)
-└── EmailTaken         sign-up with an email that is registered
+├── InvalidToken         missing, malformed, badly signed, expired or wrong-audience token
+│   └── InvalidRefreshToken  unknown, used or expired refresh token
+├── SessionRevoked       the token's session was logged out
+├── InvalidCredentials   wrong email or password (one message for both)
+├── EmailTaken           sign-up with an email that is registered
+├── SignupRejected       the identity provider refused the sign-up
+└── AuthUnavailable      the identity provider did not answer
 """
 
 from __future__ import annotations
 
+from ..errors import (
+    AuthError,
+    AuthUnavailable,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
+    SessionRevoked,
+    SignupRejected,
+)
 
-class AuthError(Exception):
-    """Base of authentication errors; ``str(exc)`` is safe to show to the client."""
-
-
-class InvalidToken(AuthError):
-    pass
-
-
-class SessionRevoked(AuthError):
-    pass
-
-
-class InvalidCredentials(AuthError):
-    pass
-
-
-class EmailTaken(AuthError):
-    pass
-
-
-class SignupRejected(AuthError):
-    pass
-
-
-class AuthUnavailable(AuthError):
-    pass
+__all__ = [
+    "AuthError",
+    "AuthUnavailable",
+    "EmailTaken",
+    "InvalidCredentials",
+    "InvalidRefreshToken",
+    "InvalidToken",
+    "SessionRevoked",
+    "SignupRejected",
+]

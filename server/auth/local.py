@@ -13,7 +13,7 @@ import asyncpg
 from ..store import sessions, users
 from ..store.errors import Conflict
 from ..store.records import User
-from .errors import EmailTaken, InvalidCredentials, InvalidToken, SessionRevoked
+from .errors import EmailTaken, InvalidCredentials, InvalidRefreshToken, InvalidToken, SessionRevoked
 from .identity import TokenPair
 from .passwords import hash_password, needs_rehash, verify_password
 from .tokens import Principal, TokenIssuer, TokenVerifier
@@ -56,10 +56,10 @@ class LocalIdentity:
             self.pool, _digest(refresh_token), _digest(new_token), self._refresh_expiry()
         )
         if session is None:
-            raise InvalidToken("invalid refresh token")
+            raise InvalidRefreshToken("invalid refresh token")
         user = await users.get_user(self.pool, session.user_id)
         if user is None:
-            raise InvalidToken("invalid refresh token")
+            raise InvalidRefreshToken("invalid refresh token")
         return self._pair(user, session.id, new_token)
 
     async def logout(self, principal: Principal) -> None:

@@ -25,12 +25,14 @@ from supabase_auth.types import Session as GoTrueSession
 from supabase_auth.types import User as GoTrueUser
 
 from ..store import users
-from ..store.records import User, from_row
+from ..store.errors import Conflict
+from ..store.records import User
 from .errors import (
     AuthError,
     AuthUnavailable,
     EmailTaken,
     InvalidCredentials,
+    InvalidRefreshToken,
     InvalidToken,
     SessionRevoked,
     SignupRejected,
@@ -48,21 +50,13 @@ _SIGNUP_REJECTED = frozenset(
     {"weak_password", "email_address_invalid", "email_address_not_authorized", "signup_disabled", "validation_failed"}
 )
 
-# Keeps the upsert idempotent and lets a later, better ``created_at`` (Supabase's own) replace ``now()``.
-_UPSERT_USER = """
-INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, NULL, coalesce($3, now()))
-ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, created_at = least(users.created_at, EXCLUDED.created_at)
-RETURNING id, email, created_at
-"""
-
 
 async def upsert_user(db: users.Executor, user_id: UUID, email: str, created_at: datetime | None) -> User:
     """Insert or update the local row of a Supabase user; :class:`EmailTaken` if another id holds the email."""
     try:
-        row = await db.fetchrow(_UPSERT_USER, user_id, email, created_at)
-    except asyncpg.UniqueViolationError as exc:
+        return await users.upsert_user(db, user_id, email, created_at)
+    except Conflict as exc:
         raise EmailTaken("an account with this email already exists") from exc
-    return from_row(User, row)
 
 
 class RevokedSessions:
@@ -186,7 +180,7 @@ class SupabaseIdentity:
         try:
             response = await self._client().refresh_session(refresh_token)
         except GoTrueError as exc:
-            raise _unavailable(exc) or InvalidToken("invalid refresh token") from exc
+            raise _unavailable(exc) or InvalidRefreshToken("invalid refresh token") from exc
         except ValueError as exc:
             raise _unparseable(exc) from exc
         session = response.session
@@ -198,7 +192,7 @@ class SupabaseIdentity:
         except jwt.PyJWTError as exc:
             raise _unparseable(exc) from exc
         if _uuid(claims.get("session_id")) in self.revoked:
-            raise InvalidToken("invalid refresh token")
+            raise InvalidRefreshToken("invalid refresh token")
         return await self._pair(session)
 
     async def logout(self, principal: Principal) -> None:

@@ -1,142 +1,133 @@
-"""Replica chat: store the user's message, ack it, have the replica answer, stream and store the answer.
+"""Replica chat: store the user's message, have the replica answer through the reply pipeline, keep the answer.
 
-The socket and ``POST /api/conversations`` share this code path. A reply runs in a task owned by the
-service, not by a socket, so it is finished and stored even when every socket of the user is gone.
+The socket and ``POST /api/conversations`` share these methods. A reply runs in a task owned by the reply
+pipeline, not by a socket, so it is finished and stored even when every socket of the user is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
 
-from protocol import ErrorCode, ErrorFrame, ReplyDeltaFrame, chat_stream
+from protocol import MessageFrame, StoredMessage
 
-from ..hub.frames import message_frame
+from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
 from ..prototypes.bonding_replicas import memory_context
-from ..sensay.client import SensayClient
-from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound
+from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
 from ..store import conversations
-from ..store.records import Message
 
-logger = logging.getLogger(__name__)
-
-REPLICA_CACHE_SECONDS = 300.0
+KIND = "chat"
 
 
-class UnknownReplica(Exception):
-    """The replica does not exist for this user."""
+class Accepted(NamedTuple):
+    """A stored user message, and whether its client id had stored it before."""
+
+    message: StoredMessage
+    duplicate: bool
 
 
-class ReplyFailed(Exception):
-    """The replica could not answer; ``retryable`` says whether sending the same id again may help."""
+class Conversation(NamedTuple):
+    """A user message and the replica's reply to it."""
 
-    def __init__(self, message: str, *, retryable: bool, code: ErrorCode) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.code = code
+    message: StoredMessage
+    reply: StoredMessage
+    duplicate: bool
+
+
+class ChatReplies(StreamReplies):
+    """Chat replies are rows of ``conversations`` answering the user's message (one reply per message)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def existing(self, job: ReplyJob) -> Reply | None:
+        assert job.reply_to is not None
+        found = await conversations.get_reply(self.pool, UUID(job.reply_to))
+        return Reply(content=found.message, message=found.wire()) if found is not None else None
+
+    async def store(self, job: ReplyJob, content: str) -> Reply:
+        assert isinstance(job.audience, UserAudience) and job.reply_to is not None
+        kept, _ = await conversations.append_reply(
+            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
+        )
+        return Reply(content=kept.message, message=kept.wire())
 
 
 class ChatService:
-    def __init__(self, pool: asyncpg.Pool, sensay: SensayClient, hub: Hub, *, reply_timeout: float = 120.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
         self.pool = pool
-        self.sensay = sensay
         self.hub = hub
-        self.reply_timeout = reply_timeout
-        self._inflight: dict[UUID, asyncio.Task[Message]] = {}
-        self._known: dict[tuple[UUID, str], float] = {}
+        self.replies = replies
+        self.replicas = replicas
+        replies.register(KIND, ChatReplies(pool))
 
-    async def accept(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> tuple[Message, bool]:
-        """Store the user's message, once per client id; return it and whether it was stored before.
+    async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
+        """Store the user's message, once per client id.
 
-        Raises :class:`UnknownReplica` (or a ``SensayError``) before storing anything when the replica
-        cannot be found.
+        Raises :class:`~server.errors.ReplicaNotFound` before storing anything when the replica cannot be
+        found, and :class:`~server.errors.ClientIdConflict` when the client id stored another message.
         """
-        await self._check_replica(user_id, replica_id)
-        return await conversations.append_user_message(self.pool, user_id, replica_id, content, client_id)
+        await self.replicas.require(str(user_id), replica_id)
+        message, duplicate = await conversations.append_user_message(self.pool, user_id, replica_id, content, client_id)
+        if duplicate and (message.replica_id != replica_id or message.message != content):
+            raise ClientIdConflict("this id was already used for a different message")
+        return Accepted(message.wire(), duplicate)
 
-    async def deliver(self, message: Message, duplicate: bool) -> asyncio.Task[Message]:
+    async def deliver(self, accepted: Accepted) -> asyncio.Task[Reply]:
         """Show a newly stored message on every socket of its user, and start (or join) its reply."""
-        if not duplicate:
-            await self.hub.send_to_user(message.user_id, message_frame(message))
-        return self.reply_to(message)
-
-    def reply_to(self, message: Message) -> asyncio.Task[Message]:
-        """The task producing the reply to ``message``: the running one, or a new one."""
-        task = self._inflight.get(message.id)
-        if task is None:
-            task = asyncio.create_task(self._reply(message), name=f"reply-{message.id}")
-            self._inflight[message.id] = task
-            task.add_done_callback(lambda t: self._finished(message.id, t))
-        return task
-
-    def _finished(self, message_id: UUID, task: asyncio.Task[Message]) -> None:
-        self._inflight.pop(message_id, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here so an unawaited failure is not reported as "never retrieved"
-
-    async def _reply(self, question: Message) -> Message:
-        existing = await conversations.get_reply(self.pool, question.id)
-        if existing is not None:
-            return existing
-        stream = chat_stream(question.replica_id)
+        message = accepted.message
+        assert message.user_id is not None and message.replica_id is not None
+        user_id = UUID(message.user_id)
+        if not accepted.duplicate:
+            await self.hub.send_to_user(user_id, MessageFrame(message=message))
         # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
-        context = await memory_context(self.pool, question.user_id, question.replica_id)
-        content = f"{context}\n\n{question.message}" if context else question.message
-        parts: list[str] = []
-        try:
-            async with asyncio.timeout(self.reply_timeout):
-                async for delta in self.sensay.chat_stream(str(question.user_id), question.replica_id, content):
-                    await self.hub.send_to_user(
-                        question.user_id,
-                        ReplyDeltaFrame(
-                            stream=stream,
-                            reply_to=str(question.id),
-                            replica_id=question.replica_id,
-                            index=len(parts),
-                            text=delta,
-                        ),
-                    )
-                    parts.append(delta)
-        except (SensayError, TimeoutError) as exc:
-            retryable = isinstance(exc, TimeoutError) or exc.retryable
-            code = ErrorCode.REPLICA_UNAVAILABLE if retryable else ErrorCode.REPLICA_REJECTED
-            logger.warning("replica %s failed to answer message %s: %s", question.replica_id, question.id, exc)
-            await self.hub.send_to_user(
-                question.user_id,
-                ErrorFrame(
-                    code=code,
-                    message="the replica could not answer; send the same id again to retry"
-                    if retryable
-                    else "the replica refused to answer this message",
-                    id=question.client_id,
-                    retryable=retryable,
-                    stream=stream,
-                ),
-            )
-            raise ReplyFailed(str(exc), retryable=retryable, code=code) from exc
-        reply, _ = await conversations.append_reply(self.pool, question, "".join(parts))
-        await self.hub.send_to_user(question.user_id, message_frame(reply))
-        return reply
+        context = await memory_context(self.pool, user_id, message.replica_id)
+        job = ReplyJob(
+            kind=KIND,
+            asker=str(user_id),
+            replica_id=message.replica_id,
+            prompt=f"{context}\n\n{message.content}" if context else message.content,
+            audience=UserAudience(user_id),
+            stream=message.stream,
+            reply_to=message.id,
+            client_id=message.client_id,
+        )
+        return self.replies.start(job)
 
-    async def _check_replica(self, user_id: UUID, replica_id: str) -> None:
-        key = (user_id, replica_id)
-        if self._known.get(key, 0.0) > time.monotonic():
-            return
-        try:
-            await self.sensay.get_replica(str(user_id), replica_id)
-        except (SensayNotFound, SensayBadRequest) as exc:  # Sensay answers 400 to an id that is not a UUID
-            raise UnknownReplica(replica_id) from exc
-        if len(self._known) > 100_000:
-            self._known.clear()
-        self._known[key] = time.monotonic() + REPLICA_CACHE_SECONDS
+    async def converse(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Conversation:
+        """Send a message and wait for the reply (for clients without a socket).
 
-    async def drain(self, timeout: float) -> None:
-        """Wait (bounded) for replies in flight to be stored, so a restart loses none of them."""
-        tasks = list(self._inflight.values())
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        When the reply fails, the raised error carries the stored ``message`` (sending the same client id
+        again retries it).
+        """
+        accepted = await self.send(user_id, replica_id, content, client_id)
+        try:
+            reply = await asyncio.shield(await self.deliver(accepted))
+        except DomainError as exc:
+            raise type(exc)(
+                "the message is stored but the replica could not answer; send the same client_id again to retry",
+                message=accepted.message,
+                retryable=error_code(exc).retryable,
+            ) from exc
+        assert reply.message is not None
+        return Conversation(accepted.message, reply.message, accepted.duplicate)
+
+    async def history(
+        self, user_id: UUID, replica_id: str | None, *, before: int | None, limit: int
+    ) -> list[StoredMessage]:
+        """The user's messages, newest first: one stream paged by ``before`` (a seq), or all streams by time."""
+        found = await conversations.list_messages(self.pool, user_id, replica_id, before=before, limit=limit)
+        return [m.wire() for m in found]
+
+    async def latest_seq(self, user_id: UUID, replica_id: str) -> int:
+        """The seq of the newest message of the user's stream with the replica (0 when empty)."""
+        return await conversations.latest_seq(self.pool, user_id, replica_id)
+
+    async def replay(self, user_id: UUID, replica_id: str, after: int, limit: int) -> list[StoredMessage]:
+        """The stream's messages after seq ``after``, oldest first (for resume)."""
+        found = await conversations.messages_after(self.pool, user_id, replica_id, after, limit)
+        return [m.wire() for m in found]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
+import operator
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+import msgspec
 
 from protocol import (
     CloseCode,
@@ -27,7 +30,22 @@ from .connection import Connection, ConnectionState
 logger = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = "hub.control"
-ControlHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+class ControlMessage(msgspec.Struct, tag_field="op", frozen=True, kw_only=True):
+    """A message every process acts on (sent through the broker); subclasses are tagged by ``op``."""
+
+
+class EndSession(ControlMessage, tag="end_session", frozen=True):
+    """A session was logged out: close its sockets; ``expires_at`` (its tokens' ``exp``) bounds remembering it."""
+
+    user_id: UUID
+    session_id: UUID
+    expires_at: int
+
+
+C = TypeVar("C", bound=ControlMessage)
+ControlHandler = Callable[[C], Coroutine[Any, Any, None]]
 
 
 def user_channel(user_id: UUID) -> str:
@@ -45,10 +63,11 @@ class Hub:
         self._all: set[Connection] = set()
         self._channels: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
-        self._control_handlers: dict[str, list[ControlHandler]] = {}
+        self._control_handlers: dict[type[ControlMessage], list[ControlHandler[Any]]] = {}
+        self._control_decoder: msgspec.json.Decoder[Any] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.accepting = True
-        self.add_control_handler("end_session", self._end_session_here)
+        self.on_control(EndSession, self._end_session_here)
         metrics.watch_hub(self)
 
     async def start(self) -> None:
@@ -173,43 +192,40 @@ class Hub:
 
     # -- sessions and shutdown -------------------------------------------------------------------
 
-    def add_control_handler(self, op: str, handler: ControlHandler) -> None:
-        """Run ``handler(message)`` on every process when :meth:`publish_control` sends ``op``."""
-        self._control_handlers.setdefault(op, []).append(handler)
+    def on_control(self, kind: type[C], handler: ControlHandler[C]) -> None:
+        """Run ``handler(message)`` on every process when :meth:`publish_control` sends a ``kind`` message."""
+        self._control_handlers.setdefault(kind, []).append(handler)
+        kinds = tuple(self._control_handlers)
+        self._control_decoder = msgspec.json.Decoder(functools.reduce(operator.or_, kinds))
 
-    async def publish_control(self, op: str, **data: str | int) -> None:
-        await self.broker.publish(CONTROL_CHANNEL, json.dumps({"op": op, **data}))
+    async def publish_control(self, message: ControlMessage) -> None:
+        await self.broker.publish(CONTROL_CHANNEL, msgspec.json.encode(message).decode())
 
     def _control(self, payload: str) -> None:
+        """Decode a control message once and hand it to its handlers, each in a task whose failure is logged."""
         try:
-            message = json.loads(payload)
-            handlers = self._control_handlers.get(message.get("op"), [])
-        except (ValueError, TypeError, AttributeError):
-            handlers = []
-        if not handlers:
+            assert self._control_decoder is not None
+            message = self._control_decoder.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             logger.warning("ignoring unknown or malformed hub control message")
-        for handler in handlers:
+            return
+        for handler in self._control_handlers[type(message)]:
             task = asyncio.create_task(handler(message))
             self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            task.add_done_callback(self._handled)
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("a hub control handler failed", exc_info=exc)
 
     async def end_session(self, user_id: UUID, session_id: UUID, expires_at: int) -> None:
-        """Close, on every process, the sockets authenticated by a session that was logged out.
+        """Close, on every process, the sockets authenticated by a session that was logged out."""
+        await self.publish_control(EndSession(user_id=user_id, session_id=session_id, expires_at=expires_at))
 
-        ``expires_at`` (the token's ``exp``) lets other handlers of ``end_session`` forget it in time.
-        """
-        await self.publish_control(
-            "end_session", user_id=str(user_id), session_id=str(session_id), expires_at=expires_at
-        )
-
-    async def _end_session_here(self, message: dict[str, Any]) -> None:
-        try:
-            user_id, session_id = UUID(message["user_id"]), UUID(message["session_id"])
-        except (KeyError, ValueError, TypeError):
-            logger.warning("ignoring malformed end_session message")
-            return
-        for conn in self.connections(user_id):
-            if conn.principal is not None and conn.principal.session_id == session_id:
+    async def _end_session_here(self, message: EndSession) -> None:
+        for conn in self.connections(message.user_id):
+            if conn.principal is not None and conn.principal.session_id == message.session_id:
                 conn.close(CloseCode.SESSION_REVOKED, "session ended")
 
     async def drain(self, timeout: float = 5.0) -> None:

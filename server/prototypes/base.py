@@ -1,21 +1,19 @@
-"""What every prototype is made of: a context, actions with typed params, a state view, and their errors."""
+"""What every prototype is made of: a context, actions with typed params and a state view."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from ..sensay.errors import SensayBadRequest, SensayNotFound
+from ..errors import InvalidInput
+from ..hub.hub import Hub
+from ..replies import ReplicaDirectory, Replies
 from ..store.records import Interaction
-
-if TYPE_CHECKING:
-    from ..hub.hub import Hub
-    from ..sensay.client import SensayClient
 
 T = TypeVar("T")
 
@@ -26,18 +24,8 @@ class Context:
 
     pool: asyncpg.Pool
     hub: Hub
-    sensay: SensayClient
-    default_replica_id: str | None = None
-
-
-class ActionError(Exception):
-    """An action was refused; ``status`` and ``code`` become the problem document's."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+    replies: Replies
+    replicas: ReplicaDirectory
 
 
 class Outcome(NamedTuple):
@@ -92,7 +80,7 @@ def _first_line(doc: str | None) -> str:
 
 
 def convert(value: Any, type_: type[T], at: str) -> T:
-    """``msgspec.convert`` whose failure is a 422 ``validation_error`` naming the field (below ``$.{at}``)."""
+    """``msgspec.convert`` whose failure is :class:`~server.errors.InvalidInput` naming the field (below ``$.{at}``)."""
     try:
         return msgspec.convert(value, type_)
     except msgspec.ValidationError as exc:
@@ -101,12 +89,9 @@ def convert(value: Any, type_: type[T], at: str) -> T:
             message = message.replace(" - at `$", f" - at `$.{at}", 1)
         elif at:
             message = f"{message} - at `$.{at}`"
-        raise ActionError(422, "validation_error", message) from None
+        raise InvalidInput(message) from None
 
 
 async def require_replica(ctx: Context, user_id: UUID, replica_id: str) -> None:
-    """Check the replica exists for the user; 404 ``replica_not_found`` otherwise."""
-    try:
-        await ctx.sensay.get_replica(str(user_id), replica_id)
-    except (SensayNotFound, SensayBadRequest):  # Sensay answers 400 to an id that is not a UUID
-        raise ActionError(404, "replica_not_found", f"no replica {replica_id!r}") from None
+    """Check the replica exists for the user; :class:`~server.errors.ReplicaNotFound` otherwise."""
+    await ctx.replicas.require(str(user_id), replica_id)

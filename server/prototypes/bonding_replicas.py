@@ -11,10 +11,11 @@ import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
 
+from ..errors import AlreadyBonded, BondEnded, BondNotFound, InvalidInput
 from ..store import bonds, interactions
 from ..store.errors import Conflict, NotFound
 from ..store.users import Executor
-from .base import Action, ActionError, Context, Outcome, Prototype, require_replica
+from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "bonding-replicas"
 MEMORY_CONTEXT_LIMIT = 20
@@ -39,7 +40,7 @@ async def bond(ctx: Context, user_id: UUID, params: BondParams) -> Outcome:
     """Bond 2 to 5 distinct replicas into one group with a shared memory pool."""
     if len(set(params.replica_ids)) != len(params.replica_ids):
         detail = "the replicas of a bond must be distinct - at `$.params.replica_ids`"
-        raise ActionError(422, "validation_error", detail)
+        raise InvalidInput(detail)
     await asyncio.gather(*(require_replica(ctx, user_id, r) for r in params.replica_ids))
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
@@ -47,7 +48,7 @@ async def bond(ctx: Context, user_id: UUID, params: BondParams) -> Outcome:
             details = {"bond_id": created.id, "replica_ids": created.replica_ids}
             interaction = await interactions.record(conn, user_id, ID, "bond", details)
     except Conflict:
-        raise ActionError(409, "already_bonded", "these replicas already form an active bond") from None
+        raise AlreadyBonded("these replicas already form an active bond") from None
     return Outcome({"bond": {**msgspec.structs.asdict(created), "memories": []}}, interaction)
 
 
@@ -77,9 +78,9 @@ async def _active_bond(db: Executor, user_id: UUID, bond_id: UUID, *, for_update
     try:
         found = await bonds.get_bond(db, user_id, bond_id, for_update=for_update)
     except NotFound:
-        raise ActionError(404, "bond_not_found", f"no bond {bond_id}") from None
+        raise BondNotFound(f"no bond {bond_id}") from None
     if not found.active:
-        raise ActionError(409, "bond_ended", f"bond {bond_id} has ended")
+        raise BondEnded(f"bond {bond_id} has ended")
     return found
 
 

@@ -9,8 +9,9 @@ import msgspec
 
 from protocol import PrototypeEventFrame
 
+from ..errors import ToolFailed
 from ..store import interactions
-from .base import Action, ActionError, Context, Outcome, Prototype, convert
+from .base import Action, Context, Outcome, Prototype, convert
 from .mcp_tools import TOOLS, ToolError, ToolName
 
 ID = "mcp"
@@ -36,7 +37,7 @@ async def run_workflow(ctx: Context, user_id: UUID, params: RunWorkflowParams) -
                 output = tool.run(tool_input)
             except ToolError as exc:
                 await _step(ctx, user_id, run_id, index, name, "failed")
-                raise ActionError(422, "tool_failed", f"{params.tool}: {exc}") from None
+                raise ToolFailed(f"{params.tool}: {exc}") from None
         await _step(ctx, user_id, run_id, index, name, "completed")
         steps.append({"index": index, "name": name, "status": "completed"})
     details = {"run_id": run_id, "tool": params.tool, "input": params.input, "output": output}

@@ -7,14 +7,15 @@ from uuid import UUID
 
 import msgspec
 
-from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, PrototypeEventFrame
+from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, ErrorCode, PrototypeEventFrame, ServerFrame
 
-from ..sensay.errors import SensayError
+from ..errors import CallEnded, CallNotFound
+from ..replies import CallerReplies, Reply, ReplyJob, UserAudience
 from ..store import interactions, voice_calls
 from ..store.errors import NotFound
 from ..store.users import Executor
 from ..store.voice_calls import VoiceCall
-from .base import Action, ActionError, Context, Outcome, Prototype, require_replica
+from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "pure-voice"
 
@@ -46,22 +47,34 @@ async def start_call(ctx: Context, user_id: UUID, params: StartCallParams) -> Ou
 async def say(ctx: Context, user_id: UUID, params: SayParams) -> Outcome:
     """Say a line on an active call; the transcript (the line, the replica's answer in pieces, then whole) streams."""
     call = await _active_call(ctx.pool, user_id, params.call_id)
-    await _transcript(ctx, user_id, call, "user", params.text, final=True)
-    pieces: list[str] = []
-    try:
-        async for delta in ctx.sensay.chat_stream(str(user_id), call.replica_id, params.text):
-            pieces.append(delta)
-            await _transcript(ctx, user_id, call, "replica", delta, final=False)
-    except SensayError:
-        # Listeners waiting for the replica's final line learn that it will not come.
-        data = {"call_id": str(call.id), "message": "the replica could not answer"}
-        await ctx.hub.send_to_user(user_id, PrototypeEventFrame(prototype=ID, event="transcript_error", data=data))
-        raise
-    reply = "".join(pieces)
-    await _transcript(ctx, user_id, call, "replica", reply, final=True)
+    await ctx.hub.send_to_user(user_id, _line(str(call.id), "user", params.text, final=True))
+    job = ReplyJob(
+        kind=ID,
+        asker=str(user_id),
+        replica_id=call.replica_id,
+        prompt=params.text,
+        audience=UserAudience(user_id),
+        reply_to=str(call.id),
+    )
+    reply = (await ctx.replies.run(job)).content
     details = {"call_id": call.id, "replica_id": call.replica_id, "text": params.text, "reply": reply}
     interaction = await interactions.record(ctx.pool, user_id, ID, "say", details)
     return Outcome({"call_id": call.id, "text": params.text, "reply": reply}, interaction)
+
+
+class VoiceReplies(CallerReplies):
+    """The replica's answer on a call: transcript events as it streams; the action records it."""
+
+    def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:
+        return _line(job.reply_to, "replica", text, final=False)
+
+    def shown(self, job: ReplyJob, reply: Reply) -> ServerFrame | None:
+        return _line(job.reply_to, "replica", reply.content, final=True)
+
+    def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
+        # Listeners waiting for the replica's final line learn that it will not come.
+        data = {"call_id": job.reply_to, "message": "the replica could not answer"}
+        return PrototypeEventFrame(prototype=ID, event="transcript_error", data=data)
 
 
 async def stop_call(ctx: Context, user_id: UUID, params: StopCallParams) -> Outcome:
@@ -80,17 +93,15 @@ async def _active_call(db: Executor, user_id: UUID, call_id: UUID) -> VoiceCall:
     try:
         call = await voice_calls.get_call(db, user_id, call_id)
     except NotFound:
-        raise ActionError(404, "call_not_found", f"no call {call_id}") from None
+        raise CallNotFound(f"no call {call_id}") from None
     if call.status != "active":
-        raise ActionError(409, "call_ended", f"call {call_id} has ended")
+        raise CallEnded(f"call {call_id} has ended")
     return call
 
 
-async def _transcript(
-    ctx: Context, user_id: UUID, call: VoiceCall, speaker: Literal["user", "replica"], text: str, *, final: bool
-) -> None:
-    data = {"call_id": str(call.id), "speaker": speaker, "text": text, "final": final}
-    await ctx.hub.send_to_user(user_id, PrototypeEventFrame(prototype=ID, event="transcript", data=data))
+def _line(call_id: str | None, speaker: Literal["user", "replica"], text: str, *, final: bool) -> PrototypeEventFrame:
+    data = {"call_id": call_id, "speaker": speaker, "text": text, "final": final}
+    return PrototypeEventFrame(prototype=ID, event="transcript", data=data)
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:

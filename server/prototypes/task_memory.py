@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,14 +9,13 @@ import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
 
-from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound
+from ..errors import ReplicaRejected, ReplicaRequired, ReplicaUnavailable
+from ..replies import ReplyJob
 from ..store import interactions, tasks
 from ..store.records import Task
 from ..store.users import Executor
-from .base import Action, ActionError, Context, Outcome, Prototype, require_replica
+from .base import Action, Context, Outcome, Prototype, require_replica
 from .task_commands import TaskCommand, parse_command
-
-logger = logging.getLogger(__name__)
 
 ID = "task-memory"
 
@@ -29,9 +27,10 @@ class TaskChatParams(msgspec.Struct, forbid_unknown_fields=True):
 
 async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
     """Chat with a replica; task commands ("add task …", "complete task 2", "list tasks") change the task list."""
-    replica_id = params.replica_id or ctx.default_replica_id
+    replica_id = params.replica_id or await ctx.replicas.default_replica_id(str(user_id))
     if replica_id is None:
-        raise ActionError(422, "replica_required", "give replica_id: no default replica is configured")
+        raise ReplicaRequired("give replica_id: no default replica is configured")
+    await require_replica(ctx, user_id, replica_id)  # before the list changes, not after
     command = parse_command(params.content)
     if command is None:
         reply = await _ask(ctx, user_id, replica_id, params.content)
@@ -39,7 +38,6 @@ async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
         interaction = await interactions.record(ctx.pool, user_id, ID, "chat", details)
         return Outcome({"command": None, "reply": reply}, interaction)
 
-    await require_replica(ctx, user_id, replica_id)  # before the list changes, not after
     async with ctx.pool.acquire() as conn, conn.transaction():
         applied = await _apply(conn, user_id, command)
         # The whole list goes back to the caller, not into every interaction row.
@@ -53,9 +51,9 @@ async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
     result: dict[str, Any] = {"command": command.kind, **applied}
     try:
         result["reply"] = await _ask(ctx, user_id, replica_id, prompt)
-    except SensayError as exc:
-        # The task list has changed already: report that instead of inviting a retry that would repeat it.
-        logger.warning("replica %s could not confirm a task command: %s", replica_id, exc)
+    except (ReplicaUnavailable, ReplicaRejected):
+        # The task list has changed already (the pipeline logged the failure): report that instead of inviting
+        # a retry that would repeat it.
         result["reply"] = None
         result["reply_error"] = "the replica could not answer; the task list was updated anyway"
     return Outcome(result, interaction)
@@ -97,16 +95,14 @@ def _listing(current: list[Task]) -> str:
 
 
 async def _ask(ctx: Context, user_id: UUID, replica_id: str, content: str) -> str:
-    try:
-        return await ctx.sensay.chat(str(user_id), replica_id, content)
-    except (SensayNotFound, SensayBadRequest):
-        raise ActionError(404, "replica_not_found", f"no replica {replica_id!r}") from None
+    job = ReplyJob(kind=ID, asker=str(user_id), replica_id=replica_id, prompt=content, audience=None)
+    return (await ctx.replies.run(job)).content
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
     """The user's tasks, numbered as the chat commands number them."""
     current = await tasks.list_tasks(ctx.pool, user_id)
-    return {"default_replica_id": ctx.default_replica_id, "tasks": current}
+    return {"default_replica_id": await ctx.replicas.default_replica_id(str(user_id)), "tasks": current}
 
 
 PROTOTYPE = Prototype(

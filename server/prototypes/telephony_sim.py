@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from ..errors import IllegalTransition
 from .simulated import PerUserStore
 
 
@@ -44,10 +45,6 @@ _SECONDS_TO = {
     CallStatus.FAILED: 1,
     CallStatus.CANCELED: 1,
 }
-
-
-class IllegalTransition(Exception):
-    """The call cannot move to that status from where it is."""
 
 
 class CallEvent(msgspec.Struct, frozen=True):

@@ -9,8 +9,9 @@ import msgspec
 
 from protocol import MAX_ID_LENGTH
 
+from ..errors import MaxLevel, PathLocked
 from ..store import evolutions, interactions, ledger
-from .base import Action, ActionError, Context, Outcome, Prototype, require_replica
+from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "token-guided-evolution"
 Path = Literal["scholar", "creative", "strategist"]
@@ -41,10 +42,10 @@ async def evolve(ctx: Context, user_id: UUID, params: EvolveParams) -> Outcome:
         await ledger.lock_account(conn, user_id)
         current = await evolutions.get_evolution(conn, user_id, params.replica_id)
         if current is not None and current.path != params.path:
-            raise ActionError(409, "path_locked", f"the replica already follows the {current.path!r} path")
+            raise PathLocked(f"the replica already follows the {current.path!r} path")
         level = 1 if current is None else current.level + 1
         if level > MAX_LEVEL:
-            raise ActionError(409, "max_level", f"the replica is at the top level ({MAX_LEVEL})")
+            raise MaxLevel(f"the replica is at the top level ({MAX_LEVEL})")
         cost = level_cost(level)
         memo = {"prototype": ID, "replica_id": params.replica_id, "path": params.path, "level": level}
         account = await ledger.spend(conn, user_id, cost, memo)

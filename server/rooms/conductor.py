@@ -2,7 +2,7 @@
 
 Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user
 (``X-USER-ID`` derived from the room id), and each prompt carries what was said since that replica
-last spoke, so Sensay's own history holds the rest of the context.
+last spoke, so Sensay's own history holds the rest of the context. Every turn is a job of the reply pipeline.
 """
 
 from __future__ import annotations
@@ -13,28 +13,27 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass, field
+from typing import Final
 from uuid import UUID
 
 import asyncpg
 
-from protocol import ErrorCode, ErrorFrame, ReplyDeltaFrame, RoomTurnsFrame, room_stream
+from protocol import ErrorFrame, RoomTurnsFrame, StoredMessage, room_stream
 
-from ..hub.frames import room_message_frame
+from ..errors import DomainError, error_code
 from ..hub.hub import Hub
-from ..sensay.client import SensayClient
-from ..sensay.errors import SensayError
+from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
+from ..replies.failures import replica_failure
 from ..store import rooms
-from ..store.records import Room, RoomMessage
-from .turns import INSTRUCTIONS, Seat, TurnPlanner
+from ..store.records import Room
+from .turns import INSTRUCTIONS, AskModerator, Finished, Seat, Speak, TurnPlanner
 
 logger = logging.getLogger(__name__)
 
-ROOM_USER_NAMESPACE = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
-DEFAULT_MAX_TURNS = 3
-MAX_TURNS = 20
-DEFAULT_TIME_LIMIT = 60.0
-TRANSCRIPT_LINES = 12
-LINE_CHARS = 600
+KIND: Final = "room"
+ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
+TRANSCRIPT_LINES: Final = 12
+LINE_CHARS: Final = 600
 
 
 def room_sensay_user(room_id: UUID) -> str:
@@ -48,31 +47,54 @@ class RunState(enum.Enum):
     IDLE = "idle"
 
 
+class RoomReplies(StreamReplies):
+    """A room turn is a replica message of ``room_messages`` answering the message before it."""
+
+    failure_detail = "a replica could not answer; the room's turns stopped"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def store(self, job: ReplyJob, content: str) -> Reply:
+        assert isinstance(job.audience, RoomAudience) and job.reply_to is not None
+        kept, _ = await rooms.append_message(
+            self.pool,
+            job.audience.room_id,
+            sender="replica",
+            content=content,
+            replica_id=job.replica_id,
+            reply_to=UUID(job.reply_to),
+        )
+        return Reply(content=content, message=kept.wire())
+
+
 @dataclass
 class Run:
     room: Room
-    trigger: RoomMessage
+    trigger: StoredMessage
     task: asyncio.Task[None] | None = None
     turns: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class RoomConductor:
-    def __init__(self, pool: asyncpg.Pool, sensay: SensayClient, hub: Hub) -> None:
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
         self.pool = pool
-        self.sensay = sensay
         self.hub = hub
+        self.replies = replies
+        self.replicas = replicas
         self._runs: dict[UUID, Run] = {}
-        self._names: dict[str, str] = {}
         self._previous: dict[UUID, str] = {}
+        replies.register(KIND, RoomReplies(pool))
 
-    def trigger(self, room: Room, message: RoomMessage) -> None:
+    def trigger(self, room: Room, message: StoredMessage) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
         earlier = self._runs.get(room.id)
         if earlier is not None:
             earlier.superseded.set()
         run = Run(room, message)
         run.task = asyncio.create_task(self._run(run, earlier), name=f"room-run-{room.id}")
+        run.task.add_done_callback(_log_crash)
         self._runs[room.id] = run
 
     async def stop(self, room_id: UUID, reason: str) -> bool:
@@ -99,95 +121,94 @@ class RoomConductor:
     async def _run(self, run: Run, earlier: Run | None) -> None:
         if earlier is not None and earlier.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(earlier.task)
-        settings = run.room.settings
-        max_turns = min(int(settings.get("max_turns", DEFAULT_MAX_TURNS)), MAX_TURNS)
-        time_limit = float(settings.get("time_limit_seconds", DEFAULT_TIME_LIMIT))
+                await asyncio.shield(earlier.task)  # its failure was reported by its own run
         await self._announce(run, RunState.RUNNING)
         state, reason = RunState.IDLE, "done"
         try:
-            async with asyncio.timeout(time_limit):
-                reason = await self._turns(run, max_turns)
+            async with asyncio.timeout(run.room.settings.time_limit_seconds):
+                reason = await self._turns(run)
         except TimeoutError:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, (str(exc.args[0]) if exc.args else "stopped")
             await asyncio.shield(self._announce(run, state, reason))
             raise
-        except SensayError as exc:
+        except _Reported:
             state, reason = RunState.STOPPED, "a replica could not answer"
-            await self.hub.send_to_channel(
-                room_stream(str(run.room.id)),
-                ErrorFrame(
-                    code=ErrorCode.REPLICA_UNAVAILABLE if exc.retryable else ErrorCode.REPLICA_REJECTED,
-                    message="a replica could not answer; the room's turns stopped",
-                    retryable=exc.retryable,
-                    stream=room_stream(str(run.room.id)),
-                ),
-            )
+        except Exception as exc:  # a name lookup, the moderator's pick, the transcript: not a reply job
+            state, reason = RunState.STOPPED, "a replica could not answer"
+            await self._report(run, exc)
         finally:
             if self._runs.get(run.room.id) is run:
                 del self._runs[run.room.id]
         await self._announce(run, state, reason)
 
-    async def _turns(self, run: Run, max_turns: int) -> str:
+    async def _turns(self, run: Run) -> str:
         room = run.room
-        seats = [Seat(rid, await self._name(room.id, rid)) for rid in room.replica_ids]
+        asker = room_sensay_user(room.id)
+        seats = [Seat(rid, await self.replicas.name(asker, rid)) for rid in room.replica_ids]
         planner = TurnPlanner(
             mode=room.mode,
             seats=seats,
-            trigger=run.trigger.message,
+            max_turns=room.settings.max_turns,
             previous=self._previous.get(room.id),
-            moderator_id=room.settings.get("moderator_id"),
+            moderator_id=room.settings.moderator_id,
         )
         last = run.trigger
-        while True:
-            if run.superseded.is_set():
-                return "a new message arrived"
-            if run.turns >= max_turns:
-                return "turn limit"
-            seat = await self._pick(run, planner, last)
-            if seat is None:
-                return "done"
+        while not run.superseded.is_set():
+            match planner.next(last.content):
+                case Finished(reason):
+                    return reason
+                case AskModerator(moderator_id, candidates):
+                    names = ", ".join(s.name for s in candidates)
+                    answer = await self.replies.ask(
+                        asker,
+                        moderator_id,
+                        f"You moderate the room. Who should speak next among: {names}? Answer with one name.\n"
+                        f"The last message was: {last.content[:LINE_CHARS]}",
+                    )
+                    seat = planner.resolve_pick(answer)
+                case Speak(seat):
+                    pass
             last = await self._speak(run, seat, last)
             planner.record(seat)
             self._previous[room.id] = seat.replica_id
             run.turns += 1
+        return "a new message arrived"
 
-    async def _pick(self, run: Run, planner: TurnPlanner, last: RoomMessage) -> Seat | None:
-        if run.room.mode != "moderated":
-            return planner.next_speaker(last.message)
-        assert planner.moderator_id is not None
-        names = ", ".join(s.name for s in planner.moderator_candidates())
-        answer = await self.sensay.chat(
-            room_sensay_user(run.room.id),
-            planner.moderator_id,
-            f"You moderate the room. Who should speak next among: {names}? Answer with one name.\n"
-            f"The last message was: {last.message[:LINE_CHARS]}",
-        )
-        return planner.resolve_pick(answer)
-
-    async def _speak(self, run: Run, seat: Seat, answering: RoomMessage) -> RoomMessage:
+    async def _speak(self, run: Run, seat: Seat, answering: StoredMessage) -> StoredMessage:
         room = run.room
-        stream = room_stream(str(room.id))
-        prompt = await self._prompt(room, seat)
-        parts: list[str] = []
-        async for delta in self.sensay.chat_stream(room_sensay_user(room.id), seat.replica_id, prompt):
-            frame = ReplyDeltaFrame(
-                stream=stream, reply_to=str(answering.id), replica_id=seat.replica_id, index=len(parts), text=delta
-            )
-            await self.hub.send_to_channel(stream, frame)
-            parts.append(delta)
-        reply, _ = await rooms.append_message(
-            self.pool,
-            room.id,
-            sender="replica",
-            content="".join(parts),
+        job = ReplyJob(
+            kind=KIND,
+            asker=room_sensay_user(room.id),
             replica_id=seat.replica_id,
+            prompt=await self._prompt(room, seat),
+            audience=RoomAudience(room.id),
+            stream=room_stream(str(room.id)),
             reply_to=answering.id,
+            client_id=run.trigger.client_id,
         )
-        await self.hub.send_to_channel(stream, room_message_frame(reply))
-        return reply
+        try:
+            reply = await self.replies.run(job)
+        except DomainError as exc:
+            raise _Reported from exc
+        assert reply.message is not None
+        return reply.message
+
+    async def _report(self, run: Run, exc: Exception) -> None:
+        """Tell the room (with the asking message's client id) and the log why its run stopped."""
+        error = replica_failure(exc)
+        logger.warning("room %s: its run stopped", run.room.id, exc_info=exc)
+        code = error_code(error)
+        stream = room_stream(str(run.room.id))
+        frame = ErrorFrame(
+            code=code,
+            message=RoomReplies.failure_detail,
+            id=run.trigger.client_id,
+            retryable=code.retryable,
+            stream=stream,
+        )
+        await self.hub.send_to_channel(stream, frame)
 
     async def _prompt(self, room: Room, seat: Seat) -> str:
         """What was said since this replica last spoke, then the mode's instruction."""
@@ -197,15 +218,19 @@ class RoomConductor:
             if replica_id == seat.replica_id:
                 break
             if sender == "replica" and replica_id:
-                who = await self._name(room.id, replica_id)
+                who = await self.replicas.name(room_sensay_user(room.id), replica_id)
             else:  # the address's local part only: the prompt reaches Sensay and other members' screens
                 who = (email or "someone").split("@", 1)[0]
             lines.append(f"{who}: {text[:LINE_CHARS]}")
-        instruction = INSTRUCTIONS[room.mode].format(topic=room.settings.get("topic") or room.name)
+        instruction = INSTRUCTIONS[room.mode].format(topic=room.settings.topic or room.name)
         return f'[Room "{room.name}", {room.mode}]\n' + "\n".join(reversed(lines)) + f"\n{instruction}"
 
-    async def _name(self, room_id: UUID, replica_id: str) -> str:
-        if replica_id not in self._names:
-            replica = await self.sensay.get_replica(room_sensay_user(room_id), replica_id)
-            self._names[replica_id] = replica.name
-        return self._names[replica_id]
+
+class _Reported(Exception):
+    """A turn's reply failed, and the reply pipeline has already told the room and the log."""
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A run that ends with anything but a stop has a bug: log it rather than lose it."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("a room run crashed", exc_info=exc)

@@ -1,61 +1,176 @@
-"""Room messages: membership checks, store-then-ack, fan-out to the room, then the replicas' turns."""
+"""Rooms: creation, membership, history, and messages (store-then-ack, fan-out, then the replicas' turns).
+
+The REST routes and the socket share these methods.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, NamedTuple
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
-from protocol import room_stream
+from protocol import MAX_ID_LENGTH, MessageFrame, StoredMessage
 
-from ..hub.frames import room_message_frame
-from ..hub.hub import Hub
+from ..errors import ClientIdConflict, Forbidden, InvalidInput, NotFound, UnknownUser
+from ..hub.hub import ControlMessage, Hub
+from ..replies import ReplicaDirectory
+from ..store import errors as store_errors
 from ..store import rooms
-from ..store.records import Room, RoomMessage
-from .conductor import RoomConductor
+from ..store.records import Room, RoomMode, RoomSettings
+from .conductor import RoomConductor, room_sensay_user
+
+ReplicaId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
-class NotAMember(Exception):
-    """The user may not post to (or control) this room."""
+class NewRoom(msgspec.Struct, forbid_unknown_fields=True):
+    """What a room is made of."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    replica_ids: Annotated[list[ReplicaId], msgspec.Meta(min_length=1, max_length=6)]
+    mode: RoomMode = "natural"
+    is_open: bool = False
+    member_ids: Annotated[list[UUID], msgspec.Meta(max_length=50)] = []
+    settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+
+
+class RoomView(NamedTuple):
+    """A room as its members see it."""
+
+    room: Room
+    members: list[UUID]
+    present: list[str]
+    sensay_user_id: str
+
+
+class RoomAccepted(NamedTuple):
+    """A stored room message, the room it went to, and whether its client id had stored it before."""
+
+    room: Room
+    message: StoredMessage
+    duplicate: bool
+
+
+class RoomStop(ControlMessage, tag="room_stop", frozen=True):
+    """A member stopped the room's turns: whichever process runs them stops them."""
+
+    room_id: UUID
+    user_id: UUID
 
 
 class RoomService:
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, conductor: RoomConductor) -> None:
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, conductor: RoomConductor, replicas: ReplicaDirectory) -> None:
         self.pool = pool
         self.hub = hub
         self.conductor = conductor
-        hub.add_control_handler("room_stop", self._stop_here)
+        self.replicas = replicas
+        hub.on_control(RoomStop, self._stop_here)
+
+    # -- rooms -----------------------------------------------------------------------------------
+
+    async def create(self, creator: UUID, spec: NewRoom) -> Room:
+        """Create a room; every replica must exist for the creator and every member must be a user."""
+        if len(set(spec.replica_ids)) != len(spec.replica_ids):
+            raise InvalidInput("replica_ids must not repeat")
+        if spec.settings.moderator_id is not None and spec.settings.moderator_id not in spec.replica_ids:
+            raise InvalidInput("the moderator must be one of the room's replicas")
+        if spec.mode == "moderated" and len(spec.replica_ids) < 2:
+            raise InvalidInput("a moderated room needs a moderator and at least one speaker")
+        for replica_id in spec.replica_ids:
+            await self.replicas.require(str(creator), replica_id)
+        try:
+            return await rooms.create_room(
+                self.pool,
+                creator,
+                name=spec.name.strip(),
+                mode=spec.mode,
+                replica_ids=spec.replica_ids,
+                settings=spec.settings,
+                is_open=spec.is_open,
+                member_ids=spec.member_ids,
+            )
+        except store_errors.NotFound:
+            raise UnknownUser("a member_ids entry is not a user") from None
+
+    async def rooms_of(self, user_id: UUID) -> list[Room]:
+        """The rooms the user belongs to, then open rooms, newest first."""
+        return await rooms.list_rooms(self.pool, user_id)
+
+    async def view(self, room_id: UUID, user_id: UUID) -> RoomView:
+        """The room with its members and who is present; :class:`NotFound` when it is not visible."""
+        room = await self._visible(room_id, user_id)
+        present = sorted(str(u) for u in self.hub.present(str(room_id)))
+        members = await rooms.members(self.pool, room_id)
+        return RoomView(room, members, present, room_sensay_user(room_id))
+
+    async def history(self, room_id: UUID, user_id: UUID, *, before: int | None, limit: int) -> list[StoredMessage]:
+        """The room's messages, newest first, paged by ``before`` (a seq)."""
+        await self._visible(room_id, user_id)
+        return [m.wire() for m in await rooms.list_messages(self.pool, room_id, before=before, limit=limit)]
+
+    async def add_member(self, room_id: UUID, actor: UUID, user_id: UUID) -> None:
+        """Add a user to the room; only its creator may."""
+        room = await self._visible(room_id, actor)
+        if room.created_by != actor:
+            raise Forbidden("only the room's creator adds members")
+        try:
+            await rooms.add_member(self.pool, room_id, user_id)
+        except store_errors.NotFound:
+            raise UnknownUser("no such user") from None
 
     async def enter(self, room_id: UUID, user_id: UUID) -> Room:
         """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
-        room = await rooms.visible_room(self.pool, room_id, user_id)
+        room = await self._visible(room_id, user_id)
         if room.is_open:
             await rooms.add_member(self.pool, room.id, user_id)
         return room
 
     async def member_room(self, room_id: UUID, user_id: UUID) -> Room:
-        room = await rooms.visible_room(self.pool, room_id, user_id)
+        """The room if the user is a member; :class:`NotFound` or :class:`Forbidden` otherwise."""
+        room = await self._visible(room_id, user_id)
         if not await rooms.is_member(self.pool, room_id, user_id):
-            raise NotAMember(str(room_id))
+            raise Forbidden("you are not a member of this room")
         return room
 
-    async def accept(self, room: Room, user_id: UUID, content: str, client_id: str) -> tuple[RoomMessage, bool]:
-        """Store a member's message once per client id (the caller has the room from :meth:`member_room`)."""
-        return await rooms.append_message(
+    # -- messages --------------------------------------------------------------------------------
+
+    async def send(self, room_id: UUID, user_id: UUID, content: str, client_id: str) -> RoomAccepted:
+        """Store a member's message once per client id; :class:`ClientIdConflict` if the id stored another."""
+        room = await self.member_room(room_id, user_id)
+        message, duplicate = await rooms.append_message(
             self.pool, room.id, sender="user", content=content, user_id=user_id, client_id=client_id
         )
+        if duplicate and message.message != content:
+            raise ClientIdConflict("this id was already used for a different message")
+        return RoomAccepted(room, message.wire(), duplicate)
 
-    async def deliver(self, room: Room, message: RoomMessage, duplicate: bool) -> None:
+    async def deliver(self, accepted: RoomAccepted) -> None:
         """Show a new message to the room and let its replicas answer."""
-        if duplicate:
+        if accepted.duplicate:
             return
-        await self.hub.send_to_channel(room_stream(str(room.id)), room_message_frame(message))
-        self.conductor.trigger(room, message)
+        await self.hub.send_to_channel(accepted.message.stream, MessageFrame(message=accepted.message))
+        self.conductor.trigger(accepted.room, accepted.message)
+
+    async def latest_seq(self, room_id: UUID, user_id: UUID) -> int:
+        """The seq of the room's newest message, for a member; :class:`NotFound` or :class:`Forbidden`."""
+        await self.member_room(room_id, user_id)
+        return await rooms.latest_seq(self.pool, room_id)
+
+    async def replay(self, room_id: UUID, after: int, limit: int) -> list[StoredMessage]:
+        """The room's messages after seq ``after``, oldest first (for resume; check membership first)."""
+        return [m.wire() for m in await rooms.messages_after(self.pool, room_id, after, limit)]
 
     async def stop(self, room_id: UUID, user_id: UUID) -> None:
-        """Stop the room's replica turns on whichever process runs them."""
-        await self.hub.publish_control("room_stop", room_id=str(room_id), user_id=str(user_id))
+        """Stop the room's replica turns on whichever process runs them (members only)."""
+        await self.member_room(room_id, user_id)
+        await self.hub.publish_control(RoomStop(room_id=room_id, user_id=user_id))
 
-    async def _stop_here(self, message: dict[str, Any]) -> None:
-        await self.conductor.stop(UUID(message["room_id"]), "stopped by a member")
+    async def _stop_here(self, message: RoomStop) -> None:
+        await self.conductor.stop(message.room_id, "stopped by a member")
+
+    async def _visible(self, room_id: UUID, user_id: UUID) -> Room:
+        try:
+            return await rooms.visible_room(self.pool, room_id, user_id)
+        except store_errors.NotFound:
+            raise NotFound("no such room") from None

@@ -1,36 +1,67 @@
-"""Who speaks next in a room: one pure planner per mode, no I/O.
+"""Who speaks next in a room: one pure planner for the five modes, no I/O.
 
-A *run* starts with a user's message. The planner names the replicas that answer, one turn at a time,
-until it has nobody left to call or the run hits its turn limit (the conductor enforces limits).
+A *run* starts with a user's message. The planner decides, one turn at a time, what happens next:
+:class:`Speak` (a replica takes the turn), :class:`AskModerator` (the moderator replica must pick the
+speaker: the conductor asks it and hands the answer to :meth:`TurnPlanner.resolve_pick`) or
+:class:`Finished` (with the reason). The conductor enforces the time limit and acts on the decisions.
 
 - ``natural``: replicas addressed by name answer, in the order named; if nobody is named, the next replica
   in rotation answers. A reply that names another replica hands it the floor.
 - ``round_robin``: every replica answers once, in a fixed order that rotates from run to run.
 - ``topic``: as round robin, each prompted to stay on the room's topic and build on the previous turn.
 - ``adversarial``: replicas alternate, each prompted to argue against the previous turn, until the limit.
-- ``moderated``: a moderator replica picks each next speaker among the others (the conductor asks it).
+- ``moderated``: a moderator replica picks each next speaker among the others; it never speaks itself and
+  nobody gets the floor twice in a row.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from ..store.records import RoomMode
 
-INSTRUCTIONS: dict[RoomMode, str] = {
+INSTRUCTIONS: Final[dict[RoomMode, str]] = {
     "natural": "Reply to the conversation as yourself.",
     "round_robin": "It is your turn: add your view to the conversation.",
     "topic": 'Stay on the topic "{topic}" and build on the previous turn.',
     "adversarial": "Argue against the previous turn, politely but firmly.",
     "moderated": "The moderator has given you the floor: answer the conversation.",
 }
+TURN_LIMIT: Final = "turn limit"
+DONE: Final = "done"
 
 
 @dataclass(frozen=True)
 class Seat:
     replica_id: str
     name: str
+
+
+@dataclass(frozen=True)
+class Speak:
+    """``seat`` takes the next turn."""
+
+    seat: Seat
+
+
+@dataclass(frozen=True)
+class AskModerator:
+    """The moderator must name the next speaker among ``candidates``."""
+
+    moderator_id: str
+    candidates: tuple[Seat, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run is over: ``done`` (nobody left to speak) or ``turn limit``."""
+
+    reason: str
+
+
+Decision = Speak | AskModerator | Finished
 
 
 def mentioned(text: str, seats: list[Seat]) -> list[Seat]:
@@ -51,7 +82,7 @@ class TurnPlanner:
 
     mode: RoomMode
     seats: list[Seat]
-    trigger: str
+    max_turns: int
     previous: str | None = None
     moderator_id: str | None = None
     spoken: list[str] = field(default_factory=list)
@@ -65,27 +96,45 @@ class TurnPlanner:
         """Seats that may take turns (everyone but the moderator)."""
         return [s for s in self.seats if s.replica_id != self.moderator_id]
 
+    def next(self, last_text: str) -> Decision:
+        """What happens after ``last_text`` (the user's message on the first turn, then each reply)."""
+        if len(self.spoken) >= self.max_turns:
+            return Finished(TURN_LIMIT)
+        if not self.speakers:
+            return Finished(DONE)
+        seat: Seat | None
+        match self.mode:
+            case "natural":
+                seat = self._natural(last_text)
+            case "round_robin" | "topic":
+                order = self._rotation()
+                seat = order[len(self.spoken)] if len(self.spoken) < len(order) else None
+            case "adversarial":
+                order = self._rotation()
+                seat = None if len(order) == 1 and self.spoken else order[len(self.spoken) % len(order)]
+            case "moderated":
+                assert self.moderator_id is not None
+                return AskModerator(self.moderator_id, tuple(self._candidates()))
+        return Speak(seat) if seat is not None else Finished(DONE)
+
+    def resolve_pick(self, answer: str) -> Seat:
+        """The seat the moderator named in ``answer``; the rotation's next candidate if it named none."""
+        candidates = self._candidates()
+        named = mentioned(answer, candidates)
+        if named:
+            return named[0]
+        rotation = [s for s in self._rotation() if s in candidates]
+        return rotation[len(self.spoken) % len(rotation)]
+
+    def record(self, seat: Seat) -> None:
+        """``seat`` has spoken."""
+        self.spoken.append(seat.replica_id)
+
     def _rotation(self) -> list[Seat]:
         seats = self.speakers
         ids = [s.replica_id for s in seats]
         start = (ids.index(self.previous) + 1) % len(seats) if self.previous in ids else 0
         return seats[start:] + seats[:start]
-
-    def next_speaker(self, last_text: str) -> Seat | None:
-        """The next replica to speak after ``last_text`` (the trigger on the first turn), or ``None``."""
-        if not self.speakers:
-            return None
-        if self.mode == "natural":
-            return self._natural(last_text)
-        if self.mode in ("round_robin", "topic"):
-            order = self._rotation()
-            return order[len(self.spoken)] if len(self.spoken) < len(order) else None
-        if self.mode == "adversarial":
-            order = self._rotation()
-            if len(order) == 1 and self.spoken:
-                return None  # nobody to argue with
-            return order[len(self.spoken) % len(order)]
-        raise ValueError(f"{self.mode} picks speakers through its moderator: use moderator_candidates()")
 
     def _natural(self, last_text: str) -> Seat | None:
         named = [s for s in mentioned(last_text, self.speakers) if s.replica_id not in self.spoken]
@@ -95,19 +144,7 @@ class TurnPlanner:
             named = [s for s in named if s.replica_id != self.spoken[-1]]
         return named[0] if named else None
 
-    def moderator_candidates(self) -> list[Seat]:
+    def _candidates(self) -> list[Seat]:
         """Who the moderator may call on next: anyone but the last speaker."""
         last = self.spoken[-1] if self.spoken else None
         return [s for s in self.speakers if s.replica_id != last] or self.speakers
-
-    def resolve_pick(self, answer: str) -> Seat:
-        """The seat the moderator named in ``answer``; the rotation's next candidate if it named none."""
-        candidates = self.moderator_candidates()
-        named = mentioned(answer, candidates)
-        if named:
-            return named[0]
-        rotation = [s for s in self._rotation() if s in candidates]
-        return rotation[len(self.spoken) % len(rotation)]
-
-    def record(self, seat: Seat) -> None:
-        self.spoken.append(seat.replica_id)

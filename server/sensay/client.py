@@ -59,25 +59,55 @@ class ReplicaLLM(msgspec.Struct, kw_only=True, frozen=True):
     """The model settings of a replica."""
 
     model: str | None = None
-    system_message: str | None = msgspec.field(default=None, name="systemMessage")
+    system_message: str | None = None
 
 
 class Replica(msgspec.Struct, kw_only=True, frozen=True):
-    """A replica as Sensay describes it; unknown fields are ignored."""
+    """A replica as Sensay describes it, with our snake_case field names (Sensay's are camelCase)."""
 
     uuid: str
     name: str
     slug: str
-    short_description: str | None = msgspec.field(default=None, name="shortDescription")
+    short_description: str | None = None
+    greeting: str | None = None
+    owner_id: str | None = None
+    purpose: str | None = None
+    type: str | None = None
+    private: bool = False
+    tags: tuple[str, ...] = ()
+    suggested_questions: tuple[str, ...] = ()
+    profile_image: str | None = None
+    llm: ReplicaLLM | None = None
+
+
+class _SensayLLM(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
+    model: str | None = None
+    system_message: str | None = None
+
+
+class _SensayReplica(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
+    """A replica in Sensay's own camelCase shape; unknown fields are ignored."""
+
+    uuid: str
+    name: str
+    slug: str
+    short_description: str | None = None
     greeting: str | None = None
     owner_id: str | None = msgspec.field(default=None, name="ownerID")
     purpose: str | None = None
     type: str | None = None
     private: bool = False
     tags: tuple[str, ...] = ()
-    suggested_questions: tuple[str, ...] = msgspec.field(default=(), name="suggestedQuestions")
-    profile_image: str | None = msgspec.field(default=None, name="profileImage")
-    llm: ReplicaLLM | None = None
+    suggested_questions: tuple[str, ...] = ()
+    profile_image: str | None = None
+    llm: _SensayLLM | None = None
+
+
+def _replica(item: _SensayReplica) -> Replica:
+    """Sensay's camelCase replica as our snake_case one: the one place the names are mapped."""
+    llm = ReplicaLLM(model=item.llm.model, system_message=item.llm.system_message) if item.llm else None
+    fields = {name: getattr(item, name) for name in Replica.__struct_fields__ if name != "llm"}
+    return Replica(**fields, llm=llm)
 
 
 class ChatHistoryItem(msgspec.Struct, kw_only=True, frozen=True):
@@ -206,7 +236,7 @@ class SensayClient:
         replicas: list[Replica] = []
         for item in _decode(response, _ReplicaPage).items:
             try:
-                replicas.append(msgspec.convert(_without_nulls(item), Replica))
+                replicas.append(_replica(msgspec.convert(_without_nulls(item), _SensayReplica)))
             except msgspec.ValidationError as exc:
                 uuid = item.get("uuid") if isinstance(item, dict) else None
                 logger.warning("skipping replica %s from Sensay: %s", uuid, exc)
@@ -216,7 +246,7 @@ class SensayClient:
         """One replica by UUID."""
         await self.ensure_user(user_id)
         response = await self._request("GET", _replica_path(replica_id), user_id=user_id)
-        return _decode(response, Replica)
+        return _replica(_decode(response, _SensayReplica))
 
     async def create_replica(
         self,

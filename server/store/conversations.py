@@ -68,16 +68,16 @@ async def append_user_message(
             return existing, True
 
 
-async def append_reply(pool: asyncpg.Pool, question: Message, content: str) -> tuple[Message, bool]:
-    """Store the replica's reply to ``question``; a second reply to the same message is not stored."""
+async def append_reply(
+    pool: asyncpg.Pool, user_id: UUID, replica_id: str, reply_to: UUID, content: str
+) -> tuple[Message, bool]:
+    """Store the replica's reply to message ``reply_to``; a second reply to the same message is not stored."""
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                return await _append(
-                    conn, question.user_id, question.replica_id, "replica", content, None, question.id
-                ), False
+                return await _append(conn, user_id, replica_id, "replica", content, None, reply_to), False
         except asyncpg.UniqueViolationError:
-            existing = await get_reply(conn, question.id)
+            existing = await get_reply(conn, reply_to)
             if existing is None:
                 raise
             return existing, True

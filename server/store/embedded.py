@@ -37,9 +37,9 @@ def _start(pgdata: Path) -> PostgresServer:
     configuration) and platformdirs warns about a missing ``XDG_RUNTIME_DIR`` that pgserver never needs."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # raised when pgserver is imported
-        import pgserver  # imported here: production deployments never load it
+        from pgserver.postgres_server import get_server  # imported here: production deployments never load it
 
-        return pgserver.get_server(pgdata, cleanup_mode="stop")
+        return get_server(pgdata, cleanup_mode="stop")
 
 
 async def answers(dsn: str) -> bool:
@@ -58,10 +58,10 @@ async def running_or_temporary(dsn: str, *, prefix: str = "sensay-hub-pg-") -> A
     if await answers(dsn):
         yield dsn
         return
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        server = await asyncio.to_thread(pgserver.get_server, tmp, cleanup_mode="stop")
+        server = await asyncio.to_thread(get_server, tmp, cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:

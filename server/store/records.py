@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 from uuid import UUID
 
+import asyncpg
 import msgspec
+
+from protocol import MAX_ID_LENGTH, StoredMessage, chat_stream, room_stream
 
 TaskStatus = Literal["pending", "in_progress", "completed"]
 Sender = Literal["user", "replica"]
@@ -47,6 +50,21 @@ class Message(msgspec.Struct, frozen=True):
     client_id: str | None = None
     reply_to: UUID | None = None
 
+    def wire(self) -> StoredMessage:
+        """The message as clients see it, on the socket and over REST (the columns are named as the seed has them)."""
+        return StoredMessage(
+            id=str(self.id),
+            stream=chat_stream(self.replica_id),
+            seq=self.seq,
+            sender=self.sender,
+            content=self.message,
+            created_at=self.timestamp.isoformat(),
+            user_id=str(self.user_id) if self.sender == "user" else None,
+            replica_id=self.replica_id,
+            client_id=self.client_id,
+            reply_to=str(self.reply_to) if self.reply_to else None,
+        )
+
 
 class Interaction(msgspec.Struct, frozen=True):
     id: UUID
@@ -57,12 +75,32 @@ class Interaction(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-def from_row(cls: type[msgspec.Struct], row: Any) -> Any:
-    """Build a record from an asyncpg ``Record`` (columns named like the fields)."""
-    return cls(**{name: row[name] for name in cls.__struct_fields__})
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def from_row(cls: type[S], row: asyncpg.Record | None) -> S:
+    """Build a record from an asyncpg ``Record`` (columns named like the fields); JSON columns become structs."""
+    assert row is not None, "from_row needs a row"
+    return msgspec.convert({name: row[name] for name in cls.__struct_fields__}, cls)
 
 
 RoomMode = Literal["natural", "topic", "moderated", "round_robin", "adversarial"]
+DEFAULT_MAX_TURNS: Final = 3
+MAX_TURNS: Final = 20
+DEFAULT_TIME_LIMIT: Final = 60.0
+
+
+class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A room's settings (the ``rooms.settings`` JSON column), decoded once when the row is read."""
+
+    max_turns: Annotated[int, msgspec.Meta(ge=1, le=MAX_TURNS, description="Replica turns per run.")] = (
+        DEFAULT_MAX_TURNS
+    )
+    time_limit_seconds: Annotated[float, msgspec.Meta(gt=0, le=600, description="Seconds a run may take.")] = (
+        DEFAULT_TIME_LIMIT
+    )
+    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    moderator_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
 
 
 class Room(msgspec.Struct, frozen=True):
@@ -71,7 +109,7 @@ class Room(msgspec.Struct, frozen=True):
     created_by: UUID
     mode: RoomMode
     replica_ids: list[str]
-    settings: dict[str, Any]
+    settings: RoomSettings
     is_open: bool
     last_seq: int
     created_at: datetime
@@ -88,3 +126,19 @@ class RoomMessage(msgspec.Struct, frozen=True):
     replica_id: str | None = None
     client_id: str | None = None
     reply_to: UUID | None = None
+
+    def wire(self) -> StoredMessage:
+        """The message as clients see it, on the socket and over REST."""
+        return StoredMessage(
+            id=str(self.id),
+            stream=room_stream(str(self.room_id)),
+            seq=self.seq,
+            sender=self.sender,
+            content=self.message,
+            created_at=self.created_at.isoformat(),
+            user_id=str(self.user_id) if self.user_id else None,
+            replica_id=self.replica_id,
+            room_id=str(self.room_id),
+            client_id=self.client_id,
+            reply_to=str(self.reply_to) if self.reply_to else None,
+        )

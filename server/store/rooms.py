@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from .errors import NotFound
-from .records import Room, RoomMessage, from_row
+from .records import Room, RoomMessage, RoomMode, RoomSettings, Sender, from_row
 from .users import Executor
 
 _ROOM = "id, name, created_by, mode, replica_ids, settings, is_open, last_seq, created_at"
@@ -20,9 +20,9 @@ async def create_room(
     creator: UUID,
     *,
     name: str,
-    mode: str,
+    mode: RoomMode,
     replica_ids: list[str],
-    settings: dict[str, Any],
+    settings: RoomSettings,
     is_open: bool,
     member_ids: list[UUID],
 ) -> Room:
@@ -37,7 +37,7 @@ async def create_room(
             creator,
             mode,
             replica_ids,
-            settings,
+            msgspec.to_builtins(settings),
             is_open,
         )
         assert row is not None
@@ -103,7 +103,7 @@ async def append_message(
     pool: asyncpg.Pool,
     room_id: UUID,
     *,
-    sender: str,
+    sender: Sender,
     content: str,
     user_id: UUID | None = None,
     replica_id: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -44,3 +45,23 @@ async def get_credentials(db: Executor, email: str) -> tuple[User, str | None] |
 
 async def set_password_hash(db: Executor, user_id: UUID, password_hash: str) -> None:
     await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
+# Keeps the upsert idempotent and lets a later, better ``created_at`` (Supabase's own) replace ``now()``.
+_UPSERT_USER = """
+INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, NULL, coalesce($3, now()))
+ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, created_at = least(users.created_at, EXCLUDED.created_at)
+RETURNING id, email, created_at
+"""
+
+
+async def upsert_user(db: Executor, user_id: UUID, email: str, created_at: datetime | None) -> User:
+    """Insert or update the row of a user known to an outside identity provider (no password here).
+
+    :class:`Conflict` when another user id holds the email.
+    """
+    try:
+        row = await db.fetchrow(_UPSERT_USER, user_id, email, created_at)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("email already registered") from exc
+    return from_row(User, row)

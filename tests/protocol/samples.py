@@ -51,37 +51,54 @@ CLIENT_SAMPLES: list[ClientFrame] = [
 
 _USER_MESSAGE = StoredMessage(
     id="msg-1",
+    stream=f"chat:{REPLICA}",
+    seq=1,
     sender="user",
     content="Hello",
     created_at="2025-01-02T03:04:05.678901+00:00",
     user_id="user-1",
+    replica_id=REPLICA,
     client_id="m1",
 )
 _REPLICA_MESSAGE = StoredMessage(
     id="msg-2",
+    stream=f"chat:{REPLICA}",
+    seq=2,
     sender="replica",
     content="Hi!",
     created_at="2025-01-02T03:04:06+00:00",
     replica_id=REPLICA,
     reply_to="msg-1",
 )
+_ROOM_MESSAGE = StoredMessage(
+    id="msg-3",
+    stream=f"room:{ROOM}",
+    seq=7,
+    sender="user",
+    content="Socrates, what is virtue?",
+    created_at="2025-01-02T03:04:07+00:00",
+    user_id="user-2",
+    room_id=ROOM,
+    client_id="r-1",
+)
 
 SERVER_SAMPLES: list[ServerFrame] = [
     HelloFrame(
-        protocol=1,
+        protocol=2,
         connection_id="c-1",
         user_id="user-1",
         session_id="sess-1",
         heartbeat_interval=20.0,
         max_frame_bytes=262_144,
     ),
-    HelloFrame(protocol=1, connection_id="c-2", user_id="user-1", heartbeat_interval=20.5, max_frame_bytes=1024),
+    HelloFrame(protocol=2, connection_id="c-2", user_id="user-1", heartbeat_interval=20.5, max_frame_bytes=1024),
     PongFrame(),
     PongFrame(id="p1"),
     AckFrame(id="m1", stream=f"chat:{REPLICA}", message_id="msg-1", seq=1),
     AckFrame(id="m1", stream=f"chat:{REPLICA}", message_id="msg-1", seq=1, duplicate=True),
-    MessageFrame(stream=f"chat:{REPLICA}", seq=1, message=_USER_MESSAGE),
-    MessageFrame(stream=f"chat:{REPLICA}", seq=2, message=_REPLICA_MESSAGE),
+    MessageFrame(message=_USER_MESSAGE),
+    MessageFrame(message=_REPLICA_MESSAGE),
+    MessageFrame(message=_ROOM_MESSAGE),
     ReplyDeltaFrame(stream=f"chat:{REPLICA}", reply_to="msg-1", replica_id=REPLICA, index=0, text="Hi"),
     ResumedFrame(stream=f"room:{ROOM}", replayed=3, latest_seq=20),
     ErrorFrame(code=ErrorCode.NOT_FOUND, message="No such room"),

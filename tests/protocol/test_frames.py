@@ -34,8 +34,8 @@ from .samples import CLIENT_SAMPLES, ROOM, SERVER_SAMPLES
 
 
 def test_constants() -> None:
-    assert protocol.PROTOCOL_VERSION == 1
-    assert protocol.SUBPROTOCOL == "sensay-hub.v1"
+    assert protocol.PROTOCOL_VERSION == 2
+    assert protocol.SUBPROTOCOL == "sensay-hub.v2"
     assert protocol.TOKEN_SUBPROTOCOL_PREFIX == "access_token."
 
 
@@ -116,13 +116,26 @@ def test_server_frames_omit_defaults() -> None:
         "message_id": "x",
         "seq": 3,
     }
-    message = StoredMessage(id="x", sender="replica", content="hi", created_at="2025-01-01T00:00:00Z", replica_id="r")
-    assert json.loads(encode(MessageFrame(stream="chat:r", seq=1, message=message)))["message"] == {
-        "id": "x",
-        "sender": "replica",
-        "content": "hi",
-        "created_at": "2025-01-01T00:00:00Z",
-        "replica_id": "r",
+    message = StoredMessage(
+        id="x",
+        stream="chat:r",
+        seq=2,
+        sender="replica",
+        content="hi",
+        created_at="2025-01-01T00:00:00Z",
+        replica_id="r",
+    )
+    assert json.loads(encode(MessageFrame(message=message))) == {
+        "type": "message",
+        "message": {
+            "id": "x",
+            "stream": "chat:r",
+            "seq": 2,
+            "sender": "replica",
+            "content": "hi",
+            "created_at": "2025-01-01T00:00:00Z",
+            "replica_id": "r",
+        },
     }
 
 
@@ -136,7 +149,7 @@ def test_hello_wire_format() -> None:
     )
     assert json.loads(encode_text(hello)) == {
         "type": "hello",
-        "protocol": 1,
+        "protocol": 2,
         "connection_id": "c",
         "user_id": "u",
         "heartbeat_interval": 15.0,
@@ -155,7 +168,13 @@ def test_error_codes() -> None:
     for code in ErrorCode:
         assert code.value == code.name.lower()
         assert code.description
-    assert RETRYABLE == {ErrorCode.RATE_LIMITED, ErrorCode.REPLICA_UNAVAILABLE, ErrorCode.INTERNAL_ERROR}
+    assert RETRYABLE == {
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.REPLICA_UNAVAILABLE,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.AUTH_UNAVAILABLE,
+        ErrorCode.NOT_READY,
+    }
     assert ErrorCode("replica_unavailable") is ErrorCode.REPLICA_UNAVAILABLE
     assert ErrorCode.REPLICA_REJECTED not in RETRYABLE
 
@@ -196,8 +215,9 @@ def test_streams() -> None:
 
 
 def test_parse_subprotocols() -> None:
-    assert parse_subprotocols(["sensay-hub.v1", "access_token.a.b.c"]) == ("sensay-hub.v1", "a.b.c")
-    assert parse_subprotocols([" sensay-hub.v1 "]) == ("sensay-hub.v1", None)
+    assert parse_subprotocols(["sensay-hub.v2", "access_token.a.b.c"]) == ("sensay-hub.v2", "a.b.c")
+    assert parse_subprotocols([" sensay-hub.v2 "]) == ("sensay-hub.v2", None)
+    assert parse_subprotocols(["sensay-hub.v1"]) == (None, None)  # version 1 is not spoken any more
     assert parse_subprotocols(["access_token.tok"]) == (None, "tok")
     assert parse_subprotocols(["other", "access_token."]) == (None, None)
     assert parse_subprotocols([]) == (None, None)

@@ -80,8 +80,8 @@ async def test_bonded_replicas_answer_with_the_shared_memories(http: httpx.Async
     for replica_id in (SOCRATES_UUID, ADA_LOVELACE_UUID):
         body = {"replica_id": replica_id, "content": "what do you remember?"}
         answer = (await http.post("/api/conversations", json=body, headers=bearer(alice))).json()
-        assert "marmalade" in answer["reply"]["message"]
+        assert "marmalade" in answer["reply"]["content"]
     for login, replica_id in ((alice, SENSAY_GUIDE_UUID), (bob, SOCRATES_UUID)):
         body = {"replica_id": replica_id, "content": "what do you remember?"}
         answer = (await http.post("/api/conversations", json=body, headers=bearer(login))).json()
-        assert "marmalade" not in answer["reply"]["message"]
+        assert "marmalade" not in answer["reply"]["content"]

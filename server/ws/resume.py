@@ -2,44 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Final
 from uuid import UUID
 
-import asyncpg
+from protocol import ErrorCode, ErrorFrame, MessageFrame, ResumedFrame, ResumeFrame, encode_text, parse_stream
 
-from protocol import ErrorCode, ErrorFrame, ResumedFrame, ResumeFrame, encode_text, parse_stream
+from ..chat.service import ChatService
+from ..errors import Forbidden, NotFound
+from ..hub.connection import Connection
+from ..rooms.service import RoomService
 
-from ..store import conversations, rooms
-from ..store.errors import NotFound
-from .connection import Connection
-from .frames import message_frame, room_message_frame
-
-if TYPE_CHECKING:
-    from ..rooms.service import RoomService
-
-MAX_REPLAY = 500
+MAX_REPLAY: Final = 500
 """Most messages replayed per stream; a client further behind re-fetches history over REST."""
 
 
-async def replay(pool: asyncpg.Pool, conn: Connection, frame: ResumeFrame, rooms_service: RoomService) -> None:
+async def replay(conn: Connection, frame: ResumeFrame, chat: ChatService, rooms: RoomService) -> None:
     """Queue every stored message after each stream's last seen ``seq``, in order, then a ``resumed`` frame.
 
     The socket is subscribed before the replay reads the database, so nothing stored meanwhile is
     missed; a message may then arrive twice, and clients drop a ``seq`` they have already seen.
     """
+    user_id = conn.user_id
     for stream, last_seen in frame.streams.items():
         kind, key = parse_stream(stream)
         if kind == "chat":
-            latest = await conversations.latest_seq(pool, conn.user_id, key)
+            latest = await chat.latest_seq(user_id, key)
         else:
-            from ..rooms.service import NotAMember  # rooms build on the hub, not the other way round
-
             try:
-                await rooms_service.member_room(UUID(key), conn.user_id)
-            except (NotFound, NotAMember):
+                latest = await rooms.latest_seq(UUID(key), user_id)
+            except (NotFound, Forbidden):
                 _refuse(conn, frame, stream, "no such room, or you are not a member")
                 continue
-            latest = await rooms.latest_seq(pool, UUID(key))
         if last_seen > latest:
             _refuse(conn, frame, stream, f"seq {last_seen} is ahead of the stream (latest {latest}); re-fetch history")
             continue
@@ -47,15 +40,13 @@ async def replay(pool: asyncpg.Pool, conn: Connection, frame: ResumeFrame, rooms
             _refuse(conn, frame, stream, f"{latest - last_seen} messages missed; re-fetch history over REST")
             continue
         if kind == "chat":
-            missed = await conversations.messages_after(pool, conn.user_id, key, last_seen, MAX_REPLAY)
-            frames = [message_frame(m) for m in missed]
+            missed = await chat.replay(user_id, key, last_seen, MAX_REPLAY)
         else:
-            room_missed = await rooms.messages_after(pool, UUID(key), last_seen, MAX_REPLAY)
-            frames = [room_message_frame(m) for m in room_missed]
-        for message_frame_ in frames:
-            conn.send(encode_text(message_frame_))
-        newest = frames[-1].seq if frames else latest
-        conn.send(encode_text(ResumedFrame(stream=stream, replayed=len(frames), latest_seq=newest)))
+            missed = await rooms.replay(UUID(key), last_seen, MAX_REPLAY)
+        for message in missed:
+            conn.send(encode_text(MessageFrame(message=message)))
+        newest = missed[-1].seq if missed else latest
+        conn.send(encode_text(ResumedFrame(stream=stream, replayed=len(missed), latest_seq=newest)))
 
 
 def _refuse(conn: Connection, frame: ResumeFrame, stream: str, message: str) -> None:

@@ -1,20 +1,17 @@
-"""The ``/ws`` endpoint: handshake checks, authentication, then one handler per client frame."""
+"""The protocol conversation on one socket: authentication, then one handler per client frame."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, assert_never
+from typing import Final, assert_never
 from uuid import UUID
 
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from protocol import (
     PROTOCOL_VERSION,
-    TOKEN_QUERY_PARAM,
-    WS_PATH,
     AckFrame,
     AuthFrame,
     ChatSendFrame,
@@ -34,60 +31,23 @@ from protocol import (
     RoomTypingFrame,
     RoomTypingStatusFrame,
     ServerFrame,
-    chat_stream,
+    StoredMessage,
     decode_client_frame,
     encode_text,
-    parse_subprotocols,
     room_stream,
 )
 
-from .. import logs
 from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
-from ..rooms.service import NotAMember
-from ..store.errors import NotFound
-from ..store.records import Room
-from .connection import Connection, TokenBucket
+from ..errors import DomainError, error_code
+from ..hub.connection import Connection
+from ..state import AppState
 from .resume import replay
-
-if TYPE_CHECKING:
-    from ..state import AppState
 
 logger = logging.getLogger(__name__)
 
-POLICY_VIOLATION = 1008
-RATE_PER_SECOND = 20.0
-RATE_BURST = 60.0
-MAX_STRIKES = 100
+MAX_STRIKES: Final = 100
 """Frames dropped for flooding before the socket is closed with 4009."""
-
-
-def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone."""
-    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
-
-
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    state: AppState = websocket.scope["state"]  # the lifespan's TypedDict
-    settings, hub = state["settings"], state["hub"]
-    if not hub.accepting or not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
-        await websocket.close(POLICY_VIOLATION if hub.accepting else CloseCode.SERVICE_RESTART)
-        return  # closing before accept answers the handshake with HTTP 403
-    offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
-    token = websocket.query_params.get(TOKEN_QUERY_PARAM) or offered.token
-    await websocket.accept(subprotocol=offered.selected)
-    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(RATE_PER_SECOND, RATE_BURST))
-    session = SocketSession(conn, state)
-    try:
-        with logs.bound(connection_id=conn.id):  # this task serves only this socket
-            if await session.authenticate(token):
-                with logs.bound(user_id=str(conn.user_id)):
-                    logger.debug("socket authenticated")
-                    await session.run()
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await hub.unregister(conn)
 
 
 class SocketSession:
@@ -138,7 +98,7 @@ class SocketSession:
         if message["type"] == "websocket.disconnect":
             return None
         try:
-            frame = decode_client_frame(message.get("text") or b"")
+            frame: ClientFrame | None = decode_client_frame(message.get("text") or b"")
         except FrameError:
             frame = None
         if not isinstance(frame, AuthFrame):
@@ -208,11 +168,17 @@ class SocketSession:
                 await self.dispatch(frame)
             except WebSocketDisconnect:
                 raise
+            except DomainError as exc:
+                code = error_code(exc)
+                if code is ErrorCode.INTERNAL_ERROR:
+                    logger.error("handling a %s frame failed", type(frame).__name__, exc_info=exc)
+                self.error(code, exc.detail, frame.id)
             except Exception:
                 logger.exception("handling a %s frame failed", type(frame).__name__)
                 self.error(ErrorCode.INTERNAL_ERROR, "the server failed to handle this frame", frame.id)
 
     async def dispatch(self, frame: ClientFrame) -> None:
+        """Handle one frame; a domain error it raises becomes an ``error`` frame with the frame's id."""
         match frame:
             case PingFrame():
                 self.send(PongFrame(id=frame.id))
@@ -221,9 +187,10 @@ class SocketSession:
             case ChatSendFrame():
                 await self.handle_chat_send(frame)
             case ResumeFrame():
-                await replay(self.state["pool"], self.conn, frame, self.state["rooms"])
+                await replay(self.conn, frame, self.state["chat"], self.state["rooms"])
             case RoomJoinFrame():
-                await self.handle_room_join(frame)
+                await self.state["rooms"].enter(UUID(frame.room_id), self.conn.user_id)
+                await self.hub.join_room(self.conn, frame.room_id)
             case RoomLeaveFrame():
                 await self.hub.leave_room(self.conn, frame.room_id)
             case RoomSendFrame():
@@ -231,7 +198,7 @@ class SocketSession:
             case RoomTypingFrame():
                 await self.handle_room_typing(frame)
             case RoomStopFrame():
-                await self.handle_room_stop(frame)
+                await self.state["rooms"].stop(UUID(frame.room_id), self.conn.user_id)
             case _:
                 assert_never(frame)
 
@@ -250,60 +217,20 @@ class SocketSession:
         self._hello(principal)
 
     async def handle_chat_send(self, frame: ChatSendFrame) -> None:
-        from ..chat.service import UnknownReplica  # chat depends on the hub, not the other way round
-        from ..sensay.errors import SensayError
-
         chat = self.state["chat"]
-        try:
-            message, duplicate = await chat.accept(self.conn.user_id, frame.replica_id, frame.content, frame.id)
-        except UnknownReplica:
-            self.error(ErrorCode.NOT_FOUND, f"no replica {frame.replica_id!r}", frame.id)
-            return
-        except SensayError as exc:
-            code = ErrorCode.REPLICA_UNAVAILABLE if exc.retryable else ErrorCode.REPLICA_REJECTED
-            self.error(code, "the replica service could not be reached; nothing was stored", frame.id)
-            return
-        same = message.replica_id == frame.replica_id and message.message == frame.content
-        if self._ack(frame.id, chat_stream(message.replica_id), str(message.id), message.seq, duplicate, same):
-            await chat.deliver(message, duplicate)
-
-    def _ack(self, frame_id: str, stream: str, message_id: str, seq: int, duplicate: bool, same: bool) -> bool:
-        """Ack a stored message; a reused id with other content is a conflict. ``True`` when acked."""
-        if duplicate and not same:
-            self.error(ErrorCode.CONFLICT, "this id was already used for a different message", frame_id)
-            return False
-        self.send(AckFrame(id=frame_id, stream=stream, message_id=message_id, seq=seq, duplicate=duplicate))
-        return True
-
-    # -- rooms -----------------------------------------------------------------------------------
-
-    async def _room(self, frame: RoomJoinFrame | RoomSendFrame | RoomStopFrame, *, enter: bool = False) -> Room | None:
-        """The room if the user may act in it, else an error frame and ``None``."""
-        service = self.state["rooms"]
-        room_id = UUID(frame.room_id)
-        try:
-            if enter:
-                return await service.enter(room_id, self.conn.user_id)
-            return await service.member_room(room_id, self.conn.user_id)
-        except NotFound:
-            self.error(ErrorCode.NOT_FOUND, "no such room", frame.id)
-        except NotAMember:
-            self.error(ErrorCode.FORBIDDEN, "you are not a member of this room", frame.id)
-        return None
-
-    async def handle_room_join(self, frame: RoomJoinFrame) -> None:
-        if await self._room(frame, enter=True) is not None:
-            await self.hub.join_room(self.conn, frame.room_id)
+        accepted = await chat.send(self.conn.user_id, frame.replica_id, frame.content, frame.id)
+        self._ack(frame.id, accepted.message, accepted.duplicate)
+        await chat.deliver(accepted)
 
     async def handle_room_send(self, frame: RoomSendFrame) -> None:
-        room = await self._room(frame)
-        if room is None:
-            return
-        service = self.state["rooms"]
-        message, duplicate = await service.accept(room, self.conn.user_id, frame.content, frame.id)
-        same = message.message == frame.content
-        if self._ack(frame.id, room_stream(frame.room_id), str(message.id), message.seq, duplicate, same):
-            await service.deliver(room, message, duplicate)
+        rooms = self.state["rooms"]
+        accepted = await rooms.send(UUID(frame.room_id), self.conn.user_id, frame.content, frame.id)
+        self._ack(frame.id, accepted.message, accepted.duplicate)
+        await rooms.deliver(accepted)
+
+    def _ack(self, frame_id: str, message: StoredMessage, duplicate: bool) -> None:
+        ack = AckFrame(id=frame_id, stream=message.stream, message_id=message.id, seq=message.seq, duplicate=duplicate)
+        self.send(ack)
 
     async def handle_room_typing(self, frame: RoomTypingFrame) -> None:
         if room_stream(frame.room_id) not in self.conn.rooms:
@@ -311,10 +238,3 @@ class SocketSession:
             return
         status = RoomTypingStatusFrame(room_id=frame.room_id, user_id=str(self.conn.user_id), typing=frame.typing)
         await self.hub.send_to_channel(room_stream(frame.room_id), status)
-
-    async def handle_room_stop(self, frame: RoomStopFrame) -> None:
-        if await self._room(frame) is not None:
-            await self.state["rooms"].stop(UUID(frame.room_id), self.conn.user_id)
-
-
-routes = [WebSocketRoute(WS_PATH, websocket_endpoint)]

@@ -53,7 +53,7 @@ async def test_message_reaches_every_tab_of_its_user_and_nobody_else(
         assert len(deltas) > 1, "the reply is streamed in pieces"
         assert "".join(deltas) == reply["message"]["content"]
         assert "hello engine" in reply["message"]["content"]
-        assert reply["seq"] == 2 and reply["message"]["reply_to"] == ack["message_id"]
+        assert reply["message"]["seq"] == 2 and reply["message"]["reply_to"] == ack["message_id"]
 
         reply2, frames2 = await collect_reply(tab2)
         assert frames2[0]["type"] == "message" and frames2[0]["message"]["content"] == "hello engine"
@@ -62,7 +62,9 @@ async def test_message_reaches_every_tab_of_its_user_and_nobody_else(
 
     stored = await history(http, alice)
     assert [(m["seq"], m["sender"]) for m in stored] == [(2, "replica"), (1, "user")]
-    assert stored[1]["client_id"] == "c-1" and stored[0]["message"] == reply["message"]["content"]
+    assert stored[1]["client_id"] == "c-1" and stored[0]["content"] == reply["message"]["content"]
+    assert stored == [reply["message"], own[0]["message"]], "REST history and the socket show one message shape"
+    assert stored[1]["replica_id"] == ADA_LOVELACE_UUID and stored[1]["stream"] == ADA
     assert await history(http, bob) == []
 
 
@@ -82,7 +84,10 @@ async def test_repeated_client_id_is_acked_again_and_stored_once(
         assert await tab.nothing_within(0.3) == []
         await tab.send({**frame, "content": "something else"})
         conflict = await tab.recv()
-        assert conflict["type"] == "error" and conflict["code"] == "conflict" and conflict["id"] == "same"
+        assert conflict["type"] == "error" and conflict["code"] == "client_id_conflict" and conflict["id"] == "same"
+    reused = {"replica_id": ADA_LOVELACE_UUID, "content": "something else", "client_id": "same"}
+    over_rest = await http.post("/api/conversations", json=reused, headers=bearer(alice))
+    assert over_rest.status_code == 409 and over_rest.json()["code"] == "client_id_conflict", "one cause, one code"
     assert replica.chat_requests == requests
     assert len(await history(http, alice)) == 2
 
@@ -96,7 +101,7 @@ async def test_resume_replays_exactly_what_was_missed(server: str, http: httpx.A
         await tab.send({"type": "resume", "id": "r", "streams": {ADA: 1, f"chat:{SOCRATES_UUID}": 0}})
         frames = [await tab.recv() for _ in range(5)]
     replayed = [f for f in frames if f["type"] == "message"]
-    assert [f["seq"] for f in replayed] == [2, 3, 4]
+    assert [f["message"]["seq"] for f in replayed] == [2, 3, 4]
     assert [f["message"]["sender"] for f in replayed] == ["replica", "user", "replica"]
     done = {f["stream"]: f for f in frames if f["type"] == "resumed"}
     assert done[ADA]["replayed"] == 3 and done[ADA]["latest_seq"] == 4
@@ -129,8 +134,8 @@ async def test_reply_is_finished_and_stored_when_every_socket_drops(
     async with connect(server, alice["access_token"]) as tab:
         await tab.send({"type": "resume", "streams": {ADA: 1}})
         missed = await tab.recv()
-        assert missed["type"] == "message" and missed["seq"] == 2
-        assert missed["message"]["content"] == stored[0]["message"]
+        assert missed["type"] == "message" and missed["message"]["seq"] == 2
+        assert missed["message"]["content"] == stored[0]["content"]
 
 
 async def test_sensay_failure_keeps_the_message_and_a_retry_gives_one_reply(
@@ -177,10 +182,16 @@ async def test_sensay_timeout_is_a_retryable_error(
 
 
 async def test_unknown_replica_is_refused_before_storing(server: str, http: httpx.AsyncClient, alice: dict) -> None:
+    """An unknown replica is replica_not_found on the socket, over REST chat and for a room: one cause, one code."""
     async with connect(server, alice["access_token"]) as tab:
         await tab.send({"type": "chat.send", "id": "u", "replica_id": "no-such-replica", "content": "hi"})
         error = await tab.recv()
-    assert error["type"] == "error" and error["code"] == "not_found" and error["id"] == "u"
+    assert error["type"] == "error" and error["code"] == "replica_not_found" and error["id"] == "u"
+    body = {"replica_id": "no-such-replica", "content": "hi"}
+    over_rest = await http.post("/api/conversations", json=body, headers=bearer(alice))
+    assert over_rest.status_code == 404 and over_rest.json()["code"] == "replica_not_found"
+    room = await http.post("/api/rooms", json={"name": "x", "replica_ids": ["no-such-replica"]}, headers=bearer(alice))
+    assert room.status_code == 404 and room.json()["code"] == "replica_not_found"
     everything = await http.get("/api/conversations", headers=bearer(alice))
     assert everything.json()["messages"] == []
 
@@ -194,7 +205,7 @@ async def test_rest_send_shares_the_socket_path(server: str, http: httpx.AsyncCl
         answer = response.json()
         assert answer["message"]["seq"] == 1 and answer["reply"]["seq"] == 2
         reply, frames = await collect_reply(tab)
-        assert reply["message"]["id"] == answer["reply"]["id"]
+        assert reply["message"] == answer["reply"], "the POST answer and the socket show one message shape"
         assert frames[0]["message"]["client_id"] == "rest-1"
         repeat = await http.post("/api/conversations", json=body, headers=bearer(alice))
         assert repeat.status_code == 200 and repeat.json()["reply"]["id"] == answer["reply"]["id"]

@@ -31,7 +31,7 @@ async def test_hello_describes_the_connection(server: str, alice: dict) -> None:
     async with websockets.connect(ws_url(server)) as ws:
         await ws.send(json.dumps({"type": "auth", "token": alice["access_token"]}))
         hello = json.loads(await ws.recv())
-    assert hello["type"] == "hello" and hello["protocol"] == 1
+    assert hello["type"] == "hello" and hello["protocol"] == 2
     assert hello["user_id"] == alice["user"]["id"] and hello["max_frame_bytes"] == 64 * 1024
 
 
@@ -39,8 +39,8 @@ async def test_token_in_query_or_subprotocol(server: str, alice: dict) -> None:
     token = alice["access_token"]
     async with websockets.connect(ws_url(server) + f"?access_token={token}") as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
-    async with websockets.connect(ws_url(server), subprotocols=["sensay-hub.v1", f"access_token.{token}"]) as ws:
-        assert ws.subprotocol == "sensay-hub.v1"
+    async with websockets.connect(ws_url(server), subprotocols=["sensay-hub.v2", f"access_token.{token}"]) as ws:
+        assert ws.subprotocol == "sensay-hub.v2"
         assert json.loads(await ws.recv())["type"] == "hello"
 
 

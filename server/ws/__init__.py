@@ -1,0 +1,1 @@
+"""The WebSocket transport: the ``/ws`` endpoint, the protocol session of one socket, and resume."""

@@ -1,0 +1,53 @@
+"""The ``/ws`` endpoint: handshake checks, then the socket's protocol session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from protocol import TOKEN_QUERY_PARAM, WS_PATH, CloseCode, parse_subprotocols
+
+from .. import logs
+from ..hub.connection import Connection, TokenBucket
+from ..state import app_state
+from .session import SocketSession
+
+logger = logging.getLogger(__name__)
+
+POLICY_VIOLATION: Final = 1008
+RATE_PER_SECOND: Final = 20.0
+RATE_BURST: Final = 60.0
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone."""
+    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    state = app_state(websocket)
+    settings, hub = state["settings"], state["hub"]
+    if not hub.accepting or not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
+        await websocket.close(POLICY_VIOLATION if hub.accepting else CloseCode.SERVICE_RESTART)
+        return  # closing before accept answers the handshake with HTTP 403
+    offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
+    token = websocket.query_params.get(TOKEN_QUERY_PARAM) or offered.token
+    await websocket.accept(subprotocol=offered.selected)
+    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(RATE_PER_SECOND, RATE_BURST))
+    session = SocketSession(conn, state)
+    try:
+        with logs.bound(connection_id=conn.id):  # this task serves only this socket
+            if await session.authenticate(token):
+                with logs.bound(user_id=str(conn.user_id)):
+                    logger.debug("socket authenticated")
+                    await session.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await hub.unregister(conn)
+
+
+routes = [WebSocketRoute(WS_PATH, websocket_endpoint)]
