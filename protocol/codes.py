@@ -143,9 +143,10 @@ class ErrorCode(StrEnum):
     # -- the service itself ---------------------------------------------------------------------------------
     RATE_LIMITED = (
         "rate_limited",
-        None,
+        429,
         True,
-        "The client sends too fast; the frame was dropped. Retry after a backoff (persistent flooding closes 4009).",
+        "The client sends too fast: the frame (or request) was dropped. Retry after a backoff (REST says how long in "
+        "`Retry-After`; on the socket, persistent flooding closes 4009).",
         True,
     )
     RESUME_UNAVAILABLE = (
@@ -157,8 +158,9 @@ class ErrorCode(StrEnum):
     NOT_READY = (
         "not_ready",
         503,
-        False,
-        "The database does not answer or is not migrated yet (`/readyz`).",
+        True,
+        "The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff "
+        "(REST says how long in `Retry-After`).",
         True,
     )
     INTERNAL_ERROR = (
@@ -222,3 +224,14 @@ class CloseCode(IntEnum):
         True,
     )
     RATE_LIMITED = 4009, "Persistent flooding after `rate_limited` errors. Reconnect after a long backoff.", True
+    TOO_MANY_CONNECTIONS = (
+        4010,
+        "The user (or the client address) has as many sockets open as the server allows. Close another tab's "
+        "socket, or reconnect after a long backoff.",
+        True,
+    )
+    DISCONNECTED = (
+        4011,
+        "An operator disconnected the user through the server API. Do not reconnect automatically.",
+        False,
+    )

@@ -26,5 +26,6 @@ MAX_CONTENT_LENGTH: Final = 100_000
 MAX_TOKEN_LENGTH: Final = 16_384
 """Maximum length (characters) of a JWT sent in an ``auth`` frame."""
 
-MAX_RESUME_STREAMS: Final = 256
-"""Maximum number of streams in one ``resume`` frame."""
+MAX_RESUME_STREAMS: Final = 32
+"""Maximum number of streams in one ``resume`` frame: replaying costs a query per stream, so a client with more
+streams sends several frames (each counted by the rate limits)."""

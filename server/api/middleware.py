@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from protocol import NUL_MESSAGE, ErrorCode
 
 from .. import logs, metrics
+from ..store.errors import outage
 from .problems import Problem, problem_response
 
 logger = logging.getLogger(__name__)
@@ -66,10 +67,13 @@ class RequestContext:
         with logs.bound(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
+            except Exception as exc:
                 if not started:
                     raise
-                logger.exception("%s %s failed", scope["method"], scope["path"])
+                if outage(exc) is not None:  # answered 503; one line, not a traceback per request
+                    logger.warning("%s %s: database unavailable (%r)", scope["method"], scope["path"], exc)
+                else:
+                    logger.exception("%s %s failed", scope["method"], scope["path"])
 
 
 class RefuseNul:

@@ -21,13 +21,12 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, TypeVar
-from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from .. import metrics
-from .errors import SensayError, SensayUnavailable, error_for_status
+from .errors import SensayError, SensayNotFound, SensayUnavailable, error_for_status
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -617,8 +616,15 @@ def _count(method: str, path: str, start: float, response: httpx.Response | None
     metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
 
 
+_REPLICA_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _replica_path(replica_id: str, suffix: str = "") -> str:
-    return f"/v1/replicas/{quote(replica_id, safe='')}{suffix}"
+    """The path of a replica; an id that is not a UUID (as Sensay's all are) is unknown without asking Sensay,
+    so ``.`` or ``/`` can never reach another of its paths."""
+    if not _REPLICA_UUID.fullmatch(replica_id):
+        raise SensayNotFound(f"{replica_id[:64]!r} is not a replica id (a UUID)", status=404)
+    return f"/v1/replicas/{replica_id}{suffix}"
 
 
 def _clean_user_name(name: str | None) -> str | None:

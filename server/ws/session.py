@@ -42,6 +42,7 @@ from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection
 from ..state import AppState
+from ..store.errors import outage
 from .resume import replay
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,11 @@ class SocketSession:
         except AuthError as exc:
             await self.close(CloseCode.AUTH_FAILED, str(exc))
             return None
+        except Exception as exc:
+            if outage(exc) is None:
+                raise
+            await self.close(CloseCode.INTERNAL_ERROR, "the database did not answer; reconnect later")
+            return None
 
     def _schedule_expiry(self, principal: Principal) -> None:
         if self.conn.expiry is not None:
@@ -173,9 +179,14 @@ class SocketSession:
                 if code is ErrorCode.INTERNAL_ERROR:
                     logger.error("handling a %s frame failed", type(frame).__name__, exc_info=exc)
                 self.error(code, exc.detail, frame.id)
-            except Exception:
-                logger.exception("handling a %s frame failed", type(frame).__name__)
-                self.error(ErrorCode.INTERNAL_ERROR, "the server failed to handle this frame", frame.id)
+            except Exception as exc:
+                down = outage(exc)
+                if down is None:
+                    logger.exception("handling a %s frame failed", type(frame).__name__)
+                    self.error(ErrorCode.INTERNAL_ERROR, "the server failed to handle this frame", frame.id)
+                else:
+                    logger.warning("handling a %s frame: database unavailable (%r)", type(frame).__name__, exc)
+                    self.error(error_code(down), down.detail, frame.id)
 
     async def dispatch(self, frame: ClientFrame) -> None:
         """Handle one frame; a domain error it raises becomes an ``error`` frame with the frame's id."""
