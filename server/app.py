@@ -32,6 +32,7 @@ from .feed.postgres import PostgresFeed
 from .hub.hub import ControlHandler, EndSession, Hub
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
+from .ratelimit import RateLimiter
 from .replies import ReplicaDirectory, Replies
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
@@ -192,7 +193,10 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(http.aclose)
             sensay = SensayClient(http, organization_secret=org_secret)
 
-            hub = Hub(create_broker(settings.redis_url.reveal() if settings.redis_url else None))
+            redis_url = settings.redis_url.reveal() if settings.redis_url else None
+            limiter = RateLimiter(redis_url)  # counts across processes when they share Redis
+            stack.push_async_callback(limiter.aclose)
+            hub = Hub(create_broker(redis_url))
             await hub.start()
             stack.push_async_callback(hub.stop)
             hub.on_control(EndSession, _forget_session(identity))
@@ -221,6 +225,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 rooms=room_service,
                 prototypes=prototypes,
                 simulations=Simulations(pool),
+                limiter=limiter,
             )
             try:
                 yield state

@@ -85,6 +85,10 @@ class Settings:
     ws_send_queue: int = 256
     ws_auth_timeout: float = 5.0
     ws_heartbeat_interval: float = 20.0
+    ws_max_sockets_per_user: int = 32
+    ws_max_sockets_per_address: int = 256
+    ws_user_frames_per_second: int = 60
+    rest_writes_per_minute: int = 120
 
     @property
     def embedded_database(self) -> bool:
@@ -162,6 +166,10 @@ class Settings:
             ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
             ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),
             ws_heartbeat_interval=reader.number("WS_HEARTBEAT_INTERVAL", 20.0, low=0.1, high=3600.0),
+            ws_max_sockets_per_user=reader.integer("WS_MAX_SOCKETS_PER_USER", 32, low=1, high=100_000),
+            ws_max_sockets_per_address=reader.integer("WS_MAX_SOCKETS_PER_ADDRESS", 256, low=1, high=1_000_000),
+            ws_user_frames_per_second=reader.integer("WS_USER_FRAMES_PER_SECOND", 60, low=1, high=100_000),
+            rest_writes_per_minute=reader.integer("REST_WRITES_PER_MINUTE", 120, low=1, high=1_000_000),
         )
 
 

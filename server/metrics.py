@@ -44,9 +44,34 @@ HTTP_DURATION = Histogram(
 # WebSocket connections and the hub
 CONNECTIONS = Gauge("ws_connections", "Sockets by state", ["state"], namespace=NAMESPACE)
 FRAMES_SENT = Counter("ws_frames_sent", "Frames written to sockets, by frame type", ["type"], namespace=NAMESPACE)
+FRAMES_RECEIVED = Counter(
+    "ws_frames_received",
+    "Client frames decoded, by frame type (invalid ones as invalid)",
+    ["type"],
+    namespace=NAMESPACE,
+)
 CLOSES = Counter("ws_closes", "Sockets the server closed, by reason", ["reason"], namespace=NAMESPACE)
+RATE_LIMITED = Counter(
+    "rate_limited", "Frames and requests dropped by a rate limit, by limit", ["limit"], namespace=NAMESPACE
+)
 DELIVERIES = Counter(
     "hub_deliveries", "Payloads the hub handed to local sockets, by channel kind", ["channel"], namespace=NAMESPACE
+)
+
+# Replies
+REPLY_FIRST_DELTA = Histogram(
+    "reply_first_delta_seconds",
+    "From starting a reply to its first streamed delta, by reply kind and outcome",
+    ["kind", "outcome"],
+    namespace=NAMESPACE,
+    buckets=_SLOW,
+)
+REPLY_SECONDS = Histogram(
+    "reply_seconds",
+    "From starting a reply to its end (stored, or failed with the error code), by reply kind and outcome",
+    ["kind", "outcome"],
+    namespace=NAMESPACE,
+    buckets=_SLOW,
 )
 
 # Backends

@@ -13,6 +13,7 @@ from .config import Settings
 from .hub.hub import Hub
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
+from .ratelimit import RateLimiter
 from .replies import ReplicaDirectory
 from .rooms.service import RoomService
 
@@ -27,6 +28,7 @@ class AppState(TypedDict):
     rooms: RoomService
     prototypes: PrototypeService
     simulations: Simulations
+    limiter: RateLimiter
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from starlette.requests import HTTPConnection
 
 from protocol import ErrorCode
 
+from .. import metrics
 from ..auth.tokens import Principal
+from ..ratelimit import RateLimitItem, parse_rate
 from ..state import app_state
 from .problems import Problem
 
@@ -19,11 +22,32 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def require_principal(conn: HTTPConnection) -> Principal:
-    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table)."""
+    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table).
+
+    A write (POST, PUT, PATCH, DELETE) also counts against the user's REST write rate: 429 with ``Retry-After``
+    beyond it, on whichever process (with Redis) the requests land.
+    """
     token = bearer_token(conn)
     if token is None:
         raise Problem(ErrorCode.UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return await app_state(conn)["identity"].authenticate(token)
+    state = app_state(conn)
+    principal = await state["identity"].authenticate(token)
+    if conn.scope.get("method", "GET") in WRITES:
+        rate = per_minute(state["settings"].rest_writes_per_minute)
+        retry_after = await state["limiter"].hit(rate, "rest-writes", str(principal.user_id))
+        if retry_after is not None:
+            metrics.RATE_LIMITED.labels("rest_writes").inc()
+            detail = "too many writes; try again later"
+            raise Problem(ErrorCode.RATE_LIMITED, detail, headers={"Retry-After": str(int(retry_after))})
+    return principal
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@functools.lru_cache(maxsize=8)
+def per_minute(count: int) -> RateLimitItem:
+    return parse_rate(f"{count}/minute")
 
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import TOKEN_QUERY_PARAM, WS_PATH, CloseCode, parse_subprotocols
 
-from .. import logs
+from .. import logs, metrics
 from ..hub.connection import Connection, TokenBucket
 from ..state import app_state
 from .session import SocketSession
@@ -36,6 +36,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
     token = websocket.query_params.get(TOKEN_QUERY_PARAM) or offered.token
     await websocket.accept(subprotocol=offered.selected)
+    address = websocket.client.host if websocket.client is not None else "unknown"
+    if not hub.admit(address, settings.ws_max_sockets_per_address):
+        metrics.CLOSES.labels("too_many_sockets").inc()
+        limit = settings.ws_max_sockets_per_address
+        await websocket.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per client address")
+        return
     conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(RATE_PER_SECOND, RATE_BURST))
     session = SocketSession(conn, state)
     try:
@@ -47,6 +53,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        hub.release(address)
         await hub.unregister(conn)
 
 

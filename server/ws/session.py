@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Final, assert_never
@@ -37,10 +38,12 @@ from protocol import (
     room_stream,
 )
 
+from .. import metrics
 from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection
+from ..ratelimit import RateLimitItem, parse_rate
 from ..state import AppState
 from ..store.errors import outage
 from .resume import replay
@@ -49,6 +52,11 @@ logger = logging.getLogger(__name__)
 
 MAX_STRIKES: Final = 100
 """Frames dropped for flooding before the socket is closed with 4009."""
+
+
+@functools.lru_cache(maxsize=8)
+def per_second(count: int) -> RateLimitItem:
+    return parse_rate(f"{count}/second")
 
 
 class SocketSession:
@@ -84,7 +92,11 @@ class SocketSession:
         if principal is None:
             return False
         self.conn.principal = principal
-        await self.hub.register(self.conn)
+        if not await self.hub.register(self.conn, max_per_user=self.settings.ws_max_sockets_per_user):
+            metrics.CLOSES.labels("too_many_sockets").inc()
+            limit = self.settings.ws_max_sockets_per_user
+            await self.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per user")
+            return False
         self._schedule_expiry(principal)
         self._hello(principal)
         return True
@@ -158,9 +170,12 @@ class SocketSession:
             if len(text) * 4 > limit and len(text.encode()) > limit:  # cheap bound first: UTF-8 is <= 4 bytes/char
                 await self.close(CloseCode.MESSAGE_TOO_BIG, f"frames may be at most {limit} bytes")
                 return
-            if not self.conn.limiter.take():
+            limited = "socket" if not self.conn.limiter.take() else await self._over_user_rate()
+            if limited is not None:
+                metrics.RATE_LIMITED.labels(limited).inc()
                 self.conn.strikes += 1
                 if self.conn.strikes > MAX_STRIKES:
+                    metrics.CLOSES.labels("rate_limited").inc()
                     await self.close(CloseCode.RATE_LIMITED, "too many frames")
                     return
                 self.error(ErrorCode.RATE_LIMITED, "slow down: frame dropped")
@@ -168,8 +183,10 @@ class SocketSession:
             try:
                 frame = decode_client_frame(text)
             except FrameError as exc:
+                metrics.FRAMES_RECEIVED.labels("invalid").inc()
                 self.send(exc.to_frame())
                 continue
+            metrics.FRAMES_RECEIVED.labels(type(frame).__struct_config__.tag).inc()
             try:
                 await self.dispatch(frame)
             except WebSocketDisconnect:
@@ -187,6 +204,13 @@ class SocketSession:
                 else:
                     logger.warning("handling a %s frame: database unavailable (%r)", type(frame).__name__, exc)
                     self.error(error_code(down), down.detail, frame.id)
+
+    async def _over_user_rate(self) -> str | None:
+        """``"user"`` when the user's frames over all their sockets (and processes, with Redis) pass the rate."""
+        rate = per_second(self.settings.ws_user_frames_per_second)
+        if await self.state["limiter"].hit(rate, "ws-frames", str(self.conn.user_id)) is None:
+            return None
+        return "user"
 
     async def dispatch(self, frame: ClientFrame) -> None:
         """Handle one frame; a domain error it raises becomes an ``error`` frame with the frame's id."""

@@ -192,6 +192,8 @@ def test_close_codes() -> None:
         "SESSION_REVOKED": 4003,
         "SLOW_CONSUMER": 4008,
         "RATE_LIMITED": 4009,
+        "TOO_MANY_CONNECTIONS": 4010,
+        "DISCONNECTED": 4011,
     }
     assert all(code.description for code in CloseCode)
     assert not CloseCode.AUTH_FAILED.reconnect

@@ -122,8 +122,9 @@ async def test_oversized_frame_closes_only_that_socket(server: str, alice: dict)
         await assert_still_works(neighbour)
 
 
-async def test_flooding_is_rate_limited_then_closed(server: str, alice: dict) -> None:
-    async with connect(server, alice["access_token"]) as neighbour, connect(server, alice["access_token"]) as flood:
+async def test_flooding_is_rate_limited_then_closed(server: str, alice: dict, bob: dict) -> None:
+    """A flooding socket gets rate_limited errors, then 4009; another user's socket is untouched."""
+    async with connect(server, bob["access_token"]) as neighbour, connect(server, alice["access_token"]) as flood:
         for n in range(400):
             try:
                 await flood.send({"type": "ping", "id": str(n)})

@@ -1,0 +1,80 @@
+"""Rate limits that hold across processes: counts in memory, or in Redis when ``REDIS_URL`` is set.
+
+Built on the ``limits`` library (moving windows; in Redis, atomic Lua scripts run through redis-py's asyncio
+client). A rate is written as ``limits`` parses it, e.g. ``"30/5minutes"`` or ``"20 per second"``. A limiter
+whose store fails lets requests through and logs why: a Redis outage must not lock every user out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RateLimitItem", "RateLimiter", "parse_rate"]
+
+
+def parse_rate(text: str) -> RateLimitItem:
+    """``"30/5minutes"`` → a rate; ``ValueError`` when ``limits`` cannot read it."""
+    return parse(text)
+
+
+class RateLimiter:
+    """Counts requests per (rate, key) in a moving window.
+
+    ``redis_url`` shares the counts between every process using the same Redis; ``prefix`` keeps them apart from
+    other deployments (or test runs) on that Redis.
+    """
+
+    def __init__(self, redis_url: str | None = None, *, prefix: str = "sensay-hub") -> None:
+        self._pool: ConnectionPool | None = None
+        storage: Storage
+        if redis_url is None:
+            storage = MemoryStorage(wrap_exceptions=True)
+        else:
+            self._pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+            storage = RedisStorage(
+                f"async+{redis_url}",
+                implementation="redispy",
+                key_prefix=f"{prefix}:ratelimit",
+                wrap_exceptions=True,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # ours, closed at shutdown; limits types options narrowly
+            )
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def hit(self, rate: RateLimitItem, *key: str) -> float | None:
+        """Count one request for ``key``: ``None`` when within ``rate``, else the seconds until one would be."""
+        return await self._ask(self._limiter.hit, rate, key)
+
+    async def check(self, rate: RateLimitItem, *key: str) -> float | None:
+        """Like :meth:`hit` without counting: ``None`` while one more request would be within ``rate``."""
+        return await self._ask(self._limiter.test, rate, key)
+
+    async def _ask(
+        self, allowed: Callable[..., Awaitable[bool]], rate: RateLimitItem, key: tuple[str, ...]
+    ) -> float | None:
+        try:
+            if await allowed(rate, *key):
+                return None
+            return await self._retry_after(rate, *key)
+        except StorageError as exc:
+            logger.warning("rate limit store failed; letting the request through: %s", exc)
+            return None
+
+    async def _retry_after(self, rate: RateLimitItem, *key: str) -> float:
+        stats = await self._limiter.get_window_stats(rate, *key)
+        return max(1.0, math.ceil(stats.reset_time - time.time()))
