@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from limits import parse
+
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names the environment variable."""
@@ -87,8 +89,8 @@ class Settings:
     ws_heartbeat_interval: float = 20.0
     ws_max_sockets_per_user: int = 32
     ws_max_sockets_per_address: int = 256
-    ws_user_frames_per_second: int = 60
-    rest_writes_per_minute: int = 120
+    ws_user_frame_rate: str = "60/second"
+    rest_write_rate: str = "120/minute"
 
     @property
     def embedded_database(self) -> bool:
@@ -168,8 +170,8 @@ class Settings:
             ws_heartbeat_interval=reader.number("WS_HEARTBEAT_INTERVAL", 20.0, low=0.1, high=3600.0),
             ws_max_sockets_per_user=reader.integer("WS_MAX_SOCKETS_PER_USER", 32, low=1, high=100_000),
             ws_max_sockets_per_address=reader.integer("WS_MAX_SOCKETS_PER_ADDRESS", 256, low=1, high=1_000_000),
-            ws_user_frames_per_second=reader.integer("WS_USER_FRAMES_PER_SECOND", 60, low=1, high=100_000),
-            rest_writes_per_minute=reader.integer("REST_WRITES_PER_MINUTE", 120, low=1, high=1_000_000),
+            ws_user_frame_rate=reader.rate("WS_USER_FRAME_RATE", "60/second"),
+            rest_write_rate=reader.rate("REST_WRITE_RATE", "120/minute"),
         )
 
 
@@ -209,6 +211,15 @@ class _Reader:
         if value in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}: expected 1 or 0 (true/false), got {raw!r}")
+
+    def rate(self, name: str, default: str) -> str:
+        """A rate as the ``limits`` library writes it: ``60/second``, ``120 per minute``, ``30/5minutes``."""
+        value = self.text(name, default)
+        try:
+            parse(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a rate like 60/second or 30/5minutes, got {value!r}") from None
+        return value
 
     def optional_integer(self, name: str, *, low: int, high: int) -> int | None:
         if self.optional(name) is None:

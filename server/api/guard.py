@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import secrets
 
 from starlette.requests import HTTPConnection
@@ -11,7 +10,7 @@ from protocol import ErrorCode
 
 from .. import metrics
 from ..auth.tokens import Principal
-from ..ratelimit import RateLimitItem, parse_rate
+from ..ratelimit import parsed_rate
 from ..state import app_state
 from .problems import Problem
 
@@ -33,7 +32,7 @@ async def require_principal(conn: HTTPConnection) -> Principal:
     state = app_state(conn)
     principal = await state["identity"].authenticate(token)
     if conn.scope.get("method", "GET") in WRITES:
-        rate = per_minute(state["settings"].rest_writes_per_minute)
+        rate = parsed_rate(state["settings"].rest_write_rate)
         retry_after = await state["limiter"].hit(rate, "rest-writes", str(principal.user_id))
         if retry_after is not None:
             metrics.RATE_LIMITED.labels("rest_writes").inc()
@@ -43,11 +42,6 @@ async def require_principal(conn: HTTPConnection) -> Principal:
 
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@functools.lru_cache(maxsize=8)
-def per_minute(count: int) -> RateLimitItem:
-    return parse_rate(f"{count}/minute")
 
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from typing import Final, assert_never
@@ -43,7 +42,7 @@ from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection
-from ..ratelimit import RateLimitItem, parse_rate
+from ..ratelimit import parsed_rate
 from ..state import AppState
 from ..store.errors import outage
 from .resume import replay
@@ -52,11 +51,6 @@ logger = logging.getLogger(__name__)
 
 MAX_STRIKES: Final = 100
 """Frames dropped for flooding before the socket is closed with 4009."""
-
-
-@functools.lru_cache(maxsize=8)
-def per_second(count: int) -> RateLimitItem:
-    return parse_rate(f"{count}/second")
 
 
 class SocketSession:
@@ -207,7 +201,7 @@ class SocketSession:
 
     async def _over_user_rate(self) -> str | None:
         """``"user"`` when the user's frames over all their sockets (and processes, with Redis) pass the rate."""
-        rate = per_second(self.settings.ws_user_frames_per_second)
+        rate = parsed_rate(self.settings.ws_user_frame_rate)
         if await self.state["limiter"].hit(rate, "ws-frames", str(self.conn.user_id)) is None:
             return None
         return "user"
