@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, health, metrics, mock, openapi, prototypes, replicas, rooms, tasks
+from .api import auth, conversations, health, metrics, mock, openapi, prototypes, replicas, rooms, server_api, tasks
 from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
 from .auth.identity import IdentityBackend
@@ -30,6 +30,7 @@ from .config import Settings
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
 from .hub.hub import ControlHandler, EndSession, Hub
+from .hub.operators import Operators
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
@@ -226,6 +227,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 prototypes=prototypes,
                 simulations=Simulations(pool),
                 limiter=limiter,
+                operators=Operators(hub),
             )
             try:
                 yield state
@@ -237,6 +239,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
     routes = [
         *health.routes,
         *metrics.routes,
+        *server_api.routes,
         *auth.routes,
         *conversations.routes,
         *tasks.routes,

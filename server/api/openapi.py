@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, conversations, mock, prototypes, rooms, tasks
+from . import auth, conversations, mock, prototypes, rooms, server_api, tasks
 from .responses import json_response
 
 Operation = tuple[str, str, str, type | None, dict[int, str]]
@@ -64,12 +64,12 @@ _QUERY = {
     ],
 }
 _PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/api/auth/signup", "/api/auth/login", "/api/auth/refresh"}
-_SERVICE = {"/metrics"}
+_SERVICE = {"/metrics", *server_api.PATHS}
 """Routes for operators: the service key (``SERVICE_KEY``, else Supabase's service-role key) as bearer token."""
 
 
 def all_operations() -> list[Operation]:
-    return [*OPERATIONS, *rooms.OPERATIONS, *prototypes.OPERATIONS, *mock.OPERATIONS]
+    return [*OPERATIONS, *rooms.OPERATIONS, *prototypes.OPERATIONS, *mock.OPERATIONS, *server_api.OPERATIONS]
 
 
 def build_document() -> dict[str, Any]:

@@ -78,6 +78,7 @@ class Connection:
         "limiter",
         "strikes",
         "expiry",
+        "opened_at",
     )
 
     def __init__(self, websocket: WebSocket, *, max_queue: int = DEFAULT_SEND_QUEUE, limiter: TokenBucket) -> None:
@@ -93,6 +94,7 @@ class Connection:
         self.limiter = limiter
         self.strikes = 0
         self.expiry: asyncio.TimerHandle | None = None
+        self.opened_at = time.time()
         metrics.CONNECTIONS.labels(self.state.value).inc()
 
     @property

@@ -10,6 +10,7 @@ from protocol import (
     ErrorFrame,
     HelloFrame,
     MessageFrame,
+    NotificationFrame,
     PingFrame,
     PongFrame,
     PrototypeEventFrame,
@@ -126,4 +127,6 @@ SERVER_SAMPLES: list[ServerFrame] = [
     RoomTurnsFrame(room_id=ROOM, state="running", turns=0),
     RoomTurnsFrame(room_id=ROOM, state="stopped", reason="stopped by user-1", turns=4),
     PrototypeEventFrame(prototype="voice", event="transcript", data={"speaker": "user", "text": "hello"}),
+    NotificationFrame(event="maintenance", data={"at": "22:00"}),
+    NotificationFrame(event="quiz", data={"question": 1}, room_id="6f1c2a9e-0b7d-4c3e-9a51-2d8e7f4b1c60"),
 ]

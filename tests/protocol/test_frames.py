@@ -67,6 +67,7 @@ def test_frame_type_tags() -> None:
         "room.typing",
         "room.turns",
         "prototype.event",
+        "notification",
     }
     assert set(CLIENT_FRAME_TYPES.values()) == set(get_args(ClientFrame))
     assert set(SERVER_FRAME_TYPES.values()) == set(get_args(ServerFrame))
