@@ -96,6 +96,9 @@ async def test_socket_traffic_moves_the_hub_backend_and_feed_metrics(
     assert moved("sensay_hub_ws_frames_sent_total", type="ack") == 1
     assert moved("sensay_hub_ws_frames_sent_total", type="reply.delta") >= 1
     assert moved("sensay_hub_ws_frames_sent_total", type="change") == 1
+    assert moved("sensay_hub_ws_frames_received_total", type="chat.send") == 1
+    assert moved("sensay_hub_reply_seconds_count", kind="chat", outcome="stored") == 1
+    assert moved("sensay_hub_reply_first_delta_seconds_count", kind="chat", outcome="stored") == 1
     chat = {"method": "POST", "endpoint": "/v1/replicas/{replicaUUID}/chat/completions", "status": "200"}
     assert moved("sensay_hub_sensay_requests_total", **chat) == 1
     assert moved("sensay_hub_broker_publishes_total", backend="memory") >= 3
