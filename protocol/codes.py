@@ -145,8 +145,8 @@ class ErrorCode(StrEnum):
         "rate_limited",
         429,
         True,
-        "The client sends too fast: the frame (or request) was dropped. Retry after a backoff (REST says how long in "
-        "`Retry-After`; on the socket, persistent flooding closes 4009).",
+        "Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a "
+        "backoff; on the socket, persistent flooding closes 4009.",
         True,
     )
     RESUME_UNAVAILABLE = (

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -19,11 +17,27 @@ from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
-from .api import auth, conversations, health, metrics, mock, openapi, prototypes, replicas, rooms, server_api, tasks
+from .api import (
+    auth,
+    conversations,
+    gotrue,
+    health,
+    metrics,
+    mock,
+    openapi,
+    prototypes,
+    replicas,
+    rooms,
+    server_api,
+    tasks,
+)
 from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
 from .auth.identity import IdentityBackend
+from .auth.keys import SigningKeys, load_or_create_anon_key
 from .auth.local import LocalIdentity
+from .auth.passwords import Passwords
+from .auth.throttle import AuthRates, AuthThrottle
 from .broker import create_broker
 from .chat.service import ChatService
 from .config import Settings
@@ -43,6 +57,7 @@ from .state import AppState
 from .store.database import DEFAULT_STATEMENT_CACHE, create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
+from .web import demo
 from .ws import endpoint
 
 if TYPE_CHECKING:
@@ -51,18 +66,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("server")
 
 SHUTDOWN_DRAIN_SECONDS = 10.0
-
-
-def load_or_create_secret(path: Path) -> str:
-    """A signing secret kept in the data directory, so tokens survive restarts of an embedded setup."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(value)
-    return value
 
 
 @asynccontextmanager
@@ -137,12 +140,17 @@ def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
     return on_change, on_gap
 
 
+def _uses_supabase_auth(settings: Settings) -> bool:
+    return settings.supabase_url is not None and settings.supabase_anon_key is not None
+
+
 @asynccontextmanager
-async def _identity(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[IdentityBackend]:
+async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter) -> AsyncIterator[IdentityBackend]:
     """Supabase Auth when ``SUPABASE_URL`` and ``SUPABASE_ANON_KEY`` are set, else local auth."""
-    if settings.supabase_url is not None and settings.supabase_anon_key is not None:
+    if _uses_supabase_auth(settings):
         from .auth.supabase import SupabaseIdentity
 
+        assert settings.supabase_url is not None and settings.supabase_anon_key is not None
         secret = settings.supabase_jwt_secret
         supabase = SupabaseIdentity(
             pool,
@@ -158,13 +166,37 @@ async def _identity(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Ide
         finally:
             await supabase.aclose()
         return
-    if settings.jwt_secret is not None:
-        jwt_secret = settings.jwt_secret.reveal()
-    else:
-        jwt_secret = load_or_create_secret(settings.data_dir / "jwt-secret")
-    yield LocalIdentity(
-        pool, secret=jwt_secret, access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl
+    keys = SigningKeys.load(
+        "ES256" if settings.jwt_signing == "es256" else "HS256",
+        data_dir=settings.data_dir,
+        secret=settings.jwt_secret.reveal() if settings.jwt_secret is not None else None,
+        ec_private_pem=settings.jwt_signing_key.reveal() if settings.jwt_signing_key is not None else None,
     )
+    anon_key = settings.anon_key or load_or_create_anon_key(settings.data_dir / "anon-key", keys)
+    # Public by design (the front end ships it): printed so that zero configuration is one copy and paste away.
+    logger.info("auth: local, %s tokens; supabase-js: url <this server>, anon key %s", keys.algorithm, anon_key)
+    passwords = Passwords(settings.password_hash_workers)
+    try:
+        yield LocalIdentity(
+            pool,
+            keys=keys,
+            anon_key=anon_key,
+            passwords=passwords,
+            throttle=AuthThrottle(
+                limiter,
+                AuthRates.parse(
+                    signup=settings.rate_limit_signup,
+                    login=settings.rate_limit_login,
+                    refresh=settings.rate_limit_refresh,
+                    email=settings.rate_limit_email,
+                ),
+            ),
+            access_ttl=settings.access_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+            reuse_interval=settings.refresh_token_reuse_interval,
+        )
+    finally:
+        passwords.close()
 
 
 def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
@@ -187,16 +219,16 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             pool = await create_pool(dsn, statement_cache_size=cache)
             stack.push_async_callback(pool.close)
 
-            identity = await stack.enter_async_context(_identity(settings, pool))
+            redis_url = settings.redis_url.reveal() if settings.redis_url else None
+            limiter = RateLimiter(redis_url, prefix=settings.redis_prefix)
+            stack.push_async_callback(limiter.aclose)
+            identity = await stack.enter_async_context(_identity(settings, pool, limiter))
 
             base_url, org_secret = await stack.enter_async_context(_sensay_base_url(settings, replica))
             http = build_http_client(base_url, timeout=settings.sensay_timeout)
             stack.push_async_callback(http.aclose)
             sensay = SensayClient(http, organization_secret=org_secret)
 
-            redis_url = settings.redis_url.reveal() if settings.redis_url else None
-            limiter = RateLimiter(redis_url)  # counts across processes when they share Redis
-            stack.push_async_callback(limiter.aclose)
             hub = Hub(create_broker(redis_url))
             await hub.start()
             stack.push_async_callback(hub.stop)
@@ -241,6 +273,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *metrics.routes,
         *server_api.routes,
         *auth.routes,
+        *([] if _uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
         *conversations.routes,
         *tasks.routes,
         *replicas.routes,
@@ -250,12 +283,15 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *endpoint.routes,
     ]
     routes.extend(openapi.routes(routes))
+    routes.extend(demo.routes)
     middleware = [
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            # What supabase-js sends to /auth/v1, and the answers' headers it reads.
+            allow_headers=["Authorization", "Content-Type", "apikey", "X-Client-Info", "X-Supabase-Api-Version"],
+            expose_headers=["X-Supabase-Api-Version", "Retry-After"],
             max_age=600,
         )
     ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from limits import parse
 
 
@@ -68,8 +70,18 @@ class Settings:
     database_transaction_pooler: bool = False
     embedded_database_allowed: bool = True
     jwt_secret: Secret | None = None
+    jwt_signing: str = "hs256"
+    jwt_signing_key: Secret | None = None
+    anon_key: str | None = None
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_token_reuse_interval: int = 10
+    rate_limit_signup: str = "30/5minutes"
+    rate_limit_login: str = "30/5minutes"
+    rate_limit_refresh: str = "150/5minutes"
+    rate_limit_email: str = "10/5minutes"
+    password_hash_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    redis_prefix: str = "sensay-hub"
     sensay_api_key: Secret | None = None
     sensay_api_url: str = "https://api.sensay.io"
     sensay_replica_id: str | None = None
@@ -149,8 +161,18 @@ class Settings:
             database_transaction_pooler=pooler,
             embedded_database_allowed=embedded_allowed,
             jwt_secret=reader.secret("JWT_SECRET", min_length=32),
+            jwt_signing=reader.choice("JWT_SIGNING", "hs256", ("hs256", "es256")),
+            jwt_signing_key=reader.ec_private_key("JWT_SIGNING_KEY"),
+            anon_key=reader.optional("ANON_KEY"),
             access_token_ttl=reader.integer("ACCESS_TOKEN_TTL", 3600, low=30, high=7 * 24 * 3600),
             refresh_token_ttl=reader.integer("REFRESH_TOKEN_TTL", 30 * 24 * 3600, low=60, high=365 * 24 * 3600),
+            refresh_token_reuse_interval=reader.integer("REFRESH_TOKEN_REUSE_INTERVAL", 10, low=0, high=3600),
+            rate_limit_signup=reader.rate("RATE_LIMIT_SIGNUP", cls.rate_limit_signup),
+            rate_limit_login=reader.rate("RATE_LIMIT_LOGIN", cls.rate_limit_login),
+            rate_limit_refresh=reader.rate("RATE_LIMIT_REFRESH", cls.rate_limit_refresh),
+            rate_limit_email=reader.rate("RATE_LIMIT_EMAIL", cls.rate_limit_email),
+            password_hash_workers=reader.integer("PASSWORD_HASH_WORKERS", os.cpu_count() or 1, low=1, high=256),
+            redis_prefix=reader.text("REDIS_PREFIX", "sensay-hub"),
             sensay_api_key=reader.secret("SENSAY_API_KEY"),
             sensay_api_url=reader.http_url("SENSAY_API_URL", "https://api.sensay.io"),
             sensay_replica_id=reader.optional("SENSAY_REPLICA_ID"),
@@ -212,15 +234,6 @@ class _Reader:
             return False
         raise ConfigError(f"{name}: expected 1 or 0 (true/false), got {raw!r}")
 
-    def rate(self, name: str, default: str) -> str:
-        """A rate as the ``limits`` library writes it: ``60/second``, ``120 per minute``, ``30/5minutes``."""
-        value = self.text(name, default)
-        try:
-            parse(value)
-        except ValueError:
-            raise ConfigError(f"{name}: expected a rate like 60/second or 30/5minutes, got {value!r}") from None
-        return value
-
     def optional_integer(self, name: str, *, low: int, high: int) -> int | None:
         if self.optional(name) is None:
             return None
@@ -269,6 +282,26 @@ class _Reader:
             return None
         if len(raw) < min_length:
             raise ConfigError(f"{name}: must be at least {min_length} characters long")
+        return Secret(raw)
+
+    def rate(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            parse(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a rate like 30/5minutes or 10 per hour, got {value!r}") from None
+        return value
+
+    def ec_private_key(self, name: str) -> Secret | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        try:
+            key = serialization.load_pem_private_key(raw.encode(), password=None)
+        except ValueError:
+            raise ConfigError(f"{name}: must be an unencrypted private key in PEM") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigError(f"{name}: must be a P-256 (prime256v1) EC key, as ES256 needs")
         return Secret(raw)
 
     def url(self, name: str, schemes: tuple[str, ...]) -> Secret | None:

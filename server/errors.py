@@ -30,11 +30,16 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     ├── AuthError                   unauthorized
     │   ├── InvalidToken            unauthorized
     │   │   └── InvalidRefreshToken invalid_refresh_token
+    │   │       ├── SessionExpired          (the session outlived its refresh lifetime)
+    │   │       └── RefreshTokenReused      (an old refresh token came back: its session is ended)
     │   ├── SessionRevoked          unauthorized
     │   ├── InvalidCredentials      invalid_credentials
     │   ├── EmailTaken              email_taken
+    │   ├── WeakPassword            signup_rejected
+    │   ├── SamePassword            validation_error
     │   ├── SignupRejected          signup_rejected
     │   └── AuthUnavailable         auth_unavailable
+    ├── RateLimited                 rate_limited (with ``retry_after``)
     ├── ReplicaUnavailable          replica_unavailable (Sensay failed or timed out; retryable)
     ├── ReplicaRejected             replica_rejected (Sensay refused)
     └── NotReady                    not_ready
@@ -45,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
+from uuid import UUID
 
 from protocol import ErrorCode
 
@@ -55,9 +61,11 @@ class DomainError(Exception):
     ``extra`` holds fields a REST problem document adds (e.g. the stored message a failed reply answers).
     """
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, retry_after: float | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after = retry_after
+        """Seconds after which trying again may succeed (REST sends it as ``Retry-After``)."""
         self.extra = extra
 
 
@@ -165,6 +173,19 @@ class InvalidRefreshToken(InvalidToken):
     """The refresh token is unknown, already used, or expired."""
 
 
+class SessionExpired(InvalidRefreshToken):
+    """The refresh token's session outlived its refresh lifetime."""
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """An old refresh token came back: session ``session_id`` of ``user_id`` (its whole token family) was ended."""
+
+    def __init__(self, detail: str, *, session_id: UUID, user_id: UUID) -> None:
+        super().__init__(detail)
+        self.session_id = session_id
+        self.user_id = user_id
+
+
 class InvalidCredentials(AuthError):
     """Wrong email or password (one message for both)."""
 
@@ -173,12 +194,31 @@ class EmailTaken(AuthError):
     """Sign-up with an email that is registered."""
 
 
+class WeakPassword(AuthError):
+    """A new password breaks the rules; ``reasons`` as GoTrue names them (e.g. ``length``)."""
+
+    def __init__(self, detail: str, reasons: list[str]) -> None:
+        super().__init__(detail)
+        self.reasons = reasons
+
+
+class SamePassword(AuthError):
+    """A new password equal to the current one."""
+
+
 class SignupRejected(AuthError):
     """The identity provider refused the sign-up."""
 
 
 class AuthUnavailable(AuthError):
     """The identity provider did not answer."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts; ``retry_after`` says when the next may succeed."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail, retry_after=retry_after)
 
 
 class ReplicaUnavailable(DomainError):
@@ -221,8 +261,11 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         InvalidRefreshToken: ErrorCode.INVALID_REFRESH_TOKEN,
         InvalidCredentials: ErrorCode.INVALID_CREDENTIALS,
         EmailTaken: ErrorCode.EMAIL_TAKEN,
+        WeakPassword: ErrorCode.SIGNUP_REJECTED,
+        SamePassword: ErrorCode.VALIDATION_ERROR,
         SignupRejected: ErrorCode.SIGNUP_REJECTED,
         AuthUnavailable: ErrorCode.AUTH_UNAVAILABLE,
+        RateLimited: ErrorCode.RATE_LIMITED,
         ReplicaUnavailable: ErrorCode.REPLICA_UNAVAILABLE,
         ReplicaRejected: ErrorCode.REPLICA_REJECTED,
         NotReady: ErrorCode.NOT_READY,

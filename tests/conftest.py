@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -56,6 +57,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         jwt_secret=Secret(TEST_JWT_SECRET),
         ws_auth_timeout=1.0,
         sensay_timeout=1.5,
+        redis_prefix=f"test-{uuid.uuid4().hex}",  # rate-limit counters of one test, should it turn Redis on
     )
 
 

@@ -20,6 +20,7 @@ LAYERS: Final[dict[str, int]] = {
     # transports
     "api": 6,
     "ws": 6,
+    "web": 6,
     # what the transports read from the lifespan
     "state": 5,
     # services

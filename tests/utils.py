@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,9 @@ import websockets
 from starlette.types import ASGIApp
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
+
+SHUTDOWN_LIMIT = 60.0
+"""Seconds a test server may take to shut down (its drain is bounded well below this)."""
 
 
 @asynccontextmanager
@@ -34,8 +38,15 @@ async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        try:
+            async with asyncio.timeout(SHUTDOWN_LIMIT):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        except TimeoutError:
+            # A hung shutdown is a defect of the server: say where every task is stuck, then fail the test.
+            for pending in asyncio.all_tasks():
+                pending.print_stack(limit=12, file=sys.stderr)
+            raise AssertionError(f"the server did not shut down within {SHUTDOWN_LIMIT} s") from None
 
 
 class WsClient:

@@ -22,21 +22,28 @@ async def read_json(request: Request, type_: type[T]) -> T:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Problem(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
-    data = bytes(body)
+    body = await read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
     try:
-        value = msgspec.json.decode(data, type=type_)
+        value = msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
         raise Problem(ErrorCode.MALFORMED_JSON, "the body is not valid JSON") from None
-    if has_nul(data):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
+    if has_nul(body):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
         raise InvalidInput(NUL_MESSAGE)
     return value
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it grows past ``limit`` bytes (the rest is never read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def query_int(request: Request, name: str, *, default: int | None, low: int, high: int) -> int | None:

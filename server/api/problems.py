@@ -7,6 +7,7 @@ errors of HTTP itself (a body that is not JSON, too large, a wrong method) are :
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,8 +94,12 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
     code = error_code(exc)
     if code is ErrorCode.INTERNAL_ERROR:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if code is ErrorCode.UNAUTHORIZED else None
-    return problem_response(problem_of(exc, headers), request.url.path)
+    headers: dict[str, str] = {}
+    if code is ErrorCode.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return problem_response(problem_of(exc, headers or None), request.url.path)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

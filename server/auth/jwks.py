@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,7 +36,7 @@ class JwksCache:
 
     def __init__(
         self,
-        jwks_url: str,
+        jwks_url: str | None,
         *,
         http: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
@@ -47,8 +48,8 @@ class JwksCache:
         self.jwks_url = jwks_url
         self.ttl = ttl
         self.min_refresh_interval = min_refresh_interval
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._owns_http = http is None and jwks_url is not None
+        self._http = http if http is not None or jwks_url is None else httpx.AsyncClient(timeout=timeout)
         self._headers = {"Accept": "application/json", **(headers or {})}
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
@@ -57,8 +58,17 @@ class JwksCache:
         self._lock = asyncio.Lock()
         self.fetches = 0  # requests sent to the endpoint, for metrics and tests
 
+    @classmethod
+    def of(cls, document: Any) -> JwksCache:
+        """A fixed key set (the local backend's own, as it publishes it), read exactly as a fetched one; never
+        refreshed, so a token naming any other kid is refused."""
+        cache = cls(None, ttl=math.inf)
+        cache._keys = _parse_key_set(document)
+        cache._fetched_at = cache._clock()
+        return cache
+
     async def aclose(self) -> None:
-        if self._owns_http:
+        if self._owns_http and self._http is not None:
             await self._http.aclose()
 
     @property
@@ -99,6 +109,8 @@ class JwksCache:
         return self._attempted_at is None or self._clock() - self._attempted_at >= self.min_refresh_interval
 
     async def _refresh(self) -> None:
+        if self.jwks_url is None or self._http is None:
+            return  # a fixed key set
         self._attempted_at = self._clock()
         self.fetches += 1
         try:

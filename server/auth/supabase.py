@@ -147,7 +147,7 @@ class SupabaseIdentity:
         if self._owns_http:
             await self._http.aclose()
 
-    async def signup(self, email: str, password: str) -> User:
+    async def signup(self, email: str, password: str, *, client: str = "") -> User:
         try:
             response = await self._client().sign_up({"email": email, "password": password})
         except GoTrueError as exc:
@@ -167,7 +167,7 @@ class SupabaseIdentity:
             await self._sign_out(response.session.access_token)
         return local
 
-    async def login(self, email: str, password: str) -> TokenPair:
+    async def login(self, email: str, password: str, *, client: str = "") -> TokenPair:
         try:
             response = await self._client().sign_in_with_password({"email": email, "password": password})
         except GoTrueError as exc:
@@ -176,7 +176,7 @@ class SupabaseIdentity:
             raise _unparseable(exc) from exc
         return await self._pair(response.session)
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, *, client: str = "") -> TokenPair:
         try:
             response = await self._client().refresh_session(refresh_token)
         except GoTrueError as exc:

@@ -1,7 +1,7 @@
 """Access tokens: JWTs with Supabase's claim names, so the same principal serves both identity backends.
 
-:class:`TokenIssuer` and :class:`TokenVerifier` are the local backend's HS256 pair; :class:`SupabaseTokenVerifier`
-also takes a Supabase project's asymmetric (ES256/RS256) tokens, whose keys come from the project's JWKS.
+:class:`TokenIssuer` signs the local backend's (HS256 or ES256); :class:`SupabaseTokenVerifier` checks a Supabase
+project's (its HS256 secret, or ES256/RS256 keys from its JWKS) and, by the same path, the local backend's own.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import jwt
 
 from .errors import InvalidToken
 from .jwks import JwksCache
+from .keys import ISSUER, SigningKeys
 
 AUDIENCE = "authenticated"
 ROLE = "authenticated"
@@ -36,53 +37,35 @@ class Principal:
 
 
 class TokenIssuer:
-    """Signs access tokens for the local identity backend."""
+    """Signs the local backend's access tokens, with the claims GoTrue puts in Supabase's."""
 
-    def __init__(self, secret: str, *, ttl: int, issuer: str = "sensay-hub") -> None:
-        self._secret = secret
+    def __init__(self, keys: SigningKeys, *, ttl: int) -> None:
+        self.keys = keys
         self.ttl = ttl
-        self.issuer = issuer
 
-    def issue(self, user_id: UUID, email: str, session_id: UUID) -> str:
+    def issue(
+        self, user_id: UUID, email: str, session_id: UUID, *, user_metadata: dict[str, Any] | None = None
+    ) -> tuple[str, int]:
+        """A signed access token and its ``exp``."""
         now = int(time.time())
         claims = {
-            "iss": self.issuer,
+            "iss": ISSUER,
             "sub": str(user_id),
             "aud": AUDIENCE,
             "role": ROLE,
             "email": email,
+            "phone": "",
+            "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": user_metadata or {},
             "session_id": str(session_id),
+            "aal": "aal1",
+            "amr": [{"method": "password", "timestamp": now}],
+            "is_anonymous": False,
             "iat": now,
             "exp": now + self.ttl,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
-
-
-class TokenVerifier:
-    """Verifies HS256 tokens signed with one shared secret (ours, or a Supabase project's)."""
-
-    def __init__(self, secret: str, *, audience: str = AUDIENCE, leeway: float = 5.0) -> None:
-        self._secret = secret
-        self.audience = audience
-        self.leeway = leeway
-
-    def verify(self, token: str) -> Principal:
-        """Return the token's principal or raise :class:`InvalidToken` (never leaking why in detail)."""
-        try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],  # a fixed list: ``alg: none`` and algorithm confusion are refused
-                audience=self.audience,
-                leeway=self.leeway,
-                options={"require": ["exp", "sub", "aud"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("token expired") from exc
-        except jwt.PyJWTError as exc:
-            raise InvalidToken("invalid token") from exc
-        return principal_from_claims(claims)
+        return self.keys.sign(claims), now + self.ttl
 
 
 def principal_from_claims(claims: dict[str, object]) -> Principal:

@@ -26,6 +26,7 @@ class Session(msgspec.Struct, frozen=True):
     user_id: UUID
     expires_at: datetime
     revoked_at: datetime | None = None
+    refresh_counter: int = 0
 
 
 class Task(msgspec.Struct, frozen=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Final
+from urllib.parse import urlsplit
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,15 +23,21 @@ RATE_PER_SECOND: Final = 20.0
 RATE_BURST: Final = 60.0
 
 
-def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone."""
-    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Browsers always send ``Origin``; other clients may not, and are checked by their token alone.
+
+    A page the hub serves itself (``/demo``) is always allowed: its origin names the host it connects to.
+    """
+    if origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc == host
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state = app_state(websocket)
     settings, hub = state["settings"], state["hub"]
-    if not hub.accepting or not origin_allowed(websocket.headers.get("origin"), settings.allowed_origins):
+    headers = websocket.headers
+    if not hub.accepting or not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
         await websocket.close(POLICY_VIOLATION if hub.accepting else CloseCode.SERVICE_RESTART)
         return  # closing before accept answers the handshake with HTTP 403
     offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))

@@ -10,7 +10,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import jwt
@@ -19,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 
 from server.auth.errors import InvalidToken
 from server.auth.jwks import JwksCache, jwks_url
-from server.auth.tokens import SupabaseTokenVerifier, TokenIssuer, TokenVerifier
+from server.auth.keys import SigningKeys
+from server.auth.tokens import SupabaseTokenVerifier, TokenIssuer
 
 from .gotrue_peer import SigningKey
 
@@ -103,12 +105,19 @@ async def refused(verifier: SupabaseTokenVerifier, token: str) -> str:
     return str(caught.value)
 
 
-def test_local_verifier_unchanged() -> None:
-    """The local backend's HS256 issuer and verifier still pair up, and the principal carries no token."""
+@pytest.mark.parametrize("algorithm", ["HS256", "ES256"])
+async def test_local_tokens_verify_by_the_supabase_path(algorithm: Literal["HS256", "ES256"], tmp_path: Path) -> None:
+    """The local issuer's tokens pass the Supabase verifier: HS256 by secret, ES256 by the JWKS it publishes."""
+    keys = SigningKeys.load(algorithm, data_dir=tmp_path)
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
-    token = TokenIssuer(SECRET, ttl=60).issue(user_id, "a@example.com", session_id)
-    principal = TokenVerifier(SECRET).verify(token)
-    assert (principal.user_id, principal.session_id, principal.access_token) == (user_id, session_id, None)
+    token, exp = TokenIssuer(keys, ttl=60).issue(user_id, "a@example.com", session_id)
+    jwks = JwksCache.of(keys.jwks()) if algorithm == "ES256" else None
+    verifier = SupabaseTokenVerifier(keys.secret if algorithm == "HS256" else None, jwks, issuer="sensay-hub")
+    principal = await verifier.verify(token)
+    assert (principal.user_id, principal.session_id, principal.expires_at) == (user_id, session_id, exp)
+    assert jwt.get_unverified_header(token)["alg"] == algorithm
+    other = SigningKeys.load(algorithm, data_dir=tmp_path / "other")
+    await refused(verifier, TokenIssuer(other, ttl=60).issue(user_id, "a@example.com", session_id)[0])
 
 
 async def test_hs256_accepted(verifier: SupabaseTokenVerifier) -> None:

@@ -53,9 +53,7 @@ async def test_policies_keep_each_user_to_their_own_rows(databases: DatabaseFact
             room,
             bob,
         )
-        await conn.execute(
-            "INSERT INTO sessions (user_id, refresh_token_hash, expires_at) VALUES ($1, 'h', now())", alice
-        )
+        await conn.execute("INSERT INTO sessions (user_id, expires_at) VALUES ($1, now())", alice)
         published = await conn.fetchval(
             "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
         )

@@ -1,0 +1,451 @@
+"""``/auth/v1``: the part of Supabase Auth's (GoTrue's) API that supabase-js and supabase-py call, on local auth.
+
+Bodies, status codes and errors are GoTrue's, so a front end written for Supabase runs unchanged against a
+zero-config hub. Errors take the shape the client asked for: with ``X-Supabase-Api-Version: 2024-01-01`` (what
+the clients send) ``{"code": "<error code>", "message": …}`` and the version echoed, else the older
+``{"code": <status>, "error_code": …, "msg": …}``. Like Supabase's gateway, every route but the JWKS wants the
+project's ``apikey``. Served only with the local backend: with ``SUPABASE_URL`` the front end talks to Supabase.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from importlib.metadata import version
+from typing import Any, cast, get_args
+from uuid import NAMESPACE_URL, uuid5
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from ..auth.errors import (
+    AuthError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    RateLimited,
+    RefreshTokenReused,
+    SamePassword,
+    SessionExpired,
+    SessionRevoked,
+    WeakPassword,
+)
+from ..auth.identity import TokenPair
+from ..auth.local import LocalIdentity, LogoutScope
+from ..auth.tokens import Principal
+from ..store.users import Profile
+from .auth import client_address, end_sessions
+from .guard import bearer_token
+from .parsing import read_body
+from .responses import json_response
+
+API_VERSION_HEADER = "X-Supabase-Api-Version"
+API_VERSION = "2024-01-01"
+MAX_BODY_BYTES = 64 * 1024
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "sensay-hub:identity")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class GoTrueError(Exception):
+    """An error answered in GoTrue's shape; ``extra`` adds fields (``weak_password``)."""
+
+    def __init__(
+        self, status: int, error_code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def _error_response(request: Request, error: GoTrueError) -> Response:
+    headers = {"x-sb-error-code": error.error_code, **error.headers}
+    asked = request.headers.get(API_VERSION_HEADER, "")
+    if _DATE.match(asked) and asked >= API_VERSION:  # ISO dates compare as strings; anything else is the oldest
+        headers[API_VERSION_HEADER] = API_VERSION
+        body: dict[str, Any] = {"code": error.error_code, "message": error.message, **error.extra}
+    else:
+        body = {"code": error.status, "error_code": error.error_code, "msg": error.message, **error.extra}
+    return json_response(body, error.status, headers=headers)
+
+
+def _gateway_refusal(message: str, hint: str) -> Response:
+    # Supabase's API gateway answers this, not GoTrue: no error code, which is how clients tell the two apart.
+    return json_response({"message": message, "hint": hint}, 401)
+
+
+def endpoint(*, apikey: bool = True) -> Callable[[Handler], Handler]:
+    """Check the ``apikey`` (header or query, as the gateway takes it) and turn :class:`GoTrueError` into answers."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def run(request: Request) -> Response:
+            if apikey:
+                given = request.headers.get("apikey") or request.query_params.get("apikey")
+                if not given:
+                    return _gateway_refusal(
+                        "No API key found in request", "No `apikey` request header or url param was found."
+                    )
+                if not hmac.compare_digest(given.encode(), _identity(request).anon_key.encode()):
+                    return _gateway_refusal(
+                        "Invalid API key", "Double check your Supabase `anon` or `service_role` API key."
+                    )
+            try:
+                return await handler(request)
+            except GoTrueError as error:
+                return _error_response(request, error)
+            except WeakPassword as exc:  # from sign-up or a new password
+                reasons = {"message": str(exc), "reasons": exc.reasons}
+                return _error_response(request, GoTrueError(422, "weak_password", str(exc), weak_password=reasons))
+            except RateLimited as exc:
+                return _error_response(
+                    request,
+                    GoTrueError(
+                        429,
+                        "over_request_rate_limit",
+                        "Request rate limit reached",
+                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))},
+                    ),
+                )
+
+        return run
+
+    return wrap
+
+
+def _identity(request: Request) -> LocalIdentity:
+    identity = request.state.identity
+    assert isinstance(identity, LocalIdentity), "/auth/v1 is mounted only with the local backend"
+    return identity
+
+
+async def _body(request: Request, type_: type[Any]) -> Any:
+    raw = await read_body(request, MAX_BODY_BYTES)
+    if raw is None:
+        raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
+    try:
+        return msgspec.json.decode(raw or b"{}", type=type_)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise GoTrueError(400, "bad_json", f"Could not parse request body as JSON: {exc}") from None
+
+
+def _valid_email(email: str) -> str:
+    email = email.strip()
+    if not email:
+        raise GoTrueError(400, "validation_failed", "An email address is required")
+    if len(email) > 255:
+        raise GoTrueError(400, "validation_failed", "An email address is too long")
+    if not _EMAIL.match(email):
+        raise GoTrueError(400, "validation_failed", "Unable to validate email address: invalid format")
+    return email.lower()  # as GoTrue stores it
+
+
+async def _principal(request: Request) -> Principal:
+    """The caller, with GoTrue's answers for a missing, bad or logged-out token."""
+    token = bearer_token(request)
+    if token is None:
+        raise GoTrueError(401, "no_authorization", "This endpoint requires a valid Bearer token")
+    try:
+        return await _identity(request).authenticate(token)
+    except SessionRevoked:
+        raise GoTrueError(403, "session_not_found", "Session from session_id claim in JWT does not exist") from None
+    except AuthError as exc:
+        raise GoTrueError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}") from None
+
+
+# -- GoTrue's shapes --------------------------------------------------------------------------------
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def gotrue_user(profile: Profile) -> dict[str, Any]:
+    """A user as GoTrue shows one: email confirmed at sign-up (the hub sends no mail), one email identity."""
+    user_id, created = str(profile.id), _timestamp(profile.created_at)
+    last_sign_in = _timestamp(profile.last_sign_in_at)
+    return {
+        "id": user_id,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": profile.email,
+        "email_confirmed_at": created,
+        "phone": "",
+        "confirmed_at": created,
+        "last_sign_in_at": last_sign_in,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": profile.user_metadata,
+        "identities": [
+            {
+                "identity_id": str(uuid5(_IDENTITY_NAMESPACE, user_id)),
+                "id": user_id,
+                "user_id": user_id,
+                "identity_data": {
+                    "email": profile.email,
+                    "email_verified": True,
+                    "phone_verified": False,
+                    "sub": user_id,
+                },
+                "provider": "email",
+                "last_sign_in_at": last_sign_in,
+                "created_at": created,
+                "updated_at": created,
+                "email": profile.email,
+            }
+        ],
+        "created_at": created,
+        "updated_at": _timestamp(profile.updated_at),
+        "is_anonymous": False,
+    }
+
+
+async def _session_response(identity: LocalIdentity, pair: TokenPair) -> Response:
+    profile = await identity.profile(pair.user.id)
+    body = {
+        "access_token": pair.access_token,
+        "token_type": pair.token_type,
+        "expires_in": pair.expires_in,
+        "expires_at": pair.expires_at,
+        "refresh_token": pair.refresh_token,
+        "user": gotrue_user(profile),
+    }
+    return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# -- endpoints --------------------------------------------------------------------------------------
+
+
+class SignupBody(msgspec.Struct):
+    email: str = ""
+    phone: str = ""
+    password: str = ""
+    data: dict[str, Any] | None = None
+
+
+@endpoint()
+async def signup(request: Request) -> Response:
+    """Create a user and log them in (GoTrue with auto-confirm: the hub sends no confirmation mail)."""
+    body = await _body(request, SignupBody)
+    if body.phone and not body.email:
+        raise GoTrueError(400, "phone_provider_disabled", "Phone signups are disabled")
+    if not body.email and not body.password:
+        raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+    email = _valid_email(body.email)
+    if not body.password:
+        raise GoTrueError(400, "validation_failed", "Signup requires a valid password")
+    identity = _identity(request)
+    try:
+        profile = await identity.register(email, body.password, client=client_address(request), metadata=body.data)
+    except EmailTaken:
+        raise GoTrueError(422, "user_already_exists", "User already registered") from None
+    return await _session_response(identity, await identity.start_session(profile))
+
+
+class PasswordGrant(msgspec.Struct):
+    email: str = ""
+    phone: str = ""
+    password: str = ""
+
+
+class RefreshGrant(msgspec.Struct):
+    refresh_token: str = ""
+
+
+_UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so no flow state is ever found
+    "pkce": (404, "flow_state_not_found", "invalid flow state, no valid flow state found"),
+    "id_token": (
+        400,
+        "provider_disabled",
+        "Sign-in with OAuth/OIDC ID tokens is not supported by the hub's local auth",
+    ),
+    "web3": (422, "web3_provider_disabled", "Web3 sign-in is not supported by the hub's local auth"),
+}
+
+
+@endpoint()
+async def token(request: Request) -> Response:
+    """``grant_type=password`` logs in, ``grant_type=refresh_token`` rotates the refresh token."""
+    grant = request.query_params.get("grant_type", "")
+    if grant == "password":
+        return await _password_grant(request)
+    if grant == "refresh_token":
+        return await _refresh_grant(request)
+    raise GoTrueError(*_UNSUPPORTED_GRANTS.get(grant, (400, "invalid_credentials", "unsupported_grant_type")))
+
+
+async def _password_grant(request: Request) -> Response:
+    body = await _body(request, PasswordGrant)
+    if body.email and body.phone:
+        raise GoTrueError(
+            400, "validation_failed", "Only an email address or phone number should be provided on login."
+        )
+    if body.phone:
+        raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
+    if not body.email:
+        raise GoTrueError(400, "validation_failed", "missing email or phone")
+    identity = _identity(request)
+    try:
+        pair = await identity.login(body.email.strip(), body.password, client=client_address(request))
+    except InvalidCredentials:
+        raise GoTrueError(400, "invalid_credentials", "Invalid login credentials") from None
+    return await _session_response(identity, pair)
+
+
+async def _refresh_grant(request: Request) -> Response:
+    body = await _body(request, RefreshGrant)
+    if len(body.refresh_token) < 12:
+        raise GoTrueError(400, "validation_failed", "Refresh token is not valid")
+    identity = _identity(request)
+    try:
+        pair = await identity.refresh(body.refresh_token, client=client_address(request))
+    except RefreshTokenReused as exc:
+        await end_sessions(request, exc.user_id, [exc.session_id])
+        raise GoTrueError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used") from None
+    except SessionExpired:
+        raise GoTrueError(400, "session_expired", "Invalid Refresh Token: Session Expired") from None
+    except InvalidToken:
+        raise GoTrueError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found") from None
+    return await _session_response(identity, pair)
+
+
+@endpoint()
+async def get_user(request: Request) -> Response:
+    principal = await _principal(request)
+    return json_response(gotrue_user(await _identity(request).profile(principal.user_id)))
+
+
+class UserUpdate(msgspec.Struct):
+    email: str = ""
+    phone: str = ""
+    password: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@endpoint()
+async def update_user(request: Request) -> Response:
+    """Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``."""
+    principal = await _principal(request)
+    body = await _body(request, UserUpdate)
+    identity = _identity(request)
+    if body.email and body.email.strip().lower() != (principal.email or "").lower():
+        raise GoTrueError(
+            422, "email_address_not_authorized", "Changing the email address is not supported by the hub's local auth"
+        )
+    if body.phone:
+        raise GoTrueError(422, "phone_provider_disabled", "Phone numbers are not supported by the hub's local auth")
+    try:
+        profile, ended = await identity.update_user(
+            principal, password=body.password, metadata=body.data, client=client_address(request)
+        )
+    except SamePassword as exc:
+        raise GoTrueError(422, "same_password", str(exc)) from None
+    await end_sessions(request, principal.user_id, ended)
+    return json_response(gotrue_user(profile))
+
+
+@endpoint()
+async def logout(request: Request) -> Response:
+    """End this session (``scope=local``), all the user's (``global``, the default) or all others (``others``)."""
+    principal = await _principal(request)
+    scope = request.query_params.get("scope") or "global"
+    if scope not in get_args(LogoutScope):
+        raise GoTrueError(400, "validation_failed", f"Unsupported logout scope {scope!r}")
+    ended = await _identity(request).end_sessions(principal, cast(LogoutScope, scope))
+    await end_sessions(request, principal.user_id, ended)
+    return Response(status_code=204)
+
+
+_OAUTH_PROVIDERS = (
+    "apple azure bitbucket discord facebook figma fly github gitlab google kakao keycloak linkedin linkedin_oidc"
+    " notion slack slack_oidc snapchat spotify twitch twitter workos zoom"
+).split()
+
+
+@endpoint()
+async def settings(request: Request) -> Response:
+    providers = dict.fromkeys(_OAUTH_PROVIDERS, False)
+    return json_response(
+        {
+            "external": {**providers, "email": True, "phone": False, "anonymous_users": False},
+            "disable_signup": False,
+            "mailer_autoconfirm": True,
+            "phone_autoconfirm": False,
+            "sms_provider": "",
+            "saml_enabled": False,
+            "passkeys_enabled": False,
+        }
+    )
+
+
+@endpoint()
+async def health(request: Request) -> Response:
+    return json_response(
+        {
+            "version": version("sensay-hub"),
+            "name": "GoTrue",
+            "description": "sensay-hub's local auth, speaking GoTrue's API",
+        }
+    )
+
+
+@endpoint(apikey=False)
+async def jwks(request: Request) -> Response:
+    """The public keys of ES256 tokens (empty with HS256, whose secret is never shown), open as Supabase's is."""
+    document = _identity(request).keys.jwks()
+    return json_response(document, headers={"Cache-Control": "public, max-age=600"})
+
+
+# What the hub's local auth does not do, and what it says instead (it sends no email or SMS, and has no OAuth).
+_NOT_SUPPORTED = {
+    "authorize": ("provider_disabled", "OAuth providers are not supported by the hub's local auth"),
+    "callback": ("provider_disabled", "OAuth providers are not supported by the hub's local auth"),
+    "otp": ("otp_disabled", "Magic links and one-time codes are not supported by the hub's local auth"),
+    "magiclink": ("otp_disabled", "Magic links are not supported by the hub's local auth"),
+    "verify": ("otp_disabled", "Email and phone verification is not needed: the hub's local auth confirms at sign-up"),
+    "resend": ("otp_disabled", "The hub's local auth sends no email or SMS"),
+    "recover": ("otp_disabled", "Password recovery by email is not supported by the hub's local auth"),
+    "reauthenticate": ("otp_disabled", "Reauthentication codes are not supported by the hub's local auth"),
+    "factors": ("mfa_totp_enroll_not_enabled", "Multi-factor authentication is not supported by the hub's local auth"),
+    "sso": ("sso_provider_not_found", "SSO is not supported by the hub's local auth"),
+    "invite": ("feature_disabled", "Invitations are not supported by the hub's local auth"),
+    "admin": ("feature_disabled", "The admin API is not supported by the hub's local auth"),
+}
+
+
+@endpoint()
+async def not_supported(request: Request) -> Response:
+    """Anything else GoTrue serves: a clear refusal naming what is supported."""
+    first = request.path_params["rest"].strip("/").split("/", 1)[0]
+    code, message = _NOT_SUPPORTED.get(
+        first,
+        ("feature_disabled", f"/auth/v1/{request.path_params['rest']} is not supported by the hub's local auth"),
+    )
+    supported = "supported: email and password sign-up and login, refresh, user, logout, settings, health, JWKS"
+    raise GoTrueError(404 if code == "feature_disabled" else 400, code, f"{message} ({supported})")
+
+
+routes = [
+    Mount(
+        "/auth/v1",
+        routes=[
+            Route("/signup", signup, methods=["POST"]),
+            Route("/token", token, methods=["POST"]),
+            Route("/user", get_user, methods=["GET"]),
+            Route("/user", update_user, methods=["PUT"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/settings", settings, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+            Route("/{rest:path}", not_supported, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        ],
+    )
+]
