@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
+from . import logs
 from .api import (
     auth,
     conversations,
@@ -174,6 +175,7 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
     )
     anon_key = settings.anon_key or load_or_create_anon_key(settings.data_dir / "anon-key", keys)
     # Public by design (the front end ships it): printed so that zero configuration is one copy and paste away.
+    logs.mark_public(anon_key)  # browsers hold it: the log may show it, unlike every other token
     logger.info("auth: local, %s tokens; supabase-js: url <this server>, anon key %s", keys.algorithm, anon_key)
     passwords = Passwords(settings.password_hash_workers)
     try:

@@ -32,6 +32,14 @@ _SECRETS = re.compile(
 )
 
 
+_public: set[str] = set()
+
+
+def mark_public(value: str) -> None:
+    """Never redact ``value``: a key that is public by design (the anon key supabase-js puts in browsers)."""
+    _public.add(value)
+
+
 def redact(text: str) -> str:
     """``text`` with every token replaced by ``[redacted]`` (the name of the parameter stays)."""
     return _SECRETS.sub(_keep_prefix, text)
@@ -39,6 +47,8 @@ def redact(text: str) -> str:
 
 def _keep_prefix(match: re.Match[str]) -> str:
     prefix = match.group("query") or match.group("protocol") or match.group("bearer") or ""
+    if match.group(0)[len(prefix) :] in _public:
+        return match.group(0)
     return prefix + REDACTED
 
 

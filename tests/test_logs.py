@@ -130,3 +130,10 @@ async def test_served_logs_are_json_lines_with_context_and_never_a_token(
     assert len({r["connection_id"] for r in socket_lines}) == 2
     startup = next(r for r in records if "serving http://" in r["message"])
     assert startup["backends"]["database"].startswith("PostgreSQL at ")
+
+
+def test_a_value_marked_public_is_never_redacted() -> None:
+    """The anon key (a JWT browsers hold) stays readable; other tokens in the same line do not."""
+    anon = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.YW5vbi1zaWduYXR1cmU"
+    logs.mark_public(anon)
+    assert logs.redact(f"anon key {anon}, user token {JWT}") == f"anon key {anon}, user token [redacted]"
