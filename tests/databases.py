@@ -6,6 +6,7 @@ database of its own, cloned from a migrated template, and dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -61,7 +62,18 @@ class DatabaseFactory:
         self.created.append(name)
         return with_database(self.admin_dsn, name)
 
-    async def drop_all(self) -> None:
-        for name in [*self.created, self.template]:
-            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async def drop_all(self, *, connections: int = 8) -> None:
+        """Drop every database made, over a few connections at once: one by one, the hundreds a full run makes
+        take longer than the last test's teardown may."""
+        names = [*self.created, self.template]
         self.created.clear()
+
+        async def drop_share(share: list[str]) -> None:
+            conn = await asyncpg.connect(self.admin_dsn)
+            try:
+                for name in share:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        await asyncio.gather(*(drop_share(names[i::connections]) for i in range(connections)))

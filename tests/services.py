@@ -1,8 +1,7 @@
-"""Processes the tests start, stop and kill: private Redis and PostgreSQL servers (never the shared ones) and
-our own commands (``sensay-hub local-replica``, ``serve``).
+"""Servers the tests start and stop: a private PostgreSQL (never the shared one).
 
-Redis is the ``redis-server`` on PATH (``.ci/run`` installs it); PostgreSQL comes from the ``pgserver`` wheel's
-binaries, run as pgserver's unprivileged user when the tests run as root (PostgreSQL refuses to run as root).
+PostgreSQL comes from the ``pgserver`` wheel's binaries, run as pgserver's unprivileged user when the tests run
+as root (PostgreSQL refuses to run as root).
 """
 
 from __future__ import annotations
@@ -12,24 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 START_TIMEOUT = 30.0
-SERVER = [sys.executable, "-m", "server"]
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    """PATH and HOME only, so nothing of the runner's configuration leaks into a child process."""
-    env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
-    return env | extra
 
 
 def free_port() -> int:
@@ -42,47 +30,6 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float = START_TI
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
-
-
-class PrivateRedis:
-    """A throw-away ``redis-server`` on a free port, without persistence: a restart comes back empty."""
-
-    def __init__(self, directory: Path) -> None:
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not installed (.ci/run installs it)")
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with (self.directory / "redis.log").open("ab") as log:
-            self._process = await asyncio.create_subprocess_exec(
-                "redis-server", *args, "--dir", str(self.directory), stdout=log, stderr=subprocess.STDOUT
-            )
-        await _until(self.answers)
-
-    async def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 10)
-
-    async def restart(self, down_for: float = 0.0) -> None:
-        await self.stop()
-        await asyncio.sleep(down_for)
-        await self.start()
-
-    async def answers(self) -> bool:
-        client = Redis.from_url(self.url, socket_connect_timeout=1)
-        try:
-            return bool(await client.ping())
-        except (OSError, RedisError):
-            return False
-        finally:
-            await client.aclose()
 
 
 class PrivatePostgres:
@@ -154,60 +101,3 @@ class PrivatePostgres:
             stderr=subprocess.DEVNULL,
             user=self._user,
         )
-
-
-@dataclass
-class Process:
-    """One child process, its log file, and how to stop it politely or with kill -9."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log: Path
-    process: asyncio.subprocess.Process | None = None
-
-    async def spawn(self, stdout: int | None = None) -> asyncio.subprocess.Process:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.args,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout if stdout is not None else log,
-                stderr=log,
-            )
-        return self.process
-
-    async def kill9(self) -> None:
-        """SIGKILL: no shutdown code runs, leases and sockets are simply gone."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not exited within 20 s."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                await self.kill9()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-async def start_local_replica(directory: Path, secret: str, word_delay: float = 0.0) -> tuple[Process, str]:
-    """``sensay-hub local-replica`` on a free port; returns the process and the URL it printed."""
-    process = Process(
-        "local-replica",
-        [*SERVER, "local-replica", "--port", "0"],
-        base_env(SENSAY_API_KEY=secret, LOCAL_REPLICA_WORD_DELAY=str(word_delay)),
-        directory / "local-replica.log",
-    )
-    child = await process.spawn(stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    line = (await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT)).decode()
-    if "listening on " not in line:
-        raise RuntimeError(f"the local replica did not start: {line!r}\n{process.tail()}")
-    return process, line.split("listening on ", 1)[1].strip()
