@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from protocol import ErrorCode, FrameError, decode_client_frame
+from protocol import MAX_RESUME_STREAMS, ErrorCode, FrameError, decode_client_frame
 
 from .samples import ROOM
 
@@ -132,7 +132,7 @@ BAD_FRAMES = [
     ),
     Bad(
         "too many streams",
-        _frame(type="resume", id="r3", streams={f"chat:r{i}": 1 for i in range(257)}),
+        _frame(type="resume", id="r3", streams={f"chat:r{i}": 1 for i in range(MAX_RESUME_STREAMS + 1)}),
         ErrorCode.INVALID_FRAME,
         "r3",
         "$.streams",
@@ -163,3 +163,9 @@ def test_error_message_is_bounded() -> None:
 def test_max_length_content_is_accepted() -> None:
     frame = decode_client_frame(_frame(type="chat.send", id="m" * 128, replica_id="r" * 128, content="é" * 100_000))
     assert len(frame.content) == 100_000  # type: ignore[union-attr]
+
+
+def test_a_resume_of_the_maximum_number_of_streams_is_accepted() -> None:
+    """Exactly MAX_RESUME_STREAMS (32) streams decode; one more is the invalid_frame above."""
+    frame = decode_client_frame(_frame(type="resume", id="r", streams={f"chat:r{i}": 1 for i in range(32)}))
+    assert MAX_RESUME_STREAMS == 32 and len(frame.streams) == 32  # type: ignore[union-attr]
