@@ -1,29 +1,24 @@
-"""Shared pieces of the benchmarks: a scratch database, process limits, RSS, and client subprocesses."""
+"""Shared pieces of the benchmarks: process limits and CPU placement, /proc readings, statistics, the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
+import math
 import os
 import resource
 import socket
-import sys
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
-
-import asyncpg
-
-from server.store.embedded import running_or_temporary, with_database
+from typing import Any, TypedDict, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 JWT_SECRET = "bench-secret-" + "x" * 40
-EMAIL = "bench@example.com"
-PASSWORD = "correct horse battery staple"
+MESSAGE_MARK = b'"sender":"user"'
+"""Occurs once in every room or chat ``message`` frame a user sent (ours and the baseline's), and nowhere else
+in the benchmarks' traffic: the receiving sockets count deliveries by counting it in the raw byte stream."""
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def raise_nofile() -> int:
@@ -34,6 +29,12 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process, from ``/proc/<pid>/status`` (VmRSS, in KiB)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -42,102 +43,82 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-async def _admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def waited_seconds(pid: int) -> float:
+    """Seconds the process's main thread was runnable but waited for a CPU (``/proc/<pid>/schedstat``).
+
+    On a shared machine this is the time other processes took from the one measured.
+    """
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
-@asynccontextmanager
-async def scratch_database() -> AsyncIterator[str]:
-    """A fresh, empty ``bench_<random>`` database (the app's lifespan migrates it), dropped afterwards."""
-    admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
-    async with running_or_temporary(admin_url, prefix="sensay-hub-bench-pg-") as admin:
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        await _admin(admin, f'CREATE DATABASE "{name}"')
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each named process, and as ``<name>.waited`` its main thread's wait for a CPU.
+
+    A process that is gone reads as NaN.
+    """
+    readings: dict[str, float] = {}
+    for name, pid in pids.items():
         try:
-            yield with_database(admin, name)
-        finally:
-            await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            readings[name] = cpu_seconds(pid)
+            readings[f"{name}.waited"] = waited_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            readings[name] = readings[f"{name}.waited"] = math.nan
+    return readings
 
 
-async def signup_and_login(base_url: str) -> str:
-    """Create the benchmark user on our server and return an access token."""
-    import httpx
+class Placement:
+    """Which CPUs the server under test and everything else run on.
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        response = await http.post("/api/auth/signup", json={"email": EMAIL, "password": PASSWORD})
-        if response.status_code not in (201, 409):
-            raise RuntimeError(f"signup failed: {response.status_code} {response.text}")
-        response = await http.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
-        response.raise_for_status()
-        return str(response.json()["access_token"])
+    With two or more CPUs the server gets the first and the load (clients, local replica, helpers) the rest,
+    so that the load generator's work is not taken from the server; with one CPU nothing is pinned.
+    """
+
+    def __init__(self, cpus: Sequence[int] | None = None) -> None:
+        self.cpus = sorted(cpus if cpus is not None else os.sched_getaffinity(0))
+        self.pinned = len(self.cpus) >= 2
+        self.server = {self.cpus[0]} if self.pinned else set(self.cpus)
+        self.load = set(self.cpus[1:]) if self.pinned else set(self.cpus)
+
+    def nth_server(self, index: int) -> set[int]:
+        """The CPU of the ``index``-th of several server processes (one each, round robin)."""
+        return {self.cpus[index % len(self.cpus)]} if self.pinned else set(self.cpus)
+
+    def describe(self) -> str:
+        if not self.pinned:
+            return f"not pinned (one CPU: {self.cpus})"
+        return f"server under test on CPU {sorted(self.server)}, load generator and helpers on CPU {sorted(self.load)}"
 
 
-class ClientGroup:
-    """``processes`` client subprocesses (``bench._client``) sharing ``count`` sockets to one URL."""
+class Percentiles(TypedDict):
+    n: int
+    p50: float
+    p90: float
+    p99: float
+    max: float
 
-    def __init__(self, url: str, count: int, *, token: str, processes: int = 1, **options: Any) -> None:
-        self.url = url
-        self.count = count
-        self.token = token
-        self.processes = max(1, min(processes, count))
-        self.options = options
-        self.procs: list[asyncio.subprocess.Process] = []
 
-    async def start(self, timeout: float = 120.0) -> list[dict[str, Any]]:
-        """Start the clients, wait until every socket got its ``hello``; return their ``ready`` reports."""
-        share, extra = divmod(self.count, self.processes)
-        env = {**os.environ, "BENCH_TOKEN": self.token}
-        for index in range(self.processes):
-            argv = [sys.executable, "-m", "bench._client", "--url", self.url, "--count", str(share + (index < extra))]
-            for key, value in self.options.items():
-                argv += [f"--{key.replace('_', '-')}", str(value)]
-            self.procs.append(
-                await asyncio.create_subprocess_exec(
-                    *argv, cwd=REPO, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-                )
-            )
-        async with asyncio.timeout(timeout):
-            reports = [await self.expect(proc, "ready") for proc in self.procs]
-        failed = sum(r["failed"] for r in reports)
-        if failed:
-            raise RuntimeError(f"{failed} of {self.count} client sockets failed to authenticate: {reports}")
-        return reports
+def percentiles(samples: list[float]) -> Percentiles:
+    """Nearest-rank percentiles (seconds in, seconds out); NaN when there are no samples."""
+    if not samples:
+        return {"n": 0, "p50": math.nan, "p90": math.nan, "p99": math.nan, "max": math.nan}
+    ordered = sorted(samples)
 
-    @staticmethod
-    async def expect(proc: asyncio.subprocess.Process, event: str) -> dict[str, Any]:
-        assert proc.stdout is not None
-        line = await proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"client {proc.pid} exited (code {await proc.wait()}) before reporting {event!r}")
-        report: dict[str, Any] = json.loads(line)
-        if report.get("event") != event:
-            raise RuntimeError(f"client {proc.pid}: expected {event!r}, got {report}")
-        return report
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
-    async def results(self, timeout: float) -> list[dict[str, Any]]:
-        async with asyncio.timeout(timeout):
-            return [await self.expect(proc, "done") for proc in self.procs]
+    return {"n": len(ordered), "p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1]}
 
-    async def stop(self) -> None:
-        """Close stdin (the clients' signal to disconnect and exit) and wait for them, killing stragglers."""
-        for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.is_closing():
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                async with asyncio.timeout(30):
-                    await proc.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop when it is installed (as uvicorn does for our server), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        return asyncio.run(main)
+    return uvloop.run(main)

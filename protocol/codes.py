@@ -136,6 +136,19 @@ class ErrorCode(StrEnum):
     BOND_ENDED = "bond_ended", 409, False, "The bond has ended."
     CALL_NOT_FOUND = "call_not_found", 404, False, "No call with this id belongs to the user."
     CALL_ENDED = "call_ended", 409, False, "The call has ended."
+    ALREADY_UNLOCKED = (
+        "already_unlocked",
+        409,
+        False,
+        "The memory is unlocked for the user already (by tier, by an unlock, or as its author).",
+    )
+    LISTING_CLOSED = "listing_closed", 409, False, "The marketplace listing was sold or withdrawn already."
+    TASK_CONFLICT = (
+        "task_conflict",
+        409,
+        True,
+        "The task a command named changed while the command ran (e.g. another command deleted it): look again.",
+    )
     ILLEGAL_TRANSITION = "illegal_transition", 409, False, "A simulated call cannot move to this status from its own."
     TRANSFER_NOT_FOUND = "transfer_not_found", 404, False, "No simulated transfer with this hash belongs to the user."
     TOOL_NOT_FOUND = "tool_not_found", 404, False, "No mock MCP tool of this name."

@@ -23,6 +23,7 @@ from .api import (
     conversations,
     gotrue,
     health,
+    mcp_server,
     metrics,
     mock,
     openapi,
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
     ``replica`` replaces the local replica the app would build (tests use it to inject faults).
     """
     settings = settings if settings is not None else Settings.from_env()
+    mcp = mcp_server.McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
@@ -239,10 +241,14 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
-            chat = ChatService(pool, hub, replies, replicas)
+            chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
             room_service = RoomService(pool, hub, conductor, replicas)
-            prototypes = PrototypeService(pool, hub, replies, replicas)
+            prototypes = PrototypeService(pool, hub, replies, replicas, settings, converse=chat.converse)
+
+            prototypes.start()
+            stack.push_async_callback(prototypes.stop)
+            await stack.enter_async_context(mcp.running())
 
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*route_changes(hub))
@@ -283,6 +289,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         *prototypes.routes,
         *mock.routes,
         *endpoint.routes,
+        *mcp_server.routes(mcp),
     ]
     routes.extend(openapi.routes(routes))
     routes.extend(demo.routes)

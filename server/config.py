@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -103,6 +104,10 @@ class Settings:
     ws_max_sockets_per_address: int = 256
     ws_user_frame_rate: str = "60/second"
     rest_write_rate: str = "120/minute"
+    scheduler_interval: float = 1.0
+    memory_stake_seconds: float = 7 * 24 * 3600.0
+    memory_stake_decay_percent: int = 10
+    task_timezone: str = "UTC"
 
     @property
     def embedded_database(self) -> bool:
@@ -194,6 +199,10 @@ class Settings:
             ws_max_sockets_per_address=reader.integer("WS_MAX_SOCKETS_PER_ADDRESS", 256, low=1, high=1_000_000),
             ws_user_frame_rate=reader.rate("WS_USER_FRAME_RATE", "60/second"),
             rest_write_rate=reader.rate("REST_WRITE_RATE", "120/minute"),
+            scheduler_interval=reader.number("SCHEDULER_INTERVAL", 1.0, low=0.05, high=60.0),
+            memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
+            memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
+            task_timezone=reader.timezone("TASK_TIMEZONE", "UTC"),
         )
 
 
@@ -238,6 +247,14 @@ class _Reader:
         if self.optional(name) is None:
             return None
         return self.integer(name, low, low=low, high=high)
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{name}: not an IANA time zone, got {value!r}") from None
+        return value
 
     def optional(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()

@@ -26,7 +26,10 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── AlreadyBonded           already_bonded
     │   ├── BondEnded               bond_ended
     │   ├── CallEnded               call_ended
-    │   └── IllegalTransition       illegal_transition
+    │   ├── IllegalTransition       illegal_transition
+    │   ├── AlreadyUnlocked         already_unlocked
+    │   ├── ListingClosed           listing_closed
+    │   └── TaskConflict            task_conflict
     ├── AuthError                   unauthorized
     │   ├── InvalidToken            unauthorized
     │   │   └── InvalidRefreshToken invalid_refresh_token
@@ -157,6 +160,18 @@ class IllegalTransition(Conflict):
     """A simulated call cannot move to this status from its current one."""
 
 
+class AlreadyUnlocked(Conflict):
+    """The memory is unlocked for the user already."""
+
+
+class ListingClosed(Conflict):
+    """The marketplace listing was sold or withdrawn."""
+
+
+class TaskConflict(Conflict):
+    """The task a command named changed while the command ran."""
+
+
 class AuthError(DomainError):
     """Authentication failed; ``str(exc)`` is safe to show to the client."""
 
@@ -257,6 +272,9 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         BondEnded: ErrorCode.BOND_ENDED,
         CallEnded: ErrorCode.CALL_ENDED,
         IllegalTransition: ErrorCode.ILLEGAL_TRANSITION,
+        AlreadyUnlocked: ErrorCode.ALREADY_UNLOCKED,
+        ListingClosed: ErrorCode.LISTING_CLOSED,
+        TaskConflict: ErrorCode.TASK_CONFLICT,
         AuthError: ErrorCode.UNAUTHORIZED,
         InvalidRefreshToken: ErrorCode.INVALID_REFRESH_TOKEN,
         InvalidCredentials: ErrorCode.INVALID_CREDENTIALS,

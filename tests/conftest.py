@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,10 +17,14 @@ from server.config import Secret, Settings
 from server.sensay.local import LocalReplica, create_local_replica
 from server.store.database import create_pool
 
-from .databases import DatabaseFactory, postgres_server
+from .databases import DatabaseFactory, postgres_server, shared_dsn
 from .utils import run_server, signup_and_login
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+_LEFTOVERS: list[tuple[str, list[str]]] = []
+"""(admin DSN, database names) still to drop when the session ends."""
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +35,24 @@ async def databases() -> AsyncIterator[DatabaseFactory]:
         try:
             yield factory
         finally:
-            await factory.drop_all()
+            left = await factory.settle(timeout=10.0)
+            if admin_dsn == shared_dsn():  # a temporary server goes away with everything in it
+                _LEFTOVERS.append((admin_dsn, left))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop what the tests left on the shared server, after the last test (and outside its time limit)."""
+    for admin_dsn, names in _LEFTOVERS:
+        asyncio.run(DatabaseFactory.drop(admin_dsn, names))
+    _LEFTOVERS.clear()
 
 
 @pytest.fixture
-async def database_url(databases: DatabaseFactory) -> str:
-    """A freshly migrated database of this test's own."""
-    return await databases.migrated()
+async def database_url(databases: DatabaseFactory) -> AsyncIterator[str]:
+    """A freshly migrated database of this test's own, dropped (in the background) after the test."""
+    dsn = await databases.migrated()
+    yield dsn
+    databases.release(dsn)
 
 
 @pytest.fixture

@@ -40,6 +40,8 @@ class NewTransfer(msgspec.Struct, forbid_unknown_fields=True):
     amount: Annotated[int, msgspec.Meta(gt=0, le=10**18)]
     token: Literal["SNSY"]
     from_: Address | None = msgspec.field(default=None, name="from")
+    nonce: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
+    """The sender's transfer number: omitted, the next one; the same nonce again answers the first transfer."""
 
 
 async def place_call(request: Request) -> Response:
@@ -69,13 +71,15 @@ async def call_event(request: Request) -> Response:
 async def create_transfer(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request, NewTransfer)
-    sent, new = await app_state(request)["simulations"].transfer(principal.user_id, body.from_, body.to, body.amount)
+    sent, new = await app_state(request)["simulations"].transfer(
+        principal.user_id, body.from_, body.to, body.amount, body.nonce
+    )
     return json_response({"transfer": sent.value, "interaction_id": sent.interaction_id}, 201 if new else 200)
 
 
 async def show_transfer(request: Request) -> Response:
     principal = await require_principal(request)
-    transfer = app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
+    transfer = await app_state(request)["simulations"].transfer_of(principal.user_id, request.path_params["tx_hash"])
     return json_response({"transfer": transfer})
 
 
@@ -120,9 +124,16 @@ OPERATIONS: list[tuple[str, str, str, type | None, dict[int, str]]] = [
     (
         "post",
         "/api/mock/web3/transfers",
-        "Submit a simulated $SNSY transfer (the hash is the sha256 of the transfer)",
+        "Send mock $SNSY from your ledger balance to a wallet address (a hub user's wallet is credited); a nonce "
+        "makes identical transfers distinct",
         NewTransfer,
-        {201: "the new transfer", 200: "the same transfer, submitted before", **_AUTH},
+        {
+            201: "the new transfer",
+            200: "the same nonce, submitted before",
+            403: "from is not your wallet",
+            409: "insufficient_funds",
+            **_AUTH,
+        },
     ),
     (
         "get",

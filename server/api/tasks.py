@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -21,14 +22,20 @@ from .responses import json_response
 Description = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
 
+DueAt = Annotated[datetime, msgspec.Meta(tz=True, description="When to remind the user (RFC 3339, with offset)")]
+
+
 class NewTask(msgspec.Struct, forbid_unknown_fields=True):
     description: Description
     status: TaskStatus = "pending"
+    due_at: DueAt | None = None
 
 
 class TaskPatch(msgspec.Struct, forbid_unknown_fields=True):
     description: Description | None = None
     status: TaskStatus | None = None
+    due_at: DueAt | None | msgspec.UnsetType = msgspec.UNSET
+    """A new due time is reminded again; ``null`` removes it."""
 
 
 async def list_tasks(request: Request) -> Response:
@@ -39,7 +46,10 @@ async def list_tasks(request: Request) -> Response:
 async def create_task(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request, NewTask)
-    task = await tasks.create_task(app_state(request)["pool"], principal.user_id, body.description.strip(), body.status)
+    state = app_state(request)
+    task = await tasks.create_task(state["pool"], principal.user_id, body.description.strip(), body.status, body.due_at)
+    if task.due_at is not None:
+        state["prototypes"].due_work_added()
     return json_response(task, 201, headers={"Location": f"/api/tasks/{task.id}"})
 
 
@@ -47,12 +57,20 @@ async def update_task(request: Request) -> Response:
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
     body = await read_json(request, TaskPatch)
-    if body.description is None and body.status is None:
-        raise InvalidInput("give a description or a status to change")
+    if body.description is None and body.status is None and body.due_at is msgspec.UNSET:
+        raise InvalidInput("give a description, a status or a due_at to change")
+    state = app_state(request)
     try:
-        task = await tasks.update_task(
-            app_state(request)["pool"], principal.user_id, task_id, description=body.description, status=body.status
-        )
+        if body.due_at is msgspec.UNSET:
+            task = await tasks.update_task(
+                state["pool"], principal.user_id, task_id, description=body.description, status=body.status
+            )
+        else:
+            task = await tasks.update_task(
+                state["pool"], principal.user_id, task_id, description=body.description, status=body.status,
+                due_at=body.due_at,
+            )  # fmt: skip
+            state["prototypes"].due_work_added()
     except store_errors.NotFound:
         raise NotFound("no such task") from None
     return json_response(task)

@@ -16,9 +16,12 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
+from ..prototypes import task_memory
 from ..prototypes.bonding_replicas import memory_context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
 from ..store import conversations
+from ..store.records import Message
+from ..store.users import Executor
 
 KIND = "chat"
 
@@ -58,21 +61,36 @@ class ChatReplies(StreamReplies):
 
 
 class ChatService:
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory, *, task_timezone: str = "UTC"
+    ) -> None:
         self.pool = pool
         self.hub = hub
         self.replies = replies
         self.replicas = replicas
+        self.task_timezone = task_timezone
+        """Where a due time said in chat ("tomorrow at 5pm") is read."""
         replies.register(KIND, ChatReplies(pool))
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
 
-        Raises :class:`~server.errors.ReplicaNotFound` before storing anything when the replica cannot be
-        found, and :class:`~server.errors.ClientIdConflict` when the client id stored another message.
+        A task command ("add task buy milk", see the Task Memory prototype) is applied in the transaction that
+        stores the message. Raises :class:`~server.errors.ReplicaNotFound` before storing anything when the
+        replica cannot be found, :class:`~server.errors.ClientIdConflict` when the client id stored another
+        message, and :class:`~server.errors.TaskConflict` (nothing stored) when the command's task changed meanwhile.
         """
         await self.replicas.require(str(user_id), replica_id)
-        message, duplicate = await conversations.append_user_message(self.pool, user_id, replica_id, content, client_id)
+        command = task_memory.parse_command(content)
+        seen = await task_memory.list_seen(self.pool, user_id) if command is not None else []
+
+        async def apply(conn: Executor, message: Message) -> None:
+            assert command is not None
+            await task_memory.apply_command(conn, user_id, message.id, command, seen, self.task_timezone)
+
+        message, duplicate = await conversations.append_user_message(
+            self.pool, user_id, replica_id, content, client_id, within=apply if command is not None else None
+        )
         if duplicate and (message.replica_id != replica_id or message.message != content):
             raise ClientIdConflict("this id was already used for a different message")
         return Accepted(message.wire(), duplicate)
@@ -84,17 +102,27 @@ class ChatService:
         user_id = UUID(message.user_id)
         if not accepted.duplicate:
             await self.hub.send_to_user(user_id, MessageFrame(message=message))
-        # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
-        context = await memory_context(self.pool, user_id, message.replica_id)
+        outcome = None
+        if task_memory.parse_command(message.content) is not None:
+            outcome = await task_memory.command_outcome(self.pool, UUID(message.id))
+        if outcome is not None:
+            # The replica is told what the command did, out of Sensay's history: the wrapper never becomes part
+            # of the user's conversation there (our stream keeps the user's words and the reply).
+            prompt = task_memory.outcome_prompt(message.content, outcome)
+        else:
+            # Memories shared by the replica's bonds (the bonding prototype) travel with the user's message.
+            context = await memory_context(self.pool, user_id, message.replica_id)
+            prompt = f"{context}\n\n{message.content}" if context else message.content
         job = ReplyJob(
             kind=KIND,
             asker=str(user_id),
             replica_id=message.replica_id,
-            prompt=f"{context}\n\n{message.content}" if context else message.content,
+            prompt=prompt,
             audience=UserAudience(user_id),
             stream=message.stream,
             reply_to=message.id,
             client_id=message.client_id,
+            skip_history=outcome is not None,
         )
         return self.replies.start(job)
 

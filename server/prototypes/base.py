@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from protocol import StoredMessage
+
+from ..config import Settings
 from ..errors import InvalidInput
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
@@ -26,6 +29,9 @@ class Context:
     hub: Hub
     replies: Replies
     replicas: ReplicaDirectory
+    settings: Settings
+    converse: Converse | None = None
+    """Replica chat as the chat service runs it (wired in by the app: services do not import each other)."""
 
 
 class Outcome(NamedTuple):
@@ -34,6 +40,19 @@ class Outcome(NamedTuple):
     result: dict[str, Any]
     interaction: Interaction
 
+
+class Conversed(Protocol):
+    """A chat message and the replica's stored reply."""
+
+    @property
+    def message(self) -> StoredMessage: ...
+
+    @property
+    def reply(self) -> StoredMessage: ...
+
+
+Converse = Callable[[UUID, str, str, str | None], Awaitable[Conversed]]
+"""Send a chat message as a user to a replica and wait for the stored reply (user, replica, content, client id)."""
 
 Handler = Callable[[Context, UUID, Any], Awaitable[Outcome]]
 StateView = Callable[[Context, UUID], Awaitable[dict[str, Any]]]

@@ -7,15 +7,18 @@ from uuid import UUID
 
 import asyncpg
 
+from ..config import Settings
 from ..errors import InsufficientFunds, PrototypeNotFound, UnknownAction
 from ..hub.hub import Hub
-from ..replies import CallerReplies, ReplicaDirectory, Replies
+from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
-from ..store import interactions
+from ..store import interactions, ledger
+from ..store.ledger import Entry
 from ..store.records import Interaction
-from . import pure_voice, task_memory
-from .base import Context, Prototype, convert
+from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
+from .base import Context, Converse, Prototype, convert
 from .registry import PROTOTYPES
+from .scheduler import Scheduler
 
 RECENT_INTERACTIONS = 20
 
@@ -36,20 +39,67 @@ class ActionDone(NamedTuple):
 
 
 class PrototypeService:
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
-        self.context = Context(pool=pool, hub=hub, replies=replies, replicas=replicas)
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        hub: Hub,
+        replies: Replies,
+        replicas: ReplicaDirectory,
+        settings: Settings,
+        *,
+        converse: Converse | None = None,
+    ) -> None:
+        self.context = Context(
+            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, converse=converse
+        )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies())
-        replies.register(task_memory.ID, CallerReplies())
+        self.scheduler = Scheduler(
+            self.context,
+            [task_memory.remind_due_tasks, token_gated_memories.lapse_due_stakes],
+            settings.scheduler_interval,
+        )
+
+    def start(self) -> None:
+        """Start settling due work (reminders, lapsed stakes, scheduled and expiring calls)."""
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+    async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
+        try:
+            return await tools.call_tool(self.context, user_id, name, arguments)
+        except store_errors.InsufficientFunds as exc:
+            raise InsufficientFunds(str(exc)) from None
+
+    async def evolution_nft(self, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
+        """The mock ERC-721 metadata of an evolution level the user's replica reached."""
+        return await token_guided_evolution.nft_metadata(self.context, user_id, replica_id, level)
+
+    def due_work_added(self) -> None:
+        """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""
+        self.scheduler.wake()
 
     @staticmethod
     def all() -> list[Prototype]:
         return list(PROTOTYPES.values())
 
-    async def view(self, user_id: UUID, prototype_id: str) -> PrototypeView:
+    async def view(
+        self, user_id: UUID, prototype_id: str, *, limit: int = RECENT_INTERACTIONS, before: int | None = None
+    ) -> PrototypeView:
+        """The prototype, the user's state in it, and a page of their records (newest first, before ``before``)."""
         prototype = _prototype(prototype_id)
         state = await prototype.state(self.context, user_id)
-        recent = await interactions.list_recent(self.context.pool, user_id, prototype.id, RECENT_INTERACTIONS)
+        recent = await interactions.list_recent(self.context.pool, user_id, prototype.id, limit, before=before)
         return PrototypeView(prototype, state, recent)
+
+    async def ledger(self, user_id: UUID, *, limit: int, before: int | None) -> tuple[ledger.Account, list[Entry]]:
+        """The user's $SNSY account and a page of its journal, newest first."""
+        async with self.context.pool.acquire() as conn:
+            return await ledger.get_account(conn, user_id), await ledger.history(
+                conn, user_id, before=before, limit=limit
+            )
 
     async def act(self, user_id: UUID, prototype_id: str, action_name: str, params: dict[str, Any]) -> ActionDone:
         """Run an action; its params are validated against the action's struct (errors name the field)."""

@@ -1,8 +1,8 @@
 """The simulated outside services behind ``/api/mock/*`` (telephony, a $SNSY chain, MCP tools).
 
-Their state lives in memory, per user, per process (they are simulations: a restart forgets it, and several
-workers do not share it). Every call that changes something is recorded in ``prototype_interactions`` as
-prototype ``"mock"``.
+Telephony and the tools keep their state in memory, per user, per process (a restart forgets it); the chain
+moves ledger balances, so its transfers are rows. Every call that changes something is recorded in
+``prototype_interactions`` as prototype ``"mock"``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import asyncpg
 
 from ..errors import CallNotFound, ToolFailed, ToolNotFound, TransferNotFound
 from ..store import interactions
+from . import web3_sim
 from .base import convert
 from .mcp_tools import TOOLS, Tool, ToolError
 from .telephony_sim import CallStatus, SimulatedCall, Telephony
-from .web3_sim import Chain, Transfer
+from .web3_sim import Transfer
 
 PROTOTYPE: Final = "mock"
 
@@ -41,7 +42,6 @@ class Simulations:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.telephony = Telephony()
-        self.chain = Chain()
 
     async def place_call(self, user_id: UUID, to: str, from_: str | None, replica_id: str | None) -> Recorded:
         call = self.telephony.place(user_id, to, from_, replica_id)
@@ -59,14 +59,20 @@ class Simulations:
         details = {"sid": call.sid, "status": call.status, "duration_seconds": call.duration_seconds}
         return Recorded(call, await self._record(user_id, "telephony.event", details))
 
-    async def transfer(self, user_id: UUID, from_: str | None, to: str, amount: int) -> tuple[Recorded, bool]:
-        """Submit a transfer; ``True`` when it is new (the same transfer again is answered as before)."""
-        transfer, new = self.chain.transfer(user_id, from_, to, amount)
-        details = {"hash": transfer.hash, "to": transfer.to, "amount": transfer.amount, "new": new}
-        return Recorded(transfer, await self._record(user_id, "web3.transfer", details)), new
+    async def transfer(
+        self, user_id: UUID, from_: str | None, to: str, amount: int, nonce: int | None
+    ) -> tuple[Recorded, bool]:
+        """Submit a transfer that moves ledger balances; ``True`` when it is new (a nonce sent again answers the
+        first transfer); :class:`~server.errors.InsufficientFunds` when the balance is smaller."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            transfer, new = await web3_sim.send(conn, user_id, from_, to, amount, nonce)
+            details = {"hash": transfer.hash, "to": transfer.to, "amount": transfer.amount, "nonce": transfer.nonce,
+                       "new": new}  # fmt: skip
+            recorded = await interactions.record(conn, user_id, PROTOTYPE, "web3.transfer", details)
+        return Recorded(transfer, recorded.id), new
 
-    def transfer_of(self, user_id: UUID, tx_hash: str) -> Transfer:
-        transfer = self.chain.get(user_id, tx_hash)
+    async def transfer_of(self, user_id: UUID, tx_hash: str) -> Transfer:
+        transfer = await web3_sim.find(self.pool, user_id, tx_hash)
         if transfer is None:
             raise TransferNotFound("no such transfer")
         return transfer

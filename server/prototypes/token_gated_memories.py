@@ -1,29 +1,39 @@
-"""Token-Gated Memories: a mock $SNSY ledger; staking unlocks tiers of a replica's memories."""
+"""Token-Gated Memories: a mock $SNSY ledger and the memories of replicas, opened by tokens.
+
+Two gating models, as the showcase describes them. Ownership: staked tokens open whole tiers (public 0,
+premium 100, expert 500, exclusive 2000 staked). Consumption: one chosen memory is unlocked by spending its
+price (paid to its author, for good) or by staking five times its price on it for a term; a staked unlock the
+owner neither renews nor releases lapses at the end of its term, and its stake comes back less a decay
+(``MEMORY_STAKE_DECAY_PERCENT``). Permanent unlocks can be sold to other users on a mock marketplace.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 
-from ..store import interactions, ledger
+from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, PrototypeEventFrame
+
+from ..errors import AlreadyUnlocked, Forbidden, InvalidInput, ListingClosed, NotFound
+from ..store import chain, interactions, ledger, memories
+from ..store import errors as store_errors
 from ..store.users import Executor
-from .base import Action, Context, Outcome, Prototype
+from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "token-gated-memories"
 MAX_BUY = 1_000
 MAX_AMOUNT = 1_000_000_000
+STAKE_MULTIPLE = 5
+"""A staked unlock holds this many times the memory's price, for a term."""
+LAPSES_PER_SWEEP = 100
 
-TIERS: list[tuple[str, int, list[str]]] = [
-    ("public", 0, ["Ada was born in London in 1815.", "She corresponded with Charles Babbage for years."]),
-    ("premium", 100, ["Her notes on the Analytical Engine were longer than the article they annotated."]),
-    ("expert", 500, ["Note G holds a method for computing Bernoulli numbers: often called the first program."]),
-    ("exclusive", 2000, ["She imagined engines composing music of any degree of complexity."]),
-]
-"""(tier, staked amount that unlocks it, its memories)."""
 Movement = Callable[[Executor, UUID, int, dict[str, Any]], Awaitable[ledger.Account]]
+Tier = Literal["public", "premium", "expert", "exclusive"]
+Amount = Annotated[int, msgspec.Meta(gt=0, le=MAX_AMOUNT)]
 
 
 class BuyParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,7 +41,32 @@ class BuyParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TokenAmountParams(msgspec.Struct, forbid_unknown_fields=True):
-    amount: Annotated[int, msgspec.Meta(gt=0, le=MAX_AMOUNT)]
+    amount: Amount
+
+
+class AddMemoryParams(msgspec.Struct, forbid_unknown_fields=True):
+    replica_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    tier: Tier
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CONTENT_LENGTH)]
+    price: Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)] | None = None
+
+
+class UnlockParams(msgspec.Struct, forbid_unknown_fields=True):
+    memory_id: UUID
+    method: Literal["spend", "stake"] = "spend"
+
+
+class UnlockIdParams(msgspec.Struct, forbid_unknown_fields=True):
+    unlock_id: UUID
+
+
+class SellParams(msgspec.Struct, forbid_unknown_fields=True):
+    unlock_id: UUID
+    price: Amount
+
+
+class ListingParams(msgspec.Struct, forbid_unknown_fields=True):
+    listing_id: UUID
 
 
 async def buy(ctx: Context, user_id: UUID, params: BuyParams) -> Outcome:
@@ -40,7 +75,7 @@ async def buy(ctx: Context, user_id: UUID, params: BuyParams) -> Outcome:
 
 
 async def stake(ctx: Context, user_id: UUID, params: TokenAmountParams) -> Outcome:
-    """Stake tokens from the balance; 409 insufficient_funds if the balance is smaller."""
+    """Stake tokens from the balance: staked tokens open whole tiers; 409 insufficient_funds if short."""
     return await _move(ctx, user_id, "stake", params.amount, ledger.stake)
 
 
@@ -54,46 +89,235 @@ async def _move(ctx: Context, user_id: UUID, action: str, amount: int, movement:
         account = await movement(conn, user_id, amount, {"prototype": ID, "action": action})
         details = {"amount": amount, "balance": account.balance, "staked": account.staked}
         interaction = await interactions.record(conn, user_id, ID, action, details)
-    return Outcome({"amount": amount, **_view(account)}, interaction)
+        tiers = await memories.list_tiers(conn)
+    return Outcome({"amount": amount, **_account(account, tiers)}, interaction)
 
 
-def _view(account: ledger.Account) -> dict[str, Any]:
-    tiers = [
-        {"tier": name, "threshold": threshold, "unlocked": account.staked >= threshold} for name, threshold, _ in TIERS
-    ]
-    locked = [(name, threshold) for name, threshold, _ in TIERS if account.staked < threshold]
+async def add_memory(ctx: Context, user_id: UUID, params: AddMemoryParams) -> Outcome:
+    """Write a memory for a replica in a tier, with a price (default: the tier's); you always see your own."""
+    await require_replica(ctx, user_id, params.replica_id)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        memory = await memories.create_memory(
+            conn, user_id, params.replica_id, params.tier, params.content, params.price
+        )
+        details = {"memory_id": memory.id, "replica_id": memory.replica_id, "tier": memory.tier, "price": memory.price}
+        interaction = await interactions.record(conn, user_id, ID, "add_memory", details)
+    return Outcome({"memory": memory}, interaction)
+
+
+async def unlock(ctx: Context, user_id: UUID, params: UnlockParams) -> Outcome:
+    """Unlock one memory: ``spend`` its price (paid to its author, for good) or ``stake`` five times its price
+    for a term (``MEMORY_STAKE_SECONDS``); 409 already_unlocked, 409 insufficient_funds."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await ledger.lock_account(conn, user_id)  # orders this user's unlocks of the same memory
+        memory = await _memory(conn, params.memory_id)
+        if await memories.is_visible(conn, user_id, memory.id):
+            raise AlreadyUnlocked("the memory is unlocked for you already")
+        memo = {"prototype": ID, "action": "unlock", "memory_id": memory.id, "method": params.method}
+        if params.method == "spend":
+            amount, expires_at = memory.price, None
+            if amount:
+                account = await ledger.transfer(conn, user_id, memory.author_id, amount, memo)
+            else:
+                account = await ledger.get_account(conn, user_id)
+        else:
+            amount = memory.price * STAKE_MULTIPLE
+            expires_at = datetime.now(UTC) + timedelta(seconds=ctx.settings.memory_stake_seconds)
+            account = await (ledger.lock(conn, user_id, amount, memo) if amount else ledger.get_account(conn, user_id))
+        made = await memories.add_unlock(conn, user_id, memory.id, params.method, amount, expires_at)
+        details = {**memo, "unlock_id": made.id, "amount": amount, "expires_at": expires_at}
+        interaction = await interactions.record(conn, user_id, ID, "unlock", details)
+    return Outcome({"unlock": made, "memory": memory, "balance": account.balance}, interaction)
+
+
+async def renew(ctx: Context, user_id: UUID, params: UnlockIdParams) -> Outcome:
+    """Start a new term for a live staked unlock (from now), so it does not lapse."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        held = await _live_unlock(conn, user_id, params.unlock_id)
+        if held.method != "stake":
+            raise InvalidInput("only a staked unlock has a term to renew - at `$.params.unlock_id`")
+        expires_at = datetime.now(UTC) + timedelta(seconds=ctx.settings.memory_stake_seconds)
+        renewed = await memories.extend_unlock(conn, held.id, expires_at)
+        assert renewed is not None, "the unlock is locked by this transaction"
+        details = {"unlock_id": held.id, "memory_id": held.memory_id, "expires_at": expires_at}
+        interaction = await interactions.record(conn, user_id, ID, "renew", details)
+    return Outcome({"unlock": renewed}, interaction)
+
+
+async def release(ctx: Context, user_id: UUID, params: UnlockIdParams) -> Outcome:
+    """End a staked unlock before it lapses: the whole stake comes back and the memory locks again."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        held = await _live_unlock(conn, user_id, params.unlock_id)
+        if held.method != "stake":
+            raise InvalidInput("only a staked unlock can be released; sell a permanent one - at `$.params.unlock_id`")
+        ended = await memories.end_unlock(conn, held.id, "released")
+        assert ended is not None
+        memo = {"prototype": ID, "action": "release", "unlock_id": held.id, "memory_id": held.memory_id}
+        account = await ledger.release(conn, user_id, held.amount, memo)
+        interaction = await interactions.record(conn, user_id, ID, "release", {**memo, "returned": held.amount})
+    return Outcome({"unlock": ended, "returned": held.amount, "balance": account.balance}, interaction)
+
+
+async def sell(ctx: Context, user_id: UUID, params: SellParams) -> Outcome:
+    """Offer a permanent unlock (spent or bought) on the marketplace at a price; other users see the offer."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        held = await _live_unlock(conn, user_id, params.unlock_id)
+        if held.method == "stake":
+            raise InvalidInput("a staked unlock cannot be sold; release it instead - at `$.params.unlock_id`")
+        try:
+            listing = await memories.create_listing(conn, user_id, held, params.price)
+        except store_errors.Conflict:
+            raise InvalidInput("this unlock is on offer already - at `$.params.unlock_id`") from None
+        details = {"listing_id": listing.id, "unlock_id": held.id, "memory_id": held.memory_id, "price": listing.price}
+        interaction = await interactions.record(conn, user_id, ID, "sell", details)
+    return Outcome({"listing": listing}, interaction)
+
+
+async def withdraw(ctx: Context, user_id: UUID, params: ListingParams) -> Outcome:
+    """Take your offer off the marketplace; 409 listing_closed if it was sold meanwhile."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        listing = await _listing(conn, params.listing_id)
+        if listing.seller_id != user_id:
+            raise NotFound(f"no listing {params.listing_id} of yours")
+        closed = await _close(conn, listing.id, "withdrawn", None)
+        interaction = await interactions.record(conn, user_id, ID, "withdraw", {"listing_id": listing.id})
+    return Outcome({"listing": closed}, interaction)
+
+
+async def buy_listing(ctx: Context, user_id: UUID, params: ListingParams) -> Outcome:
+    """Buy another user's offer: the price moves to the seller, the unlock to you (the seller loses it);
+    409 listing_closed when someone else was faster, 409 insufficient_funds, 409 already_unlocked."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        listing = await _listing(conn, params.listing_id, for_update=True)
+        if listing.seller_id == user_id:
+            raise Forbidden("you cannot buy your own offer; withdraw it instead")
+        if listing.status != "open":
+            raise ListingClosed(f"the listing was {listing.status} already")
+        if await memories.is_visible(conn, user_id, listing.memory_id):
+            raise AlreadyUnlocked("the memory is unlocked for you already")
+        memo = {"prototype": ID, "action": "buy_listing", "listing_id": listing.id, "memory_id": listing.memory_id}
+        account = await ledger.transfer(conn, user_id, listing.seller_id, listing.price, memo)
+        sold = await memories.end_unlock(conn, listing.unlock_id, "sold")
+        if sold is None:  # the seller's unlock ended meanwhile (cannot happen while the listing is open)
+            raise ListingClosed("the seller no longer holds this unlock")
+        closed = await _close(conn, listing.id, "sold", user_id)
+        bought = await memories.add_unlock(conn, user_id, listing.memory_id, "purchase", listing.price, None)
+        details = {**memo, "unlock_id": bought.id, "price": listing.price, "seller_id": listing.seller_id}
+        interaction = await interactions.record(conn, user_id, ID, "buy_listing", details)
+        await interactions.record(conn, listing.seller_id, ID, "sold", {**details, "buyer_id": user_id})
+    return Outcome({"listing": closed, "unlock": bought, "balance": account.balance}, interaction)
+
+
+async def lapse_due_stakes(ctx: Context) -> int:
+    """End staked unlocks past their term: the memory locks again and the stake returns less the decay.
+
+    Each lapse is claimed with ``SKIP LOCKED`` and settled in one transaction, so exactly one process settles
+    it; returns how many lapsed.
+    """
+    decay_percent = ctx.settings.memory_stake_decay_percent
+    lapsed: list[tuple[memories.Unlock, int]] = []
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        for held in await memories.claim_lapsed(conn, LAPSES_PER_SWEEP):
+            decayed = held.amount * decay_percent // 100
+            memo = {"prototype": ID, "action": "lapse", "unlock_id": held.id, "decayed": decayed}
+            await memories.end_unlock(conn, held.id, "lapsed")
+            await ledger.release(conn, held.user_id, held.amount - decayed, {**memo, "memory_id": held.memory_id})
+            details = {**memo, "memory_id": held.memory_id, "returned": held.amount - decayed}
+            await interactions.record(conn, held.user_id, ID, "lapse", details)
+            lapsed.append((held, decayed))
+    for held, decayed in lapsed:
+        data = {"unlock_id": str(held.id), "memory_id": str(held.memory_id), "returned": held.amount - decayed}
+        await ctx.hub.send_to_user(held.user_id, PrototypeEventFrame(prototype=ID, event="stake_lapsed", data=data))
+    return len(lapsed)
+
+
+async def _memory(db: Executor, memory_id: UUID) -> memories.Memory:
+    try:
+        return await memories.get_memory(db, memory_id)
+    except store_errors.NotFound:
+        raise NotFound(f"no memory {memory_id}") from None
+
+
+async def _live_unlock(db: Executor, user_id: UUID, unlock_id: UUID) -> memories.Unlock:
+    try:
+        held = await memories.get_unlock(db, user_id, unlock_id, for_update=True)
+    except store_errors.NotFound:
+        raise NotFound(f"no unlock {unlock_id} of yours") from None
+    if held.ended_at is not None:
+        raise NotFound(f"unlock {unlock_id} has ended ({held.end_reason})")
+    return held
+
+
+async def _listing(db: Executor, listing_id: UUID, *, for_update: bool = False) -> memories.Listing:
+    try:
+        return await memories.get_listing(db, listing_id, for_update=for_update)
+    except store_errors.NotFound:
+        raise NotFound(f"no listing {listing_id}") from None
+
+
+async def _close(
+    db: Executor, listing_id: UUID, status: memories.ListingStatus, buyer: UUID | None
+) -> memories.Listing:
+    try:
+        return await memories.close_listing(db, listing_id, status, buyer)
+    except store_errors.Conflict:
+        raise ListingClosed("the listing was sold or withdrawn already") from None
+
+
+def _account(account: ledger.Account, tiers: list[memories.Tier]) -> dict[str, Any]:
+    locked = [t for t in tiers if account.staked < t.threshold]
     next_tier = None
     if locked:
-        name, threshold = locked[0]
-        next_tier = {"tier": name, "threshold": threshold, "unlocked": False, "missing": threshold - account.staked}
+        first = locked[0]
+        next_tier = {"tier": first.tier, "threshold": first.threshold, "missing": first.threshold - account.staked}
     return {
         "balance": account.balance,
         "staked": account.staked,
-        "tiers": tiers,
-        "next_tier": next_tier,
-        "memories": [
-            {"tier": name, "text": text}
-            for name, threshold, memories in TIERS
-            if account.staked >= threshold
-            for text in memories
+        "tiers": [
+            {"tier": t.tier, "threshold": t.threshold, "price": t.price, "unlocked": account.staked >= t.threshold}
+            for t in tiers
         ],
+        "next_tier": next_tier,
     }
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
-    """Balance, staked amount, the tiers with ``unlocked`` flags, and the memories of unlocked tiers."""
-    return _view(await ledger.get_account(ctx.pool, user_id))
+    """Balance and stake, the tiers, every memory (content only when unlocked for you), your live unlocks and
+    the marketplace's open offers. The full journal is ``GET /api/ledger``."""
+    async with ctx.pool.acquire() as conn:
+        account = await ledger.get_account(conn, user_id)
+        tiers = await memories.list_tiers(conn)
+        listed = await memories.list_for_user(conn, user_id, None)
+        unlocks = [u for u in await memories.list_unlocks(conn, user_id) if u.ended_at is None]
+        offers = await memories.open_offers(conn)
+        wallet = await chain.wallet_of(conn, user_id)
+    return {
+        **_account(account, tiers),
+        "wallet_address": wallet,
+        "memories": listed,
+        "unlocks": unlocks,
+        "marketplace": offers,
+    }
 
 
 PROTOTYPE = Prototype(
     id=ID,
     name="Token-Gated Memories",
-    summary="Buy mock $SNSY and stake it: public, premium (100), expert (500) and exclusive (2000) staked tokens "
-    "unlock more of a replica's memories.",
+    summary="Buy mock $SNSY; stake it to open whole tiers of replicas' memories (premium 100, expert 500, "
+    "exclusive 2000 staked), or unlock one memory by spending its price or staking on it for a term; sell "
+    "permanent unlocks to other users. Unlocked memories reach the replica when it talks to you.",
     state=state,
     actions={
         "buy": Action(BuyParams, buy),
         "stake": Action(TokenAmountParams, stake),
         "unstake": Action(TokenAmountParams, unstake),
+        "add_memory": Action(AddMemoryParams, add_memory),
+        "unlock": Action(UnlockParams, unlock),
+        "renew": Action(UnlockIdParams, renew),
+        "release": Action(UnlockIdParams, release),
+        "sell": Action(SellParams, sell),
+        "withdraw": Action(ListingParams, withdraw),
+        "buy_listing": Action(ListingParams, buy_listing),
     },
+    events={"stake_lapsed": "{unlock_id, memory_id, returned}: a staked unlock reached the end of its term"},
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from html import escape
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -9,7 +11,7 @@ import msgspec
 
 from protocol import MAX_ID_LENGTH
 
-from ..errors import MaxLevel, PathLocked
+from ..errors import MaxLevel, NotFound, PathLocked
 from ..store import evolutions, interactions, ledger
 from .base import Action, Context, Outcome, Prototype, require_replica
 
@@ -52,12 +54,60 @@ async def evolve(ctx: Context, user_id: UUID, params: EvolveParams) -> Outcome:
         evolution = await evolutions.advance(conn, user_id, params.replica_id, params.path, level, cost)
         details = {**memo, "cost": cost, "balance": account.balance}
         interaction = await interactions.record(conn, user_id, ID, "evolve", details)
-    return Outcome({"evolution": _view(evolution), "cost": cost, "balance": account.balance}, interaction)
+    result = {
+        "evolution": _view(evolution),
+        "cost": cost,
+        "balance": account.balance,
+        "token_uri": token_uri(params.replica_id, level),
+    }
+    return Outcome(result, interaction)
 
 
 def _view(evolution: evolutions.Evolution) -> dict[str, Any]:
     next_cost = level_cost(evolution.level + 1) if evolution.level < MAX_LEVEL else None
-    return {**msgspec.structs.asdict(evolution), "next_cost": next_cost}
+    tokens = [token_uri(evolution.replica_id, n) for n in range(1, evolution.level + 1)]
+    return {**msgspec.structs.asdict(evolution), "next_cost": next_cost, "token_uris": tokens}
+
+
+def token_uri(replica_id: str, level: int) -> str:
+    """Where a level's mock NFT metadata is served (to its owner)."""
+    return f"/api/prototype/{ID}/nft/{replica_id}/{level}"
+
+
+TITLES: dict[str, tuple[str, ...]] = {
+    "scholar": ("Apprentice", "Reader", "Researcher", "Professor", "Sage"),
+    "creative": ("Dabbler", "Maker", "Storyteller", "Visionary", "Muse"),
+    "strategist": ("Planner", "Tactician", "Advisor", "General", "Grandmaster"),
+}
+
+
+async def nft_metadata(ctx: Context, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
+    """The ERC-721 metadata JSON (name, description, image, attributes) of a level the user's replica reached;
+    :class:`~server.errors.NotFound` for a level it has not reached."""
+    evolution = await evolutions.get_evolution(ctx.pool, user_id, replica_id)
+    if evolution is None or not 1 <= level <= evolution.level:
+        raise NotFound(f"replica {replica_id} has not reached level {level} for you")
+    name = await ctx.replicas.name(str(user_id), replica_id)
+    title = TITLES[evolution.path][level - 1]
+    image = (
+        "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' "
+        f"fill='#312e81'/><text x='128' y='120' fill='white' font-size='20' text-anchor='middle'>{escape(name)}"
+        f"</text><text x='128' y='150' fill='#c7d2fe' font-size='16' text-anchor='middle'>{title} "
+        f"(level {level})</text></svg>"
+    )
+    return {
+        "name": f"{name}: {title}",
+        "description": f"{name} reached level {level} of {MAX_LEVEL} on the {evolution.path} path: "
+        f"{PATHS[evolution.path]}",
+        "image": "data:image/svg+xml;base64," + base64.b64encode(image.encode()).decode(),
+        "external_url": token_uri(replica_id, level),
+        "attributes": [
+            {"trait_type": "Replica", "value": name},
+            {"trait_type": "Path", "value": evolution.path},
+            {"trait_type": "Level", "value": level, "display_type": "number", "max_value": MAX_LEVEL},
+            {"trait_type": "Cost", "value": level_cost(level), "display_type": "number"},
+        ],
+    }
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:

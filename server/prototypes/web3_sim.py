@@ -1,5 +1,10 @@
-"""A simulated chain for $SNSY transfers: the transaction hash is the sha256 of the transfer, so the same
-transfer always gets the same hash (and submitting it again finds the first one)."""
+"""A simulated chain for $SNSY transfers that moves real (mock) ledger balances.
+
+A transfer debits the sender's ledger balance (refused when it is smaller) and credits the user whose wallet the
+recipient address is (an address outside the hub just receives). Each of a sender's transfers has a nonce, as on
+Ethereum: two identical transfers are two transfers, and sending the same nonce again answers the first.
+The transaction hash is the sha256 of sender, recipient, amount, token and nonce.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,13 @@ from uuid import UUID
 
 import msgspec
 
-from .simulated import PerUserStore
+from ..errors import Forbidden, InsufficientFunds, InvalidInput
+from ..store import chain, interactions, ledger
+from ..store import errors as store_errors
+from ..store.users import Executor
 
 GAS_USED = 51_823  # a typical ERC-20 transfer
+PROTOTYPE = "mock"
 
 
 class Transfer(msgspec.Struct, frozen=True, kw_only=True):
@@ -19,36 +28,70 @@ class Transfer(msgspec.Struct, frozen=True, kw_only=True):
     from_: str = msgspec.field(name="from")
     to: str
     amount: int
+    nonce: int
     token: Literal["SNSY"] = "SNSY"
     status: Literal["confirmed"] = "confirmed"
     block_number: int
     gas_used: int = GAS_USED
 
 
-class Chain:
-    """Per-user simulated transfers, in memory."""
+def _view(made: chain.ChainTransfer) -> Transfer:
+    return Transfer(
+        hash=made.hash,
+        from_=made.from_address,
+        to=made.to_address,
+        amount=made.amount,
+        nonce=made.nonce,
+        block_number=made.block_number,
+    )
 
-    def __init__(self) -> None:
-        self._transfers: PerUserStore[Transfer] = PerUserStore()
 
-    def transfer(self, user_id: UUID, from_: str | None, to: str, amount: int) -> tuple[Transfer, bool]:
-        """Submit a transfer; return it and whether it is new (an identical transfer returns the first)."""
-        sender = (from_ or wallet_address(user_id)).lower()
-        recipient = to.lower()
-        digest = hashlib.sha256(f"{sender}|{recipient}|{amount}|SNSY".encode()).hexdigest()
-        tx_hash = f"0x{digest}"
-        known = self._transfers.get(user_id, tx_hash)
+async def send(
+    conn: Executor, user_id: UUID, from_: str | None, to: str, amount: int, nonce: int | None
+) -> tuple[Transfer, bool]:
+    """Submit a transfer inside a transaction; return it and whether it is new (its nonce was unused)."""
+    await ledger.lock_account(conn, user_id)  # orders this sender's nonces and debits
+    sender = await chain.wallet_of(conn, user_id)
+    if from_ is not None and from_.lower() != sender:
+        raise Forbidden(f"you can only send from your own wallet {sender}")
+    recipient_address = to.lower()
+    if nonce is not None:
+        known = await chain.by_nonce(conn, user_id, nonce)
         if known is not None:
-            return known, False
-        block = 19_000_000 + int(digest[:6], 16)
-        made = Transfer(hash=tx_hash, from_=sender, to=recipient, amount=amount, block_number=block)
-        self._transfers.put(user_id, tx_hash, made)
-        return made, True
+            if (known.to_address, known.amount) != (recipient_address, amount):
+                raise InvalidInput(f"nonce {nonce} was used by another transfer - at `$.nonce`")
+            return _view(known), False
+    else:
+        nonce = await chain.next_nonce(conn, user_id)
+    recipient = await chain.owner_of(conn, recipient_address)
+    digest = hashlib.sha256(f"{sender}|{recipient_address}|{amount}|SNSY|{nonce}".encode()).hexdigest()
+    memo = {"prototype": PROTOTYPE, "action": "web3.transfer", "hash": f"0x{digest}", "to": recipient_address}
+    try:
+        await ledger.transfer(conn, user_id, recipient, amount, memo)
+    except store_errors.InsufficientFunds:
+        raise InsufficientFunds(f"cannot send {amount} SNSY: the balance is smaller") from None
+    made = await chain.add(
+        conn,
+        tx_hash=f"0x{digest}",
+        user_id=user_id,
+        from_address=sender,
+        to_address=recipient_address,
+        recipient_id=recipient,
+        amount=amount,
+        nonce=nonce,
+        block_number=19_000_000 + int(digest[:6], 16),
+    )
+    if recipient is not None and recipient != user_id:
+        details = {"hash": made.hash, "from": sender, "amount": amount}
+        await interactions.record(conn, recipient, PROTOTYPE, "web3.received", details)
+    return _view(made), True
 
-    def get(self, user_id: UUID, tx_hash: str) -> Transfer | None:
-        return self._transfers.get(user_id, tx_hash.lower())
+
+async def find(db: Executor, user_id: UUID, tx_hash: str) -> Transfer | None:
+    made = await chain.get(db, user_id, tx_hash)
+    return _view(made) if made else None
 
 
 def wallet_address(user_id: UUID) -> str:
-    """The user's own simulated wallet address."""
+    """The user's own simulated wallet address (the same the database derives)."""
     return "0x" + hashlib.sha256(f"wallet|{user_id}".encode()).hexdigest()[:40]

@@ -41,6 +41,8 @@ class ReplyJob(msgspec.Struct, frozen=True, kw_only=True):
     """The id of what is answered (a stored message, a call): with ``kind`` it names the reply."""
     client_id: str | None = None
     """The id of the client frame that asked, carried by the error frame when the reply fails."""
+    skip_history: bool = False
+    """Ask out of Sensay's chat history (``skip_chat_history``): the prompt and answer are not kept there."""
 
     @property
     def key(self) -> tuple[str, str | None]:

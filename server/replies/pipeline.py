@@ -146,7 +146,9 @@ class Replies:
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
         async with asyncio.timeout(self.timeout):
-            async for text in self.sensay.chat_stream(job.asker, job.replica_id, job.prompt):
+            async for text in self.sensay.chat_stream(
+                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history
+            ):
                 if not parts:
                     timing.first_delta()
                 await self._send(job.audience, storage.delta(job, len(parts), text))

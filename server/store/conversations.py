@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -49,9 +50,19 @@ async def _append(
 
 
 async def append_user_message(
-    pool: asyncpg.Pool, user_id: UUID, replica_id: str, content: str, client_id: str | None
+    pool: asyncpg.Pool,
+    user_id: UUID,
+    replica_id: str,
+    content: str,
+    client_id: str | None,
+    *,
+    within: Callable[[PoolConnectionProxy, Message], Awaitable[object]] | None = None,
 ) -> tuple[Message, bool]:
-    """Store a user's message; return it and whether it was already stored under this client id."""
+    """Store a user's message; return it and whether it was already stored under this client id.
+
+    ``within`` runs in the storing transaction when the message is new (what the message does lands with it, or
+    neither does).
+    """
     async with pool.acquire() as conn:
         if client_id is not None:
             existing = await get_by_client_id(conn, user_id, client_id)
@@ -59,7 +70,10 @@ async def append_user_message(
                 return existing, True
         try:
             async with conn.transaction():
-                return await _append(conn, user_id, replica_id, "user", content, client_id, None), False
+                message = await _append(conn, user_id, replica_id, "user", content, client_id, None)
+                if within is not None:
+                    await within(conn, message)
+                return message, False
         except asyncpg.UniqueViolationError:
             # A concurrent send with the same client id won the race: answer with its row.
             existing = await get_by_client_id(conn, user_id, client_id) if client_id else None

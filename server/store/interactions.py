@@ -10,7 +10,7 @@ import msgspec
 from .records import Interaction, from_row
 from .users import Executor
 
-_COLUMNS = "id, user_id, prototype, interaction_type, details, created_at"
+_COLUMNS = "id, user_id, prototype, interaction_type, details, created_at, n"
 
 
 async def record(
@@ -31,13 +31,16 @@ async def record(
     return from_row(Interaction, row)
 
 
-async def list_recent(db: Executor, user_id: UUID, prototype: str, limit: int = 20) -> list[Interaction]:
-    """The user's latest interactions with one prototype, newest first."""
+async def list_recent(
+    db: Executor, user_id: UUID, prototype: str, limit: int = 20, *, before: int | None = None
+) -> list[Interaction]:
+    """The user's interactions with one prototype, newest first, those before position ``before`` when given."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM prototype_interactions WHERE user_id = $1 AND prototype = $2"
-        " ORDER BY created_at DESC, id DESC LIMIT $3",
+        " AND ($4::bigint IS NULL OR n < $4) ORDER BY n DESC LIMIT $3",
         user_id,
         prototype,
         limit,
+        before,
     )
     return [from_row(Interaction, row) for row in rows]

@@ -6,15 +6,17 @@ row; call these on a connection inside a transaction so both land, or neither.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
 
 from .errors import InsufficientFunds
+from .records import from_row
 from .users import Executor
 
-EntryKind = Literal["mint", "stake", "unstake", "spend"]
+EntryKind = Literal["mint", "stake", "unstake", "spend", "lock", "release", "transfer_in", "transfer_out"]
 
 
 class Account(msgspec.Struct, frozen=True):
@@ -36,15 +38,7 @@ async def lock_account(db: Executor, user_id: UUID) -> Account:
 
 async def mint(db: Executor, user_id: UUID, amount: int, memo: dict[str, Any] | None = None) -> Account:
     """Create ``amount`` new tokens in the user's balance."""
-    row = await db.fetchrow(
-        """
-        INSERT INTO ledger_accounts AS a (user_id, balance) VALUES ($1, $2)
-        ON CONFLICT (user_id) DO UPDATE SET balance = a.balance + excluded.balance, updated_at = now()
-        RETURNING balance, staked
-        """,
-        user_id,
-        amount,
-    )
+    row = await _credit(db, user_id, amount)
     return await _journal(db, user_id, "mint", amount, amount, 0, row, memo)
 
 
@@ -77,6 +71,80 @@ async def spend(db: Executor, user_id: UUID, amount: int, memo: dict[str, Any] |
     if row is None:
         raise InsufficientFunds(f"cannot spend {amount}: the balance is smaller")
     return await _journal(db, user_id, "spend", amount, -amount, 0, row, memo)
+
+
+async def lock(db: Executor, user_id: UUID, amount: int, memo: dict[str, Any] | None = None) -> Account:
+    """Take ``amount`` out of the balance into a staked unlock; :class:`InsufficientFunds` if it is not there."""
+    row = await _debit(db, user_id, amount, staked_delta=0)
+    if row is None:
+        raise InsufficientFunds(f"cannot stake {amount} on a memory: the balance is smaller")
+    return await _journal(db, user_id, "lock", amount, -amount, 0, row, memo)
+
+
+async def release(db: Executor, user_id: UUID, amount: int, memo: dict[str, Any] | None = None) -> Account:
+    """Return ``amount`` from an ended staked unlock to the balance (nothing is journalled for 0)."""
+    if amount == 0:
+        return await get_account(db, user_id)
+    row = await _credit(db, user_id, amount)
+    return await _journal(db, user_id, "release", amount, amount, 0, row, memo)
+
+
+async def transfer(
+    db: Executor, sender: UUID, recipient: UUID | None, amount: int, memo: dict[str, Any] | None = None
+) -> Account:
+    """Move ``amount`` from ``sender``'s balance to ``recipient``'s (``None``: out of the ledger, to an outside
+    address); :class:`InsufficientFunds` if the sender's balance is smaller. Returns the sender's account."""
+    # Both accounts are locked in one order, so two opposite transfers cannot deadlock.
+    parties = [sender] if recipient is None else sorted({sender, recipient})
+    await db.execute("SELECT 1 FROM ledger_accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE", parties)
+    row = await _debit(db, sender, amount, staked_delta=0)
+    if row is None:
+        raise InsufficientFunds(f"cannot transfer {amount}: the balance is smaller")
+    account = await _journal(db, sender, "transfer_out", amount, -amount, 0, row, memo)
+    if recipient is not None:
+        credited = await _credit(db, recipient, amount)
+        await _journal(db, recipient, "transfer_in", amount, amount, 0, credited, {**(memo or {}), "from": sender})
+    return account
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """One journal row, as ``GET /api/ledger`` pages them (``n`` is the paging cursor)."""
+
+    n: int
+    kind: EntryKind
+    amount: int
+    balance_delta: int
+    staked_delta: int
+    balance_after: int
+    staked_after: int
+    memo: dict[str, Any]
+    created_at: datetime
+
+
+async def history(db: Executor, user_id: UUID, *, before: int | None, limit: int) -> list[Entry]:
+    """The user's journal, newest first, entries before position ``before`` (all when ``None``)."""
+    rows = await db.fetch(
+        """
+        SELECT n, kind, amount, balance_delta, staked_delta, balance_after, staked_after, memo, created_at
+        FROM ledger_entries WHERE user_id = $1 AND ($2::bigint IS NULL OR n < $2) ORDER BY n DESC LIMIT $3
+        """,
+        user_id,
+        before,
+        limit,
+    )
+    return [from_row(Entry, row) for row in rows]
+
+
+async def _credit(db: Executor, user_id: UUID, amount: int) -> Any:
+    return await db.fetchrow(
+        """
+        INSERT INTO ledger_accounts AS a (user_id, balance) VALUES ($1, $2)
+        ON CONFLICT (user_id) DO UPDATE SET balance = a.balance + excluded.balance, updated_at = now()
+        RETURNING balance, staked
+        """,
+        user_id,
+        amount,
+    )
 
 
 async def _debit(db: Executor, user_id: UUID, amount: int, *, staked_delta: int) -> Any:

@@ -36,6 +36,8 @@ class Task(msgspec.Struct, frozen=True):
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+    due_at: datetime | None = None
+    reminded_at: datetime | None = None
 
 
 class Message(msgspec.Struct, frozen=True):
@@ -74,6 +76,8 @@ class Interaction(msgspec.Struct, frozen=True):
     interaction_type: str
     details: dict[str, Any]
     created_at: datetime
+    n: int | None = None
+    """Position in the owner's records (the ``before`` cursor of a page); set where a page is read."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -1,81 +1,78 @@
-"""MCP prototype over REST: JSON in, JSON out, each step reported on the caller's sockets."""
+"""The MCP prototype's workflows: tools chained (each step's output feeds the next), real steps, failed runs kept."""
 
 from __future__ import annotations
 
 import httpx
 
+from server.sensay.local import SOCRATES_UUID
+
+from ..conftest import bearer
 from ..utils import connect
 from .support import act, collect_events, ok, problem, state
 
 ID = "mcp"
 
 
-async def test_each_tool_returns_deterministic_json(http: httpx.AsyncClient, alice: dict) -> None:
-    """Every tool answers its input with the same output each time, and lists the steps it went through."""
-    calc = await ok(http, alice, ID, "run_workflow", tool="calculator", input={"expression": "6 * 7"})
-    assert calc["output"] == {"expression": "6 * 7", "result": 42} and calc["tool"] == "calculator"
-    assert [(s["name"], s["status"]) for s in calc["steps"]] == [
-        ("parse_expression", "completed"),
-        ("evaluate", "completed"),
-    ]
-    again = await ok(http, alice, ID, "run_workflow", tool="calculator", input={"expression": "6 * 7"})
-    assert again["output"] == calc["output"] and again["run_id"] != calc["run_id"]
-
-    found = await ok(http, alice, ID, "run_workflow", tool="search", input={"query": "voice", "limit": 1})
-    assert [r["id"] for r in found["output"]["results"]] == ["voice"]
-    summary = await ok(
-        http, alice, ID, "run_workflow", tool="summarize", input={"text": "A b. C d.", "max_sentences": 1}
-    )
-    assert summary["output"]["summary"] == "A b."
-    translated = await ok(
-        http, alice, ID, "run_workflow", tool="translate", input={"text": "good morning", "target": "de"}
-    )
-    assert translated["output"]["translation"] == "gut Morgen"
-
-    listed = await state(http, alice, ID)
-    assert set(listed["tools"]) == {"search", "summarize", "translate", "calculator"}
-    assert [r["tool"] for r in listed["runs"]] == ["translate", "summarize", "search", "calculator", "calculator"]
-
-
-async def test_bad_tool_or_input_is_422(http: httpx.AsyncClient, alice: dict) -> None:
-    """An unknown tool or an input of the wrong shape names the field; an unusable input is tool_failed."""
-    body = problem(await act(http, alice, ID, "run_workflow", tool="rm -rf", input={}), 422, "validation_error")
-    assert "$.params.tool" in body["detail"]
-    body = problem(
-        await act(http, alice, ID, "run_workflow", tool="calculator", input={"expression": 7}), 422, "validation_error"
-    )
-    assert "$.params.input.expression" in body["detail"]
-    body = problem(await act(http, alice, ID, "run_workflow", tool="search", input={}), 422, "validation_error")
-    assert "query" in body["detail"] and "$.params.input" in body["detail"]
-    body = problem(
-        await act(http, alice, ID, "run_workflow", tool="calculator", input={"expression": "1/0"}), 422, "tool_failed"
-    )
-    assert "division by zero" in body["detail"]
-    assert (await state(http, alice, ID))["runs"] == []
-
-
-async def test_steps_are_reported_on_the_owners_socket(
+async def test_a_workflow_chains_tools_and_reports_each_real_step(
     server: str, http: httpx.AsyncClient, alice: dict, bob: dict
 ) -> None:
-    """Each step is reported running then completed, in order, with the run's id; Bob sees nothing."""
+    """search → summarize its top snippet → ask Socrates about the summary → add a task named by the answer:
+    every step runs (Alice's chat and task list show it), and each is reported running then completed."""
+    steps = [
+        {"tool": "search", "input": {"query": "replica memory", "limit": 1}},
+        {"tool": "summarize", "input": {"text": "$prev.results.0.snippet", "max_sentences": 1}},
+        {"tool": "ask_replica", "input": {"question": "$prev.summary", "replica_id": SOCRATES_UUID}},
+        {"tool": "add_task", "input": {"description": "$steps.1.summary"}},
+    ]
     async with connect(server, alice["access_token"]) as tab, connect(server, bob["access_token"]) as other:
-        run = await ok(http, alice, ID, "run_workflow", tool="search", input={"query": "tokens"})
-        steps = await collect_events(tab, ID, "step", lambda d: d["index"] == 2 and d["status"] == "completed")
-        assert {s["run_id"] for s in steps} == {run["run_id"]}
-        assert [(s["index"], s["name"], s["status"]) for s in steps] == [
-            (0, "parse_query", "running"),
-            (0, "parse_query", "completed"),
-            (1, "search_index", "running"),
-            (1, "search_index", "completed"),
-            (2, "rank_results", "running"),
-            (2, "rank_results", "completed"),
-        ]
+        result = await ok(http, alice, ID, "run_workflow", steps=steps)
+        events = await collect_events(tab, ID, "step", lambda e: e["index"] == 3 and e["status"] != "running")
         assert await other.nothing_within(0.3) == []
+    assert [(e["index"], e["status"]) for e in events] == [(i, s) for i in range(4) for s in ("running", "completed")]
+    summary = result["steps"][1]["output"]["summary"]
+    assert summary.startswith("Replicas remember conversations")
+    assert (
+        result["steps"][2]["input"]["question"] == summary and "Socrates asks" in result["steps"][2]["output"]["answer"]
+    )
+    assert result["output"]["task"]["description"] == summary
+    assert [t["description"] for t in (await http.get("/api/tasks", headers=bearer(alice))).json()["tasks"]] == [
+        summary
+    ]
+    runs = (await state(http, alice, ID))["runs"]
+    assert runs[0]["run_id"] == result["run_id"] and runs[0]["status"] == "completed"
 
 
-async def test_a_failing_step_is_reported_failed(server: str, http: httpx.AsyncClient, alice: dict) -> None:
-    """When the tool cannot use its input, the step it failed in is reported ``failed``."""
+async def test_a_one_tool_workflow_still_works(http: httpx.AsyncClient, alice: dict) -> None:
+    """{tool, input} runs one step: the calculator answers deterministic JSON."""
+    result = await ok(http, alice, ID, "run_workflow", tool="calculator", input={"expression": "2 ** 10 - 24"})
+    assert result["output"] == {"expression": "2 ** 10 - 24", "result": 1000}
+
+
+async def test_a_failed_run_is_kept_with_its_failed_step(server: str, http: httpx.AsyncClient, alice: dict) -> None:
+    """A step that fails ends the run: 422 tool_failed naming the step and the run_id; the run is kept as failed
+    with the steps that completed before it, and the socket saw the step fail."""
+    steps = [
+        {"tool": "calculator", "input": {"expression": "6 * 7"}},
+        {"tool": "calculator", "input": {"expression": "1 / 0"}},
+        {"tool": "add_task", "input": {"description": "never"}},
+    ]
     async with connect(server, alice["access_token"]) as tab:
-        await act(http, alice, ID, "run_workflow", tool="calculator", input={"expression": "1/0"})
-        steps = await collect_events(tab, ID, "step", lambda d: d["status"] == "failed")
-        assert [(s["name"], s["status"]) for s in steps][-2:] == [("evaluate", "running"), ("evaluate", "failed")]
+        answer = await act(http, alice, ID, "run_workflow", steps=steps)
+        body = problem(answer, 422, "tool_failed")
+        events = await collect_events(tab, ID, "step", lambda e: e["status"] == "failed")
+    assert "step 1 (calculator)" in body["detail"] and "division by zero" in body["detail"]
+    assert events[-1]["index"] == 1
+    [run] = (await state(http, alice, ID))["runs"]
+    assert run["run_id"] == body["run_id"] and run["status"] == "failed"
+    assert [(s["index"], s["status"]) for s in run["steps"]] == [(0, "completed"), (1, "failed")]
+    assert (await http.get("/api/tasks", headers=bearer(alice))).json()["tasks"] == []
+
+
+async def test_bad_workflows_are_422(http: httpx.AsyncClient, alice: dict) -> None:
+    """An unknown tool, a reference to no earlier step, or a bad input answer 422 before or at the step."""
+    problem(await act(http, alice, ID, "run_workflow", tool="teleport", input={}), 422, "validation_error")
+    refs = [{"tool": "summarize", "input": {"text": "$steps.3.summary"}}]
+    assert "names no earlier step" in problem(await act(http, alice, ID, "run_workflow", steps=refs), 422,
+                                              "validation_error")["detail"]  # fmt: skip
+    bad = [{"tool": "calculator", "input": {"expression": 5}}]
+    problem(await act(http, alice, ID, "run_workflow", steps=bad), 422, "validation_error")

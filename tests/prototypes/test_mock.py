@@ -10,7 +10,7 @@ from server.prototypes.web3_sim import wallet_address
 
 from ..conftest import bearer
 from ..utils import connect
-from .support import interaction_change, problem
+from .support import interaction_change, ok, problem, state
 
 CALLS = "/api/mock/telephony/calls"
 TRANSFERS = "/api/mock/web3/transfers"
@@ -46,20 +46,38 @@ async def test_call_moves_through_legal_transitions_only(http: httpx.AsyncClient
     problem(await http.post(CALLS, json={"to": "555-0100"}, headers=bearer(alice)), 422, "validation_error")
 
 
-async def test_transfer_hash_is_the_sha256_of_the_transfer(http: httpx.AsyncClient, alice: dict) -> None:
-    """The hash comes from sender, recipient, amount and token; the same transfer again is 200 with the same hash."""
-    response = await http.post(TRANSFERS, json={"to": TO, "amount": 25, "token": "SNSY"}, headers=bearer(alice))
-    assert response.status_code == 201, response.text
-    transfer = response.json()["transfer"]
+async def test_transfers_move_ledger_balances_and_a_nonce_keeps_identical_ones_apart(
+    http: httpx.AsyncClient, alice: dict, bob: dict
+) -> None:
+    """Alice (100 SNSY) sends 25 to Bob's wallet twice: two transfers (nonces 0, 1), Alice has 50 and Bob 50 in the
+    ledger; the same nonce again answers the first; a transfer beyond the balance is 409 and moves nothing."""
+    await ok(http, alice, "token-gated-memories", "buy", amount=100)
+    to_bob = wallet_address(bob["user"]["id"])
+    first = await http.post(TRANSFERS, json={"to": to_bob, "amount": 25, "token": "SNSY"}, headers=bearer(alice))
+    second = await http.post(TRANSFERS, json={"to": to_bob, "amount": 25, "token": "SNSY"}, headers=bearer(alice))
+    assert first.status_code == second.status_code == 201, first.text
+    one, two = first.json()["transfer"], second.json()["transfer"]
     sender = wallet_address(alice["user"]["id"])
-    assert transfer["from"] == sender and transfer["status"] == "confirmed"
-    assert transfer["hash"] == "0x" + hashlib.sha256(f"{sender}|{TO}|25|SNSY".encode()).hexdigest()
+    assert (one["nonce"], two["nonce"]) == (0, 1) and one["hash"] != two["hash"] and one["from"] == sender
+    assert one["hash"] == "0x" + hashlib.sha256(f"{sender}|{to_bob}|25|SNSY|0".encode()).hexdigest()
 
-    again = await http.post(TRANSFERS, json={"to": TO, "amount": 25, "token": "SNSY"}, headers=bearer(alice))
-    assert again.status_code == 200 and again.json()["transfer"] == transfer
-    looked_up = await http.get(f"{TRANSFERS}/{transfer['hash']}", headers=bearer(alice))
-    assert looked_up.json()["transfer"] == transfer
+    again = await http.post(TRANSFERS, json={"to": to_bob, "amount": 25, "token": "SNSY", "nonce": 0},
+                            headers=bearer(alice))  # fmt: skip
+    assert again.status_code == 200 and again.json()["transfer"] == one
+    assert (await state(http, alice, "token-gated-memories"))["balance"] == 50
+    assert (await state(http, bob, "token-gated-memories"))["balance"] == 50
+    assert (await http.get(f"{TRANSFERS}/{one['hash']}", headers=bearer(bob))).json()["transfer"] == one
+
+    too_much = await http.post(TRANSFERS, json={"to": TO, "amount": 10**17, "token": "SNSY"}, headers=bearer(alice))
+    problem(too_much, 409, "insufficient_funds")
+    not_mine = {"to": TO, "amount": 1, "token": "SNSY", "from": to_bob}
+    problem(await http.post(TRANSFERS, json=not_mine, headers=bearer(alice)), 403, "forbidden")
+    assert (await state(http, alice, "token-gated-memories"))["balance"] == 50
     problem(await http.get(f"{TRANSFERS}/0x{'0' * 64}", headers=bearer(alice)), 404, "transfer_not_found")
+    ledger = (await http.get("/api/ledger", params={"limit": 2}, headers=bearer(alice))).json()
+    assert [e["kind"] for e in ledger["entries"]] == ["transfer_out", "transfer_out"] and ledger["next_before"]
+    rest = await http.get("/api/ledger", params={"before": ledger["next_before"]}, headers=bearer(alice))
+    assert [e["kind"] for e in rest.json()["entries"]] == ["mint"] and rest.json()["next_before"] is None
 
 
 async def test_transfer_validation(http: httpx.AsyncClient, alice: dict) -> None:
@@ -102,6 +120,7 @@ async def test_mock_calls_are_recorded_for_the_owner_only(
         assert (await interaction_change(tab, "mock", "telephony.call"))["record"]["details"]["sid"] == sid
         await http.post(f"{CALLS}/{sid}/events", json={"status": "ringing"}, headers=bearer(alice))
         assert (await interaction_change(tab, "mock", "telephony.event"))["record"]["details"]["status"] == "ringing"
+        await ok(http, alice, "token-gated-memories", "buy", amount=1)
         await http.post(TRANSFERS, json={"to": TO, "amount": 1, "token": "SNSY"}, headers=bearer(alice))
         await interaction_change(tab, "mock", "web3.transfer")
         await http.post("/api/mock/mcp/tools/search", json={"query": "memory"}, headers=bearer(alice))

@@ -10,7 +10,7 @@ import pytest
 
 from server.sensay.local import ADA_LOVELACE_UUID, SOCRATES_UUID
 
-from ..utils import connect
+from ..utils import connect, signup_and_login
 from .support import interaction_change, ok
 
 Setup = Callable[[httpx.AsyncClient, dict], Awaitable[dict[str, Any]]]
@@ -40,6 +40,39 @@ async def a_bond(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
     return {"bond_id": bond["bond"]["id"]}
 
 
+async def a_foreign_memory(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    """A premium memory (price 10) written by another user, and 100 tokens for ``login``."""
+    author = await signup_and_login(http, f"author-{login['user']['id'][:8]}@example.com")
+    made = await ok(
+        http, author, "token-gated-memories", "add_memory", replica_id=ADA_LOVELACE_UUID, tier="premium", content="m"
+    )
+    await tokens(http, login)
+    return {"memory_id": made["memory"]["id"]}
+
+
+async def a_staked_unlock(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    memory = await a_foreign_memory(http, login)
+    unlocked = await ok(http, login, "token-gated-memories", "unlock", method="stake", **memory)
+    return {"unlock_id": unlocked["unlock"]["id"]}
+
+
+async def a_spent_unlock(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    memory = await a_foreign_memory(http, login)
+    unlocked = await ok(http, login, "token-gated-memories", "unlock", method="spend", **memory)
+    return {"unlock_id": unlocked["unlock"]["id"]}
+
+
+async def a_listing(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    listed = await ok(http, login, "token-gated-memories", "sell", price=20, **await a_spent_unlock(http, login))
+    return {"listing_id": listed["listing"]["id"]}
+
+
+async def a_foreign_listing(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    seller = await signup_and_login(http, f"seller-{login['user']['id'][:8]}@example.com")
+    await tokens(http, login)
+    return await a_listing(http, seller)
+
+
 CASES: list[tuple[str, str, Setup, dict[str, Any]]] = [
     ("task-memory", "chat", nothing, {"content": "add task buy milk"}),
     ("pure-voice", "start_call", nothing, {"replica_id": ADA_LOVELACE_UUID}),
@@ -49,6 +82,18 @@ CASES: list[tuple[str, str, Setup, dict[str, Any]]] = [
     ("token-gated-memories", "buy", nothing, {"amount": 100}),
     ("token-gated-memories", "stake", tokens, {"amount": 60}),
     ("token-gated-memories", "unstake", staked, {"amount": 40}),
+    (
+        "token-gated-memories",
+        "add_memory",
+        nothing,
+        {"replica_id": ADA_LOVELACE_UUID, "tier": "expert", "content": "x"},
+    ),
+    ("token-gated-memories", "unlock", a_foreign_memory, {"method": "spend"}),
+    ("token-gated-memories", "renew", a_staked_unlock, {}),
+    ("token-gated-memories", "release", a_staked_unlock, {}),
+    ("token-gated-memories", "sell", a_spent_unlock, {"price": 25}),
+    ("token-gated-memories", "withdraw", a_listing, {}),
+    ("token-gated-memories", "buy_listing", a_foreign_listing, {}),
     ("token-guided-evolution", "evolve", tokens, {"replica_id": ADA_LOVELACE_UUID, "path": "scholar"}),
     ("bonding-replicas", "bond", nothing, {"replica_ids": [ADA_LOVELACE_UUID, SOCRATES_UUID]}),
     ("bonding-replicas", "unbond", a_bond, {}),

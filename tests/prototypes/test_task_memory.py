@@ -33,7 +33,7 @@ async def test_add_complete_delete_and_list_through_chat(http: httpx.AsyncClient
     assert '1. "buy milk" (completed); 2. "walk the dog" (pending)' in listed["reply"]
 
     deleted = await ok(http, alice, ID, "chat", content="remove task 1")
-    assert deleted["command"] == "delete" and deleted["task"]["description"] == "buy milk"
+    assert deleted["command"] == "delete" and deleted["task"] is None
     assert 'Deleted task 1 "buy milk"' in deleted["reply"]
     assert [t["description"] for t in await tasks_of(http, alice)] == ["walk the dog"]
     assert [t["description"] for t in (await state(http, alice, ID))["tasks"]] == ["walk the dog"]
@@ -43,7 +43,7 @@ async def test_a_position_past_the_end_changes_nothing(http: httpx.AsyncClient, 
     """ "complete task 5" with one task is answered (ok false) and the replica says there is no such task."""
     await ok(http, alice, ID, "chat", content="add task only one")
     result = await ok(http, alice, ID, "chat", content="complete task 5")
-    assert result["ok"] is False and result["task"] is None
+    assert result["ok"] is False and result["task"] is None and result["outcome"].startswith("There is no task 5")
     assert "There is no task 5; the list has 1 task(s)." in result["reply"]
     assert [t["status"] for t in await tasks_of(http, alice)] == ["pending"]
 

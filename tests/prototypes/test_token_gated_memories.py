@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import httpx
 
-from .support import act, ok, problem, state
+from server.app import create_app
+from server.config import Settings
+from server.sensay.local import ADA_LOVELACE_UUID as ADA
+from server.sensay.local import LocalReplica
+
+from ..conftest import bearer
+from ..utils import connect, run_server, signup_and_login
+from .support import act, collect_events, ok, problem, state
 
 ID = "token-gated-memories"
 
@@ -16,23 +24,93 @@ def unlocked(view: dict) -> list[str]:
     return [t["tier"] for t in view["tiers"] if t["unlocked"]]
 
 
-async def test_buy_stake_unstake_unlock_tiers(http: httpx.AsyncClient, alice: dict) -> None:
-    """Staking past a threshold unlocks its tier and shows its memories; unstaking locks it again."""
+def visible(view: dict) -> dict[str, str | None]:
+    return {m["id"]: m["content"] for m in view["memories"]}
+
+
+async def test_stake_levels_open_whole_tiers(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
+    """Bob's premium and expert memories of Ada stay hidden from Alice until her stake reaches 100, then 500."""
+    premium = (await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="premium", content="Note G"))["memory"]
+    expert = (await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="expert", content="Bernoulli"))["memory"]
     start = await state(http, alice, ID)
     assert (start["balance"], start["staked"], unlocked(start)) == (0, 0, ["public"])
-    assert {m["tier"] for m in start["memories"]} == {"public"}
-    assert start["next_tier"] == {"tier": "premium", "threshold": 100, "unlocked": False, "missing": 100}
+    assert visible(start) == {premium["id"]: None, expert["id"]: None}
+    assert start["next_tier"] == {"tier": "premium", "threshold": 100, "missing": 100}
 
-    bought = await ok(http, alice, ID, "buy", amount=1000)
-    assert (bought["balance"], bought["staked"]) == (1000, 0)
+    await ok(http, alice, ID, "buy", amount=1000)
     staked = await ok(http, alice, ID, "stake", amount=600)
     assert (staked["balance"], staked["staked"], unlocked(staked)) == (400, 600, ["public", "premium", "expert"])
-    assert {m["tier"] for m in staked["memories"]} == {"public", "premium", "expert"}
-
+    assert visible(await state(http, alice, ID)) == {premium["id"]: "Note G", expert["id"]: "Bernoulli"}
     unstaked = await ok(http, alice, ID, "unstake", amount=550)
     assert (unstaked["balance"], unstaked["staked"], unlocked(unstaked)) == (950, 50, ["public"])
-    now = await state(http, alice, ID)
-    assert (now["balance"], now["staked"]) == (950, 50)
+    assert visible(await state(http, alice, ID)) == {premium["id"]: None, expert["id"]: None}
+
+
+async def test_unlock_one_memory_by_spending_pays_its_author(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
+    """Alice spends 10 on Bob's premium memory: she sees it, Bob's balance grows by 10, a second unlock is 409."""
+    memory = (await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="premium", content="Note G"))["memory"]
+    problem(await act(http, alice, ID, "unlock", memory_id=memory["id"]), 409, "insufficient_funds")
+    await ok(http, alice, ID, "buy", amount=30)
+    unlocked_now = await ok(http, alice, ID, "unlock", memory_id=memory["id"], method="spend")
+    assert unlocked_now["balance"] == 20 and unlocked_now["unlock"]["expires_at"] is None
+    assert visible(await state(http, alice, ID))[memory["id"]] == "Note G"
+    assert (await state(http, bob, ID))["balance"] == 10
+    problem(await act(http, alice, ID, "unlock", memory_id=memory["id"]), 409, "already_unlocked")
+    problem(await act(http, bob, ID, "unlock", memory_id=memory["id"]), 409, "already_unlocked")  # the author
+
+
+async def test_a_staked_unlock_lapses_with_decay_unless_renewed_or_released(
+    settings: Settings, replica: LocalReplica
+) -> None:
+    """With a 1 s term: a released stake comes back whole; a lapsed one locks the memory again and comes back
+    less 10 %, once (one lapse record, one stake_lapsed event)."""
+    quick = replace(settings, memory_stake_seconds=1.0, scheduler_interval=0.1)
+    async with run_server(create_app(quick, replica=replica)) as url, httpx.AsyncClient(base_url=url) as http:
+        alice = await signup_and_login(http, "alice@example.com")
+        bob = await signup_and_login(http, "bob@example.com")
+        memory = (await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="expert", content="secret"))["memory"]
+        await ok(http, alice, ID, "buy", amount=1000)
+        held = (await ok(http, alice, ID, "unlock", memory_id=memory["id"], method="stake"))["unlock"]
+        assert held["amount"] == 250 and (await state(http, alice, ID))["balance"] == 750
+        released = await ok(http, alice, ID, "release", unlock_id=held["id"])
+        assert released["returned"] == 250 and released["balance"] == 1000
+
+        async with connect(url, alice["access_token"]) as tab:
+            await ok(http, alice, ID, "unlock", memory_id=memory["id"], method="stake")
+            assert visible(await state(http, alice, ID))[memory["id"]] == "secret"
+            [lapsed] = await collect_events(tab, ID, "stake_lapsed", lambda e: True)
+        assert lapsed["returned"] == 225
+        after = await state(http, alice, ID)
+        assert after["balance"] == 975 and visible(after)[memory["id"]] is None and after["unlocks"] == []
+        records = (await http.get(f"/api/prototype/{ID}", headers=bearer(alice))).json()["interactions"]
+        assert [r["interaction_type"] for r in records].count("lapse") == 1
+
+
+async def test_the_marketplace_moves_an_unlock_and_its_price_between_users(
+    http: httpx.AsyncClient, alice: dict, bob: dict
+) -> None:
+    """Bob sells his spent unlock of Carol's memory for 40; Alice buys it: Bob gets 40 and loses access, Alice
+    gains it; a second buyer finds the listing closed (409)."""
+    carol = await signup_and_login(http, "carol@example.com")
+    memory = (await ok(http, carol, ID, "add_memory", replica_id=ADA, tier="premium", content="letters"))["memory"]
+    await ok(http, bob, ID, "buy", amount=10)
+    held = (await ok(http, bob, ID, "unlock", memory_id=memory["id"]))["unlock"]
+    listing = (await ok(http, bob, ID, "sell", unlock_id=held["id"], price=40))["listing"]
+    offers = (await state(http, alice, ID))["marketplace"]
+    assert [(o["id"], o["price"], o["tier"]) for o in offers] == [(listing["id"], 40, "premium")]
+    assert "content" not in offers[0]
+
+    problem(await act(http, alice, ID, "buy_listing", listing_id=listing["id"]), 409, "insufficient_funds")
+    problem(await act(http, bob, ID, "buy_listing", listing_id=listing["id"]), 403, "forbidden")
+    await ok(http, alice, ID, "buy", amount=50)
+    bought = await ok(http, alice, ID, "buy_listing", listing_id=listing["id"])
+    assert bought["balance"] == 10 and bought["unlock"]["method"] == "purchase"
+    assert visible(await state(http, alice, ID))[memory["id"]] == "letters"
+    bob_now = await state(http, bob, ID)
+    assert bob_now["balance"] == 40 and visible(bob_now)[memory["id"]] is None
+    dave = await signup_and_login(http, "dave@example.com")
+    await ok(http, dave, ID, "buy", amount=100)
+    problem(await act(http, dave, ID, "buy_listing", listing_id=listing["id"]), 409, "listing_closed")
 
 
 async def test_overdrafts_and_bad_amounts_are_refused(http: httpx.AsyncClient, alice: dict) -> None:

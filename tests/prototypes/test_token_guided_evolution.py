@@ -9,6 +9,7 @@ import httpx
 
 from server.sensay.local import ADA_LOVELACE_UUID, SOCRATES_UUID
 
+from ..conftest import bearer
 from .support import act, ok, problem, state
 
 ID = "token-guided-evolution"
@@ -66,7 +67,25 @@ async def test_concurrent_evolutions_buy_each_level_once(
     [evolved] = (await state(http, alice, ID))["replicas"]
     assert (evolved["level"], evolved["spent"]) == (2, 150)
     spends = await pool.fetch(
-        "SELECT amount FROM ledger_entries WHERE user_id = $1 AND kind = 'spend' ORDER BY created_at",
+        "SELECT amount FROM ledger_entries WHERE user_id = $1 AND kind = 'spend' ORDER BY n",  # n: journal order
         alice["user"]["id"],
     )
     assert [row["amount"] for row in spends] == [50, 100]
+
+
+async def test_each_level_reached_has_erc721_metadata_for_its_owner(
+    http: httpx.AsyncClient, alice: dict, bob: dict
+) -> None:
+    """After two evolutions, levels 1 and 2 serve ERC-721 JSON (name, description, image, attributes); level 3,
+    and Bob asking for Alice's, are 404."""
+    await ok(http, alice, "token-gated-memories", "buy", amount=200)
+    first = await ok(http, alice, ID, "evolve", replica_id=ADA_LOVELACE_UUID, path="creative")
+    await ok(http, alice, ID, "evolve", replica_id=ADA_LOVELACE_UUID, path="creative")
+    uri = first["token_uri"]
+    metadata = (await http.get(uri, headers=bearer(alice))).json()
+    assert metadata["name"] == "Ada Lovelace: Dabbler" and metadata["image"].startswith("data:image/svg+xml;base64,")
+    assert {"trait_type": "Path", "value": "creative"} in metadata["attributes"]
+    level2 = (await http.get(uri[:-1] + "2", headers=bearer(alice))).json()
+    assert level2["name"] == "Ada Lovelace: Maker"
+    assert (await http.get(uri[:-1] + "3", headers=bearer(alice))).status_code == 404
+    assert (await http.get(uri, headers=bearer(bob))).status_code == 404

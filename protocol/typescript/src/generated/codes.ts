@@ -70,6 +70,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "already_bonded": {
     "retryable": false
   },
+  "already_unlocked": {
+    "retryable": false
+  },
   "auth_unavailable": {
     "retryable": true
   },
@@ -124,6 +127,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "invalid_refresh_token": {
     "retryable": false
   },
+  "listing_closed": {
+    "retryable": false
+  },
   "malformed_json": {
     "retryable": false
   },
@@ -164,6 +170,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
     "retryable": false
   },
   "signup_rejected": {
+    "retryable": false
+  },
+  "task_conflict": {
     "retryable": false
   },
   "tool_failed": {

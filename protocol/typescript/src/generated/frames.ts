@@ -41,6 +41,7 @@ export type ServerFrame =
 export type ErrorCode =
   | "already_authenticated"
   | "already_bonded"
+  | "already_unlocked"
   | "auth_unavailable"
   | "binary_not_supported"
   | "body_too_large"
@@ -59,6 +60,7 @@ export type ErrorCode =
   | "invalid_frame"
   | "invalid_json"
   | "invalid_refresh_token"
+  | "listing_closed"
   | "malformed_json"
   | "max_level"
   | "method_not_allowed"
@@ -73,6 +75,7 @@ export type ErrorCode =
   | "replica_unavailable"
   | "resume_unavailable"
   | "signup_rejected"
+  | "task_conflict"
   | "tool_failed"
   | "tool_not_found"
   | "transfer_not_found"

@@ -424,6 +424,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's mock $SNSY balance and the whole journal, newest first (?limit=1..200, default 50; ?before=<next_before>) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description balance, staked, entries, next_before */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description missing, invalid or revoked token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description invalid input */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mock/mcp/tools/{tool}": {
         parameters: {
             query?: never;
@@ -707,7 +763,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a simulated $SNSY transfer (the hash is the sha256 of the transfer) */
+        /** Send mock $SNSY from your ledger balance to a wallet address (a hub user's wallet is credited); a nonce makes identical transfers distinct */
         post: {
             parameters: {
                 query?: never;
@@ -721,7 +777,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description the same transfer, submitted before */
+                /** @description the same nonce, submitted before */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -745,6 +801,24 @@ export interface paths {
                 };
                 /** @description missing, invalid or revoked token */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description from is not your wallet */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description insufficient_funds */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -843,7 +917,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prototype: its description (actions with params schemas), the caller's state and latest interactions */
+        /** A prototype: its description (actions with params schemas), the caller's state and a page of their records (?limit=1..200, default 20; ?before=<next_before> for the next page) */
         get: {
             parameters: {
                 query?: never;
@@ -855,7 +929,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description id, description, state, interactions */
+                /** @description id, description, state, interactions, next_before */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -995,6 +1069,74 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prototype/token-guided-evolution/nft/{replica_id}/{level}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Mock NFT metadata (ERC-721 JSON: name, description, image, attributes) of an evolution level the caller's replica reached */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    level: string;
+                    replica_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the metadata */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description missing, invalid or revoked token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description level not reached */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description invalid input */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2148,6 +2290,8 @@ export interface components {
         /** NewTask */
         NewTask: {
             description: string;
+            /** @default null */
+            due_at?: string | null;
             /**
              * @default pending
              * @enum {unknown}
@@ -2159,6 +2303,8 @@ export interface components {
             amount: number;
             /** @default null */
             from?: string | null;
+            /** @default null */
+            nonce?: number | null;
             /** @description 0x and 40 hex digits */
             to: string;
             /** @enum {unknown} */
@@ -2225,6 +2371,7 @@ export interface components {
         TaskPatch: {
             /** @default null */
             description?: string | null;
+            due_at?: string | null;
             /** @default null */
             status?: ("completed" | "in_progress" | "pending") | null;
         };

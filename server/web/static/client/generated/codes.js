@@ -66,6 +66,9 @@ export const ERROR_CODES = {
     "already_bonded": {
         "retryable": false
     },
+    "already_unlocked": {
+        "retryable": false
+    },
     "auth_unavailable": {
         "retryable": true
     },
@@ -120,6 +123,9 @@ export const ERROR_CODES = {
     "invalid_refresh_token": {
         "retryable": false
     },
+    "listing_closed": {
+        "retryable": false
+    },
     "malformed_json": {
         "retryable": false
     },
@@ -160,6 +166,9 @@ export const ERROR_CODES = {
         "retryable": false
     },
     "signup_rejected": {
+        "retryable": false
+    },
+    "task_conflict": {
         "retryable": false
     },
     "tool_failed": {

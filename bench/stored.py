@@ -1,0 +1,119 @@
+"""Stored room messages: acks/s at saturation and p99 ack latency at a fixed offered rate, against PostgreSQL itself.
+
+A fresh hub (pinned to the server CPU) on the run's scratch database; the load generator opens ``senders``
+sockets (the benchmark users in turn, none of them joined to a room, so each send costs its store and its ack
+and nothing else) that post ``room.send`` to ``rooms`` rooms (socket ``i`` to room ``i % rooms``):
+
+* saturation: closed loop, one send outstanding per socket, at most 18 a second each (under the hub's limit of
+  20); acks/s = acks received in the measured window / its seconds;
+* latency: open loop at ``--stored-rate`` sends a second spread evenly over the sockets on a fixed schedule;
+  latency = ack time - scheduled send time, p50/p99 over the sends scheduled in the window (sends not acked
+  within the drain time are reported as unfinished).
+
+The baseline (``bench._inserts``, a separate process on the load CPU) inserts the same rows into the same
+database with asyncpg, one ``INSERT … RETURNING`` per row in its own transaction over 20 connections (the hub's
+pool size): closed loop for rows/s, and open loop at the same rate for latency; and, for information, closed
+loop with 32 rows a transaction (what group commit could reach). PostgreSQL itself is shared and
+not pinned. The rooms' replica does not answer during the run (see ``fanout``), so no replica turns compete.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from bench._context import Bench
+from bench._report import Figure, ms, num, p99
+from bench._services import BenchError, Service, run_once
+
+SOCKET_RATE = 18.0
+GOAL_ACKS = 5000.0
+GOAL_P99 = 0.020
+GROUP = 32
+
+
+async def inserts(bench: Bench, rooms: list[str], rate: float, batch: int = 1) -> dict[str, Any]:
+    argv = [
+        sys.executable, "-m", "bench._inserts", "--dsn", bench.dsn, "--rooms", ",".join(rooms),
+        "--users", ",".join(u.id for u in bench.users), "--rate", str(rate),
+        "--warmup", str(bench.args.warmup), "--duration", str(bench.args.duration),
+        "--drain", "30", "--batch", str(batch),
+    ]  # fmt: skip
+    report: dict[str, Any] = json.loads(await run_once("the asyncpg baseline", argv, bench.placement.load))
+    return report
+
+
+async def sends(bench: Bench, service: Service, rooms: list[str], rate: float | None) -> dict[str, Any]:
+    load, nonce = bench.load, bench.nonce()
+    group = f"stored-{nonce}"
+    await load.open(group, service.ws_url(), bench.users, bench.args.stored_senders, concurrency=100)
+    try:
+        async with bench.profiled(service, f"stored-{'fixed' if rate else 'saturated'}"):
+            report = await load.call(
+                "run",
+                senders=[group],
+                kind="room",
+                targets=rooms,
+                nonce=nonce,
+                window=1,
+                socket_rate=SOCKET_RATE,
+                rate=rate,
+                warmup=bench.args.warmup,
+                duration=bench.args.duration,
+                drain=30.0,
+                pids={"server": service.pid},
+            )
+    finally:
+        await load.close(group)
+    if report["dropped"]:
+        raise BenchError(f"dropped sockets {report['dropped']} (close codes {report['close_codes']})")
+    return report
+
+
+def describe(name: str, report: dict[str, Any], cpu: dict[str, float] | None = None) -> str:
+    """One line; ``cpu`` is the hub's CPU readings, when the line is about the hub."""
+    latency, seconds = report["latency"], report["seconds"]
+    line = (
+        f"  {name:>7}: {num(report['completions'] / seconds):>7} acks/s; latency p50 {ms(latency['p50'])},"
+        f" p99 {ms(latency['p99'])}, max {ms(latency['max'])} ({latency['n']:,} samples,"
+        f" {report['unfinished']} unfinished)"
+    )
+    if cpu is not None and report["completions"]:
+        busy, waited = cpu["server"], cpu["server.waited"]
+        line += f"; hub {busy / report['completions'] * 1e6:,.0f} µs CPU/ack (busy {busy / seconds:.0%}, waited"
+        line += f" {waited / seconds:.0%})"
+    if report.get("errors"):
+        line += f"; error frames {report['errors']}"
+    return line
+
+
+async def run(bench: Bench) -> None:
+    args = bench.args
+    print(
+        f"stored room messages: {args.stored_senders} sockets sending to {args.stored_rooms} rooms;"
+        f" latency at {args.stored_rate:,.0f}/s"
+    )
+    throughput = bench.add(Figure("stored messages: acks/s at saturation", "asyncpg INSERTs", num, GOAL_ACKS))
+    latency = bench.add(
+        Figure(f"stored messages: p99 ack at {args.stored_rate:,.0f}/s", "asyncpg INSERTs", ms, at_most=GOAL_P99)
+    )
+    for _ in range(bench.runs(1)):
+        async with bench.hub(silent=True) as service:
+            users = bench.users
+            rooms = await bench.rooms(service, users, args.stored_rooms)
+            saturated = await sends(bench, service, rooms, None)
+            print(describe("ours", saturated, saturated["cpu"]), flush=True)
+            fixed = await sends(bench, service, rooms, args.stored_rate)
+            print(describe("ours", fixed, fixed["cpu"]), flush=True)
+        base_saturated = await inserts(bench, rooms, 0.0)
+        print(describe("asyncpg", base_saturated), flush=True)
+        base_fixed = await inserts(bench, rooms, args.stored_rate)
+        print(describe("asyncpg", base_fixed), flush=True)
+        grouped = await inserts(bench, rooms, 0.0, batch=GROUP)
+        print(f"{describe(f'asyncpg, {GROUP} rows a commit', grouped)} (the ceiling with group commit)", flush=True)
+        throughput.add(
+            saturated["completions"] / saturated["seconds"],
+            base_saturated["completions"] / base_saturated["seconds"],
+        )
+        latency.add(p99(fixed), p99(base_fixed))
