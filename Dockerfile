@@ -1,4 +1,6 @@
-# Production image: `docker build -t sensay-hub .` then `docker run -p 8000:8000 -v sensay-data:/data sensay-hub`.
+# Production image: `docker build -t sensay-hub .` then
+# `docker run -p 8000:8000 -e DATABASE_URL=postgresql://… sensay-hub` (see the README's "Operating" section).
+# To try it without a database of your own: `-e EMBEDDED_DATABASE=1 -v sensay-data:/data`.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -16,6 +18,10 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
     && /opt/venv/bin/pip check
 
 FROM python:3.11-slim
+# tini is PID 1: it forwards SIGTERM to the server and reaps the embedded PostgreSQL's children.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini=0.19.* \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --no-log-init --create-home --home-dir /home/app --shell /usr/sbin/nologin app \
     && mkdir /data \
@@ -25,12 +31,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/data \
+    EMBEDDED_DATABASE=0 \
     PYTHONUNBUFFERED=1
 USER 10001:10001
 WORKDIR /home/app
 VOLUME ["/data"]
 EXPOSE 8000
-# The first start initialises the embedded PostgreSQL in /data, hence the long start period.
+# Ready, not merely alive: /readyz answers 503 while the database is unreachable or not migrated.
+# The start period covers a first start that initialises the embedded PostgreSQL (EMBEDDED_DATABASE=1).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=4)"]
+ENTRYPOINT ["tini", "--"]
 CMD ["sensay-hub", "serve"]

@@ -17,7 +17,16 @@ from .client_frames import (
     RoomStopFrame,
     RoomTypingFrame,
 )
-from .codec import FrameError, decode_client_frame, decode_server_frame, encode, encode_text, peek_frame_id
+from .codec import (
+    NUL_MESSAGE,
+    FrameError,
+    decode_client_frame,
+    decode_server_frame,
+    encode,
+    encode_text,
+    has_nul,
+    peek_frame_id,
+)
 from .codes import RETRYABLE, CloseCode, ErrorCode
 from .constants import (
     FLOOD_FORGIVEN_PER_SECOND,
@@ -43,6 +52,7 @@ from .server_frames import (
     ErrorFrame,
     HelloFrame,
     MessageFrame,
+    NotificationFrame,
     PongFrame,
     PrototypeEventFrame,
     ReplyDeltaFrame,
@@ -95,6 +105,7 @@ __all__ = [
     "PingFrame",
     "PongFrame",
     "PrototypeEventFrame",
+    "NotificationFrame",
     "ReplyDeltaFrame",
     "ResumeFrame",
     "ResumedFrame",
@@ -118,6 +129,8 @@ __all__ = [
     "StreamKind",
     "chat_stream",
     "decode_client_frame",
+    "has_nul",
+    "NUL_MESSAGE",
     "decode_server_frame",
     "encode",
     "encode_text",

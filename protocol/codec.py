@@ -1,5 +1,6 @@
 """Decoding client frames and encoding server frames (JSON text)."""
 
+import re
 from typing import Any, Final
 
 import msgspec
@@ -46,6 +47,21 @@ _PATTERN_NAMES: Final = {
     f"`str` matching regex {ROOM_ID_PATTERN!r}": "a room id (lowercase hyphenated UUID)",
 }
 _MAX_MESSAGE_LENGTH: Final = 300  # error messages may quote client-controlled text (unknown field names)
+# ``\u0000`` escaped in JSON (an odd run of backslashes before ``u0000``; an even run is a literal backslash).
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_ESCAPE_BYTES: Final = re.compile(_NUL_ESCAPE.pattern.encode())
+NUL_MESSAGE: Final = "strings may not contain NUL (\\u0000)"
+
+
+def has_nul(json_text: str | bytes) -> bool:
+    """Whether a JSON document holds a string with a NUL character, which PostgreSQL text cannot store.
+
+    Raw NUL bytes are already invalid JSON; this finds the escaped form, reading the text only when it
+    contains ``u0000`` at all.
+    """
+    if isinstance(json_text, str):
+        return "u0000" in json_text and _NUL_ESCAPE.search(json_text) is not None
+    return b"u0000" in json_text and _NUL_ESCAPE_BYTES.search(json_text) is not None
 
 
 def decode_client_frame(data: str | bytes) -> ClientFrame:
@@ -54,7 +70,7 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
     The error carries the frame's ``id`` whenever that id itself is valid, so the client can correlate it.
     """
     try:
-        return _decoder.decode(data)
+        frame = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise _classify(data, exc) from None
     except msgspec.DecodeError as exc:
@@ -63,6 +79,11 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
         raise FrameError(ErrorCode.INVALID_JSON, _TOO_DEEP) from None
     except UnicodeDecodeError:
         raise FrameError(ErrorCode.INVALID_JSON, _BAD_UTF8) from None
+    if has_nul(data):
+        tag = type(frame).__struct_config__.tag
+        frame_id = frame.id if frame.id is not None and "\x00" not in frame.id else None
+        raise FrameError(ErrorCode.INVALID_FRAME, f"Invalid `{tag}` frame: {NUL_MESSAGE}", frame_id)
+    return frame
 
 
 def _classify(data: str | bytes, exc: msgspec.ValidationError) -> FrameError:

@@ -177,8 +177,9 @@ class ErrorCode(StrEnum):
     NOT_READY = (
         "not_ready",
         503,
-        False,
-        "The database does not answer or is not migrated yet (`/readyz`).",
+        True,
+        "The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff "
+        "(REST says how long in `Retry-After`).",
         True,
     )
     INTERNAL_ERROR = (
@@ -251,4 +252,15 @@ class CloseCode(IntEnum):
         "Persistent flooding: too many frames dropped with `rate_limited` (see Rate limits). "
         "Reconnect after a long backoff.",
         True,
+    )
+    TOO_MANY_CONNECTIONS = (
+        4010,
+        "The user (or the client address) has as many sockets open as the server allows. Close another tab's "
+        "socket, or reconnect after a long backoff.",
+        True,
+    )
+    DISCONNECTED = (
+        4011,
+        "An operator disconnected the user through the server API. Do not reconnect automatically.",
+        False,
     )

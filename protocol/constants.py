@@ -26,8 +26,9 @@ MAX_CONTENT_LENGTH: Final = 100_000
 MAX_TOKEN_LENGTH: Final = 16_384
 """Maximum length (characters) of a JWT sent in an ``auth`` frame."""
 
-MAX_RESUME_STREAMS: Final = 256
-"""Maximum number of streams in one ``resume`` frame."""
+MAX_RESUME_STREAMS: Final = 32
+"""Maximum number of streams in one ``resume`` frame: replaying costs a query per stream, so a client with more
+streams sends several frames (each counted by the rate limits)."""
 
 FRAME_RATE: Final = 20
 """Frames a second a socket may send; more are dropped with ``rate_limited``."""

@@ -249,6 +249,14 @@ class PrototypeEventFrame(_ServerFrame, tag="prototype.event", kw_only=True):
     data: dict[str, Any]
 
 
+class NotificationFrame(_ServerFrame, tag="notification", kw_only=True):
+    """A message from the service's operators (the server API), to one user or to a room's members."""
+
+    event: Annotated[str, msgspec.Meta(description="What the notification is about, named by the operator.")]
+    data: Annotated[dict[str, Any], msgspec.Meta(description="The operator's payload, as given.")]
+    room_id: Annotated[str | None, msgspec.Meta(description="The room, when sent to a room's members.")] = None
+
+
 ServerFrame: TypeAlias = (
     HelloFrame
     | PongFrame
@@ -268,6 +276,7 @@ ServerFrame: TypeAlias = (
     | RoomVoteFrame
     | RoomVerdictFrame
     | PrototypeEventFrame
+    | NotificationFrame
 )
 """Any frame the server may send."""
 

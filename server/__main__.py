@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from . import logs
 from .config import ConfigError, Settings
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from .metrics import VERSION
 
 
 def _graceful_exit(signum: int, frame: FrameType | None) -> None:
@@ -34,6 +32,11 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=logs.log_config(settings.log_level, settings.log_format),
+        access_log=settings.access_log,
+        # h11 rather than httptools: h11 bounds an unfinished request line and headers, httptools does not.
+        http="h11",
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
         ws_max_size=settings.ws_max_frame_bytes,
         # Chat frames are small; a zlib context per socket would cost far more memory than it saves bandwidth.
         ws_per_message_deflate=False,
@@ -49,7 +52,7 @@ async def _migrate(settings: Settings) -> int:
     from .store.migrate import migrate
 
     if settings.database_url is not None:
-        applied = await migrate(settings.database_url.reveal())
+        applied = await migrate((settings.database_session_url or settings.database_url).reveal())
     else:
         async with embedded_postgres(settings.data_dir) as dsn:
             applied = await migrate(dsn)
@@ -62,16 +65,23 @@ async def _migrate(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sensay-hub", description="Real-time chat backend for Sensay replicas.")
+    parser.add_argument("--version", action="version", version=f"sensay-hub {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the server (embedded defaults when nothing is configured)")
+    serve_parser = commands.add_parser("serve", help="run the server (embedded defaults when nothing is configured)")
+    serve_parser.add_argument("--host", help="address to listen on (overrides HOST)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
     args = parser.parse_args(argv)
+    env = None
+    if args.command == "serve":
+        overrides = {"HOST": args.host, "PORT": None if args.port is None else str(args.port)}
+        env = {**os.environ, **{name: value for name, value in overrides.items() if value is not None}}
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(env)
     except ConfigError as exc:
         print(f"sensay-hub: configuration error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         serve(settings)
         return 0

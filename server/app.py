@@ -12,12 +12,14 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
+from . import logs
 from .api import mcp_server
+from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
 from .api.routes import rest_routes, uses_supabase_auth
 from .auth.identity import IdentityBackend
@@ -31,6 +33,7 @@ from .config import Settings
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
 from .hub.hub import ControlHandler, EndSession, Hub
+from .hub.operators import Operators
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
@@ -38,8 +41,9 @@ from .replies import ReplicaDirectory, Replies
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
+from .startup import announce, check_supabase_keys, describe_backends, metrics_listener
 from .state import AppState
-from .store.database import create_pool
+from .store.database import DEFAULT_STATEMENT_CACHE, create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
 from .web import demo
@@ -64,7 +68,6 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
     if replica is None:
         replica = create_local_replica(organization_secret=secrets.token_urlsafe(24))
     async with serve_local_replica(replica) as base_url:
-        logger.info("no SENSAY_API_KEY: replicas answered by the local replica at %s", base_url)
         yield base_url, replica.organization_secret
 
 
@@ -74,7 +77,12 @@ class HubApp(Starlette):
     Every idle socket keeps its whole call chain alive; skipping the middleware stack and router
     (which add nothing to a WebSocket: CORS and the exception handlers are for HTTP) saves a few KB per
     socket. The route stays in ``routes`` for anyone serving the plain Starlette stack.
+
+    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both.
     """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(HttpMetrics(RefuseNul(super().build_middleware_stack()), self.routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
@@ -89,7 +97,6 @@ def _change_feed(settings: Settings, dsn: str, pool: asyncpg.Pool) -> ChangeFeed
     if settings.supabase_url is not None and settings.supabase_service_role_key is not None:
         from .feed.supabase import SupabaseFeed
 
-        logger.info("change feed: Supabase Realtime")
         return SupabaseFeed(settings.supabase_url, settings.supabase_service_role_key.reveal())
     return PostgresFeed(dsn, pool)
 
@@ -135,9 +142,11 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
             url=settings.supabase_url,
             anon_key=settings.supabase_anon_key.reveal(),
             jwt_secret=secret.reveal() if secret is not None else None,
+            issuer=settings.supabase_issuer,
         )
-        logger.info("auth: Supabase Auth at %s", settings.supabase_url)
         try:
+            verification = await check_supabase_keys(supabase, has_secret=secret is not None)
+            logger.info("Supabase tokens verified with %s", verification)
             yield supabase
         finally:
             await supabase.aclose()
@@ -150,6 +159,7 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
     )
     anon_key = settings.anon_key or load_or_create_anon_key(settings.data_dir / "anon-key", keys)
     # Public by design (the front end ships it): printed so that zero configuration is one copy and paste away.
+    logs.mark_public(anon_key)  # browsers hold it: the log may show it, unlike every other token
     logger.info("auth: local, %s tokens; supabase-js: url <this server>, anon key %s", keys.algorithm, anon_key)
     passwords = Passwords(settings.password_hash_workers)
     try:
@@ -188,12 +198,12 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
         async with AsyncExitStack() as stack:
             if settings.database_url is not None:
                 dsn = settings.database_url.reveal()
+                session_dsn = settings.database_session_url.reveal() if settings.database_session_url else dsn
             else:
-                dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
-            applied = await migrate(dsn)
-            if applied:
-                logger.info("applied %d migration(s)", len(applied))
-            pool = await create_pool(dsn)
+                dsn = session_dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+            applied = await migrate(session_dsn)  # its advisory lock needs a session of its own
+            cache = 0 if settings.database_transaction_pooler else DEFAULT_STATEMENT_CACHE
+            pool = await create_pool(dsn, statement_cache_size=cache)
             stack.push_async_callback(pool.close)
 
             redis_url = settings.redis_url.reveal() if settings.redis_url else None
@@ -223,9 +233,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(prototypes.stop)
             await stack.enter_async_context(mcp.running())
 
-            feed = _change_feed(settings, dsn, pool)
+            feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*route_changes(hub))
             stack.push_async_callback(feed.stop)
+            stack.enter_context(metrics_listener(settings))
+            announce(settings, describe_backends(settings, len(applied)))
 
             state = AppState(
                 settings=settings,
@@ -238,6 +250,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 prototypes=prototypes,
                 simulations=Simulations(pool),
                 limiter=limiter,
+                operators=Operators(hub),
             )
             try:
                 yield state

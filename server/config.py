@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import serialization
@@ -50,6 +50,9 @@ class Secret:
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
+TRANSACTION_POOLER_PORT = 6543
+"""Supabase's (Supavisor's) transaction-mode port; its session mode is 5432 on the same host."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,8 +63,13 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path(".sensay-hub")
     log_level: str = "info"
+    log_format: str = "text"
+    access_log: bool = True
     allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
     database_url: Secret | None = None
+    database_session_url: Secret | None = None
+    database_transaction_pooler: bool = field(default=False, metadata={"env": None})  # derived from DATABASE_URL
+    embedded_database_allowed: bool = field(default=True, metadata={"env": "EMBEDDED_DATABASE"})
     jwt_secret: Secret | None = None
     jwt_signing: str = "hs256"
     jwt_signing_key: Secret | None = None
@@ -83,11 +91,19 @@ class Settings:
     supabase_anon_key: Secret | None = None
     supabase_jwt_secret: Secret | None = None
     supabase_service_role_key: Secret | None = None
+    supabase_verify_issuer: bool = True
+    service_key: Secret | None = None
+    metrics_port: int | None = None
+    http_max_header_bytes: int = 32 * 1024
     redis_url: Secret | None = None
     ws_max_frame_bytes: int = 64 * 1024
     ws_send_queue: int = 256
     ws_auth_timeout: float = 5.0
     ws_heartbeat_interval: float = 20.0
+    ws_max_sockets_per_user: int = 32
+    ws_max_sockets_per_address: int = 256
+    ws_user_frame_rate: str = "100/second"  # five tabs at the socket rate; above one socket's burst
+    rest_write_rate: str = "120/minute"
     scheduler_interval: float = 1.0
     memory_stake_seconds: float = 7 * 24 * 3600.0
     memory_stake_decay_percent: int = 10
@@ -101,18 +117,54 @@ class Settings:
     def local_replica(self) -> bool:
         return self.sensay_api_key is None
 
+    @property
+    def server_api_key(self) -> Secret | None:
+        """The key of ``/metrics`` and the server API: ``SERVICE_KEY``, else Supabase's service-role key."""
+        return self.service_key or self.supabase_service_role_key
+
+    @property
+    def supabase_issuer(self) -> str | None:
+        """The ``iss`` Supabase access tokens must carry, unless ``SUPABASE_VERIFY_ISSUER=0``."""
+        if self.supabase_url is None or not self.supabase_verify_issuer:
+            return None
+        return f"{self.supabase_url}/auth/v1"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; raise :class:`ConfigError` naming the first bad variable."""
         env = os.environ if environ is None else environ
         reader = _Reader(env)
+        database_url = reader.url("DATABASE_URL", ("postgres", "postgresql"))
+        session_url = reader.url("DATABASE_SESSION_URL", ("postgres", "postgresql"))
+        embedded_allowed = reader.boolean("EMBEDDED_DATABASE", True)
+        if database_url is None and not embedded_allowed:
+            raise ConfigError(
+                "DATABASE_URL: not set, and EMBEDDED_DATABASE=0 forbids the embedded database "
+                "(set DATABASE_URL, or EMBEDDED_DATABASE=1 to keep data inside the container)"
+            )
+        pooler = database_url is not None and is_transaction_pooler(database_url.reveal())
+        if pooler and database_url is not None:
+            database_url = Secret(without_pgbouncer_flag(database_url.reveal()))
+            if session_url is None:
+                session_url = supabase_session_url(database_url.reveal())
+            if session_url is None:
+                raise ConfigError(
+                    "DATABASE_SESSION_URL: DATABASE_URL is a transaction pooler (port 6543 or pgbouncer=true), "
+                    "which cannot hold LISTEN or the migration lock; set DATABASE_SESSION_URL to a session "
+                    "connection (a direct connection, or the pooler's session mode)"
+                )
         return cls(
             host=reader.text("HOST", "127.0.0.1"),
             port=reader.integer("PORT", 8000, low=0, high=65535),
             data_dir=Path(reader.text("DATA_DIR", ".sensay-hub")),
             log_level=reader.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=reader.choice("LOG_FORMAT", "text", LOG_FORMATS),
+            access_log=reader.boolean("ACCESS_LOG", True),
             allowed_origins=reader.origins("ALLOWED_ORIGINS", cls.allowed_origins),
-            database_url=reader.url("DATABASE_URL", ("postgres", "postgresql")),
+            database_url=database_url,
+            database_session_url=session_url,
+            database_transaction_pooler=pooler,
+            embedded_database_allowed=embedded_allowed,
             jwt_secret=reader.secret("JWT_SECRET", min_length=32),
             jwt_signing=reader.choice("JWT_SIGNING", "hs256", ("hs256", "es256")),
             jwt_signing_key=reader.ec_private_key("JWT_SIGNING_KEY"),
@@ -134,11 +186,19 @@ class Settings:
             supabase_anon_key=reader.secret("SUPABASE_ANON_KEY"),
             supabase_jwt_secret=reader.secret("SUPABASE_JWT_SECRET"),
             supabase_service_role_key=reader.secret("SUPABASE_SERVICE_ROLE_KEY"),
+            supabase_verify_issuer=reader.boolean("SUPABASE_VERIFY_ISSUER", True),
+            service_key=reader.secret("SERVICE_KEY", min_length=32),
+            metrics_port=reader.optional_integer("METRICS_PORT", low=1, high=65535),
+            http_max_header_bytes=reader.integer("HTTP_MAX_HEADER_BYTES", 32 * 1024, low=4096, high=1024 * 1024),
             redis_url=reader.url("REDIS_URL", ("redis", "rediss")),
             ws_max_frame_bytes=reader.integer("WS_MAX_FRAME_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024),
             ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
             ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),
             ws_heartbeat_interval=reader.number("WS_HEARTBEAT_INTERVAL", 20.0, low=0.1, high=3600.0),
+            ws_max_sockets_per_user=reader.integer("WS_MAX_SOCKETS_PER_USER", 32, low=1, high=100_000),
+            ws_max_sockets_per_address=reader.integer("WS_MAX_SOCKETS_PER_ADDRESS", 256, low=1, high=1_000_000),
+            ws_user_frame_rate=reader.rate("WS_USER_FRAME_RATE", "100/second"),
+            rest_write_rate=reader.rate("REST_WRITE_RATE", "120/minute"),
             scheduler_interval=reader.number("SCHEDULER_INTERVAL", 1.0, low=0.05, high=60.0),
             memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
             memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
@@ -146,9 +206,47 @@ class Settings:
         )
 
 
+def is_transaction_pooler(url: str) -> bool:
+    """Whether ``url`` points at a transaction-mode pooler: Supabase's port 6543, or ``pgbouncer=true``."""
+    parts = urlsplit(url)
+    flags = {key.lower(): value.lower() for key, value in parse_qsl(parts.query)}
+    return parts.port == TRANSACTION_POOLER_PORT or flags.get("pgbouncer") in ("true", "1")
+
+
+def without_pgbouncer_flag(url: str) -> str:
+    """``url`` without ``pgbouncer=…``, which asyncpg would send to the server as an unknown setting."""
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key.lower() != "pgbouncer"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def supabase_session_url(url: str) -> Secret | None:
+    """For Supabase's pooler (``*.pooler.supabase.com:6543``) its session mode, port 5432; else ``None``."""
+    parts = urlsplit(url)
+    if not (parts.hostname or "").endswith(".pooler.supabase.com") or parts.port != TRANSACTION_POOLER_PORT:
+        return None
+    return Secret(urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0] + ":5432")))
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        value = raw.lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected 1 or 0 (true/false), got {raw!r}")
+
+    def optional_integer(self, name: str, *, low: int, high: int) -> int | None:
+        if self.optional(name) is None:
+            return None
+        return self.integer(name, low, low=low, high=high)
 
     def timezone(self, name: str, default: str) -> str:
         value = self.text(name, default)

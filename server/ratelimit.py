@@ -7,6 +7,7 @@ whose store fails lets requests through and logs why: a Redis outage must not lo
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -20,11 +21,17 @@ from redis.asyncio import ConnectionPool
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RateLimitItem", "RateLimiter", "parse_rate"]
+__all__ = ["RateLimitItem", "RateLimiter", "parse_rate", "parsed_rate"]
 
 
 def parse_rate(text: str) -> RateLimitItem:
     """``"30/5minutes"`` → a rate; ``ValueError`` when ``limits`` cannot read it."""
+    return parse(text)
+
+
+@functools.lru_cache(maxsize=32)
+def parsed_rate(text: str) -> RateLimitItem:
+    """:func:`parse_rate` remembered: for a rate read from the settings on every request or frame."""
     return parse(text)
 
 

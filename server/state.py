@@ -11,6 +11,7 @@ from .auth.identity import IdentityBackend
 from .chat.service import ChatService
 from .config import Settings
 from .hub.hub import Hub
+from .hub.operators import Operators
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
@@ -29,6 +30,7 @@ class AppState(TypedDict):
     prototypes: PrototypeService
     simulations: Simulations
     limiter: RateLimiter
+    operators: Operators
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -20,7 +20,8 @@ from starlette.types import Message, Receive, Scope, Send
 from server.api.openapi import build_document
 from server.api.operation import ApiRoute, Operation
 
-_UNROUTED = {404: "not_found", 405: "method_not_allowed"}
+_UNROUTED = {404: "not_found", 405: "method_not_allowed", 422: "validation_error"}
+"""What a request no operation matches may get: no route, no method, or a NUL in its path (refused before routing)."""
 
 
 class ContractCheck:
@@ -81,7 +82,7 @@ class ContractCheck:
             code = _UNROUTED.get(status)
             problem = self._json(where, headers, body, "application/problem+json")
             if code is None or (problem is not None and problem.get("code") != code):
-                self.violations.append(f"{where}: no operation matches, and the answer is not a 404/405 problem")
+                self.violations.append(f"{where}: no operation matches, and the answer is not a 404/405/422 problem")
             elif problem is not None:
                 self._validate(where, ("#/components/schemas/ProblemDocument", 0), problem)
             return
@@ -107,6 +108,8 @@ class ContractCheck:
         if given != media_type:
             self.violations.append(f"{where}: content-type {given!r}, declared {media_type!r}")
             return None
+        if not media_type.endswith("json"):  # text (e.g. /metrics): its schema describes a string
+            return body.decode()
         try:
             return json.loads(body)
         except ValueError:

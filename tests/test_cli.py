@@ -76,15 +76,15 @@ class Serving:
 
 
 @contextmanager
-def serving(tmp_path: Path) -> Iterator[Serving]:
-    """Run `python -m server serve` as a new user would (only DATA_DIR and PORT set) until /readyz answers 200."""
+def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Serving]:
+    """Run `python -m server serve` as a new user would (only DATA_DIR, PORT and ``env`` set) until /readyz is 200."""
     data_dir = tmp_path / "data"
-    port = free_port()
+    port = int(args[args.index("--port") + 1]) if "--port" in args else free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*SERVER, "serve"],
-            env=clean_env(DATA_DIR=str(data_dir), PORT=str(port)),
+            [*SERVER, "serve", *args],
+            env=clean_env(**{"DATA_DIR": str(data_dir), "PORT": str(port), **env}),  # env may override PORT
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -128,6 +128,13 @@ def test_serve_starts_with_zero_configuration_and_stops_on_sigterm(tmp_path: Pat
             assert login.status_code == 200, login.text
             assert login.json()["access_token"]
         server.stop()
+
+    output = server.output()
+    # One start-up block instead of initdb's and pgserver's chatter.
+    assert f"serving http://127.0.0.1:{server.base_url.rsplit(':', 1)[1]}" in output
+    assert "embedded PostgreSQL in" in output and "local replica" in output
+    for noise in ("initdb", "Running commandline", "XDG_RUNTIME_DIR", "pg_ctl"):
+        assert noise not in output, output
 
     data_dir = server.data_dir
     assert (data_dir / "pg" / "PG_VERSION").is_file()
@@ -215,3 +222,29 @@ async def test_migrate_without_database_url_migrates_the_embedded_database(tmp_p
     assert code == 0, stderr
     assert "up to date" in stdout
     assert not (data_dir / "pg" / "postmaster.pid").exists()
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`sensay-hub --version` prints the package's version and exits 0."""
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"sensay-hub {version('sensay-hub')}"
+
+
+def test_serve_refuses_the_embedded_database_when_told_to() -> None:
+    """With EMBEDDED_DATABASE=0 (as in the Docker image) and no DATABASE_URL, `serve` exits 2 and says what to set."""
+    result = run_cli("serve", EMBEDDED_DATABASE="0")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "DATABASE_URL" in result.stderr and "EMBEDDED_DATABASE=1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_serve_host_and_port_flags_override_the_environment(tmp_path: Path, databases: DatabaseFactory) -> None:
+    """`serve --host 127.0.0.1 --port N` listens on N although PORT says otherwise."""
+    port = free_port()
+    env = {"DATABASE_URL": await databases.migrated(), "JWT_SECRET": "j" * 40, "PORT": str(free_port())}
+    with serving(tmp_path, "--host", "127.0.0.1", "--port", str(port), **env) as server:
+        assert server.base_url.endswith(f":{port}")
+        server.stop()

@@ -153,3 +153,85 @@ def test_secret_equality_compares_values_without_showing_them() -> None:
     assert Secret("a" * 40) == Secret("a" * 40)
     assert Secret("a" * 40) != Secret("b" * 40)
     assert repr(Secret("a" * 40)) == repr(Secret("b" * 40))
+
+
+def test_operations_settings_are_read() -> None:
+    """Log format, access log, metrics port, service key, header bound and the issuer switch come from the env."""
+    settings = Settings.from_env(
+        {
+            "LOG_FORMAT": "JSON",
+            "ACCESS_LOG": "off",
+            "METRICS_PORT": "9100",
+            "SERVICE_KEY": "k" * 32,
+            "HTTP_MAX_HEADER_BYTES": "16384",
+            "SUPABASE_URL": "https://ref.supabase.co",
+            "SUPABASE_VERIFY_ISSUER": "0",
+        }
+    )
+    assert settings.log_format == "json" and settings.access_log is False
+    assert settings.metrics_port == 9100 and settings.http_max_header_bytes == 16384
+    assert settings.server_api_key == Secret("k" * 32)
+    assert settings.supabase_issuer is None
+    assert Settings.from_env({"SUPABASE_URL": "https://ref.supabase.co/"}).supabase_issuer == (
+        "https://ref.supabase.co/auth/v1"
+    )
+
+
+def test_the_service_key_falls_back_to_supabases_service_role_key() -> None:
+    """Without SERVICE_KEY, the Supabase service-role key guards the operators' routes."""
+    settings = Settings.from_env({"SUPABASE_SERVICE_ROLE_KEY": "service-role"})
+    assert settings.server_api_key == Secret("service-role")
+    assert Settings.from_env({}).server_api_key is None
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"ACCESS_LOG": "maybe"}, "ACCESS_LOG"),
+        ({"METRICS_PORT": "0"}, "METRICS_PORT"),
+        ({"SERVICE_KEY": "short"}, "SERVICE_KEY"),
+        ({"HTTP_MAX_HEADER_BYTES": "10"}, "HTTP_MAX_HEADER_BYTES"),
+        ({"EMBEDDED_DATABASE": "0"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://u:p@db.internal:6543/app"}, "DATABASE_SESSION_URL"),
+        ({"DATABASE_URL": "postgresql://u:p@db.internal/app?pgbouncer=true"}, "DATABASE_SESSION_URL"),
+    ],
+)
+def test_bad_operations_settings_name_their_variable(env: dict[str, str], variable: str) -> None:
+    """Each bad value stops start-up with an error naming the variable to fix, never echoing a password."""
+    with pytest.raises(ConfigError, match=variable) as raised:
+        Settings.from_env(env)
+    assert "u:p@" not in str(raised.value)
+
+
+def test_embedded_database_may_be_allowed_explicitly() -> None:
+    """EMBEDDED_DATABASE=1 without DATABASE_URL keeps the embedded default."""
+    assert Settings.from_env({"EMBEDDED_DATABASE": "1"}).embedded_database
+
+
+def test_supabase_transaction_pooler_gets_its_session_mode_for_listen_and_migrations() -> None:
+    """Supabase's pooler on 6543: statement cache off, pgbouncer flag dropped, session mode on 5432 for LISTEN."""
+    url = (
+        "postgresql://postgres.ref:pw@aws-0-eu-west-1.pooler.supabase.com:6543/postgres?pgbouncer=true&sslmode=require"
+    )
+    settings = Settings.from_env({"DATABASE_URL": url})
+    assert settings.database_transaction_pooler
+    assert settings.database_url is not None and settings.database_session_url is not None
+    assert settings.database_url.reveal() == url.replace("pgbouncer=true&", "")
+    assert settings.database_session_url.reveal() == (
+        "postgresql://postgres.ref:pw@aws-0-eu-west-1.pooler.supabase.com:5432/postgres?sslmode=require"
+    )
+
+
+def test_a_session_url_given_is_used_and_a_direct_url_is_no_pooler() -> None:
+    """DATABASE_SESSION_URL wins over the derived one; an ordinary URL needs none."""
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u:p@pgbouncer.internal:6432/app?pgbouncer=true",
+            "DATABASE_SESSION_URL": "postgresql://u:p@db.internal:5432/app",
+        }
+    )
+    assert settings.database_transaction_pooler
+    assert settings.database_session_url == Secret("postgresql://u:p@db.internal:5432/app")
+    direct = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db.internal:5432/app"})
+    assert not direct.database_transaction_pooler and direct.database_session_url is None

@@ -160,17 +160,28 @@ def test_environment_and_port(final_stage: list[Instruction]) -> None:
     assert only(final_stage, "EXPOSE").args == "8000"
 
 
-def test_healthcheck_hits_healthz_on_the_configured_port(final_stage: list[Instruction]) -> None:
-    """HEALTHCHECK asks /healthz on $PORT with python's urllib (slim has no curl)."""
+def test_image_refuses_the_embedded_database_unless_asked(final_stage: list[Instruction]) -> None:
+    """The image sets EMBEDDED_DATABASE=0, so without DATABASE_URL it stops instead of keeping data in the container."""
+    assert env_values(final_stage)["EMBEDDED_DATABASE"] == "0"
+
+
+def test_runs_under_tini(final_stage: list[Instruction]) -> None:
+    """tini is installed and is the entrypoint, so PID 1 forwards signals and reaps children."""
+    assert any("tini" in i.args for i in final_stage if i.keyword == "RUN")
+    assert json.loads(only(final_stage, "ENTRYPOINT").args) == ["tini", "--"]
+
+
+def test_healthcheck_hits_readyz_on_the_configured_port(final_stage: list[Instruction]) -> None:
+    """HEALTHCHECK asks /readyz (ready, not merely alive) on $PORT with python's urllib (slim has no curl)."""
     healthcheck = only(final_stage, "HEALTHCHECK")
-    assert "/healthz" in healthcheck.args
+    assert "/readyz" in healthcheck.args
     assert "urllib" in healthcheck.args
     assert "PORT" in healthcheck.args
     assert "curl" not in healthcheck.args and "wget" not in healthcheck.args
 
 
 def test_healthcheck_probe_passes_against_a_healthy_server(final_stage: list[Instruction]) -> None:
-    """The healthcheck's own python command exits 0 when /healthz answers 200, and non-zero when nothing listens."""
+    """The healthcheck's own python command exits 0 when /readyz answers 200, and non-zero otherwise."""
     args = only(final_stage, "HEALTHCHECK").args
     command = json.loads(args[args.index("CMD") + len("CMD") :].strip())
     assert command[0] == "python"
@@ -178,7 +189,7 @@ def test_healthcheck_probe_passes_against_a_healthy_server(final_stage: list[Ins
 
     class Healthz(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_response(200 if self.path == "/readyz" and self.server.ready else 503)  # type: ignore[attr-defined]
             self.end_headers()
 
         def log_message(self, fmt: str, *args: object) -> None:
@@ -189,18 +200,21 @@ def test_healthcheck_probe_passes_against_a_healthy_server(final_stage: list[Ins
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         try:
+            httpd.ready = True  # type: ignore[attr-defined]
             ok = subprocess.run(probe, env={"PORT": str(port)}, capture_output=True, timeout=30)
+            httpd.ready = False  # type: ignore[attr-defined]
+            not_ready = subprocess.run(probe, env={"PORT": str(port)}, capture_output=True, timeout=30)
         finally:
             httpd.shutdown()
     assert ok.returncode == 0, ok.stderr
+    assert not_ready.returncode != 0
     down = subprocess.run(probe, env={"PORT": str(port)}, capture_output=True, timeout=30)
     assert down.returncode != 0
 
 
 def test_cmd_runs_sensay_hub_serve(final_stage: list[Instruction]) -> None:
-    """The container's command is `sensay-hub serve`, in exec form so it receives SIGTERM directly."""
+    """The container's command is `sensay-hub serve`, in exec form, so tini hands it SIGTERM directly."""
     assert json.loads(only(final_stage, "CMD").args) == ["sensay-hub", "serve"]
-    assert not [i for i in final_stage if i.keyword == "ENTRYPOINT"]
 
 
 def test_dependencies_are_installed_before_the_source_is_copied(instructions: list[Instruction]) -> None:

@@ -16,6 +16,7 @@ LAYERS: Final[dict[str, int]] = {
     # the wiring: builds and runs everything
     "__main__": 7,
     "app": 7,
+    "startup": 7,
     # transports
     "api": 6,
     "ws": 6,
@@ -40,6 +41,8 @@ LAYERS: Final[dict[str, int]] = {
     # shared by all: the domain errors and the settings (the contract, protocol/, is outside server/)
     "errors": 0,
     "config": 0,
+    "logs": 0,
+    "metrics": 0,
 }
 """Each part of server/ (a subpackage or a top-level module) and its layer: a part imports only from its own
 layer or below."""

@@ -56,11 +56,16 @@ def test_configuration_defaults_are_the_code_s() -> None:
         if len(values) != len(names):  # `A` + `B`: one default for both
             values = values * len(names) if len(values) == 1 else [""] * len(names)
         documented.update(zip(names, values, strict=True))
-    defaults = {field.name.upper(): field for field in dataclasses.fields(Settings)}
+    # A field is read from the variable of its name, or the one its metadata names (``env``: None when derived).
+    defaults = {
+        field.metadata.get("env", field.name.upper()): field
+        for field in dataclasses.fields(Settings)
+        if field.metadata.get("env", "") is not None
+    }
     assert set(defaults) == set(documented)
     settings = Settings()
     for name, shown in documented.items():
-        value = getattr(settings, name.lower())
+        value = getattr(settings, defaults[name].name)
         if not shown:
             assert value is None or defaults[name].default is dataclasses.MISSING, f"{name}: README shows no default"
         elif isinstance(value, tuple):

@@ -145,3 +145,25 @@ async def stalled_socket(base_url: str, token: str, *, rcvbuf: int = 4096) -> so
     protocol.send_text(json.dumps({"type": "auth", "token": token}).encode())
     await loop.sock_sendall(sock, b"".join(protocol.data_to_send()))
     return sock
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(base_url: str, **headers: str) -> Samples:
+    """GET /metrics and parse it: ``{(sample name, sorted labels): value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        response = await http.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value (0 when it was never observed)."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -1,12 +1,16 @@
-"""Bearer-token authentication for REST handlers."""
+"""Bearer-token authentication for REST handlers, and the service key of the operators' routes."""
 
 from __future__ import annotations
+
+import secrets
 
 from starlette.requests import HTTPConnection
 
 from protocol import ErrorCode
 
+from .. import metrics
 from ..auth.tokens import Principal
+from ..ratelimit import parsed_rate
 from ..state import app_state
 from .problems import Problem
 
@@ -17,8 +21,39 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def require_principal(conn: HTTPConnection) -> Principal:
-    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table)."""
+    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table).
+
+    A write (POST, PUT, PATCH, DELETE) also counts against the user's REST write rate: 429 with ``Retry-After``
+    beyond it, on whichever process (with Redis) the requests land.
+    """
     token = bearer_token(conn)
     if token is None:
         raise Problem(ErrorCode.UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return await app_state(conn)["identity"].authenticate(token)
+    state = app_state(conn)
+    principal = await state["identity"].authenticate(token)
+    if conn.scope.get("method", "GET") in WRITES:
+        rate = parsed_rate(state["settings"].rest_write_rate)
+        retry_after = await state["limiter"].hit(rate, "rest-writes", str(principal.user_id))
+        if retry_after is not None:
+            metrics.RATE_LIMITED.labels("rest_writes").inc()
+            detail = "too many writes; try again later"
+            raise Problem(ErrorCode.RATE_LIMITED, detail, headers={"Retry-After": str(int(retry_after))})
+    return principal
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def require_service_key(conn: HTTPConnection, *, loopback_ok: bool = False) -> None:
+    """Let through the holder of the service key (and, with ``loopback_ok``, any client on this machine)."""
+    if loopback_ok and conn.client is not None and conn.client.host in LOOPBACK:
+        return
+    key = app_state(conn)["settings"].server_api_key
+    token = bearer_token(conn)
+    if key is None or token is None or not secrets.compare_digest(token.encode(), key.reveal().encode()):
+        raise Problem(
+            ErrorCode.UNAUTHORIZED, "this route needs the service key", headers={"WWW-Authenticate": "Bearer"}
+        )

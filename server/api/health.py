@@ -29,7 +29,7 @@ class Readiness(msgspec.Struct):
     status: Literal["ready"] = "ready"
 
 
-@operation("GET", "/healthz", "getHealth", tag="meta", answers={200: Health}, public=True)
+@operation("GET", "/healthz", "getHealth", tag="meta", answers={200: Health}, public=True, database=False)
 async def healthz(request: Request) -> Response:
     """The process is alive."""
     return json_response(Health())

@@ -31,7 +31,8 @@ TAGS: Final = {
     "tasks": "The caller's task list (changes reach the socket as `change` frames).",
     "prototypes": "The seven prototypes of the showcase and their actions.",
     "mock": "Simulated outside services: telephony, a $SNSY chain, MCP tools.",
-    "meta": "Health, readiness and this document.",
+    "server": "The server API for the people who run sensay-hub (the service key; every process answers).",
+    "meta": "Health, readiness, metrics and this document.",
 }
 """Every tag an operation may use, with its description (a new tag is added here)."""
 
@@ -109,6 +110,11 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
                     "in": "header",
                     "name": "apikey",
                     "description": "The anon key (`/auth/v1` only; printed by `sensay-hub serve`).",
+                },
+                "serviceKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The service key (`SERVICE_KEY`, else Supabase's service-role key), for operators.",
                 },
             },
         },
@@ -244,7 +250,15 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 _rendered: WeakKeyDictionary[ASGIApp, bytes] = WeakKeyDictionary()
 
 
-@operation("GET", "/openapi.json", "getOpenApiDocument", tag="meta", answers={200: OpenApiDocument}, public=True)
+@operation(
+    "GET",
+    "/openapi.json",
+    "getOpenApiDocument",
+    tag="meta",
+    answers={200: OpenApiDocument},
+    public=True,
+    database=False,
+)
 async def openapi_json(request: Request) -> Response:
     """This document."""
     app = request.app

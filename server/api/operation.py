@@ -19,9 +19,10 @@ How to add a route::
   parameters (read them with ``parsing.read_query``), ``path_params`` the types of the path's ``{names}``
   (``str`` when not given).
 - ``errors`` lists the problem codes the operation answers besides the ones every operation of its kind may
-  answer, which are added for you: ``unauthorized`` unless ``public``; ``malformed_json``,
-  ``unsupported_media_type``, ``body_too_large`` and ``validation_error`` with a ``body``; ``validation_error``
-  with a ``query``; ``internal_error`` always. Statuses come from the error table (``ErrorCode.http_status``);
+  answer, which are added for you: ``unauthorized`` unless ``public``, and ``rate_limited`` for a user's writes
+  (``REST_WRITE_RATE``); ``malformed_json``, ``unsupported_media_type``, ``body_too_large`` and ``validation_error``
+  with a ``body``; ``validation_error`` with a ``query``; ``not_ready`` (a database outage) unless
+  ``database=False``; ``internal_error`` always. Statuses come from the error table (``ErrorCode.http_status``);
   ``rate_limited`` answers carry ``Retry-After``.
 
 The tests check every response the suite receives against the document (``tests/contract.py``): an answer with a
@@ -103,6 +104,7 @@ def routes_of(*endpoints: Endpoint) -> list[ApiRoute]:
     return [ApiRoute(endpoint) for endpoint in endpoints]
 
 
+_WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_ERRORS: Final = (
     ErrorCode.MALFORMED_JSON,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE,
@@ -126,17 +128,23 @@ def operation(
     public: bool = False,
     problems: bool = True,
     security: tuple[str, ...] | None = None,
+    database: bool = True,
 ) -> Callable[[Handler], Endpoint]:
     """Declare the operation the decorated handler serves (see the module's docstring).
 
     ``problems=False`` leaves out the problem codes every operation may answer (for ``/auth/v1``, whose errors are
     GoTrue's and declared in ``answers``); ``internal_error`` stays. ``security`` names the schemes a caller must
-    present (default: ``bearer`` unless ``public``).
+    present (default: ``bearer`` unless ``public``). ``database=False`` marks a route that never reads the
+    database (so never answers ``not_ready`` during an outage).
     """
     codes = set(errors) | {ErrorCode.INTERNAL_ERROR}
+    if database:
+        codes.add(ErrorCode.NOT_READY)
     if problems:
         if not public:
             codes.add(ErrorCode.UNAUTHORIZED)
+            if method in _WRITES and security is None:  # a user's writes count against REST_WRITE_RATE
+                codes.add(ErrorCode.RATE_LIMITED)
         if body is not None:
             codes.update(_BODY_ERRORS)
         if query is not None:

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 from starlette.requests import Request
 
-from protocol import ErrorCode
+from protocol import NUL_MESSAGE, ErrorCode, has_nul
 
 from ..errors import InvalidInput, NotFound
 from .problems import Problem
@@ -26,11 +26,14 @@ async def read_json(request: Request, type_: type[T]) -> T:
     if body is None:
         raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
     try:
-        return msgspec.json.decode(body, type=type_)
+        value = msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
         raise Problem(ErrorCode.MALFORMED_JSON, "the body is not valid JSON") from None
+    if has_nul(body):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
+        raise InvalidInput(NUL_MESSAGE)
+    return value
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

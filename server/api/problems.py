@@ -19,6 +19,7 @@ from starlette.responses import Response
 from protocol import ErrorCode
 
 from ..errors import DomainError, error_code
+from ..store.errors import OUTAGE_RETRY_AFTER, outage
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,11 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    # ServerErrorMiddleware logs the traceback; the client sees no internals.
+    """A database outage is 503 ``not_ready`` with ``Retry-After``; anything else 500 (logged with its traceback
+    by the request middleware). The client sees no internals either way."""
+    down = outage(exc)
+    if down is not None:
+        return problem_response(problem_of(down, {"Retry-After": str(OUTAGE_RETRY_AFTER)}), request.url.path)
     return problem_response(Problem(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred"), request.url.path)
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from ..config import Settings
-from . import auth, conversations, gotrue, health, mock, openapi, prototypes, replicas, rooms, tasks
+from . import (
+    auth,
+    conversations,
+    gotrue,
+    health,
+    metrics,
+    mock,
+    openapi,
+    prototypes,
+    replicas,
+    rooms,
+    server_api,
+    tasks,
+)
 
 
 def uses_supabase_auth(settings: Settings) -> bool:
@@ -16,6 +29,8 @@ def rest_routes(settings: Settings) -> list[BaseRoute]:
     """The REST routes the app serves with ``settings`` (a new module's ``routes`` is added here)."""
     return [
         *health.routes,
+        *metrics.routes,
+        *server_api.routes,
         *auth.routes,
         *([] if uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
         *conversations.routes,

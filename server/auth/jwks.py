@@ -75,6 +75,11 @@ class JwksCache:
     def kids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a fetch has ever succeeded (the key set may still be empty)."""
+        return self._fetched_at is not None
+
     async def get_key(self, kid: str) -> PyJWK:
         """The public key with this ``kid``, or :class:`InvalidToken` when the project publishes none."""
         key = self._keys.get(kid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import metrics
 from .base import Broker, Listener
 
 
@@ -24,5 +25,6 @@ class MemoryBroker(Broker):
         self._channels.discard(channel)
 
     async def publish(self, channel: str, payload: str) -> None:
+        metrics.BROKER_PUBLISHES.labels("memory").inc()
         if self._listener is not None and channel in self._channels:
             self._listener(channel, payload)

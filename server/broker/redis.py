@@ -9,6 +9,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from .. import metrics
 from .base import Broker, Listener
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class RedisBroker(Broker):
 
     async def publish(self, channel: str, payload: str) -> None:
         await self._client.publish(channel, payload)
+        metrics.BROKER_PUBLISHES.labels("redis").inc()
 
     async def _read(self) -> None:
         await self._subscribed.wait()  # get_message() refuses to run before the first subscription
@@ -55,6 +57,7 @@ class RedisBroker(Broker):
             except RedisConnectionError:
                 # redis-py re-subscribes on reconnect; frames published meanwhile are lost, as pub/sub is.
                 logger.warning("redis broker connection lost; reconnecting")
+                metrics.BROKER_GAPS.labels("redis").inc()
                 await asyncio.sleep(0.5)
                 continue
             if message is not None and self._listener is not None and message["type"] == "message":

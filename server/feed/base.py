@@ -9,8 +9,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
+
+from .. import metrics
 
 Table = Literal["tasks", "prototype_interactions"]
 Operation = Literal["INSERT", "UPDATE", "DELETE"]
@@ -42,3 +45,22 @@ class ChangeFeed(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop delivering; idempotent."""
+
+
+def count_change(change: Change, backend: str) -> None:
+    """Count a change about to be delivered, and its lag since the commit when the backend knows that time."""
+    metrics.FEED_CHANGES.labels(change.table, change.op).inc()
+    if change.commit_timestamp is None:
+        return
+    try:
+        committed = datetime.fromisoformat(change.commit_timestamp)
+    except ValueError:
+        return
+    if committed.tzinfo is None:
+        committed = committed.replace(tzinfo=UTC)
+    lag = (datetime.now(UTC) - committed).total_seconds()
+    metrics.FEED_LAG.labels(backend).observe(max(0.0, lag))  # the database's clock may run a little ahead
+
+
+def count_gap(backend: str) -> None:
+    metrics.FEED_GAPS.labels(backend).inc()

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from .base import TABLES, Change, ChangeFeed, OnChange, OnGap
+from .base import TABLES, Change, ChangeFeed, OnChange, OnGap, count_change, count_gap
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class PostgresFeed(ChangeFeed):
                 continue
             logger.warning("change feed: listening connection lost; reconnecting")
             await self._reconnect()
+            count_gap("postgres")
             await on_gap("the change feed reconnected; changes may have been missed")
 
     async def _probe(self) -> bool:
@@ -116,6 +117,7 @@ class PostgresFeed(ChangeFeed):
             try:
                 change = await self._resolve(payload)
                 if change is not None:
+                    count_change(change, "postgres")
                     await on_change(change)
             except Exception:  # one bad change must not stop the feed
                 logger.exception("change feed: failed to deliver %s", payload[:200])
@@ -126,9 +128,10 @@ class PostgresFeed(ChangeFeed):
         if table not in TABLES or op not in ("INSERT", "UPDATE", "DELETE"):
             return None
         key = {"id": note["id"], "user_id": note["user_id"]}
+        at = note.get("at")  # since migration 040
         if op == "DELETE":
-            return Change(table, op, UUID(note["user_id"]), None, key)
+            return Change(table, op, UUID(note["user_id"]), None, key, at)
         row = await self.pool.fetchrow(_READ_BACK[table], UUID(note["id"]))
         if row is None:
             return None  # deleted meanwhile: its DELETE notification follows
-        return Change(table, op, row["user_id"], dict(row), None)
+        return Change(table, op, row["user_id"], dict(row), None, at)

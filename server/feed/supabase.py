@@ -50,7 +50,7 @@ from realtime import (
     RealtimeSubscribeStates,
 )
 
-from .base import TABLES, Change, ChangeFeed, OnChange, OnGap, Operation, Table
+from .base import TABLES, Change, ChangeFeed, OnChange, OnGap, Operation, Table, count_change, count_gap
 
 logger = logging.getLogger(__name__)
 
@@ -406,6 +406,7 @@ class SupabaseFeed(ChangeFeed):
         while True:
             item = await self._queue.get()
             if isinstance(item, _Gap):
+                count_gap("supabase")
                 try:
                     await on_gap(item.reason + "; changes may have been missed")
                 except Exception:
@@ -422,6 +423,7 @@ class SupabaseFeed(ChangeFeed):
                         await on_gap("a deletion could not be routed; re-fetch")
                 continue
             self._remember_owner(change)
+            count_change(change, "supabase")
             try:
                 await on_change(change)
             except Exception:  # one bad change must not stop the feed

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import CloseCode
 
+from .. import metrics
 from ..auth.tokens import Principal
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Connection:
         "limiter",
         "flood",
         "expiry",
+        "opened_at",
     )
 
     def __init__(self, websocket: WebSocket, *, max_queue: int = DEFAULT_SEND_QUEUE, limiter: TokenBucket) -> None:
@@ -93,6 +95,8 @@ class Connection:
         self.flood: TokenBucket | None = None
         """Budget of frames dropped by ``limiter``, made on the first drop (see ``protocol.FLOOD_LIMIT``)."""
         self.expiry: asyncio.TimerHandle | None = None
+        self.opened_at = time.time()
+        metrics.CONNECTIONS.labels(self.state.value).inc()
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -102,7 +106,15 @@ class Connection:
     def transition(self, new: ConnectionState) -> None:
         if new not in _TRANSITIONS[self.state]:
             raise RuntimeError(f"connection {self.id}: cannot go from {self.state.value} to {new.value}")
+        metrics.CONNECTIONS.labels(self.state.value).dec()
+        if new is not ConnectionState.CLOSED:
+            metrics.CONNECTIONS.labels(new.value).inc()
         self.state = new
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written."""
+        return len(self._queue) if self._queue is not None else 0
 
     def send(self, text: str) -> None:
         """Queue an encoded frame. A socket whose queue is full is closed as a slow consumer."""
@@ -112,6 +124,7 @@ class Connection:
             self._queue = deque()
         elif len(self._queue) >= self.max_queue:
             self._queue = None
+            metrics.CLOSES.labels("slow_consumer").inc()
             self.close(CloseCode.SLOW_CONSUMER, "send queue overflow: reconnect and resume")
             return
         self._queue.append(text)
@@ -121,7 +134,9 @@ class Connection:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                await self.websocket.send_text(self._queue.popleft())
+                text = self._queue.popleft()
+                await self.websocket.send_text(text)
+                metrics.FRAMES_SENT.labels(metrics.frame_type(text)).inc()
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the peer is gone; the receive loop notices and unregisters the connection
         finally:

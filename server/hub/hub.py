@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import operator
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,6 +24,7 @@ from protocol import (
     room_stream,
 )
 
+from .. import metrics
 from ..broker import Broker
 from .connection import Connection, ConnectionState
 
@@ -65,8 +67,11 @@ class Hub:
         self._control_handlers: dict[type[ControlMessage], list[ControlHandler[Any]]] = {}
         self._control_decoder: msgspec.json.Decoder[Any] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._per_user: Counter[UUID] = Counter()
+        self._per_address: Counter[str] = Counter()
         self.accepting = True
         self.on_control(EndSession, self._end_session_here)
+        metrics.watch_hub(self)
 
     async def start(self) -> None:
         await self.broker.connect(self._deliver)
@@ -77,11 +82,34 @@ class Hub:
 
     # -- membership ------------------------------------------------------------------------------
 
-    async def register(self, conn: Connection) -> None:
-        """Add an authenticated connection; from now on it receives its user's frames."""
+    def admit(self, address: str, limit: int) -> bool:
+        """Count a new socket from ``address`` (authenticated or not); ``False`` when it would pass ``limit``.
+
+        Every socket admitted is handed to :meth:`release` when it ends.
+        """
+        if self._per_address[address] >= limit:
+            return False
+        self._per_address[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self._per_address[address] -= 1
+        if self._per_address[address] <= 0:
+            del self._per_address[address]
+
+    async def register(self, conn: Connection, *, max_per_user: int | None = None) -> bool:
+        """Add an authenticated connection; from now on it receives its user's frames.
+
+        ``False`` (and nothing added) when the user already has ``max_per_user`` sockets on this process.
+        """
+        user_id = conn.user_id
+        if max_per_user is not None and self._per_user[user_id] >= max_per_user:
+            return False
+        self._per_user[user_id] += 1  # counted before the first await, so concurrent sockets see it
         conn.transition(ConnectionState.OPEN)
-        await self._join(user_channel(conn.user_id), conn)
+        await self._join(user_channel(user_id), conn)
         self._all.add(conn)
+        return True
 
     async def unregister(self, conn: Connection) -> None:
         if conn.state is ConnectionState.CLOSED:
@@ -92,6 +120,9 @@ class Hub:
             conn.expiry.cancel()
         if not was_open:
             return
+        self._per_user[conn.user_id] -= 1
+        if self._per_user[conn.user_id] <= 0:
+            del self._per_user[conn.user_id]
         self._all.discard(conn)
         await self._leave(user_channel(conn.user_id), conn)
         for channel in list(conn.rooms):
@@ -156,6 +187,10 @@ class Hub:
     def connection_count(self) -> int:
         return len(self._all)
 
+    def queue_depths(self) -> list[int]:
+        """Frames waiting on each open socket (for the send-queue gauges)."""
+        return [conn.queued for conn in self._all]
+
     # -- sending ---------------------------------------------------------------------------------
 
     async def send_to_user(self, user_id: UUID, frame: ServerFrame) -> None:
@@ -172,6 +207,7 @@ class Hub:
     def broadcast_local(self, frame: ServerFrame) -> None:
         """Deliver to every socket on this process."""
         payload = encode_text(frame)
+        metrics.DELIVERIES.labels("everyone").inc()
         for conn in self._all:
             conn.send(payload)
 
@@ -179,6 +215,7 @@ class Hub:
         if channel == CONTROL_CHANNEL:
             self._control(payload)
             return
+        metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
         for conn in self._channels.get(channel, ()):
             conn.send(payload)
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from ..store.errors import outage
 from .base import Context
 
 logger = logging.getLogger(__name__)
@@ -49,14 +50,18 @@ class Scheduler:
                 pass
 
     async def run_once(self) -> int:
-        """Run every sweep once; a failing sweep is logged with its traceback and the others still run."""
+        """Run every sweep once; a failing sweep is logged with its traceback (a database outage with one line)
+        and the others still run."""
         settled = 0
         for sweep in self.sweeps:
             try:
                 settled += await sweep(self.ctx)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if outage(exc) is not None:  # the database is down: one line per sweep, not a traceback a second
+                    logger.warning("the %s sweep waits for the database (%r)", sweep.__qualname__, exc)
+                    continue
                 logger.exception("the %s sweep failed; it runs again in %.1f s", sweep.__qualname__, self.interval)
         return settled
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 from protocol import ErrorCode, ServerFrame, room_stream
 
+from .. import metrics
 from ..errors import DomainError, ReplicaRejected, ReplicaUnavailable, error_code
 from ..hub.hub import Hub
 from ..sensay.client import SensayClient
@@ -48,6 +50,26 @@ class ReplyStorage(Protocol):
         ...
 
 
+class _Timing:
+    """Reply latency for the metrics: to the first delta and to the end, observed with the outcome."""
+
+    __slots__ = ("kind", "start", "first")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.start = time.perf_counter()
+        self.first: float | None = None
+
+    def first_delta(self) -> None:
+        self.first = time.perf_counter() - self.start
+
+    def done(self, outcome: str) -> None:
+        """``outcome``: ``stored``, ``cancelled`` or the failure's error code (a small fixed set)."""
+        metrics.REPLY_SECONDS.labels(self.kind, outcome).observe(time.perf_counter() - self.start)
+        if self.first is not None:
+            metrics.REPLY_FIRST_DELTA.labels(self.kind, outcome).observe(self.first)
+
+
 class Replies:
     """Runs reply jobs: inline (:meth:`run`) or in a task the pipeline owns (:meth:`start`)."""
 
@@ -69,22 +91,26 @@ class Replies:
         Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
         storage = self._storages[job.kind]
+        timing = _Timing(job.kind)
         try:
             reply = await storage.existing(job)
             if reply is not None:
                 return reply
-            content = await self._stream(job, storage)
+            content = await self._stream(job, storage, timing)
             reply = await storage.store(job, content)
         except asyncio.CancelledError:
+            timing.done("cancelled")
             raise
         except Exception as exc:
             error = replica_failure(exc)
+            timing.done(error_code(error).value)
             self._log(job, exc, error)
             try:
                 await self._send(job.audience, storage.failed(job, error_code(error), error.detail))
             except Exception:
                 logger.exception("telling the audience that a %s reply failed failed too", job.kind)
             raise error from exc
+        timing.done("stored")
         await self._send(job.audience, storage.shown(job, reply))
         return reply
 
@@ -117,12 +143,14 @@ class Replies:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _stream(self, job: ReplyJob, storage: ReplyStorage) -> str:
+    async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
         async with asyncio.timeout(self.timeout):
             async for text in self.sensay.chat_stream(
                 job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history
             ):
+                if not parts:
+                    timing.first_delta()
                 await self._send(job.audience, storage.delta(job, len(parts), text))
                 parts.append(text)
         return "".join(parts)

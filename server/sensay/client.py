@@ -14,18 +14,19 @@ import ipaddress
 import logging
 import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, TypeVar
-from urllib.parse import quote
 
 import httpx
 import msgspec
 
-from server.sensay.errors import SensayError, SensayUnavailable, error_for_status
+from .. import metrics
+from .errors import SensayError, SensayNotFound, SensayUnavailable, error_for_status
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -333,9 +334,15 @@ class SensayClient:
             async with AsyncExitStack() as stack:
                 try:
                     await stack.enter_async_context(self._semaphore)
-                    response = await stack.enter_async_context(
-                        self._http.stream("POST", path, content=body, headers=headers)
-                    )
+                    start = time.perf_counter()
+                    try:
+                        response = await stack.enter_async_context(
+                            self._http.stream("POST", path, content=body, headers=headers)
+                        )
+                    except httpx.HTTPError:
+                        _count("POST", path, start, None)
+                        raise
+                    _count("POST", path, start, response)
                     if response.is_success:
                         async for delta in _stream_deltas(response):
                             yielded = True
@@ -397,7 +404,13 @@ class SensayClient:
             response: httpx.Response | None = None
             try:
                 async with self._semaphore:
-                    response = await self._http.request(method, path, content=content, headers=headers, params=params)
+                    start = time.perf_counter()
+                    try:
+                        response = await self._http.request(
+                            method, path, content=content, headers=headers, params=params
+                        )
+                    finally:
+                        _count(method, path, start, response)
             except httpx.HTTPError as exc:
                 error = _transport_error(method, path, exc)
             else:
@@ -592,8 +605,26 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
+def _count(method: str, path: str, start: float, response: httpx.Response | None) -> None:
+    """Count a request by endpoint template and status (``error`` when no response came), and time it."""
+    parts = path.split("/")
+    if len(parts) > 3 and parts[2] == "replicas":
+        parts[3] = "{replicaUUID}"  # a label value per replica would be unbounded
+    endpoint = "/".join(parts)
+    status = str(response.status_code) if response is not None else "error"
+    metrics.SENSAY_REQUESTS.labels(method, endpoint, status).inc()
+    metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
+
+
+_REPLICA_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _replica_path(replica_id: str, suffix: str = "") -> str:
-    return f"/v1/replicas/{quote(replica_id, safe='')}{suffix}"
+    """The path of a replica; an id that is not a UUID (as Sensay's all are) is unknown without asking Sensay,
+    so ``.`` or ``/`` can never reach another of its paths."""
+    if not _REPLICA_UUID.fullmatch(replica_id):
+        raise SensayNotFound(f"{replica_id[:64]!r} is not a replica id (a UUID)", status=404)
+    return f"/v1/replicas/{replica_id}{suffix}"
 
 
 def _clean_user_name(name: str | None) -> str | None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import re
 import socket
 import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, NamedTuple
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = [
     "ADA_LOVELACE_UUID",
@@ -609,6 +612,29 @@ def create_local_replica(*, organization_secret: str, latency: float = 0.0, word
     return LocalReplica(organization_secret=organization_secret, latency=latency, word_delay=word_delay)
 
 
+_in_replica_server: ContextVar[bool] = ContextVar("in_local_replica_server", default=False)
+
+
+class _ReplicaServerQuiet(logging.Filter):
+    """Drops the embedded server's own start and stop lines, which read like the host's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not _in_replica_server.get()
+
+
+class _HostOwnsLogging(uvicorn.Config):
+    def configure_logging(self) -> None:
+        """Leave the host's logging alone: uvicorn's own setup would reset the host's access log."""
+
+
+class _NoAccessLog(HttpToolsProtocol):
+    """The replica's requests are the host's own calls: they stay out of the host's access log."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = False
+
+
 class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -629,18 +655,23 @@ async def serve_local_replica(app: ASGIApp, host: str = "127.0.0.1", port: int =
         sock.close()
         raise
     bound_port = sock.getsockname()[1]
-    # log_config/log_level None: leave the host's logging configuration alone.
-    config = uvicorn.Config(
+    config = _HostOwnsLogging(
         app,
-        log_config=None,
-        log_level=None,
-        access_log=False,
+        http=_NoAccessLog,
         lifespan="off",
         ws="none",
         timeout_graceful_shutdown=2,
     )
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"local-replica:{bound_port}")
+    uvicorn_logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _ReplicaServerQuiet) for f in uvicorn_logger.filters):
+        uvicorn_logger.addFilter(_ReplicaServerQuiet())
+
+    async def serve_quietly() -> None:
+        _in_replica_server.set(True)  # in this task's own context only
+        await server.serve(sockets=[sock])
+
+    task = asyncio.create_task(serve_quietly(), name=f"local-replica:{bound_port}")
     try:
         while not server.started:
             if task.done():

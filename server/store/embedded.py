@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import tempfile
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 
 @asynccontextmanager
@@ -21,16 +23,23 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
     pgserver shares one postmaster between every process that opens the same directory and stops
     it when the last one lets go, so two ``serve`` processes on one data dir are safe.
     """
-    from pgserver.postgres_server import get_server  # imported here: production deployments never load it
-
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = await asyncio.to_thread(get_server, pgdata, cleanup_mode="stop")
-    logger.info("embedded PostgreSQL running in %s", pgdata)
+    server = await asyncio.to_thread(_start, pgdata)
     try:
         yield server.get_uri()
     finally:
         await asyncio.to_thread(server.cleanup)
+
+
+def _start(pgdata: Path) -> PostgresServer:
+    """Start or attach to the server, quietly: pgserver logs initdb's output at INFO (kept out by the log
+    configuration) and platformdirs warns about a missing ``XDG_RUNTIME_DIR`` that pgserver never needs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # raised when pgserver is imported
+        from pgserver.postgres_server import get_server  # imported here: production deployments never load it
+
+        return get_server(pgdata, cleanup_mode="stop")
 
 
 async def answers(dsn: str) -> bool:

@@ -78,7 +78,7 @@ async def migrate(dsn: str) -> list[Migration]:
                         migration.version,
                         migration.name,
                     )
-                logger.info("applied migration %03d_%s", migration.version, migration.name)
+                logger.debug("applied migration %03d_%s", migration.version, migration.name)
                 applied.append(migration)
             return applied
         finally:

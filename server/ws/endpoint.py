@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -10,9 +11,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import FRAME_BURST, FRAME_RATE, TOKEN_QUERY_PARAM, WS_PATH, CloseCode, parse_subprotocols
 
+from .. import logs, metrics
 from ..hub.connection import Connection, TokenBucket
 from ..state import app_state
 from .session import SocketSession
+
+logger = logging.getLogger(__name__)
 
 POLICY_VIOLATION: Final = 1008
 
@@ -37,14 +41,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     offered = parse_subprotocols(websocket.scope.get("subprotocols", ()))
     token = websocket.query_params.get(TOKEN_QUERY_PARAM) or offered.token
     await websocket.accept(subprotocol=offered.selected)
+    address = websocket.client.host if websocket.client is not None else "unknown"
+    if not hub.admit(address, settings.ws_max_sockets_per_address):
+        metrics.CLOSES.labels("too_many_sockets").inc()
+        limit = settings.ws_max_sockets_per_address
+        await websocket.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per client address")
+        return
     conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST))
     session = SocketSession(conn, state)
     try:
-        if await session.authenticate(token):
-            await session.run()
+        with logs.bound(connection_id=conn.id):  # this task serves only this socket
+            if await session.authenticate(token):
+                with logs.bound(user_id=str(conn.user_id)):
+                    logger.debug("socket authenticated")
+                    await session.run()
     except WebSocketDisconnect:
         pass
     finally:
+        hub.release(address)
         await hub.unregister(conn)
 
 

@@ -40,11 +40,14 @@ from protocol import (
     room_stream,
 )
 
+from .. import metrics
 from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection, TokenBucket
+from ..ratelimit import parsed_rate
 from ..state import AppState
+from ..store.errors import outage
 from .resume import replay
 
 logger = logging.getLogger(__name__)
@@ -83,7 +86,11 @@ class SocketSession:
         if principal is None:
             return False
         self.conn.principal = principal
-        await self.hub.register(self.conn)
+        if not await self.hub.register(self.conn, max_per_user=self.settings.ws_max_sockets_per_user):
+            metrics.CLOSES.labels("too_many_sockets").inc()
+            limit = self.settings.ws_max_sockets_per_user
+            await self.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per user")
+            return False
         self._schedule_expiry(principal)
         self._hello(principal)
         return True
@@ -114,6 +121,11 @@ class SocketSession:
             return None
         except AuthError as exc:
             await self.close(CloseCode.AUTH_FAILED, str(exc))
+            return None
+        except Exception as exc:
+            if outage(exc) is None:
+                raise
+            await self.close(CloseCode.INTERNAL_ERROR, "the database did not answer; reconnect later")
             return None
 
     def _schedule_expiry(self, principal: Principal) -> None:
@@ -152,10 +164,13 @@ class SocketSession:
             if len(text) * 4 > limit and len(text.encode()) > limit:  # cheap bound first: UTF-8 is <= 4 bytes/char
                 await self.close(CloseCode.MESSAGE_TOO_BIG, f"frames may be at most {limit} bytes")
                 return
-            if not self.conn.limiter.take():
+            limited = "socket" if not self.conn.limiter.take() else await self._over_user_rate()
+            if limited is not None:
+                metrics.RATE_LIMITED.labels(limited).inc()
                 if self.conn.flood is None:
                     self.conn.flood = TokenBucket(FLOOD_FORGIVEN_PER_SECOND, FLOOD_LIMIT)
                 if not self.conn.flood.take():
+                    metrics.CLOSES.labels("rate_limited").inc()
                     await self.close(CloseCode.RATE_LIMITED, "too many frames")
                     return
                 self.error(ErrorCode.RATE_LIMITED, "slow down: frame dropped", peek_frame_id(text))
@@ -163,8 +178,10 @@ class SocketSession:
             try:
                 frame = decode_client_frame(text)
             except FrameError as exc:
+                metrics.FRAMES_RECEIVED.labels("invalid").inc()
                 self.send(exc.to_frame())
                 continue
+            metrics.FRAMES_RECEIVED.labels(type(frame).__struct_config__.tag).inc()
             try:
                 await self.dispatch(frame)
             except WebSocketDisconnect:
@@ -174,9 +191,21 @@ class SocketSession:
                 if code is ErrorCode.INTERNAL_ERROR:
                     logger.error("handling a %s frame failed", type(frame).__name__, exc_info=exc)
                 self.error(code, exc.detail, frame.id)
-            except Exception:
-                logger.exception("handling a %s frame failed", type(frame).__name__)
-                self.error(ErrorCode.INTERNAL_ERROR, "the server failed to handle this frame", frame.id)
+            except Exception as exc:
+                down = outage(exc)
+                if down is None:
+                    logger.exception("handling a %s frame failed", type(frame).__name__)
+                    self.error(ErrorCode.INTERNAL_ERROR, "the server failed to handle this frame", frame.id)
+                else:
+                    logger.warning("handling a %s frame: database unavailable (%r)", type(frame).__name__, exc)
+                    self.error(error_code(down), down.detail, frame.id)
+
+    async def _over_user_rate(self) -> str | None:
+        """``"user"`` when the user's frames over all their sockets (and processes, with Redis) pass the rate."""
+        rate = parsed_rate(self.settings.ws_user_frame_rate)
+        if await self.state["limiter"].hit(rate, "ws-frames", str(self.conn.user_id)) is None:
+            return None
+        return "user"
 
     async def dispatch(self, frame: ClientFrame) -> None:
         """Handle one frame; a domain error it raises becomes an ``error`` frame with the frame's id."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from server.sensay.local import ADA_LOVELACE_UUID
 
 from ..conftest import bearer
+from ..utils import connect, scrape
 
 
 async def test_replicas_answer_in_snake_case(http: httpx.AsyncClient, alice: dict) -> None:
@@ -28,3 +30,22 @@ async def test_one_default_replica_rule_for_rest_and_the_prototypes(http: httpx.
     listed = (await http.get("/api/replicas", headers=bearer(alice))).json()
     task_memory = (await http.get("/api/prototype/task-memory", headers=bearer(alice))).json()
     assert task_memory["state"]["default_replica_id"] == listed["default_replica_id"] == ADA_LOVELACE_UUID
+
+
+@pytest.mark.parametrize("replica_id", [".", "..", "/", "%2F", "not-a-uuid", "a3d1e7c0-5b2f-4c8a-9e61-7f0d4b3a2c1"])
+async def test_a_replica_id_that_is_not_a_uuid_is_unknown_without_asking_sensay(
+    server: str, http: httpx.AsyncClient, alice: dict, replica_id: str
+) -> None:
+    """Ids Sensay never has (not UUIDs) are 404 replica_not_found on REST and the socket, without a Sensay call."""
+    before = await scrape(server)
+    response = await http.post(
+        "/api/conversations", json={"replica_id": replica_id, "content": "hi"}, headers=bearer(alice)
+    )
+    assert response.status_code == 404 and response.json()["code"] == "replica_not_found", response.text
+    async with connect(server, alice["access_token"]) as tab:
+        await tab.send({"type": "chat.send", "id": "x", "replica_id": replica_id, "content": "hi"})
+        error = await tab.recv()
+        assert error["type"] == "error" and error["code"] == "replica_not_found" and error["id"] == "x"
+    after = await scrape(server)
+    calls = [key for key in after if key[0] == "sensay_hub_sensay_requests_total" and after[key] != before.get(key)]
+    assert not [key for key in calls if "replicaUUID" in str(key)], "no replica path was requested"

@@ -81,10 +81,13 @@ def _forged(peer: GoTruePeer, claims: dict, how: str) -> str:
         return jwt.encode(claims, "another-secret-" + "z" * 32, algorithm="HS256")
     if how == "alg-none":
         return jwt.encode(claims, None, algorithm="none")
+    if how == "wrong-issuer":
+        other = {**claims, "iss": "https://other-project.supabase.co/auth/v1"}
+        return peer.signing_key.sign(other) if peer.mode == "ES256" else jwt.encode(other, peer.hs256_secret, "HS256")
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["expired", "wrong-audience", "wrong-key", "alg-none"])
+@pytest.mark.parametrize("how", ["expired", "wrong-audience", "wrong-key", "alg-none", "wrong-issuer"])
 async def test_bad_supabase_tokens_are_refused(supabase_app: tuple[str, GoTruePeer], how: str) -> None:
     url, peer = supabase_app
     async with httpx.AsyncClient(base_url=url) as http:
@@ -128,3 +131,23 @@ async def test_logout_on_one_node_refuses_the_token_on_another(settings: Setting
                         break
                     await asyncio.sleep(0.02)
                 assert (await b.get("/api/tasks", headers=auth)).status_code == 401
+
+
+async def test_the_issuer_check_can_be_turned_off_for_custom_domains(settings: Settings, replica: LocalReplica) -> None:
+    """With SUPABASE_VERIFY_ISSUER=0 a token whose iss names another host (a custom domain) is accepted."""
+    peer = GoTruePeer()
+    async with run_server(peer.app) as peer_url:
+        configured = replace(
+            settings,
+            jwt_secret=None,
+            supabase_url=peer_url,
+            supabase_anon_key=Secret(peer.anon_key),
+            supabase_verify_issuer=False,
+        )
+        async with run_server(create_app(configured, replica=replica)) as url, httpx.AsyncClient(base_url=url) as http:
+            await http.post("/api/auth/signup", json={"email": "custom@example.com", "password": PASSWORD})
+            login = (
+                await http.post("/api/auth/login", json={"email": "custom@example.com", "password": PASSWORD})
+            ).json()
+            token = _forged(peer, peer.decode(login["access_token"]), "wrong-issuer")
+            assert (await http.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200

@@ -10,6 +10,7 @@ from protocol import (
     ErrorFrame,
     HelloFrame,
     MessageFrame,
+    NotificationFrame,
     PingFrame,
     PongFrame,
     PrototypeEventFrame,
@@ -140,4 +141,6 @@ SERVER_SAMPLES: list[ServerFrame] = [
     ),
     RoomVerdictFrame(room_id=ROOM, run_id="msg-1", test="consensus", judge_id="r1", met=True, summary="Tea."),
     PrototypeEventFrame(prototype="voice", event="transcript", data={"speaker": "user", "text": "hello"}),
+    NotificationFrame(event="maintenance", data={"at": "22:00"}),
+    NotificationFrame(event="quiz", data={"question": 1}, room_id="6f1c2a9e-0b7d-4c3e-9a51-2d8e7f4b1c60"),
 ]

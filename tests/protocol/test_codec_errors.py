@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from protocol import ErrorCode, FrameError, decode_client_frame, peek_frame_id
+from protocol import MAX_RESUME_STREAMS, ErrorCode, FrameError, decode_client_frame, peek_frame_id
 
 from .samples import ROOM
 
@@ -132,7 +132,7 @@ BAD_FRAMES = [
     ),
     Bad(
         "too many streams",
-        _frame(type="resume", id="r3", streams={f"chat:r{i}": 1 for i in range(257)}),
+        _frame(type="resume", id="r3", streams={f"chat:r{i}": 1 for i in range(MAX_RESUME_STREAMS + 1)}),
         ErrorCode.INVALID_FRAME,
         "r3",
         "$.streams",
@@ -182,3 +182,9 @@ def test_max_length_content_is_accepted() -> None:
 def test_peek_frame_id_finds_a_valid_id_without_decoding_the_frame(data: str | bytes, expected: str | None) -> None:
     """A frame dropped before decoding (flooding) is still answered with its id when it has a valid one."""
     assert peek_frame_id(data) == expected
+
+
+def test_a_resume_of_the_maximum_number_of_streams_is_accepted() -> None:
+    """Exactly MAX_RESUME_STREAMS (32) streams decode; one more is the invalid_frame above."""
+    frame = decode_client_frame(_frame(type="resume", id="r", streams={f"chat:r{i}": 1 for i in range(32)}))
+    assert MAX_RESUME_STREAMS == 32 and len(frame.streams) == 32  # type: ignore[union-attr]

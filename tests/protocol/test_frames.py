@@ -70,6 +70,7 @@ def test_frame_type_tags() -> None:
         "room.vote",
         "room.verdict",
         "prototype.event",
+        "notification",
     }
     assert set(CLIENT_FRAME_TYPES.values()) == set(get_args(ClientFrame))
     assert set(SERVER_FRAME_TYPES.values()) == set(get_args(ServerFrame))
@@ -196,6 +197,8 @@ def test_close_codes() -> None:
         "SESSION_REVOKED": 4003,
         "SLOW_CONSUMER": 4008,
         "RATE_LIMITED": 4009,
+        "TOO_MANY_CONNECTIONS": 4010,
+        "DISCONNECTED": 4011,
     }
     assert all(code.description for code in CloseCode)
     assert not CloseCode.AUTH_FAILED.reconnect

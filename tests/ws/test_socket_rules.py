@@ -17,7 +17,7 @@ from server.config import Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 
 from ..conftest import TEST_JWT_SECRET, bearer
-from ..utils import WsClient, connect, run_server, stalled_socket, ws_url
+from ..utils import WsClient, connect, run_server, sample, scrape, stalled_socket, ws_url
 
 ALICE = {"email": "alice@example.com", "password": "correct horse battery"}
 
@@ -122,8 +122,9 @@ async def test_oversized_frame_closes_only_that_socket(server: str, alice: dict)
         await assert_still_works(neighbour)
 
 
-async def test_flooding_is_rate_limited_then_closed(server: str, alice: dict) -> None:
-    async with connect(server, alice["access_token"]) as neighbour, connect(server, alice["access_token"]) as flood:
+async def test_flooding_is_rate_limited_then_closed(server: str, alice: dict, bob: dict) -> None:
+    """A flooding socket gets rate_limited errors, then 4009; another user's socket is untouched."""
+    async with connect(server, bob["access_token"]) as neighbour, connect(server, alice["access_token"]) as flood:
         for n in range(400):
             try:
                 await flood.send({"type": "ping", "id": str(n)})
@@ -163,6 +164,7 @@ async def test_slow_consumer_is_closed_while_a_fast_one_keeps_receiving(
             login = await http.post("/api/auth/login", json=ALICE)
             token = login.json()["access_token"]
         slow = await stalled_socket(url, token)
+        closes_before = sample(await scrape(url), "sensay_hub_ws_closes_total", reason="slow_consumer")
         async with connect(url, token) as fast:
             sent = 0
             for n in range(40):
@@ -185,6 +187,8 @@ async def test_slow_consumer_is_closed_while_a_fast_one_keeps_receiving(
                 assert chunk, "the server hung up without a close frame"
                 data += chunk
         slow.close()
+        closes = sample(await scrape(url), "sensay_hub_ws_closes_total", reason="slow_consumer")
+        assert closes == closes_before + 1, "the close is counted in the metrics"
 
 
 async def test_sockets_drain_with_1012_on_shutdown(settings: Settings, replica: LocalReplica, alice: dict) -> None:

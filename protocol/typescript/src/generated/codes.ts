@@ -55,6 +55,14 @@ export const CLOSE_CODES: Readonly<Record<number, { readonly name: string; reado
   "4009": {
     "name": "RATE_LIMITED",
     "reconnect": true
+  },
+  "4010": {
+    "name": "TOO_MANY_CONNECTIONS",
+    "reconnect": true
+  },
+  "4011": {
+    "name": "DISCONNECTED",
+    "reconnect": false
   }
 };
 

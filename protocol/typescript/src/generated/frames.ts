@@ -31,7 +31,8 @@ export type ServerFrame =
   | RoomPhaseFrame
   | RoomVoteFrame
   | RoomVerdictFrame
-  | PrototypeEventFrame;
+  | PrototypeEventFrame
+  | NotificationFrame;
 /**
  * Machine-readable reason of an error, the one vocabulary of both transports.
  *
@@ -526,4 +527,24 @@ export interface PrototypeEventFrame {
   event: string;
   prototype: string;
   type: "prototype.event";
+}
+/**
+ * A message from the service's operators (the server API), to one user or to a room's members.
+ */
+export interface NotificationFrame {
+  /**
+   * The operator's payload, as given.
+   */
+  data: {
+    [k: string]: unknown;
+  };
+  /**
+   * What the notification is about, named by the operator.
+   */
+  event: string;
+  /**
+   * The room, when sent to a room's members.
+   */
+  room_id?: string | null;
+  type: "notification";
 }

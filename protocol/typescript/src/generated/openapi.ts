@@ -396,6 +396,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/server/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a notification frame to a user's sockets or a room's member sockets, on every process. */
+        post: operations["serverPublish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/server/rooms/{room_id}/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The users with a socket in the room, over every process. */
+        get: operations["serverRoomPresence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/server/users/{user_id}/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's sockets (id, process, connected_at, rooms), over every process. */
+        get: operations["serverUserConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/server/users/{user_id}/disconnect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close every socket of the user (close code 4011), on every process. */
+        post: operations["serverDisconnectUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks": {
         parameters: {
             query?: never;
@@ -610,6 +678,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics (clients on this machine, or the service key)
+         * @description Clients on the loopback interface need no key; everyone else presents the service key as a bearer token.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -711,10 +799,30 @@ export interface components {
          * @enum {unknown}
          */
         CallStatus: "answered" | "busy" | "canceled" | "completed" | "failed" | "no-answer" | "queued" | "ringing";
+        /** ConnectionInfo */
+        ConnectionInfo: {
+            connected_at: number;
+            connection_id: string;
+            process: string;
+            rooms: string[];
+        };
+        /**
+         * Connections
+         * @description The user's sockets, over every process.
+         */
+        Connections: {
+            connections: components["schemas"]["ConnectionInfo"][];
+            /** Format: uuid */
+            user_id: string;
+        };
         /** Credentials */
         Credentials: {
             email: string;
             password: string;
+        };
+        /** Disconnected */
+        Disconnected: {
+            disconnected: boolean;
         };
         /**
          * Entry
@@ -1062,6 +1170,15 @@ export interface components {
             to: string;
         };
         /**
+         * Presence
+         * @description The users with a socket in the room, over every process.
+         */
+        Presence: {
+            /** Format: uuid */
+            room_id: string;
+            user_ids: string[];
+        };
+        /**
          * ProblemDocument
          * @description An RFC 9457 problem document; some carry more fields (a failed reply's stored `message`).
          */
@@ -1121,6 +1238,29 @@ export interface components {
             id: string;
             name: string;
             summary: string;
+        };
+        /**
+         * Publish
+         * @description A notification for one user (``user_id``) or for every member socket of a room (``room_id``).
+         */
+        Publish: {
+            /** @default {} */
+            data?: {
+                [key: string]: unknown;
+            };
+            event: string;
+            /** @default null */
+            room_id?: string | null;
+            /** @default null */
+            user_id?: string | null;
+        };
+        /**
+         * Published
+         * @description Where the notification went (it reaches every process that shares the broker).
+         */
+        Published: {
+            /** @enum {unknown} */
+            published: "room" | "user";
         };
         /**
          * Readiness
@@ -1571,7 +1711,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            /**
+             * @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead).
+             *     - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1579,7 +1722,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "auth_unavailable";
+                        code?: "auth_unavailable" | "not_ready";
                         /** @constant */
                         status?: 503;
                     };
@@ -1617,6 +1760,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -1631,7 +1790,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            /**
+             * @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead).
+             *     - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1639,7 +1801,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "auth_unavailable";
+                        code?: "auth_unavailable" | "not_ready";
                         /** @constant */
                         status?: 503;
                     };
@@ -1693,7 +1855,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            /**
+             * @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead).
+             *     - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1701,7 +1866,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "auth_unavailable";
+                        code?: "auth_unavailable" | "not_ready";
                         /** @constant */
                         status?: 503;
                     };
@@ -1833,7 +1998,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            /**
+             * @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead).
+             *     - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1841,7 +2009,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "auth_unavailable";
+                        code?: "auth_unavailable" | "not_ready";
                         /** @constant */
                         status?: 503;
                     };
@@ -1974,7 +2142,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead). */
+            /**
+             * @description - `auth_unavailable`: The identity provider did not answer; try again later (the socket closes with 1011 instead).
+             *     - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1982,7 +2153,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "auth_unavailable";
+                        code?: "auth_unavailable" | "not_ready";
                         /** @constant */
                         status?: 503;
                     };
@@ -2054,6 +2225,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2191,6 +2376,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -2219,7 +2420,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            /**
+             * @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             *     - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe.
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2227,7 +2431,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_unavailable";
+                        code?: "not_ready" | "replica_unavailable";
                         /** @constant */
                         status?: 503;
                     };
@@ -2297,6 +2501,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2415,6 +2633,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -2426,6 +2660,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2525,6 +2773,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -2536,6 +2800,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2600,6 +2878,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2727,6 +3019,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -2738,6 +3046,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2872,6 +3194,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -2883,6 +3221,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -2947,6 +3299,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3030,6 +3396,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3193,6 +3573,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -3221,7 +3617,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            /**
+             * @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             *     - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe.
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3229,7 +3628,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_unavailable";
+                        code?: "not_ready" | "replica_unavailable";
                         /** @constant */
                         status?: 503;
                     };
@@ -3300,6 +3699,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     listPrototypes: {
@@ -3345,6 +3758,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3410,7 +3837,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            /**
+             * @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             *     - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe.
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3418,7 +3848,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_unavailable";
+                        code?: "not_ready" | "replica_unavailable";
                         /** @constant */
                         status?: 503;
                     };
@@ -3469,6 +3899,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3585,6 +4029,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -3613,7 +4073,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe. */
+            /**
+             * @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`).
+             *     - `replica_unavailable`: Sensay failed or timed out while producing a reply. Sending the same client id again is safe.
+             */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3621,7 +4084,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_unavailable";
+                        code?: "not_ready" | "replica_unavailable";
                         /** @constant */
                         status?: 503;
                     };
@@ -3688,6 +4151,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3816,6 +4293,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -3827,6 +4320,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -3913,6 +4420,334 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    serverPublish: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Publish"];
+            };
+        };
+        responses: {
+            /** @description Sent to every process. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Published"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    serverRoomPresence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users with a socket in the room, over every process. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Presence"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    serverUserConnections: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's sockets, over every process. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connections"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    serverDisconnectUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The disconnect was sent to every process. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Disconnected"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     listTasks: {
@@ -3958,6 +4793,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4057,6 +4906,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4068,6 +4933,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4119,6 +4998,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4130,6 +5025,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4243,6 +5152,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            429: {
+                headers: {
+                    /** @description Seconds after which trying again may succeed. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4254,6 +5179,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4290,6 +5229,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4348,6 +5301,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     gotrueUnsupportedPut: {
@@ -4400,6 +5367,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4458,6 +5439,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     gotrueUnsupportedDelete: {
@@ -4510,6 +5505,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4568,6 +5577,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     gotrueHealth: {
@@ -4608,6 +5631,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4673,6 +5710,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     gotrueSettings: {
@@ -4713,6 +5764,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4798,6 +5863,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -4898,6 +5977,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     gotrueGetUser: {
@@ -4947,6 +6040,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -5044,6 +6151,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
         };
     };
     getHealth: {
@@ -5062,6 +6183,54 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus' text exposition format. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
                 };
             };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
@@ -5146,7 +6315,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`). */
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
             503: {
                 headers: {
                     [name: string]: unknown;

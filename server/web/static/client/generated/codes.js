@@ -52,6 +52,14 @@ export const CLOSE_CODES = {
     "4009": {
         "name": "RATE_LIMITED",
         "reconnect": true
+    },
+    "4010": {
+        "name": "TOO_MANY_CONNECTIONS",
+        "reconnect": true
+    },
+    "4011": {
+        "name": "DISCONNECTED",
+        "reconnect": false
     }
 };
 /** Error codes of `error` frames, and whether re-sending the same frame later makes sense. */

@@ -1,0 +1,103 @@
+"""Servers the tests start and stop: a private PostgreSQL (never the shared one).
+
+PostgreSQL comes from the ``pgserver`` wheel's binaries, run as pgserver's unprivileged user when the tests run
+as root (PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = START_TIMEOUT) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on a free port, started and stopped with ``pg_ctl``.
+
+    Its data lives in a directory of its own under the system's temp dir, not pytest's: pytest makes its base
+    directory private (0700) at every session start, which would lock pgserver's user out mid-test.
+    """
+
+    def __init__(self) -> None:
+        import pgserver
+
+        self.bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        self.directory = Path(tempfile.mkdtemp(prefix="sensay-hub-pg-"))
+        self.pgdata = self.directory / "pgdata"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._user: str | None = None
+
+    async def start(self) -> None:
+        if not (self.pgdata / "PG_VERSION").exists():
+            await asyncio.to_thread(self._init)
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata} -F -c full_page_writes=off"
+        await asyncio.to_thread(self._pg_ctl, "-w", "-t", "30", "-o", options, "-l", str(self.pgdata / "log"), "start")
+        await _until(self.answers)
+
+    async def stop(self) -> None:
+        """A fast shutdown: sessions are cut, as in a crash of the server from the clients' point of view."""
+        await asyncio.to_thread(self._pg_ctl, "-w", "-t", "30", "-m", "fast", "stop")
+
+    async def close(self) -> None:
+        try:
+            if (self.pgdata / "postmaster.pid").exists():
+                await asyncio.to_thread(self._pg_ctl, "-w", "-t", "30", "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    async def answers(self) -> bool:
+        try:
+            conn = await asyncpg.connect(self.url, timeout=1)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await conn.close()
+        return True
+
+    def _init(self) -> None:
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o755)
+        if os.geteuid() == 0:
+            import pwd
+
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+            self._user = "pgserver"
+            ensure_user_exists(self._user)
+            ensure_prefix_permissions(self.pgdata)
+            ensure_folder_permissions(self.bin, 0o555)
+            ensure_folder_permissions(self.bin.parent / "lib", 0o444)
+            entry = pwd.getpwnam(self._user)
+            os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+        args = ["--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata)]
+        subprocess.run([str(self.bin / "initdb"), *args], check=True, capture_output=True, user=self._user)
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=self._user,
+        )
