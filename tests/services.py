@@ -86,6 +86,8 @@ class PrivatePostgres:
             self._user = "pgserver"
             ensure_user_exists(self._user)
             ensure_prefix_permissions(self.pgdata)
+            # The binaries live in the virtualenv, which may sit in a private (0700) directory, as CI's does.
+            ensure_prefix_permissions(self.bin)
             ensure_folder_permissions(self.bin, 0o555)
             ensure_folder_permissions(self.bin.parent / "lib", 0o444)
             entry = pwd.getpwnam(self._user)
