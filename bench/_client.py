@@ -63,7 +63,8 @@ class Group:
 
     name: str
     uri: WebSocketURI
-    join: str | None
+    join: list[str]
+    """Rooms each socket joins (the hub answers ``room.send`` only on a joined room)."""
     counting: bool
     sockets: list[Client] = field(default_factory=list)
     deliveries: int = 0
@@ -87,6 +88,7 @@ class Client(asyncio.Protocol):
         self.tail = b""
         self.counting = False
         self.stage = "handshake"
+        self.joining: set[str] = set()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.inflight = 0
         self.waiter: asyncio.Future[None] | None = None
@@ -185,14 +187,18 @@ class Client(asyncio.Protocol):
         if self.stage == "hello":
             if kind != "hello":
                 self.fail(ConnectionError(f"expected hello, got {frame}"))
-            elif self.group.join is not None:
+            elif self.group.join:
                 self.stage = "join"
-                self.send({"type": "room.join", "room_id": self.group.join})
+                self.joining = set(self.group.join)
+                for room in self.group.join:
+                    self.send({"type": "room.join", "room_id": room})
             else:
                 self._become_ready()
         elif self.stage == "join":
             if kind == "room.presence":
-                self._become_ready()
+                self.joining.discard(frame.get("room_id", ""))
+                if not self.joining:
+                    self._become_ready()
             elif kind == "error":
                 self.fail(ConnectionError(f"room.join failed: {frame}"))
 
@@ -390,7 +396,8 @@ class Generator:
         if name in self.groups:
             raise ValueError(f"group {name!r} is open already")
         uri = parse_uri(command["url"])
-        group = Group(name, uri, command.get("join"), bool(command.get("counting", False)))
+        join = command.get("join") or []
+        group = Group(name, uri, [join] if isinstance(join, str) else list(join), bool(command.get("counting", False)))
         self.groups[name] = group
         tokens: list[str] = command["tokens"]
         gate = asyncio.Semaphore(int(command.get("concurrency", 100)))

@@ -289,12 +289,25 @@ async def prime_rooms(service: Service, user: User, rooms: list[str]) -> None:
         await ws.send(msgspec.json.encode({"type": "auth", "token": user.token}).decode())
         await ws.recv()
         for index, room in enumerate(rooms):
+            # The hub answers room.send only from members of the room with the socket joined.
+            await ws.send(msgspec.json.encode({"type": "room.join", "room_id": room}).decode())
+            await _answer(ws, index, "room.presence")
             frame = {"type": "room.send", "id": f"prime-{uuid.uuid4().hex}", "room_id": room, "content": "hello"}
             await ws.send(msgspec.json.encode(frame).decode())
-            reply = msgspec.json.decode(await ws.recv())
-            if reply.get("type") != "ack":
-                raise BenchError(f"priming room {index} failed: {reply}")
+            await _answer(ws, index, "ack")
+            await ws.send(msgspec.json.encode({"type": "room.leave", "room_id": room}).decode())
     await asyncio.sleep(0.5)
+
+
+async def _answer(ws: Any, index: int, kind: str) -> None:
+    """Read frames until one of type ``kind``; an ``error`` first fails the priming of room ``index``."""
+    async with asyncio.timeout(30):
+        while True:
+            frame = msgspec.json.decode(await ws.recv())
+            if frame.get("type") == kind:
+                return
+            if frame.get("type") == "error":
+                raise BenchError(f"priming room {index} failed: {frame}")
 
 
 # -- the load generator ------------------------------------------------------------------------------

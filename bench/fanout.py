@@ -3,9 +3,10 @@
 Per size R, in one run: the bare server (``bench._bare``: ack, then one ``websockets.broadcast`` of the message
 frame) and a fresh hub, each pinned to the server CPU, the load generator on the other. The load generator
 opens R receiving sockets (``auth`` → ``hello`` → ``room.join`` → ``room.presence``; the seconds this takes are
-printed as the join time) and the senders, which do not join. Senders post ``room.send`` closed loop: at most
-18 a second each (under the hub's per-socket limit of 20), and at most ``inflight`` messages not yet counted by
-every receiver, so the server is saturated without its queues growing. Printed:
+printed as the join time) and the senders, which join too (the hub takes ``room.send`` only on a joined room,
+so the room holds R + senders sockets on both servers; only the R receivers are counted). Senders post
+``room.send`` closed loop: at most 18 a second each (under the hub's per-socket limit of 20), and at most
+``inflight`` messages not yet counted by every receiver, so the server is saturated without its queues growing. Printed:
 
 * deliveries/s: room ``message`` frames counted by the receivers in the measured window / its seconds;
 * server CPU per delivery (its CPU time in the window / deliveries) and how busy its CPU was;
@@ -94,7 +95,8 @@ async def measure(
             join_seconds += joined["seconds"]
         for i, (_, url) in enumerate(servers):
             opened.append(senders[i])
-            await load.open(senders[i], url, users, math.ceil(senders_for(sockets) / len(servers)), concurrency=100)
+            count = math.ceil(senders_for(sockets) / len(servers))
+            await load.open(senders[i], url, users, count, join=room, concurrency=100)
         async with bench.profiled(servers[0][0], f"fanout-{sockets}-{name.replace(' ', '')}"):
             report = await load.call(
                 "run",

@@ -1,8 +1,9 @@
 """Stored room messages: acks/s at saturation and p99 ack latency at a fixed offered rate, against PostgreSQL itself.
 
 A fresh hub (pinned to the server CPU) on the run's scratch database; the load generator opens ``senders``
-sockets (the benchmark users in turn, none of them joined to a room, so each send costs its store and its ack
-and nothing else) that post ``room.send`` to ``rooms`` rooms (socket ``i`` to room ``i % rooms``):
+sockets (the benchmark users in turn, each joined to every room, as the hub requires of a sender, so each send
+costs its store, its ack and the room message to the few senders) that post ``room.send`` to ``rooms`` rooms
+(socket ``i`` to room ``i % rooms``):
 
 * saturation: closed loop, one send outstanding per socket, at most 18 a second each (under the hub's limit of
   20); acks/s = acks received in the measured window / its seconds;
@@ -47,7 +48,7 @@ async def inserts(bench: Bench, rooms: list[str], rate: float, batch: int = 1) -
 async def sends(bench: Bench, service: Service, rooms: list[str], rate: float | None) -> dict[str, Any]:
     load, nonce = bench.load, bench.nonce()
     group = f"stored-{nonce}"
-    await load.open(group, service.ws_url(), bench.users, bench.args.stored_senders, concurrency=100)
+    await load.open(group, service.ws_url(), bench.users, bench.args.stored_senders, join=rooms, concurrency=100)
     try:
         async with bench.profiled(service, f"stored-{'fixed' if rate else 'saturated'}"):
             report = await load.call(
