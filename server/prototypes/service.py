@@ -52,10 +52,15 @@ class PrototypeService:
         self.context = Context(
             pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, converse=converse
         )
-        replies.register(pure_voice.ID, pure_voice.VoiceReplies())
+        replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
         self.scheduler = Scheduler(
             self.context,
-            [task_memory.remind_due_tasks, token_gated_memories.lapse_due_stakes],
+            [
+                task_memory.remind_due_tasks,
+                token_gated_memories.lapse_due_stakes,
+                pure_voice.place_due_calls,
+                pure_voice.expire_calls,
+            ],
             settings.scheduler_interval,
         )
 
@@ -65,6 +70,7 @@ class PrototypeService:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        self.context.voice.close()
 
     async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
