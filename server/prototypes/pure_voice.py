@@ -23,7 +23,7 @@ from ..store import interactions, voice_calls
 from ..store.errors import NotFound
 from ..store.records import Interaction
 from ..store.users import Executor
-from ..store.voice_calls import DueCall, LineSource, VoiceCall
+from ..store.voice_calls import DueCall, Line, LineSource, VoiceCall
 from .base import Action, Context, Outcome, Prototype, require_replica
 from .due_times import parse_due
 from .speech import MAX_AUDIO_SECONDS
@@ -392,3 +392,19 @@ PROTOTYPE = Prototype(
         "call_ended": "{call_id, replica_id, reason: hung_up|expired|pin_failed|canceled|provider, duration_seconds}",
     },
 )
+
+
+async def transcript(ctx: Context, user_id: UUID, call_id: UUID, *, after: int, limit: int) -> Transcript:
+    """A page of the user's call's transcript, in order from the line after ``after``."""
+    async with ctx.pool.acquire() as conn:
+        call = await _call(conn, user_id, call_id)
+        lines = await voice_calls.list_lines(conn, user_id, call_id, after=after, limit=limit)
+    return Transcript(call, lines, lines[-1].seq if len(lines) == limit else None)
+
+
+class Transcript(msgspec.Struct):
+    """A call and a page of its lines in order; `next_after`, when set, asks for the lines after them."""
+
+    call: VoiceCall
+    lines: list[Line]
+    next_after: int | None

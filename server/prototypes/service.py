@@ -83,6 +83,10 @@ class PrototypeService:
         """The mock ERC-721 metadata of an evolution level the user's replica reached."""
         return await token_guided_evolution.nft_metadata(self.context, user_id, replica_id, level)
 
+    async def voice_transcript(self, user_id: UUID, call_id: UUID, *, after: int, limit: int) -> pure_voice.Transcript:
+        """A Pure Voice call of the user and a page of its transcript, in order."""
+        return await pure_voice.transcript(self.context, user_id, call_id, after=after, limit=limit)
+
     def due_work_added(self) -> None:
         """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""
         self.scheduler.wake()
