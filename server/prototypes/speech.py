@@ -48,8 +48,13 @@ class Recognizer:
         return text
 
     def _decode(self, frames: bytes) -> str:
-        from pocketsphinx import Decoder  # type: ignore[import-untyped]  # the optional extra, imported on use
+        from pocketsphinx import Decoder, Vad  # type: ignore[import-untyped]  # the optional extra, imported on use
 
+        # The decoder finds words even in silence: only audio with voice in it is decoded.
+        vad = Vad(sample_rate=SAMPLE_RATE)
+        size = vad.frame_bytes
+        if not any(vad.is_speech(frames[i : i + size]) for i in range(0, len(frames) - size + 1, size)):
+            return ""
         if self._decoder is None:
             self._decoder = Decoder(samprate=SAMPLE_RATE)
         decoder = self._decoder
