@@ -95,24 +95,24 @@ async def start_call(ctx: Context, user_id: UUID, params: StartCallParams) -> Ou
 
 async def say(ctx: Context, user_id: UUID, params: SayParams) -> Outcome:
     """Say a line on an active call; the transcript (the line, the replica's answer in pieces, then whole) streams."""
-    return await _say(ctx, user_id, params.call_id, params.text, "text")
+    return await _say(ctx, user_id, params.call_id, params.text, "text", "say")
 
 
 async def say_audio(ctx: Context, user_id: UUID, params: SayAudioParams) -> Outcome:
     """Say a line as audio (16 kHz mono WAV, base64): it becomes text offline, then goes on as ``say``."""
     await _active_call(ctx.pool, user_id, params.call_id)  # a closed call is refused before the audio is decoded
     text = await ctx.voice.speech.transcribe(params.audio)
-    return await _say(ctx, user_id, params.call_id, text, "audio")
+    return await _say(ctx, user_id, params.call_id, text, "audio", "say_audio")
 
 
-async def _say(ctx: Context, user_id: UUID, call_id: UUID, text: str, source: LineSource) -> Outcome:
+async def _say(ctx: Context, user_id: UUID, call_id: UUID, text: str, source: LineSource, record_as: str) -> Outcome:
     call = await _active_call(ctx.pool, user_id, call_id)
     await require_replica(ctx, user_id, call.replica_id)
     line = await voice_calls.add_line(ctx.pool, user_id, call.id, "user", source, text)
     await ctx.hub.send_to_user(user_id, _line(call.id, "user", text, final=True))
     reply = (await ctx.replies.run(_reply_job(user_id, call, line.seq, text))).content
     details = {"call_id": call.id, "replica_id": call.replica_id, "text": text, "source": source, "reply": reply}
-    interaction = await interactions.record(ctx.pool, user_id, ID, "say", details)
+    interaction = await interactions.record(ctx.pool, user_id, ID, record_as, details)
     return Outcome({"call_id": call.id, "text": text, "reply": reply, "seq": line.seq}, interaction)
 
 
@@ -227,11 +227,13 @@ async def enter_pin(ctx: Context, user_id: UUID, params: EnterPinParams) -> Outc
     if await ctx.voice.passwords.verify(stored, params.pin, client=str(user_id)):
         async with ctx.pool.acquire() as conn, conn.transaction():
             await voice_calls.pin_passed(conn, call.id)
-            interaction = await interactions.record(conn, user_id, ID, "pin_accepted", {"call_id": call.id})
+            details = {"call_id": call.id, "accepted": True}
+            interaction = await interactions.record(conn, user_id, ID, "enter_pin", details)
         return Outcome({"call": await voice_calls.get_call(ctx.pool, user_id, call.id)}, interaction)
     attempts = await voice_calls.pin_failed(ctx.pool, call.id)
     allowed = ctx.settings.voice_pin_attempts
-    await interactions.record(ctx.pool, user_id, ID, "pin_rejected", {"call_id": call.id, "attempts": attempts})
+    details = {"call_id": call.id, "accepted": False, "attempts": attempts}
+    await interactions.record(ctx.pool, user_id, ID, "enter_pin", details)
     why = "no PIN is set (set_pin)" if stored is None else "wrong PIN"
     if attempts == 0 or attempts >= allowed:
         await _end(ctx, user_id, call.id, "pin_failed", "call_ended")

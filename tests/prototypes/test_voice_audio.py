@@ -4,9 +4,6 @@ like a typed line."""
 from __future__ import annotations
 
 import base64
-import io
-import wave
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,22 +13,12 @@ from server.sensay.local import ADA_LOVELACE_UUID
 from ..conftest import bearer
 from ..utils import connect
 from .support import act, collect_events, ok, problem
+from .voice_audio import SPOKEN_TEXT, spoken_wav
+from .voice_audio import wav_base64 as _wav
 
 pytest.importorskip("pocketsphinx", reason="audio to text needs the [voice] extra (pip install 'sensay-hub[voice]')")
 
 ID = "pure-voice"
-SPOKEN = Path(__file__).parent / "data" / "goforward.raw"  # "go forward ten meters", 16 kHz 16-bit mono PCM
-
-
-def _wav(frames: bytes, *, rate: int = 16000, channels: int = 1) -> str:
-    """Base64 of a WAV file holding ``frames``."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return base64.b64encode(out.getvalue()).decode()
 
 
 async def test_spoken_audio_becomes_the_line_the_replica_answers(
@@ -41,14 +28,14 @@ async def test_spoken_audio_becomes_the_line_the_replica_answers(
     them."""
     call_id = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]
     async with connect(server, alice["access_token"]) as tab:
-        said = await ok(http, alice, ID, "say_audio", call_id=call_id, audio=_wav(SPOKEN.read_bytes()))
-        assert said["text"] == "go forward ten meters"
-        assert 'You wrote: "go forward ten meters"' in said["reply"]
+        said = await ok(http, alice, ID, "say_audio", call_id=call_id, audio=spoken_wav())
+        assert said["text"] == SPOKEN_TEXT
+        assert f'You wrote: "{SPOKEN_TEXT}"' in said["reply"]
         lines = await collect_events(tab, ID, "transcript", lambda d: d["speaker"] == "replica" and d["final"])
-        assert lines[0] == {"call_id": call_id, "speaker": "user", "text": "go forward ten meters", "final": True}
+        assert lines[0] == {"call_id": call_id, "speaker": "user", "text": SPOKEN_TEXT, "final": True}
     transcript = (await http.get(f"/api/voice/calls/{call_id}/transcript", headers=bearer(alice))).json()
     assert [(line["speaker"], line["source"], line["text"]) for line in transcript["lines"]] == [
-        ("user", "audio", "go forward ten meters"),
+        ("user", "audio", SPOKEN_TEXT),
         ("replica", "replica", said["reply"]),
     ]
 
@@ -71,6 +58,4 @@ async def test_audio_that_is_no_speech_or_no_usable_wav_is_refused(http: httpx.A
     transcript = (await http.get(f"/api/voice/calls/{call_id}/transcript", headers=bearer(alice))).json()
     assert transcript["lines"] == []
     await ok(http, alice, ID, "stop_call", call_id=call_id)
-    problem(
-        await act(http, alice, ID, "say_audio", call_id=call_id, audio=_wav(SPOKEN.read_bytes())), 409, "call_ended"
-    )
+    problem(await act(http, alice, ID, "say_audio", call_id=call_id, audio=spoken_wav()), 409, "call_ended")
