@@ -48,7 +48,7 @@ class Recognizer:
         return text
 
     def _decode(self, frames: bytes) -> str:
-        from pocketsphinx import Decoder, Vad  # type: ignore[import-untyped]  # the optional extra, imported on use
+        from pocketsphinx import Decoder, Vad  # the optional extra, imported on use
 
         # The decoder finds words even in silence: only audio with voice in it is decoded.
         vad = Vad(sample_rate=SAMPLE_RATE)
