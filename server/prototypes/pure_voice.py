@@ -9,6 +9,7 @@ Calls end on hang-up, from the provider, or after ``VOICE_CALL_MAX_SECONDS`` of 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
@@ -246,7 +247,7 @@ async def schedule_call(ctx: Context, user_id: UUID, params: ScheduleCallParams)
     """Have the replica phone a number at a time ("tomorrow at 5pm", or RFC 3339); the scheduler places it."""
     await require_replica(ctx, user_id, params.replica_id)
     now = datetime.now(UTC)
-    when = _when(params.at, now, ctx.settings.task_timezone)
+    when = await asyncio.to_thread(_when, params.at, now, ctx.settings.task_timezone)  # dateparser is CPU-bound
     to = params.to or default_number(user_id)
     async with ctx.pool.acquire() as conn, conn.transaction():
         call = await voice_calls.schedule_call(conn, user_id, params.replica_id, to, params.purpose, when)

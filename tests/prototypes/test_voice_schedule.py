@@ -141,3 +141,26 @@ async def test_downtime_across_a_restart_is_not_counted_as_talk_time(settings: S
     assert ended["end_reason"] == "expired" and ended["duration_seconds"] >= 2.0
     wall = (datetime.fromisoformat(ended["ended_at"]) - datetime.fromisoformat(ended["started_at"])).total_seconds()
     assert wall - ended["duration_seconds"] >= downtime
+
+
+async def test_two_processes_place_each_scheduled_call_once(settings: Settings, replica: LocalReplica) -> None:
+    """Two processes on one database sweep for due calls: each of five calls due at once is placed by one of them
+    (one `call_placed` record and one provider call each)."""
+    fast = replace(settings, scheduler_interval=0.05)
+    async with (
+        run_server(create_app(fast, replica=replica)) as a,
+        run_server(create_app(fast, replica=replica)) as b,
+        httpx.AsyncClient(base_url=a) as http,
+    ):
+        login = await signup_and_login(http, "busy@example.com")
+        due = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        ids = [
+            (await ok(http, login, ID, "schedule_call", replica_id=ADA_LOVELACE_UUID, at=due))["call"]["id"]
+            for _ in range(5)
+        ]
+        for call_id in ids:
+            await _until(http, login, call_id, lambda c: c["status"] == "active")
+        async with httpx.AsyncClient(base_url=b) as other:
+            await asyncio.sleep(0.3)  # several more sweeps of both processes
+            placed = await _records(other, login, "call_placed")
+    assert sorted(r["call_id"] for r in placed) == sorted(ids)
