@@ -190,7 +190,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...). */
+        /**
+         * Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...).
+         * @description A call placed with a `replica_id` is answered by that replica when it becomes `answered`: `voice_call_id` names
+         *     the Pure Voice call (it waits for the owner's PIN); `completed` or `failed` ends that call.
+         */
         post: operations["advanceCall"];
         delete?: never;
         options?: never;
