@@ -17,14 +17,16 @@ ALTER TABLE voice_calls
     ADD COLUMN counted_at timestamptz,
     ADD COLUMN pin_attempts integer NOT NULL DEFAULT 0 CHECK (pin_attempts >= 0),
     ADD COLUMN lines integer NOT NULL DEFAULT 0 CHECK (lines >= 0),
-    ADD COLUMN end_reason text CHECK (end_reason IN ('hung_up', 'expired', 'pin_failed', 'canceled', 'provider')),
-    ADD CONSTRAINT voice_calls_status_check
-        CHECK (status IN ('scheduled', 'awaiting_pin', 'active', 'ended')),
+    ADD COLUMN end_reason text CHECK (end_reason IN ('hung_up', 'expired', 'pin_failed', 'canceled', 'provider'));
+-- Calls made before: an open one counts its talk time from now on, an ended one was hung up.
+UPDATE voice_calls SET counted_at = now(), created_at = started_at WHERE status = 'active';
+UPDATE voice_calls SET end_reason = 'hung_up', talk_seconds = duration_seconds, created_at = started_at
+WHERE status = 'ended';
+ALTER TABLE voice_calls
+    ADD CONSTRAINT voice_calls_status_check CHECK (status IN ('scheduled', 'awaiting_pin', 'active', 'ended')),
     ADD CONSTRAINT voice_calls_ended_check
         CHECK ((status = 'ended') = (ended_at IS NOT NULL AND duration_seconds IS NOT NULL AND end_reason IS NOT NULL)),
     ADD CONSTRAINT voice_calls_scheduled_check CHECK (status <> 'scheduled' OR scheduled_for IS NOT NULL);
-UPDATE voice_calls SET counted_at = started_at WHERE status = 'active';
-UPDATE voice_calls SET end_reason = 'hung_up', talk_seconds = duration_seconds WHERE status = 'ended';
 CREATE INDEX voice_calls_scheduled_idx ON voice_calls (scheduled_for) WHERE status = 'scheduled';
 CREATE INDEX voice_calls_talking_idx ON voice_calls (counted_at) WHERE status IN ('awaiting_pin', 'active');
 
