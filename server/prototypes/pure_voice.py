@@ -219,11 +219,7 @@ async def set_pin(ctx: Context, user_id: UUID, params: SetPinParams) -> Outcome:
 async def enter_pin(ctx: Context, user_id: UUID, params: EnterPinParams) -> Outcome:
     """Give the PIN on an inbound call; a wrong one is 403 ``wrong_pin``, and after VOICE_PIN_ATTEMPTS the call
     ends."""
-    call = await _call(ctx.pool, user_id, params.call_id)
-    if call.status != "awaiting_pin":
-        if call.status == "ended":
-            raise CallEnded(f"call {call.id} has ended")
-        raise InvalidInput(f"call {call.id} does not wait for a PIN")
+    call = await _awaiting_pin(ctx.pool, user_id, params.call_id)
     stored = await voice_calls.pin_hash(ctx.pool, user_id)
     if await ctx.voice.passwords.verify(stored, params.pin, client=str(user_id)):
         async with ctx.pool.acquire() as conn, conn.transaction():
@@ -232,15 +228,26 @@ async def enter_pin(ctx: Context, user_id: UUID, params: EnterPinParams) -> Outc
             interaction = await interactions.record(conn, user_id, ID, "enter_pin", details)
         return Outcome({"call": await voice_calls.get_call(ctx.pool, user_id, call.id)}, interaction)
     attempts = await voice_calls.pin_failed(ctx.pool, call.id)
+    if attempts == 0:  # meanwhile another attempt opened or ended the call
+        await _awaiting_pin(ctx.pool, user_id, call.id)
     allowed = ctx.settings.voice_pin_attempts
     details = {"call_id": call.id, "accepted": False, "attempts": attempts}
     await interactions.record(ctx.pool, user_id, ID, "enter_pin", details)
     why = "no PIN is set (set_pin)" if stored is None else "wrong PIN"
-    if attempts == 0 or attempts >= allowed:
+    if attempts >= allowed:
         await _end(ctx, user_id, call.id, "pin_failed", "call_ended")
         raise WrongPin(f"{why}: no attempts left, the call has ended")
     left = allowed - attempts
     raise WrongPin(f"{why}: {left} attempt{'s' if left > 1 else ''} left")
+
+
+async def _awaiting_pin(db: Executor, user_id: UUID, call_id: UUID) -> VoiceCall:
+    call = await _call(db, user_id, call_id)
+    if call.status == "ended":
+        raise CallEnded(f"call {call.id} has ended")
+    if call.status != "awaiting_pin":
+        raise InvalidInput(f"call {call.id} does not wait for a PIN")
+    return call
 
 
 async def schedule_call(ctx: Context, user_id: UUID, params: ScheduleCallParams) -> Outcome:

@@ -126,7 +126,7 @@ async def test_the_pin_is_kept_as_an_argon2_hash_and_checked_per_user(
     http: httpx.AsyncClient, alice: dict, bob: dict, pool: asyncpg.Pool
 ) -> None:
     """The PIN is stored as an argon2id hash, never in clear; Bob's PIN does not open Alice's call, Bob cannot
-    touch it; a PIN that is not 4-8 digits is 422."""
+    touch it; a PIN that is not 4-8 digits is 422, and so is a PIN for a call that no longer waits for one."""
     await ok(http, alice, ID, "set_pin", pin="2468")
     await ok(http, bob, ID, "set_pin", pin="1357")
     stored = await pool.fetchval("SELECT pin_hash FROM voice_pins WHERE user_id = $1", alice["user"]["id"])
@@ -138,3 +138,5 @@ async def test_the_pin_is_kept_as_an_argon2_hash_and_checked_per_user(
     problem(await act(http, alice, ID, "enter_pin", call_id=call_id, pin="1357"), 403, "wrong_pin")
     problem(await act(http, bob, ID, "enter_pin", call_id=call_id, pin="1357"), 404, "call_not_found")
     await ok(http, alice, ID, "enter_pin", call_id=call_id, pin="2468")
+    again = problem(await act(http, alice, ID, "enter_pin", call_id=call_id, pin="2468"), 422, "validation_error")
+    assert "does not wait for a PIN" in again["detail"]
