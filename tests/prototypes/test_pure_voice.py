@@ -3,6 +3,8 @@ as the duration on hang-up."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
@@ -107,3 +109,18 @@ async def test_a_replica_failing_mid_answer_ends_the_transcript_with_an_error(
         assert first["event"] == "transcript" and first["data"]["speaker"] == "user"
         failure = await collect_events(tab, ID, "transcript_error", lambda d: True)
         assert failure == [{"call_id": call_id, "message": "the replica could not answer"}]
+
+
+async def test_lines_said_at_once_are_all_kept_each_with_its_own_answer(http: httpx.AsyncClient, alice: dict) -> None:
+    """Five lines said in parallel on one call: ten lines numbered 1-10 without a gap, and each replica line
+    answers the user line it replied to."""
+    call_id = (await ok(http, alice, ID, "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]
+    said = await asyncio.gather(*(ok(http, alice, ID, "say", call_id=call_id, text=f"at once {n}") for n in range(5)))
+    page = (await http.get(f"/api/voice/calls/{call_id}/transcript", headers=bearer(alice))).json()
+    lines = {line["seq"]: line for line in page["lines"]}
+    assert sorted(lines) == list(range(1, 11))
+    for result in said:
+        asked = lines[result["seq"]]
+        assert (asked["speaker"], asked["text"]) == ("user", result["text"])
+        [answer] = [line for line in lines.values() if line["answers"] == result["seq"]]
+        assert answer["text"] == result["reply"] and result["text"] in answer["text"]
