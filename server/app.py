@@ -248,7 +248,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 chat=chat,
                 rooms=room_service,
                 prototypes=prototypes,
-                simulations=Simulations(pool),
+                simulations=Simulations(pool, prototypes.context),
                 limiter=limiter,
                 operators=Operators(hub),
             )

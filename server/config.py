@@ -108,6 +108,13 @@ class Settings:
     memory_stake_seconds: float = 7 * 24 * 3600.0
     memory_stake_decay_percent: int = 10
     task_timezone: str = "UTC"
+    voice_call_max_seconds: float = 600.0
+    voice_pin_attempts: int = 3
+
+    @property
+    def voice_count_grace(self) -> float:
+        """The longest gap between two counts of a call's talk time that is still talk (longer: downtime)."""
+        return 2 * self.scheduler_interval + 1.0
 
     @property
     def embedded_database(self) -> bool:
@@ -203,6 +210,8 @@ class Settings:
             memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
             memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
             task_timezone=reader.timezone("TASK_TIMEZONE", "UTC"),
+            voice_call_max_seconds=reader.number("VOICE_CALL_MAX_SECONDS", 600.0, low=1.0, high=86400.0),
+            voice_pin_attempts=reader.integer("VOICE_PIN_ATTEMPTS", 3, low=1, high=10),
         )
 
 

@@ -70,6 +70,7 @@ export type ErrorCode =
   | "not_found"
   | "not_ready"
   | "path_locked"
+  | "pin_required"
   | "prototype_not_found"
   | "rate_limited"
   | "replica_not_found"
@@ -78,6 +79,8 @@ export type ErrorCode =
   | "replica_unavailable"
   | "resume_unavailable"
   | "signup_rejected"
+  | "speech_not_recognized"
+  | "speech_unavailable"
   | "task_conflict"
   | "tool_failed"
   | "tool_not_found"
@@ -87,7 +90,8 @@ export type ErrorCode =
   | "unknown_type"
   | "unknown_user"
   | "unsupported_media_type"
-  | "validation_error";
+  | "validation_error"
+  | "wrong_pin";
 
 /**
  * Authenticate with a JWT (alternative to the `access_token` query parameter or subprotocol).
