@@ -216,8 +216,10 @@ class RedisPresence(Presence):
         """Run a script; a process that finds itself lost writes its presence back (in the background)."""
         room_key = f"{self._prefix}:presence:{room_id}"
         lost, *rest = await script(keys=[self._processes, room_key], args=[self.process, self.ttl, user])
+        if self._heart is None:  # not started: its first heartbeat is expected to find it new
+            return list(rest)
         self._dirty = self._dirty or bool(lost)
-        if self._dirty and self._heart is not None and self._restoring is None:
+        if self._dirty and self._restoring is None:
             self._restoring = asyncio.create_task(self._restore(), name="presence-restore")
             self._restoring.add_done_callback(_log_failure)
         return list(rest)
