@@ -83,6 +83,11 @@ class RedisBroker(Broker):
         """Channels whose publishes failed, to announce once Redis answers."""
         self._announcer: asyncio.Task[None] | None = None
         self._down_since: float | None = None
+        """When the subscription was found broken; ``None`` while it holds."""
+        self._deferred: set[str] = set()
+        """Channels subscribed while Redis was down: subscribed again once it is back, in case they came too late
+        for redis-py's own re-subscription."""
+        self._resubscriber: asyncio.Task[None] | None = None
         self._notices = msgspec.json.Decoder(GapNotice)
 
     @property
@@ -102,7 +107,7 @@ class RedisBroker(Broker):
         self._reader.add_done_callback(_log_failure)
 
     async def disconnect(self) -> None:
-        for task in (self._reader, self._announcer):
+        for task in (self._reader, self._announcer, self._resubscriber):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -113,18 +118,24 @@ class RedisBroker(Broker):
         await self.client.aclose()
 
     async def subscribe(self, channel: str) -> None:
-        try:
-            await self._pubsub.subscribe(channel)
-        except REDIS_DOWN as exc:
-            # Kept, so the reconnect subscribes it and reports its gap like the others'.
-            self._pubsub.channels[channel] = None
-            logger.warning("redis broker: subscribing during an outage (%r); deferred to the reconnect", exc)
+        if self._down_since is None:
+            try:
+                await self._pubsub.subscribe(channel)
+                return
+            except REDIS_DOWN as exc:
+                logger.warning("redis broker: subscribing during an outage (%r); deferred to the reconnect", exc)
+        # Kept, so the reconnect subscribes it and reports its gap like the others' (a socket joining during an
+        # outage waits for no timeout).
+        self._pubsub.channels[channel] = None
+        self._deferred.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        try:
-            await self._pubsub.unsubscribe(channel)
-        except REDIS_DOWN:
-            self._pubsub.channels.pop(channel, None)  # a new connection will not subscribe it again
+        self._deferred.discard(channel)
+        if self._down_since is None:
+            with contextlib.suppress(*REDIS_DOWN):
+                await self._pubsub.unsubscribe(channel)
+                return
+        self._pubsub.channels.pop(channel, None)  # a new connection will not subscribe it again
 
     async def publish(self, channel: str, payload: str) -> None:
         if self.publishing:
@@ -151,9 +162,27 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         down = f" after {loop.time() - self._down_since:.1f} s" if self._down_since is not None else ""
         self._down_since = None
+        if self._deferred and self._resubscriber is None:
+            self._resubscriber = asyncio.create_task(self._resubscribe(), name="redis-broker-resubscribe")
+            self._resubscriber.add_done_callback(_log_failure)
         logger.warning("redis broker: subscription back%s; %d channels told to resync", down, len(channels))
         if channels and self._on_gap is not None:
-            self._on_gap(channels, RECONNECTED)
+            try:
+                self._on_gap(channels, RECONNECTED)
+            except Exception:  # raised into redis-py's connect, it would fail the reconnect itself
+                logger.exception("redis broker: the gap listener failed")
+
+    async def _resubscribe(self) -> None:
+        try:
+            while self._deferred:
+                channels = [c for c in self._deferred if c in self._pubsub.channels]
+                self._deferred.clear()
+                if channels:
+                    await self._pubsub.subscribe(*channels)  # idempotent for those redis-py did subscribe
+        except REDIS_DOWN:
+            pass  # down again: the next reconnect subscribes every channel anyway
+        finally:
+            self._resubscriber = None
 
     async def _announce(self) -> None:
         """Publish a gap notice for the gapped channels as soon as Redis takes it, then publish normally again."""
@@ -203,7 +232,10 @@ class RedisBroker(Broker):
                 continue
             delay = RECONNECT_MIN
             if message is not None and message["type"] == "message":
-                self._dispatch(message)
+                try:
+                    self._dispatch(message)
+                except Exception:  # one bad delivery must not stop every later one
+                    logger.exception("redis broker: delivering a message failed")
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel, payload = message["channel"], message["data"]

@@ -66,6 +66,28 @@ async def test_a_restart_reports_every_subscribed_channel_once_redis_is_back(red
         await until(lambda: (room, "after") in node.frames)
 
 
+async def test_a_channel_subscribed_during_an_outage_is_subscribed_and_resynced_once_redis_is_back(
+    redis: PrivateRedis,
+) -> None:
+    early, late = f"user:{uuid.uuid4()}", f"room:{uuid.uuid4()}"
+    async with Node(redis.url) as node, Node(redis.url) as other:
+        await node.broker.subscribe(early)
+        await redis.stop()
+        await node.broker.subscribe(late)  # returns without raising: deferred to the reconnect
+        await redis.start()
+        await until(lambda: bool(node.gaps))
+        assert node.gaps[0] == (frozenset({early, late}), RECONNECTED)
+
+        async def delivered() -> bool:
+            await other.broker.publish(late, "hello")
+            await asyncio.sleep(0.1)
+            return (late, "hello") in node.frames
+
+        async with asyncio.timeout(GAP_WAIT):
+            while not await delivered():
+                pass
+
+
 async def test_a_publish_during_an_outage_reaches_local_sockets_and_the_others_resync(redis: PrivateRedis) -> None:
     room = f"room:{uuid.uuid4()}"
     async with Node(redis.url) as sender, Node(redis.url) as watcher:
