@@ -115,6 +115,10 @@ async def test_a_redis_restart_makes_every_socket_resync_and_resume_brings_what_
             ack, _ = await alice_a.recv_until("ack", timeout=WAIT)
             live, _ = await alice_a.recv_until("message", timeout=WAIT)  # node A's own sockets need no Redis
             assert live["message"]["content"] == "said in the dark"
+            chat = f"chat:{ADA_LOVELACE_UUID}"
+            await alice_a.send({"type": "chat.send", "id": "o2", "replica_id": ADA_LOVELACE_UUID, "content": "psst"})
+            chat_ack, _ = await alice_a.recv_until("ack", timeout=WAIT)
+            assert chat_ack["stream"] == chat
             await redis.start()
 
             seen: dict[str, list[dict[str, Any]]] = {}
@@ -124,6 +128,14 @@ async def test_a_redis_restart_makes_every_socket_resync_and_resume_brings_what_
                 assert resync["all_chats"] is True, name
             missed = [f for f in seen["bob_b"] if f.get("message", {}).get("client_id") == "o1"]
             assert missed == [], "node B never got the frame live: the resync stands for it"
+            missed = [f for f in seen["alice_b"] if f.get("message", {}).get("client_id") == "o2"]
+            assert missed == [], "nor Alice's other tab her chat message"
+
+            await alice_b.send({"type": "resume", "id": "r0", "streams": {chat: 0}})
+            resumed, replayed = await alice_b.recv_until("resumed", timeout=WAIT)
+            assert resumed["stream"] == chat
+            chat_messages = [f["message"] for f in replayed if f.get("message", {}).get("stream") == chat]
+            assert chat_ack["seq"] in [m["seq"] for m in chat_messages if m["content"] == "psst"]
 
             await bob_b.send({"type": "resume", "id": "r1", "streams": {stream: 0}})
             resumed, replayed = await bob_b.recv_until("resumed", timeout=WAIT)
