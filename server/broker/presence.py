@@ -6,8 +6,9 @@ expires. A process refreshes its score every third of ``ttl``; one that dies sto
 out of every room's presence ``ttl`` seconds later (readers skip, then delete, fields of expired processes).
 A process that finds its own score gone (Redis restarted empty) writes its presence again.
 
-The hub calls :meth:`Presence.join` when a user's first socket on this process enters a room and
-:meth:`Presence.leave` when their last one there leaves; each is one Redis round trip (a Lua script).
+The hub calls :meth:`Presence.join` when a socket enters a room (the joiner's snapshot comes with it) and
+:meth:`Presence.leave` when the user's last socket on this process leaves; each is one Redis round trip (a Lua
+script), O(processes) but for the snapshot, which reads the room's presence once.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Presence(ABC):
 
     @abstractmethod
     async def join(self, room_id: str, user_id: UUID) -> Joined:
-        """The user's first socket on this process entered the room."""
+        """A socket of the user entered the room (idempotent: a socket may join again)."""
 
     @abstractmethod
     async def leave(self, room_id: str, user_id: UUID) -> bool:

@@ -180,11 +180,9 @@ class Hub:
         channel = room_stream(room_id)
         first_here = conn.user_id not in self.present_here(room_id)
         await self.join_channel(channel, conn)
-        if first_here:
-            first, present = await self.presence.join(room_id, conn.user_id)
-        else:
-            first, present = False, await self.presence.present(room_id)
-        if first:
+        # Joined again (say after a resync) or not, the user's entry is written: Redis may have lost it.
+        first, present = await self.presence.join(room_id, conn.user_id)
+        if first and first_here:
             await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
         snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in present))
         conn.send(encode_text(snapshot))
