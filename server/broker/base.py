@@ -33,5 +33,9 @@ class Broker(ABC):
     async def unsubscribe(self, channel: str) -> None: ...
 
     @abstractmethod
-    async def publish(self, channel: str, payload: str) -> None:
-        """Send ``payload`` to every subscriber of ``channel``; never lost without a gap being reported."""
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
+        """Send ``payload`` to every subscriber of ``channel``; never lost without a gap being reported.
+
+        ``must_arrive`` payloads (commands such as closing a logged-out session's sockets, which no resync can
+        stand for) are kept through an outage and published once the broker answers again.
+        """

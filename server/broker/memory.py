@@ -24,7 +24,7 @@ class MemoryBroker(Broker):
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
-    async def publish(self, channel: str, payload: str) -> None:
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
         metrics.BROKER_PUBLISHES.labels("memory").inc()
         if self._listener is not None and channel in self._channels:
             self._listener(channel, payload)

@@ -5,6 +5,8 @@ broker never lets that pass unseen:
 
 - when its subscription connection comes back (redis-py reconnects and re-subscribes), every channel it was
   subscribed to is reported to the gap listener: frames on them may have been lost;
+- ``must_arrive`` payloads (commands) go through a Redis Stream instead of pub/sub, so no reader misses them,
+  and are kept through an outage;
 - a publish is retried a few times with backoff (the client's retry policy); if it still fails, the payload is
   delivered to this process's own subscribers, the channel is marked gapped, later publishes skip Redis until
   it answers again, and once it does a gap notice naming the channels goes to every process, which reports
@@ -18,7 +20,8 @@ import contextlib
 import logging
 import random
 import uuid
-from typing import Any, Final
+from collections import deque
+from typing import Any, Final, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -35,8 +38,14 @@ logger = logging.getLogger(__name__)
 
 GAP_CHANNEL: Final = "broker.gaps"
 """Where a process announces channels whose frames it failed to publish."""
+COMMANDS_STREAM: Final = "broker.commands"
+"""A Redis Stream of ``must_arrive`` payloads: each process reads on from the last entry it saw, so a reader cut
+off for a while (or a Redis restarted empty: new entries get later ids) catches up instead of losing them."""
+COMMANDS_MAXLEN: Final = 10_000
 
 PUBLISH_RETRIES: Final = 3
+MAX_KEPT: Final = 1000
+"""Most ``must_arrive`` payloads kept through an outage; older ones are dropped (logged and counted)."""
 HEALTH_CHECK_SECONDS: Final = 5
 """An idle subscription is pinged this often, so a dead connection is noticed without traffic."""
 RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0
@@ -81,6 +90,8 @@ class RedisBroker(Broker):
         self._reader: asyncio.Task[None] | None = None
         self._gapped: set[str] = set()
         """Channels whose publishes failed, to announce once Redis answers."""
+        self._kept: deque[tuple[str, str]] = deque()
+        """``must_arrive`` payloads that failed, to publish (in order) once Redis answers."""
         self._announcer: asyncio.Task[None] | None = None
         self._down_since: float | None = None
         """When the subscription was found broken; ``None`` while it holds."""
@@ -88,6 +99,8 @@ class RedisBroker(Broker):
         """Channels subscribed while Redis was down: subscribed again once it is back, in case they came too late
         for redis-py's own re-subscription."""
         self._resubscriber: asyncio.Task[None] | None = None
+        self._commands: asyncio.Task[None] | None = None
+        self._last_command = "0-0"
         self._notices = msgspec.json.Decoder(GapNotice)
 
     @property
@@ -105,15 +118,23 @@ class RedisBroker(Broker):
         self._pubsub.connection.register_connect_callback(self._reconnected)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
         self._reader.add_done_callback(_log_failure)
+        newest = await self.client.xrevrange(COMMANDS_STREAM, count=1)
+        self._last_command = newest[0][0] if newest else "0-0"
+        self._commands = asyncio.create_task(self._read_commands(), name="redis-broker-commands")
+        self._commands.add_done_callback(_log_failure)
 
     async def disconnect(self) -> None:
-        for task in (self._reader, self._announcer, self._resubscriber):
+        for task in (self._reader, self._commands, self._announcer, self._resubscriber):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._gapped:
-            logger.warning("redis broker: stopping with %d gapped channels never announced", len(self._gapped))
+        if self._gapped or self._kept:
+            logger.warning(
+                "redis broker: stopping with %d gapped channels and %d kept commands never published",
+                len(self._gapped),
+                len(self._kept),
+            )
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         await self.client.aclose()
 
@@ -137,7 +158,10 @@ class RedisBroker(Broker):
                 return
         self._pubsub.channels.pop(channel, None)  # a new connection will not subscribe it again
 
-    async def publish(self, channel: str, payload: str) -> None:
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
+        if must_arrive:
+            await self._command(channel, payload)
+            return
         if self.publishing:
             try:
                 await self.client.publish(channel, payload)
@@ -148,11 +172,37 @@ class RedisBroker(Broker):
                 return
         metrics.BROKER_PUBLISH_FAILURES.labels("redis").inc()
         self._gapped.add(channel)
+        self._failed(channel, payload)
+
+    async def _command(self, channel: str, payload: str) -> None:
+        if not self._kept:  # else it queues behind the kept ones, in order
+            try:
+                await self._append(channel, payload)
+            except REDIS_DOWN as exc:
+                logger.warning("redis broker: a command could not be written (%r); kept until Redis answers", exc)
+            else:
+                metrics.BROKER_PUBLISHES.labels("redis").inc()
+                return
+        metrics.BROKER_PUBLISH_FAILURES.labels("redis").inc()
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.popleft()
+            logger.error("redis broker: more than %d commands kept through an outage; the oldest dropped", MAX_KEPT)
+        self._kept.append((channel, payload))
+        self._failed(channel, payload)
+
+    def _failed(self, channel: str, payload: str) -> None:
+        """Deliver to this process's own subscribers (they need no Redis); make sure the announcer runs."""
         if self._announcer is None:
             self._announcer = asyncio.create_task(self._announce(), name="redis-broker-gaps")
             self._announcer.add_done_callback(_log_failure)
         if channel in self._pubsub.channels and self._listener is not None:
-            self._listener(channel, payload)  # this process's own sockets need no Redis
+            self._listener(channel, payload)
+
+    async def _append(self, channel: str, payload: str, *, delivered: bool = False) -> None:
+        fields = {"channel": channel, "payload": payload}
+        if delivered:
+            fields["delivered"] = self._id  # this process already acted on it
+        await self.client.xadd(COMMANDS_STREAM, fields, maxlen=COMMANDS_MAXLEN, approximate=True)  # type: ignore[arg-type]
 
     # -- gaps ------------------------------------------------------------------------------------
 
@@ -185,22 +235,31 @@ class RedisBroker(Broker):
             self._resubscriber = None
 
     async def _announce(self) -> None:
-        """Publish a gap notice for the gapped channels as soon as Redis takes it, then publish normally again."""
+        """Once Redis takes them, publish the kept payloads and a gap notice for the gapped channels; then publish
+        normally again."""
         delay = RECONNECT_MIN
         try:
-            while self._gapped:
-                channels = sorted(self._gapped)
-                notice = msgspec.json.encode(GapNotice(sender=self._id, channels=channels)).decode()
+            while self._gapped or self._kept:
                 try:
-                    await self.client.publish(GAP_CHANNEL, notice)
+                    await self._flush()
                 except REDIS_DOWN:
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(delay * 2, RECONNECT_MAX)
-                    continue
-                self._gapped.difference_update(channels)
-                logger.warning("redis broker: announced lost publishes on %d channels", len(channels))
         finally:
             self._announcer = None
+
+    async def _flush(self) -> None:
+        while self._kept:
+            channel, payload = self._kept[0]
+            await self._append(channel, payload, delivered=True)
+            self._kept.popleft()
+            metrics.BROKER_PUBLISHES.labels("redis").inc()
+        if self._gapped:
+            channels = sorted(self._gapped)
+            notice = msgspec.json.encode(GapNotice(sender=self._id, channels=channels)).decode()
+            await self.client.publish(GAP_CHANNEL, notice)
+            self._gapped.difference_update(channels)
+            logger.warning("redis broker: announced lost publishes on %d channels", len(channels))
 
     def _notice(self, payload: str) -> None:
         try:
@@ -236,6 +295,29 @@ class RedisBroker(Broker):
                     self._dispatch(message)
                 except Exception:  # one bad delivery must not stop every later one
                     logger.exception("redis broker: delivering a message failed")
+
+    async def _read_commands(self) -> None:
+        delay = RECONNECT_MIN
+        while True:
+            try:
+                answer = await self.client.xread({COMMANDS_STREAM: self._last_command}, count=100, block=1000)
+                batches = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]], answer)  # RESP2's shape
+            except REDIS_DOWN:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            delay = RECONNECT_MIN
+            for _stream, entries in batches:
+                for entry_id, fields in entries:
+                    self._last_command = entry_id
+                    channel = fields.get("channel", "")
+                    if fields.get("delivered") == self._id or channel not in self._pubsub.channels:
+                        continue
+                    if self._listener is not None:
+                        try:
+                            self._listener(channel, fields["payload"])
+                        except Exception:
+                            logger.exception("redis broker: delivering a command failed")
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel, payload = message["channel"], message["data"]

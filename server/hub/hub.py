@@ -260,7 +260,8 @@ class Hub:
         self._control_decoder = msgspec.json.Decoder(functools.reduce(operator.or_, kinds))
 
     async def publish_control(self, message: ControlMessage) -> None:
-        await self.broker.publish(CONTROL_CHANNEL, msgspec.json.encode(message).decode())
+        # Kept through a broker outage: a lost command (close a logged-out session's sockets) has no resync.
+        await self.broker.publish(CONTROL_CHANNEL, msgspec.json.encode(message).decode(), must_arrive=True)
 
     def _control(self, payload: str) -> None:
         """Decode a control message once and hand it to its handlers, each in a task whose failure is logged."""

@@ -132,3 +132,16 @@ async def test_a_publish_that_fails_while_subscriptions_hold_is_announced_to_the
     finally:
         await sender.disconnect()
         await admin.aclose()
+
+
+async def test_a_command_published_during_an_outage_arrives_once_redis_is_back(redis: PrivateRedis) -> None:
+    control = f"control:{uuid.uuid4()}"
+    async with Node(redis.url) as sender, Node(redis.url) as watcher:
+        await watcher.broker.subscribe(control)
+        await redis.stop()
+        await sender.broker.publish(control, "close session 1", must_arrive=True)
+        await sender.broker.publish(control, "close session 2", must_arrive=True)
+        await redis.start()
+        await until(lambda: [p for c, p in watcher.frames if c == control] == ["close session 1", "close session 2"])
+        await until(lambda: sender.broker.publishing)
+        assert all(control not in channels for channels, _ in watcher.gaps if _ == PUBLISH_FAILED), "kept, not gapped"

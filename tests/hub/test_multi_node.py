@@ -150,6 +150,12 @@ async def test_a_redis_restart_makes_every_socket_resync_and_resume_brings_what_
 
             await eventually(agreed)
 
+            # A logout during an outage still closes the session's sockets on the other node, once Redis is back.
+            await redis.stop()
+            assert (await http.post("/api/auth/logout", headers=bearer(alice))).status_code == 204
+            await redis.start()
+            assert await alice_b.close_code(timeout=WAIT) == 4003
+
 
 async def test_presence_is_global_and_a_killed_process_drops_out_within_its_ttl(
     settings: Settings, replica: LocalReplica, redis: PrivateRedis, database_url: str, tmp_path: Path
