@@ -96,6 +96,7 @@ class Settings:
     metrics_port: int | None = None
     http_max_header_bytes: int = 32 * 1024
     redis_url: Secret | None = None
+    presence_ttl: float = 15.0
     ws_max_frame_bytes: int = 64 * 1024
     ws_send_queue: int = 256
     ws_auth_timeout: float = 5.0
@@ -198,6 +199,7 @@ class Settings:
             metrics_port=reader.optional_integer("METRICS_PORT", low=1, high=65535),
             http_max_header_bytes=reader.integer("HTTP_MAX_HEADER_BYTES", 32 * 1024, low=4096, high=1024 * 1024),
             redis_url=reader.url("REDIS_URL", ("redis", "rediss")),
+            presence_ttl=reader.number("PRESENCE_TTL", 15.0, low=1.0, high=3600.0),
             ws_max_frame_bytes=reader.integer("WS_MAX_FRAME_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024),
             ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
             ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),

@@ -369,10 +369,26 @@ export interface ChangeFrame {
   type: "change";
 }
 /**
- * Changes may have been missed (the change feed had a gap): re-fetch `tables` over REST.
+ * Frames may have been missed. The change feed had a gap: re-fetch `tables` over REST. The broker between
+ * processes had one: send `resume` for each of `streams` you follow (and for every chat stream you follow when
+ * `all_chats`); presence and typing in those rooms may be stale too (join the room again for a `room.presence`).
  */
 export interface ResyncFrame {
+  /**
+   * Frames of all your chat streams (and replies) may have been missed.
+   */
+  all_chats?: boolean;
+  /**
+   * Human-readable cause; not meant to be parsed.
+   */
   reason: string;
+  /**
+   * Streams (`room:<uuid>`) whose live frames may have been missed.
+   */
+  streams?: string[];
+  /**
+   * Tables whose changes may have been missed.
+   */
   tables: string[];
   type: "resync";
 }
