@@ -155,8 +155,9 @@ class RedisBroker(Broker):
         if self._down_since is None:
             with contextlib.suppress(*REDIS_DOWN):
                 await self._pubsub.unsubscribe(channel)
-                return
-        self._pubsub.channels.pop(channel, None)  # a new connection will not subscribe it again
+        # redis-py forgets a channel only when Redis confirms the unsubscribe, and a reconnect before that
+        # subscribes it again (and would report it as gapped): forget it now.
+        self._pubsub.channels.pop(channel, None)
 
     async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
         if must_arrive:
