@@ -53,7 +53,7 @@ class RoomMessageWriter:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
             self._flusher.add_done_callback(self._flushed)
-        return await asyncio.shield(future)
+        return await future  # cancelling a sender does not take its message back: its batch still stores it
 
     async def _flush(self) -> None:
         while self._queue:
