@@ -119,3 +119,19 @@ async def test_append_message_still_stores_one(pool: asyncpg.Pool) -> None:
     assert (stored.seq, duplicate) == (1, False)
     with pytest.raises(NotFound):
         await rooms.append_message(pool, uuid.uuid4(), sender="replica", content="x", replica_id="r")
+
+
+async def test_two_processes_writing_to_the_same_rooms_keep_seqs_gap_free(pool: asyncpg.Pool) -> None:
+    """Two writers (as two hub processes) batching into the same rooms at once: every seq once, none skipped."""
+    user = await users.create_user(pool, "two@example.com", None)
+    room_ids = [await _room(pool, user.id, f"shared {i}") for i in range(4)]
+    writers = [RoomMessageWriter(pool), RoomMessageWriter(pool)]
+    sends = [
+        (writers[i % 2], NewRoomMessage(room_ids[(i * 7) % 4], "user", f"m{i}", user_id=user.id, client_id=f"{i}"))
+        for i in range(200)
+    ]
+    results = await asyncio.gather(*(writer.append(message) for writer, message in sends))
+
+    assert all(not duplicate for _, duplicate in results)
+    for room_id in room_ids:
+        assert await _seqs(pool, room_id) == list(range(1, 51))
