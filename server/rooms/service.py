@@ -126,9 +126,12 @@ class RoomService:
 
     async def enter(self, room_id: UUID, user_id: UUID) -> Room:
         """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
+        if (room := self.cache.member_room(room_id, user_id)) is not None:
+            return room
         room = await self._visible(room_id, user_id)
         if room.is_open and await rooms.add_member(self.pool, room.id, user_id):
             await self.hub.publish_control(RoomChanged(room_id=room.id))
+        self.cache.remember(room, user_id)  # a closed room is visible to its members only
         return room
 
     async def member_room(self, room_id: UUID, user_id: UUID) -> Room:
