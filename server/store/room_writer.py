@@ -52,18 +52,41 @@ class RoomMessageWriter:
             self._by_key[key] = future
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-            self._flusher.add_done_callback(self._flushed)
-        return await future  # cancelling a sender does not take its message back: its batch still stores it
+        # Shielded: a cancelled sender neither cancels its message (its batch still stores it) nor the answer a
+        # repeat of its client id in the same batch is waiting for.
+        return await asyncio.shield(future)
 
     async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            for message, _ in batch:
-                if (key := _key(message)) is not None:
-                    self._by_key.pop(key, None)
-            self._storing = batch
-            await self._store(batch)
-            self._storing = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                for message, _ in batch:
+                    if (key := _key(message)) is not None:
+                        self._by_key.pop(key, None)
+                self._storing = batch
+                await self._store(batch)
+                self._storing = []
+        except BaseException as exc:
+            # Only a bug or a cancellation (shutdown) gets here: each message's own failure went to its sender.
+            self._fail_waiting(exc)
+            if not isinstance(exc, Exception):
+                raise
+            logger.error("the room message writer failed", exc_info=exc)
+        finally:
+            # Here, not in a done callback: a message queued between this task's end and its callback would
+            # otherwise find a flusher that no longer runs.
+            self._flusher = None
+
+    def _fail_waiting(self, exc: BaseException) -> None:
+        for _, future in [*self._storing, *self._queue]:
+            if future.done():
+                continue
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+            else:
+                future.cancel()
+        self._storing, self._queue = [], []
+        self._by_key.clear()
 
     async def _store(self, batch: list[_Waiting]) -> None:
         try:
@@ -88,21 +111,6 @@ class RoomMessageWriter:
         else:
             if not future.done():
                 future.set_result(stored)
-
-    def _flushed(self, task: asyncio.Task[None]) -> None:
-        self._flusher = None
-        failure = None if task.cancelled() else task.exception()
-        if failure is not None:  # only a bug gets here: every message's own failure went to its sender
-            logger.error("the room message writer failed", exc_info=failure)
-        for _, future in [*self._storing, *self._queue]:
-            if future.done():
-                continue
-            if failure is None:
-                future.cancel()  # the writer was cancelled (shutdown) with these unanswered
-            else:
-                future.set_exception(failure)
-        self._storing, self._queue = [], []
-        self._by_key.clear()
 
 
 def _key(message: NewRoomMessage) -> _Key | None:

@@ -135,3 +135,21 @@ async def test_two_processes_writing_to_the_same_rooms_keep_seqs_gap_free(pool: 
     assert all(not duplicate for _, duplicate in results)
     for room_id in room_ids:
         assert await _seqs(pool, room_id) == list(range(1, 51))
+
+
+async def test_senders_in_a_closed_loop_are_all_answered(pool: asyncpg.Pool) -> None:
+    """Senders that send again as soon as they are answered (as sockets do): no message is left unanswered
+    when it arrives as a batch ends."""
+    user = await users.create_user(pool, "loop@example.com", None)
+    room_id = await _room(pool, user.id, "loop")
+    writer = RoomMessageWriter(pool)
+
+    async def sender(n: int) -> list[int]:
+        seqs = []
+        for i in range(20):
+            stored, _ = await writer.append(NewRoomMessage(room_id, "user", "x", user_id=user.id, client_id=f"{n}.{i}"))
+            seqs.append(stored.seq)
+        return seqs
+
+    answered = await asyncio.wait_for(asyncio.gather(*(sender(n) for n in range(30))), timeout=60)
+    assert sorted(seq for seqs in answered for seq in seqs) == list(range(1, 601))
