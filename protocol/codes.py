@@ -142,6 +142,31 @@ class ErrorCode(StrEnum):
     BOND_ENDED = "bond_ended", 409, False, "The bond has ended."
     CALL_NOT_FOUND = "call_not_found", 404, False, "No call with this id belongs to the user."
     CALL_ENDED = "call_ended", 409, False, "The call has ended."
+    WRONG_PIN = (
+        "wrong_pin",
+        403,
+        False,
+        "The caller's PIN is wrong (or none is set); the detail says how many attempts are left (none: the call "
+        "has ended).",
+    )
+    PIN_REQUIRED = (
+        "pin_required",
+        409,
+        False,
+        "The call waits for the caller's PIN (`enter_pin`) before the replica talks.",
+    )
+    SPEECH_UNAVAILABLE = (
+        "speech_unavailable",
+        501,
+        False,
+        "Audio cannot become text on this server: install the `[voice]` extra (pocketsphinx).",
+    )
+    SPEECH_NOT_RECOGNIZED = (
+        "speech_not_recognized",
+        422,
+        False,
+        "The audio is not 16-bit mono PCM WAV at 16 kHz (at most 30 s), or no words were recognised in it.",
+    )
     ALREADY_UNLOCKED = (
         "already_unlocked",
         409,

@@ -140,10 +140,19 @@ class ChangeFrame(_ServerFrame, tag="change", kw_only=True):
 
 
 class ResyncFrame(_ServerFrame, tag="resync", kw_only=True):
-    """Changes may have been missed (the change feed had a gap): re-fetch `tables` over REST."""
+    """Frames may have been missed. The change feed had a gap: re-fetch `tables` over REST. The broker between
+    processes had one: send `resume` for each of `streams` you follow (and for every chat stream you follow when
+    `all_chats`); presence and typing in those rooms may be stale too (join the room again for a `room.presence`).
+    """
 
-    reason: str
-    tables: list[str]
+    reason: Annotated[str, msgspec.Meta(description="Human-readable cause; not meant to be parsed.")]
+    tables: Annotated[list[str], msgspec.Meta(description="Tables whose changes may have been missed.")]
+    streams: Annotated[
+        list[str], msgspec.Meta(description="Streams (`room:<uuid>`) whose live frames may have been missed.")
+    ] = []
+    all_chats: Annotated[
+        bool, msgspec.Meta(description="Frames of all your chat streams (and replies) may have been missed.")
+    ] = False
 
 
 class RoomPresenceFrame(_ServerFrame, tag="room.presence", kw_only=True):

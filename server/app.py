@@ -28,6 +28,7 @@ from .auth.local import LocalIdentity
 from .auth.passwords import Passwords
 from .auth.throttle import AuthRates, AuthThrottle
 from .broker import create_broker
+from .broker.presence import create_presence
 from .chat.service import ChatService
 from .config import Settings
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
@@ -216,7 +217,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(http.aclose)
             sensay = SensayClient(http, organization_secret=org_secret)
 
-            hub = Hub(create_broker(redis_url))
+            broker = create_broker(redis_url)
+            hub = Hub(broker, create_presence(broker, prefix=settings.redis_prefix, ttl=settings.presence_ttl))
             await hub.start()
             stack.push_async_callback(hub.stop)
             hub.on_control(EndSession, _forget_session(identity))
@@ -248,7 +250,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 chat=chat,
                 rooms=room_service,
                 prototypes=prototypes,
-                simulations=Simulations(pool),
+                simulations=Simulations(pool, prototypes.context),
                 limiter=limiter,
                 operators=Operators(hub),
             )

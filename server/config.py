@@ -96,6 +96,7 @@ class Settings:
     metrics_port: int | None = None
     http_max_header_bytes: int = 32 * 1024
     redis_url: Secret | None = None
+    presence_ttl: float = 15.0
     ws_max_frame_bytes: int = 64 * 1024
     ws_send_queue: int = 256
     ws_auth_timeout: float = 5.0
@@ -108,6 +109,13 @@ class Settings:
     memory_stake_seconds: float = 7 * 24 * 3600.0
     memory_stake_decay_percent: int = 10
     task_timezone: str = "UTC"
+    voice_call_max_seconds: float = 600.0
+    voice_pin_attempts: int = 3
+
+    @property
+    def voice_count_grace(self) -> float:
+        """The longest gap between two counts of a call's talk time that is still talk (longer: downtime)."""
+        return 2 * self.scheduler_interval + 1.0
 
     @property
     def embedded_database(self) -> bool:
@@ -191,6 +199,7 @@ class Settings:
             metrics_port=reader.optional_integer("METRICS_PORT", low=1, high=65535),
             http_max_header_bytes=reader.integer("HTTP_MAX_HEADER_BYTES", 32 * 1024, low=4096, high=1024 * 1024),
             redis_url=reader.url("REDIS_URL", ("redis", "rediss")),
+            presence_ttl=reader.number("PRESENCE_TTL", 15.0, low=1.0, high=3600.0),
             ws_max_frame_bytes=reader.integer("WS_MAX_FRAME_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024),
             ws_send_queue=reader.integer("WS_SEND_QUEUE", 256, low=1, high=100_000),
             ws_auth_timeout=reader.number("WS_AUTH_TIMEOUT", 5.0, low=0.1, high=300.0),
@@ -203,6 +212,8 @@ class Settings:
             memory_stake_seconds=reader.number("MEMORY_STAKE_SECONDS", 7 * 24 * 3600.0, low=1.0, high=3650 * 86400.0),
             memory_stake_decay_percent=reader.integer("MEMORY_STAKE_DECAY_PERCENT", 10, low=0, high=100),
             task_timezone=reader.timezone("TASK_TIMEZONE", "UTC"),
+            voice_call_max_seconds=reader.number("VOICE_CALL_MAX_SECONDS", 600.0, low=1.0, high=86400.0),
+            voice_pin_attempts=reader.integer("VOICE_PIN_ATTEMPTS", 3, low=1, high=10),
         )
 
 

@@ -9,6 +9,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── UnknownUser             unknown_user
     │   ├── UnknownAction           unknown_action
     │   ├── ReplicaRequired         replica_required
+    │   ├── SpeechNotRecognized     speech_not_recognized
     │   └── ToolFailed              tool_failed
     ├── NotFound                    not_found
     │   ├── ReplicaNotFound         replica_not_found
@@ -18,6 +19,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── TransferNotFound        transfer_not_found
     │   └── ToolNotFound            tool_not_found
     ├── Forbidden                   forbidden
+    │   └── WrongPin                wrong_pin
     ├── Conflict                    (a group: each kind has its own code)
     │   ├── ClientIdConflict        client_id_conflict
     │   ├── InsufficientFunds       insufficient_funds
@@ -26,6 +28,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── AlreadyBonded           already_bonded
     │   ├── BondEnded               bond_ended
     │   ├── CallEnded               call_ended
+    │   ├── PinRequired             pin_required
     │   ├── IllegalTransition       illegal_transition
     │   ├── AlreadyUnlocked         already_unlocked
     │   ├── ListingClosed           listing_closed
@@ -45,6 +48,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     ├── RateLimited                 rate_limited (with ``retry_after``)
     ├── ReplicaUnavailable          replica_unavailable (Sensay failed or timed out; retryable)
     ├── ReplicaRejected             replica_rejected (Sensay refused)
+    ├── SpeechUnavailable           speech_unavailable (no speech recogniser installed)
     └── NotReady                    not_ready
 """
 
@@ -88,6 +92,10 @@ class ReplicaRequired(InvalidInput):
     """No replica was named and no default replica is configured."""
 
 
+class SpeechNotRecognized(InvalidInput):
+    """The audio is no 16-bit mono PCM WAV, or no words were recognised in it."""
+
+
 class ToolFailed(InvalidInput):
     """A mock MCP tool could not process its input."""
 
@@ -124,6 +132,10 @@ class Forbidden(DomainError):
     """The user may not do this (e.g. post to a room they are not a member of)."""
 
 
+class WrongPin(Forbidden):
+    """The caller's PIN is wrong (the detail says how many attempts are left)."""
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state; each kind has its own code."""
 
@@ -154,6 +166,10 @@ class BondEnded(Conflict):
 
 class CallEnded(Conflict):
     """The call has ended."""
+
+
+class PinRequired(Conflict):
+    """The call waits for the caller's PIN."""
 
 
 class IllegalTransition(Conflict):
@@ -244,6 +260,10 @@ class ReplicaRejected(DomainError):
     """Sensay refused the request; sending it again will not help."""
 
 
+class SpeechUnavailable(DomainError):
+    """No speech recogniser is installed (the ``[voice]`` extra)."""
+
+
 class NotReady(DomainError):
     """The database does not answer or is not migrated."""
 
@@ -272,6 +292,10 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         BondEnded: ErrorCode.BOND_ENDED,
         CallEnded: ErrorCode.CALL_ENDED,
         IllegalTransition: ErrorCode.ILLEGAL_TRANSITION,
+        PinRequired: ErrorCode.PIN_REQUIRED,
+        WrongPin: ErrorCode.WRONG_PIN,
+        SpeechNotRecognized: ErrorCode.SPEECH_NOT_RECOGNIZED,
+        SpeechUnavailable: ErrorCode.SPEECH_UNAVAILABLE,
         AlreadyUnlocked: ErrorCode.ALREADY_UNLOCKED,
         ListingClosed: ErrorCode.LISTING_CLOSED,
         TaskConflict: ErrorCode.TASK_CONFLICT,

@@ -90,7 +90,21 @@ SENSAY_DURATION = Histogram(
 )
 BROKER_PUBLISHES = Counter("broker_publishes", "Payloads published to the broker", ["backend"], namespace=NAMESPACE)
 BROKER_GAPS = Counter(
-    "broker_gaps", "Times the broker's subscription broke off (frames may be lost)", ["backend"], namespace=NAMESPACE
+    "broker_gaps",
+    "Gaps after which sockets were told to resync (a reconnect, or another process's lost publishes)",
+    ["backend"],
+    namespace=NAMESPACE,
+)
+BROKER_PUBLISH_FAILURES = Counter(
+    "broker_publish_failures",
+    "Publishes that did not reach the broker (after retries, or while it was down); their channels resync",
+    ["backend"],
+    namespace=NAMESPACE,
+)
+PRESENCE_FALLBACKS = Counter(
+    "presence_fallbacks",
+    "Presence reads and writes Redis did not answer (this process's own view was used)",
+    namespace=NAMESPACE,
 )
 POOL_ACQUIRE = Histogram(
     "db_pool_acquire_seconds", "Time spent waiting for a database connection", namespace=NAMESPACE, buckets=_FAST

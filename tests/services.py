@@ -1,4 +1,4 @@
-"""Servers the tests start and stop: a private PostgreSQL (never the shared one).
+"""Servers the tests start and stop: a private PostgreSQL and a private Redis (never the shared ones).
 
 PostgreSQL comes from the ``pgserver`` wheel's binaries, run as pgserver's unprivileged user when the tests run
 as root (PostgreSQL refuses to run as root).
@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 START_TIMEOUT = 30.0
 
@@ -103,3 +105,47 @@ class PrivatePostgres:
             stderr=subprocess.DEVNULL,
             user=self._user,
         )
+
+
+class PrivateRedis:
+    """A throw-away ``redis-server`` on a free port, without persistence: a restart loses every key and cuts
+    every connection, as a crash of a cache-only Redis does. ``restart`` keeps the port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process = await asyncio.create_subprocess_exec(
+            shutil.which("redis-server") or "redis-server",
+            *options,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await _until(self.answers)
+
+    async def stop(self) -> None:
+        """Kill it (SIGKILL): its clients see their connections reset."""
+        if self._process is not None:
+            self._process.kill()
+            await self._process.wait()
+            self._process = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def close(self) -> None:
+        await self.stop()
+
+    async def answers(self) -> bool:
+        client = Redis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            return bool(await client.ping())
+        except (OSError, RedisError):
+            return False
+        finally:
+            await client.aclose()

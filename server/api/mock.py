@@ -120,7 +120,11 @@ async def show_call(request: Request) -> Response:
     errors=[ErrorCode.CALL_NOT_FOUND, ErrorCode.ILLEGAL_TRANSITION],
 )
 async def call_event(request: Request) -> Response:
-    """Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...)."""
+    """Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...).
+
+    A call placed with a `replica_id` is answered by that replica when it becomes `answered`: `voice_call_id` names
+    the Pure Voice call (it waits for the owner's PIN); `completed` or `failed` ends that call.
+    """
     principal = await require_principal(request)
     simulations = app_state(request)["simulations"]
     simulations.call(principal.user_id, request.path_params["sid"])  # an unknown call is 404 before the body

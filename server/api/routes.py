@@ -18,6 +18,7 @@ from . import (
     rooms,
     server_api,
     tasks,
+    voice,
 )
 
 
@@ -38,6 +39,7 @@ def rest_routes(settings: Settings) -> list[BaseRoute]:
         *replicas.routes,
         *rooms.routes,
         *prototypes.routes,
+        *voice.routes,
         *mock.routes,
         *openapi.routes,
     ]

@@ -1,7 +1,9 @@
 """The broker interface: fan-out of already-encoded frames between processes.
 
 The hub subscribes to a channel per user (and per room) while it has a socket there, publishes
-encoded frames to channels, and delivers what arrives to its local sockets.
+encoded frames to channels, and delivers what arrives to its local sockets. A broker that may lose frames
+(Redis pub/sub has no delivery guarantee) reports every channel that may have lost some to its gap listener,
+so that the sockets on it can be told to resume.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from collections.abc import Callable
 Listener = Callable[[str, str], None]
 """Called with ``(channel, payload)`` for every message on a subscribed channel."""
 
+GapListener = Callable[[frozenset[str], str], None]
+"""Called with ``(channels, reason)`` when frames on those subscribed channels may have been lost."""
+
 
 class Broker(ABC):
     @abstractmethod
-    async def connect(self, listener: Listener) -> None:
-        """Start delivering messages of subscribed channels to ``listener``."""
+    async def connect(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        """Start delivering messages of subscribed channels to ``listener``, and gaps to ``on_gap``."""
 
     @abstractmethod
     async def disconnect(self) -> None: ...
@@ -28,4 +33,9 @@ class Broker(ABC):
     async def unsubscribe(self, channel: str) -> None: ...
 
     @abstractmethod
-    async def publish(self, channel: str, payload: str) -> None: ...
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
+        """Send ``payload`` to every subscriber of ``channel``; never lost without a gap being reported.
+
+        ``must_arrive`` payloads (commands such as closing a logged-out session's sockets, which no resync can
+        stand for) are kept through an outage and published once the broker answers again.
+        """

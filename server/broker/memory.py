@@ -1,9 +1,9 @@
-"""The in-process broker: one process, delivery by direct call."""
+"""The in-process broker: one process, delivery by direct call (so it has no gaps)."""
 
 from __future__ import annotations
 
 from .. import metrics
-from .base import Broker, Listener
+from .base import Broker, GapListener, Listener
 
 
 class MemoryBroker(Broker):
@@ -11,8 +11,8 @@ class MemoryBroker(Broker):
         self._listener: Listener | None = None
         self._channels: set[str] = set()
 
-    async def connect(self, listener: Listener) -> None:
-        self._listener = listener
+    async def connect(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        self._listener = listener  # a direct call cannot lose a frame: no gaps to report
 
     async def disconnect(self) -> None:
         self._listener = None
@@ -24,7 +24,7 @@ class MemoryBroker(Broker):
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
-    async def publish(self, channel: str, payload: str) -> None:
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
         metrics.BROKER_PUBLISHES.labels("memory").inc()
         if self._listener is not None and channel in self._channels:
             self._listener(channel, payload)

@@ -1,64 +1,332 @@
-"""The Redis broker: pub/sub between every process and node that shares ``REDIS_URL``."""
+"""The Redis broker: pub/sub between every process and node that shares ``REDIS_URL``.
+
+Redis pub/sub delivers at most once: a frame published while a subscriber's connection is down is gone. The
+broker never lets that pass unseen:
+
+- when its subscription connection comes back (redis-py reconnects and re-subscribes), every channel it was
+  subscribed to is reported to the gap listener: frames on them may have been lost;
+- ``must_arrive`` payloads (commands) go through a Redis Stream instead of pub/sub, so no reader misses them,
+  and are kept through an outage;
+- a publish is retried a few times with backoff (the client's retry policy); if it still fails, the payload is
+  delivered to this process's own subscribers, the channel is marked gapped, later publishes skip Redis until
+  it answers again, and once it does a gap notice naming the channels goes to every process, which reports
+  them to its gap listener. Each failure is logged and counted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
+import uuid
+from collections import deque
+from typing import Any, Final, cast
 
+import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import metrics
-from .base import Broker, Listener
+from .base import Broker, GapListener, Listener
 
 logger = logging.getLogger(__name__)
+
+GAP_CHANNEL: Final = "broker.gaps"
+"""Where a process announces channels whose frames it failed to publish."""
+COMMANDS_STREAM: Final = "broker.commands"
+"""A Redis Stream of ``must_arrive`` payloads: each process reads on from the last entry it saw, so a reader cut
+off for a while (or a Redis restarted empty: new entries get later ids) catches up instead of losing them."""
+COMMANDS_MAXLEN: Final = 10_000
+
+PUBLISH_RETRIES: Final = 3
+MAX_KEPT: Final = 1000
+"""Most ``must_arrive`` payloads kept through an outage; older ones are dropped (logged and counted)."""
+HEALTH_CHECK_SECONDS: Final = 5
+"""An idle subscription is pinged this often, so a dead connection is noticed without traffic."""
+RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0
+"""Backoff bounds (seconds) between attempts to reach Redis again."""
+
+REDIS_DOWN: Final = (RedisConnectionError, RedisTimeoutError, OSError)
+
+RECONNECTED: Final = "broker reconnected: frames may have been missed"
+PUBLISH_FAILED: Final = "a frame could not be published during a broker outage"
+
+
+class GapNotice(msgspec.Struct, frozen=True):
+    """Channels whose frames ``sender`` failed to publish."""
+
+    sender: str
+    channels: list[str]
+
+
+def create_client(url: str) -> Redis:
+    """A client that retries briefly with backoff, pings idle connections, and gives up on a dead server fast."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        socket_connect_timeout=2.0,
+        socket_timeout=5.0,
+        socket_keepalive=True,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), PUBLISH_RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
 
 class RedisBroker(Broker):
     def __init__(self, url: str | None = None, *, client: Redis | None = None) -> None:
         if client is None and url is None:
             raise ValueError("give a Redis URL or a client")
-        self._client = client if client is not None else Redis.from_url(url, decode_responses=True)  # type: ignore[arg-type]
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self.client = client if client is not None else create_client(url)  # type: ignore[arg-type]
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._id = uuid.uuid4().hex
         self._listener: Listener | None = None
+        self._on_gap: GapListener | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._gapped: set[str] = set()
+        """Channels whose publishes failed, to announce once Redis answers."""
+        self._kept: deque[tuple[str, str]] = deque()
+        """``must_arrive`` payloads that failed, to publish (in order) once Redis answers."""
+        self._announcer: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+        """When the subscription was found broken; ``None`` while it holds."""
+        self._deferred: set[str] = set()
+        """Channels subscribed while Redis was down: subscribed again once it is back, in case they came too late
+        for redis-py's own re-subscription."""
+        self._resubscriber: asyncio.Task[None] | None = None
+        self._commands: asyncio.Task[None] | None = None
+        self._last_command = "0-0"
+        self._notices = msgspec.json.Decoder(GapNotice)
 
-    async def connect(self, listener: Listener) -> None:
+    @property
+    def publishing(self) -> bool:
+        """``False`` from a failed publish until Redis answers again (publishes skip Redis meanwhile)."""
+        return self._announcer is None
+
+    async def connect(self, listener: Listener, on_gap: GapListener | None = None) -> None:
         self._listener = listener
-        await self._client.ping()
+        self._on_gap = on_gap
+        await self.client.ping()
+        await self._pubsub.subscribe(GAP_CHANNEL)
+        assert self._pubsub.connection is not None
+        # Every later connect is a reconnect, after redis-py has re-subscribed: the moment a gap ends.
+        self._pubsub.connection.register_connect_callback(self._reconnected)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
+        self._reader.add_done_callback(_log_failure)
+        newest = await self.client.xrevrange(COMMANDS_STREAM, count=1)
+        self._last_command = newest[0][0] if newest else "0-0"
+        self._commands = asyncio.create_task(self._read_commands(), name="redis-broker-commands")
+        self._commands.add_done_callback(_log_failure)
 
     async def disconnect(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._commands, self._announcer, self._resubscriber):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._gapped or self._kept:
+            logger.warning(
+                "redis broker: stopping with %d gapped channels and %d kept commands never published",
+                len(self._gapped),
+                len(self._kept),
+            )
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-        await self._client.aclose()
+        await self.client.aclose()
 
     async def subscribe(self, channel: str) -> None:
-        await self._pubsub.subscribe(channel)
-        self._subscribed.set()
+        if self._down_since is None:
+            try:
+                await self._pubsub.subscribe(channel)
+                return
+            except REDIS_DOWN as exc:
+                logger.warning("redis broker: subscribing during an outage (%r); deferred to the reconnect", exc)
+        # Kept, so the reconnect subscribes it and reports its gap like the others' (a socket joining during an
+        # outage waits for no timeout).
+        self._pubsub.channels[channel] = None
+        self._deferred.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        await self._pubsub.unsubscribe(channel)
+        self._deferred.discard(channel)
+        if self._down_since is None:
+            with contextlib.suppress(*REDIS_DOWN):
+                await self._pubsub.unsubscribe(channel)
+                return
+        self._pubsub.channels.pop(channel, None)  # a new connection will not subscribe it again
 
-    async def publish(self, channel: str, payload: str) -> None:
-        await self._client.publish(channel, payload)
-        metrics.BROKER_PUBLISHES.labels("redis").inc()
+    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
+        if must_arrive:
+            await self._command(channel, payload)
+            return
+        if self.publishing:
+            try:
+                await self.client.publish(channel, payload)
+            except REDIS_DOWN as exc:
+                logger.warning("redis broker: publish failed after %d retries (%r)", PUBLISH_RETRIES, exc)
+            else:
+                metrics.BROKER_PUBLISHES.labels("redis").inc()
+                return
+        metrics.BROKER_PUBLISH_FAILURES.labels("redis").inc()
+        self._gapped.add(channel)
+        self._failed(channel, payload)
+
+    async def _command(self, channel: str, payload: str) -> None:
+        if not self._kept:  # else it queues behind the kept ones, in order
+            try:
+                await self._append(channel, payload)
+            except REDIS_DOWN as exc:
+                logger.warning("redis broker: a command could not be written (%r); kept until Redis answers", exc)
+            else:
+                metrics.BROKER_PUBLISHES.labels("redis").inc()
+                return
+        metrics.BROKER_PUBLISH_FAILURES.labels("redis").inc()
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.popleft()
+            logger.error("redis broker: more than %d commands kept through an outage; the oldest dropped", MAX_KEPT)
+        self._kept.append((channel, payload))
+        self._failed(channel, payload)
+
+    def _failed(self, channel: str, payload: str) -> None:
+        """Deliver to this process's own subscribers (they need no Redis); make sure the announcer runs."""
+        if self._announcer is None:
+            self._announcer = asyncio.create_task(self._announce(), name="redis-broker-gaps")
+            self._announcer.add_done_callback(_log_failure)
+        if channel in self._pubsub.channels and self._listener is not None:
+            self._listener(channel, payload)
+
+    async def _append(self, channel: str, payload: str, *, delivered: bool = False) -> None:
+        fields = {"channel": channel, "payload": payload}
+        if delivered:
+            fields["delivered"] = self._id  # this process already acted on it
+        await self.client.xadd(COMMANDS_STREAM, fields, maxlen=COMMANDS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+
+    # -- gaps ------------------------------------------------------------------------------------
+
+    def _reconnected(self, _connection: Connection) -> None:
+        channels = frozenset(self._pubsub.channels) - {GAP_CHANNEL}
+        metrics.BROKER_GAPS.labels("redis").inc()
+        loop = asyncio.get_running_loop()
+        down = f" after {loop.time() - self._down_since:.1f} s" if self._down_since is not None else ""
+        self._down_since = None
+        if self._deferred and self._resubscriber is None:
+            self._resubscriber = asyncio.create_task(self._resubscribe(), name="redis-broker-resubscribe")
+            self._resubscriber.add_done_callback(_log_failure)
+        logger.warning("redis broker: subscription back%s; %d channels told to resync", down, len(channels))
+        if channels and self._on_gap is not None:
+            try:
+                self._on_gap(channels, RECONNECTED)
+            except Exception:  # raised into redis-py's connect, it would fail the reconnect itself
+                logger.exception("redis broker: the gap listener failed")
+
+    async def _resubscribe(self) -> None:
+        try:
+            while self._deferred:
+                channels = [c for c in self._deferred if c in self._pubsub.channels]
+                self._deferred.clear()
+                if channels:
+                    await self._pubsub.subscribe(*channels)  # idempotent for those redis-py did subscribe
+        except REDIS_DOWN:
+            pass  # down again: the next reconnect subscribes every channel anyway
+        finally:
+            self._resubscriber = None
+
+    async def _announce(self) -> None:
+        """Once Redis takes them, publish the kept payloads and a gap notice for the gapped channels; then publish
+        normally again."""
+        delay = RECONNECT_MIN
+        try:
+            while self._gapped or self._kept:
+                try:
+                    await self._flush()
+                except REDIS_DOWN:
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, RECONNECT_MAX)
+        finally:
+            self._announcer = None
+
+    async def _flush(self) -> None:
+        while self._kept:
+            channel, payload = self._kept[0]
+            await self._append(channel, payload, delivered=True)
+            self._kept.popleft()
+            metrics.BROKER_PUBLISHES.labels("redis").inc()
+        if self._gapped:
+            channels = sorted(self._gapped)
+            notice = msgspec.json.encode(GapNotice(sender=self._id, channels=channels)).decode()
+            await self.client.publish(GAP_CHANNEL, notice)
+            self._gapped.difference_update(channels)
+            logger.warning("redis broker: announced lost publishes on %d channels", len(channels))
+
+    def _notice(self, payload: str) -> None:
+        try:
+            notice = self._notices.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            logger.warning("redis broker: ignoring a malformed gap notice")
+            return
+        if notice.sender == self._id:
+            return  # its own sockets got those frames directly
+        channels = frozenset(notice.channels) & self._pubsub.channels.keys()
+        if channels and self._on_gap is not None:
+            metrics.BROKER_GAPS.labels("redis").inc()
+            self._on_gap(channels, PUBLISH_FAILED)
+
+    # -- reading ---------------------------------------------------------------------------------
 
     async def _read(self) -> None:
-        await self._subscribed.wait()  # get_message() refuses to run before the first subscription
+        delay = RECONNECT_MIN
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-            except RedisConnectionError:
-                # redis-py re-subscribes on reconnect; frames published meanwhile are lost, as pub/sub is.
-                logger.warning("redis broker connection lost; reconnecting")
-                metrics.BROKER_GAPS.labels("redis").inc()
-                await asyncio.sleep(0.5)
+            except REDIS_DOWN as exc:
+                if self._down_since is None:
+                    self._down_since = loop.time()
+                    logger.warning("redis broker: subscription lost (%r); reconnecting", exc)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX)
                 continue
-            if message is not None and self._listener is not None and message["type"] == "message":
-                self._listener(message["channel"], message["data"])
+            delay = RECONNECT_MIN
+            if message is not None and message["type"] == "message":
+                try:
+                    self._dispatch(message)
+                except Exception:  # one bad delivery must not stop every later one
+                    logger.exception("redis broker: delivering a message failed")
+
+    async def _read_commands(self) -> None:
+        delay = RECONNECT_MIN
+        while True:
+            try:
+                answer = await self.client.xread({COMMANDS_STREAM: self._last_command}, count=100, block=1000)
+                batches = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]], answer)  # RESP2's shape
+            except REDIS_DOWN:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            delay = RECONNECT_MIN
+            for _stream, entries in batches:
+                for entry_id, fields in entries:
+                    self._last_command = entry_id
+                    channel = fields.get("channel", "")
+                    if fields.get("delivered") == self._id or channel not in self._pubsub.channels:
+                        continue
+                    if self._listener is not None:
+                        try:
+                            self._listener(channel, fields["payload"])
+                        except Exception:
+                            logger.exception("redis broker: delivering a command failed")
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel, payload = message["channel"], message["data"]
+        if channel == GAP_CHANNEL:
+            self._notice(payload)
+        elif self._listener is not None:
+            self._listener(channel, payload)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("redis broker: %s failed", task.get_name(), exc_info=exc)

@@ -7,7 +7,7 @@ import functools
 import logging
 import operator
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -15,6 +15,7 @@ import msgspec
 
 from protocol import (
     CloseCode,
+    ResyncFrame,
     RoomJoinedFrame,
     RoomLeftFrame,
     RoomPresenceFrame,
@@ -26,6 +27,7 @@ from protocol import (
 
 from .. import metrics
 from ..broker import Broker
+from ..broker.presence import MemoryPresence, Presence
 from .connection import Connection, ConnectionState
 
 logger = logging.getLogger(__name__)
@@ -59,8 +61,9 @@ class Hub:
     A frame is encoded once per fan-out and the same string is queued on each socket.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, presence: Presence | None = None) -> None:
         self.broker = broker
+        self.presence = presence if presence is not None else MemoryPresence()
         self._all: set[Connection] = set()
         self._channels: dict[str, set[Connection]] = {}
         self._lock = asyncio.Lock()
@@ -74,10 +77,12 @@ class Hub:
         metrics.watch_hub(self)
 
     async def start(self) -> None:
-        await self.broker.connect(self._deliver)
+        await self.broker.connect(self._deliver, self._gap)
         await self.broker.subscribe(CONTROL_CHANNEL)
+        await self.presence.start(self._present_here)
 
     async def stop(self) -> None:
+        await self.presence.stop()
         await self.broker.disconnect()
 
     # -- membership ------------------------------------------------------------------------------
@@ -154,19 +159,32 @@ class Hub:
                 del self._channels[channel]
                 await self.broker.unsubscribe(channel)
 
-    # -- rooms and presence (presence is what this process sees; joins and leaves fan out to all) -------
+    # -- rooms and presence (global through self.presence; joins and leaves fan out to all) -----------
 
-    def present(self, room_id: str) -> set[UUID]:
+    def present_here(self, room_id: str) -> set[UUID]:
+        """Users with a socket in the room on this process."""
         return {conn.user_id for conn in self._channels.get(room_stream(room_id), ())}
+
+    async def present(self, room_id: str) -> set[UUID]:
+        """Users present in the room on any process."""
+        return await self.presence.present(room_id)
+
+    def _present_here(self) -> Iterator[tuple[str, UUID]]:
+        for channel, members in list(self._channels.items()):
+            if channel.startswith("room:"):
+                room_id = channel.partition(":")[2]
+                yield from ((room_id, user_id) for user_id in {conn.user_id for conn in members})
 
     async def join_room(self, conn: Connection, room_id: str) -> None:
         """Subscribe the socket to the room; announce the user if this is their first socket there."""
         channel = room_stream(room_id)
-        first = conn.user_id not in self.present(room_id)
+        first_here = conn.user_id not in self.present_here(room_id)
         await self.join_channel(channel, conn)
-        if first:
+        # Joined again (say after a resync) or not, the user's entry is written: Redis may have lost it.
+        first, present = await self.presence.join(room_id, conn.user_id)
+        if first and first_here:
             await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
-        snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in self.present(room_id)))
+        snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in present))
         conn.send(encode_text(snapshot))
 
     async def leave_room(self, conn: Connection, room_id: str) -> None:
@@ -174,7 +192,7 @@ class Hub:
         if channel not in conn.rooms:
             return
         await self.leave_channel(channel, conn)
-        if conn.user_id not in self.present(room_id):
+        if conn.user_id not in self.present_here(room_id) and await self.presence.leave(room_id, conn.user_id):
             await self.send_to_channel(channel, RoomLeftFrame(room_id=room_id, user_id=str(conn.user_id)))
 
     def connections(self, user_id: UUID) -> frozenset[Connection]:
@@ -219,6 +237,20 @@ class Hub:
         for conn in self._channels.get(channel, ()):
             conn.send(payload)
 
+    # -- broker gaps -----------------------------------------------------------------------------
+
+    def _gap(self, channels: frozenset[str], reason: str) -> None:
+        """Frames on ``channels`` may have been lost: one ``resync`` to each local socket on any of them."""
+        missed: dict[Connection, list[str]] = {}
+        for channel in channels:
+            for conn in self._channels.get(channel, ()):
+                missed.setdefault(conn, []).append(channel)
+        for conn, names in missed.items():
+            rooms = sorted(name for name in names if name.startswith("room:"))
+            all_chats = user_channel(conn.user_id) in names
+            conn.send(encode_text(ResyncFrame(reason=reason, tables=[], streams=rooms, all_chats=all_chats)))
+        logger.warning("broker gap (%s): %d local sockets told to resync", reason, len(missed))
+
     # -- sessions and shutdown -------------------------------------------------------------------
 
     def on_control(self, kind: type[C], handler: ControlHandler[C]) -> None:
@@ -228,7 +260,8 @@ class Hub:
         self._control_decoder = msgspec.json.Decoder(functools.reduce(operator.or_, kinds))
 
     async def publish_control(self, message: ControlMessage) -> None:
-        await self.broker.publish(CONTROL_CHANNEL, msgspec.json.encode(message).decode())
+        # Kept through a broker outage: a lost command (close a logged-out session's sockets) has no resync.
+        await self.broker.publish(CONTROL_CHANNEL, msgspec.json.encode(message).decode(), must_arrive=True)
 
     def _control(self, payload: str) -> None:
         """Decode a control message once and hand it to its handlers, each in a task whose failure is logged."""

@@ -101,7 +101,7 @@ class Operators:
 
     async def _answer(self, inquiry: Inquiry) -> None:
         if inquiry.kind == "presence":
-            users = sorted(str(u) for u in self.hub.present(inquiry.subject))
+            users = sorted(str(u) for u in self.hub.present_here(inquiry.subject))
             answer = Answer(query_id=inquiry.query_id, user_ids=users)
         else:
             conns = self.hub.connections(UUID(inquiry.subject))

@@ -17,6 +17,7 @@ from ..errors import InvalidInput
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store.records import Interaction
+from .voice_kit import VoiceKit
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ class Context:
     settings: Settings
     converse: Converse | None = None
     """Replica chat as the chat service runs it (wired in by the app: services do not import each other)."""
+    voice: VoiceKit = field(default_factory=VoiceKit)
+    """Pure Voice's telephony provider, PIN hasher and speech recogniser."""
 
 
 class Outcome(NamedTuple):

@@ -52,10 +52,15 @@ class PrototypeService:
         self.context = Context(
             pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, converse=converse
         )
-        replies.register(pure_voice.ID, pure_voice.VoiceReplies())
+        replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
         self.scheduler = Scheduler(
             self.context,
-            [task_memory.remind_due_tasks, token_gated_memories.lapse_due_stakes],
+            [
+                task_memory.remind_due_tasks,
+                token_gated_memories.lapse_due_stakes,
+                pure_voice.place_due_calls,
+                pure_voice.expire_calls,
+            ],
             settings.scheduler_interval,
         )
 
@@ -65,6 +70,7 @@ class PrototypeService:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        self.context.voice.close()
 
     async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
@@ -76,6 +82,10 @@ class PrototypeService:
     async def evolution_nft(self, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
         """The mock ERC-721 metadata of an evolution level the user's replica reached."""
         return await token_guided_evolution.nft_metadata(self.context, user_id, replica_id, level)
+
+    async def voice_transcript(self, user_id: UUID, call_id: UUID, *, after: int, limit: int) -> pure_voice.Transcript:
+        """A Pure Voice call of the user and a page of its transcript, in order."""
+        return await pure_voice.transcript(self.context, user_id, call_id, after=after, limit=limit)
 
     def due_work_added(self) -> None:
         """Something now has a due time (a task, a call): look for due work at once rather than at the next tick."""

@@ -14,8 +14,8 @@ import asyncpg
 
 from ..errors import CallNotFound, ToolFailed, ToolNotFound, TransferNotFound
 from ..store import interactions
-from . import web3_sim
-from .base import convert
+from . import pure_voice, web3_sim
+from .base import Context, convert
 from .mcp_tools import TOOLS, Tool, ToolError
 from .telephony_sim import CallStatus, SimulatedCall, Telephony
 from .web3_sim import Transfer
@@ -39,9 +39,11 @@ class ToolRun(NamedTuple):
 class Simulations:
     """One process's simulated services."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, voice: Context) -> None:
         self.pool = pool
-        self.telephony = Telephony()
+        self.voice = voice
+        """Pure Voice's context: its telephony provider is this one, and its replica answers calls placed here."""
+        self.telephony: Telephony = voice.voice.telephony
 
     async def place_call(self, user_id: UUID, to: str, from_: str | None, replica_id: str | None) -> Recorded:
         call = self.telephony.place(user_id, to, from_, replica_id)
@@ -54,8 +56,13 @@ class Simulations:
         return call
 
     async def advance_call(self, user_id: UUID, sid: str, status: CallStatus) -> Recorded:
-        """Move the call on; :class:`~server.errors.IllegalTransition` if it cannot go there."""
+        """Move the call on; :class:`~server.errors.IllegalTransition` if it cannot go there. A call placed with a
+        ``replica_id`` is answered by that replica (a Pure Voice call), and ends with it."""
         call = self.telephony.advance(self.call(user_id, sid), status)
+        if status is CallStatus.ANSWERED and call.replica_id is not None:
+            await pure_voice.provider_answered(self.voice, user_id, call)
+        elif status in (CallStatus.COMPLETED, CallStatus.FAILED):
+            await pure_voice.provider_ended(self.voice, user_id, call)
         details = {"sid": call.sid, "status": call.status, "duration_seconds": call.duration_seconds}
         return Recorded(call, await self._record(user_id, "telephony.event", details))
 

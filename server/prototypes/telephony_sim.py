@@ -62,6 +62,8 @@ class SimulatedCall(msgspec.Struct, kw_only=True):
     status: CallStatus = CallStatus.QUEUED
     events: list[CallEvent]
     duration_seconds: int | None = None
+    voice_call_id: UUID | None = None
+    """The Pure Voice call this is (a replica answers a call placed with ``replica_id``; scheduled calls)."""
 
 
 class Telephony:
@@ -71,10 +73,13 @@ class Telephony:
         self._calls: PerUserStore[SimulatedCall] = PerUserStore()
         self._placed: dict[UUID, int] = {}
 
-    def place(self, user_id: UUID, to: str, from_: str | None, replica_id: str | None) -> SimulatedCall:
+    def place(
+        self, user_id: UUID, to: str, from_: str | None, replica_id: str | None, *, key: str = ""
+    ) -> SimulatedCall:
+        """A new ``queued`` call; ``key`` (e.g. the id of the call in our database) joins what its sid is made of."""
         number = self._placed[user_id] = self._placed.get(user_id, 0) + 1
         caller = from_ or default_number(user_id)
-        digest = hashlib.sha256(f"{user_id}|{number}|{caller}|{to}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{user_id}|{number}|{caller}|{to}{'|' + key if key else ''}".encode()).hexdigest()
         call = SimulatedCall(
             sid=f"CA{digest[:32]}",
             to=to,

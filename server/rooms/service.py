@@ -103,7 +103,7 @@ class RoomService:
     async def view(self, room_id: UUID, user_id: UUID) -> RoomView:
         """The room with its members and who is present; :class:`NotFound` when it is not visible."""
         room = await self._visible(room_id, user_id)
-        present = sorted(str(u) for u in self.hub.present(str(room_id)))
+        present = sorted(str(u) for u in await self.hub.present(str(room_id)))
         members = await rooms.members(self.pool, room_id)
         return RoomView(room, members, present, room_sensay_user(room_id))
 

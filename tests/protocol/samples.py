@@ -124,6 +124,9 @@ SERVER_SAMPLES: list[ServerFrame] = [
     ),
     ChangeFrame(table="tasks", op="DELETE", old_record={"id": 1}),
     ResyncFrame(reason="change feed reconnected", tables=["tasks", "prototype_interactions"]),
+    ResyncFrame(
+        reason="broker reconnected: frames may have been missed", tables=[], streams=[f"room:{ROOM}"], all_chats=True
+    ),
     RoomPresenceFrame(room_id=ROOM, user_ids=["user-1", "user-2"]),
     RoomJoinedFrame(room_id=ROOM, user_id="user-2"),
     RoomLeftFrame(room_id=ROOM, user_id="user-2"),

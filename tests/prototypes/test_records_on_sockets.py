@@ -12,6 +12,7 @@ from server.sensay.local import ADA_LOVELACE_UUID, SOCRATES_UUID
 
 from ..utils import connect, signup_and_login
 from .support import interaction_change, ok
+from .voice_audio import spoken_wav
 
 Setup = Callable[[httpx.AsyncClient, dict], Awaitable[dict[str, Any]]]
 
@@ -22,6 +23,19 @@ async def nothing(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
 
 async def a_call(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
     return {"call_id": (await ok(http, login, "pure-voice", "start_call", replica_id=ADA_LOVELACE_UUID))["call"]["id"]}
+
+
+async def an_inbound_call(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    """A call rung in through the mock provider for a replica, waiting for the PIN 1234."""
+    await ok(http, login, "pure-voice", "set_pin", pin="1234")
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    calls = "/api/mock/telephony/calls"
+    sid = (
+        await http.post(calls, json={"to": "+14155550100", "replica_id": ADA_LOVELACE_UUID}, headers=headers)
+    ).json()["call"]["sid"]
+    for status in ("ringing", "answered"):
+        answered = await http.post(f"{calls}/{sid}/events", json={"status": status}, headers=headers)
+    return {"call_id": answered.json()["call"]["voice_call_id"]}
 
 
 async def tokens(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
@@ -77,7 +91,11 @@ CASES: list[tuple[str, str, Setup, dict[str, Any]]] = [
     ("task-memory", "chat", nothing, {"content": "add task buy milk"}),
     ("pure-voice", "start_call", nothing, {"replica_id": ADA_LOVELACE_UUID}),
     ("pure-voice", "say", a_call, {"text": "hello"}),
+    ("pure-voice", "say_audio", a_call, {"audio": spoken_wav()}),
     ("pure-voice", "stop_call", a_call, {}),
+    ("pure-voice", "set_pin", nothing, {"pin": "1234"}),
+    ("pure-voice", "enter_pin", an_inbound_call, {"pin": "1234"}),
+    ("pure-voice", "schedule_call", nothing, {"replica_id": ADA_LOVELACE_UUID, "at": "tomorrow at 5pm"}),
     ("mcp", "run_workflow", nothing, {"tool": "calculator", "input": {"expression": "1 + 1"}}),
     ("token-gated-memories", "buy", nothing, {"amount": 100}),
     ("token-gated-memories", "stake", tokens, {"amount": 60}),

@@ -27,7 +27,7 @@ import type {
 import { newId } from "./ids.js";
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from "./reconnect.js";
 import { HubRest } from "./rest.js";
-import { Sequencer, type StoredMessage } from "./sequencer.js";
+import { Sequencer, type StoredMessage, resyncPositions } from "./sequencer.js";
 import { tokenExpiry } from "./token.js";
 
 /** The part of the WebSocket API the client uses: browsers' `WebSocket` and the `ws` package both have it. */
@@ -471,6 +471,7 @@ export class HubClient extends Emitter<HubEvents> {
       case "change":
         return this.emit("change", frame);
       case "resync":
+        this.#onResync(frame);
         return this.emit("resync", frame);
       case "room.presence":
         for (const [id, join] of this.#joins) {
@@ -609,6 +610,19 @@ export class HubClient extends Emitter<HubEvents> {
   }
 
   // -- gaps -----------------------------------------------------------------------------------------------------
+
+  /** The broker lost frames: resume the streams it names, and join their rooms again for a fresh presence. */
+  #onResync(frame: ResyncFrame): void {
+    const positions = resyncPositions(this.#sequencer.positions(), frame);
+    if (Object.keys(positions).length > 0) this.#resume(positions);
+    for (const stream of frame.streams ?? []) {
+      const roomId = stream.slice("room:".length);
+      if (!stream.startsWith("room:") || !this.#rooms.has(roomId)) continue;
+      const id = newId();
+      this.#joins.set(id, { roomId });
+      this.#transmit({ type: "room.join", id, room_id: roomId });
+    }
+  }
 
   #resume(positions: Record<string, number>): void {
     const streams = Object.entries(positions);

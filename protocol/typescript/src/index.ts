@@ -34,5 +34,5 @@ export {
   type TaskStatus,
   type User,
 } from "./rest.js";
-export { Sequencer, type StoredMessage } from "./sequencer.js";
+export { Sequencer, type StoredMessage, resyncPositions } from "./sequencer.js";
 export { tokenExpiry } from "./token.js";

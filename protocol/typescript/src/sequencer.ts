@@ -1,4 +1,4 @@
-import type { MessageFrame } from "./generated/frames.js";
+import type { MessageFrame, ResyncFrame } from "./generated/frames.js";
 
 /** A stored chat or room message, the same object in frames, replays and REST answers. */
 export type StoredMessage = MessageFrame["message"];
@@ -86,4 +86,15 @@ export class Sequencer {
     }
     return out;
   }
+}
+
+/**
+ * What a `resync` frame asks to resume: the followed streams it names, and every followed chat stream when
+ * `all_chats` (the broker between the hub's processes may have lost their live frames).
+ */
+export function resyncPositions(positions: Record<string, number>, frame: ResyncFrame): Record<string, number> {
+  const named = new Set(frame.streams ?? []);
+  return Object.fromEntries(
+    Object.entries(positions).filter(([stream]) => named.has(stream) || (frame.all_chats && stream.startsWith("chat:"))),
+  );
 }

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Sequencer, type StoredMessage, reconnectDelay, tokenExpiry } from "../src/index.js";
+import {
+  type ResyncFrame,
+  Sequencer,
+  type StoredMessage,
+  reconnectDelay,
+  resyncPositions,
+  tokenExpiry,
+} from "../src/index.js";
 
 const message = (stream: string, seq: number): StoredMessage => ({
   id: `${stream}/${seq}`,
@@ -36,6 +43,19 @@ test("setting a stream's position drops older messages and releases held newer o
   assert.deepEqual(seqs(sequencer.offer(message("room:r", 9))), []);
   assert.deepEqual(seqs(sequencer.offer(message("room:r", 13))), []);
   assert.deepEqual(seqs(sequencer.setPosition("room:r", 12)), [13]);
+});
+
+test("a resync resumes the followed streams it names, and every chat stream when all_chats", () => {
+  const positions = { "chat:a": 3, "chat:b": 1, "room:r": 7, "room:s": 2 };
+  const broker: ResyncFrame = { type: "resync", reason: "broker reconnected", tables: [] };
+  assert.deepEqual(resyncPositions(positions, { ...broker, streams: ["room:r", "room:x"] }), { "room:r": 7 });
+  assert.deepEqual(resyncPositions(positions, { ...broker, streams: ["room:s"], all_chats: true }), {
+    "chat:a": 3,
+    "chat:b": 1,
+    "room:s": 2,
+  });
+  const feed: ResyncFrame = { type: "resync", reason: "change feed reconnected", tables: ["tasks"] };
+  assert.deepEqual(resyncPositions(positions, feed), {}, "a change-feed gap is re-fetched over REST, not resumed");
 });
 
 test("reconnect delays follow the close-code table", () => {

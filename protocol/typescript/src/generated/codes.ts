@@ -152,6 +152,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "path_locked": {
     "retryable": false
   },
+  "pin_required": {
+    "retryable": false
+  },
   "prototype_not_found": {
     "retryable": false
   },
@@ -174,6 +177,12 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
     "retryable": false
   },
   "signup_rejected": {
+    "retryable": false
+  },
+  "speech_not_recognized": {
+    "retryable": false
+  },
+  "speech_unavailable": {
     "retryable": false
   },
   "task_conflict": {
@@ -204,6 +213,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
     "retryable": false
   },
   "validation_error": {
+    "retryable": false
+  },
+  "wrong_pin": {
     "retryable": false
   }
 };

@@ -70,6 +70,7 @@ export type ErrorCode =
   | "not_found"
   | "not_ready"
   | "path_locked"
+  | "pin_required"
   | "prototype_not_found"
   | "rate_limited"
   | "replica_not_found"
@@ -78,6 +79,8 @@ export type ErrorCode =
   | "replica_unavailable"
   | "resume_unavailable"
   | "signup_rejected"
+  | "speech_not_recognized"
+  | "speech_unavailable"
   | "task_conflict"
   | "tool_failed"
   | "tool_not_found"
@@ -87,7 +90,8 @@ export type ErrorCode =
   | "unknown_type"
   | "unknown_user"
   | "unsupported_media_type"
-  | "validation_error";
+  | "validation_error"
+  | "wrong_pin";
 
 /**
  * Authenticate with a JWT (alternative to the `access_token` query parameter or subprotocol).
@@ -365,10 +369,26 @@ export interface ChangeFrame {
   type: "change";
 }
 /**
- * Changes may have been missed (the change feed had a gap): re-fetch `tables` over REST.
+ * Frames may have been missed. The change feed had a gap: re-fetch `tables` over REST. The broker between
+ * processes had one: send `resume` for each of `streams` you follow (and for every chat stream you follow when
+ * `all_chats`); presence and typing in those rooms may be stale too (join the room again for a `room.presence`).
  */
 export interface ResyncFrame {
+  /**
+   * Frames of all your chat streams (and replies) may have been missed.
+   */
+  all_chats?: boolean;
+  /**
+   * Human-readable cause; not meant to be parsed.
+   */
   reason: string;
+  /**
+   * Streams (`room:<uuid>`) whose live frames may have been missed.
+   */
+  streams?: string[];
+  /**
+   * Tables whose changes may have been missed.
+   */
   tables: string[];
   type: "resync";
 }

@@ -190,7 +190,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...). */
+        /**
+         * Move a simulated call to its next status (`ringing`, `answered`, `completed`, ...).
+         * @description A call placed with a `replica_id` is answered by that replica when it becomes `answered`: `voice_call_id` names
+         *     the Pure Voice call (it waits for the owner's PIN); `completed` or `failed` ends that call.
+         */
         post: operations["advanceCall"];
         delete?: never;
         options?: never;
@@ -498,6 +502,26 @@ export interface paths {
         head?: never;
         /** Change a task's description or status (another user's task is 404). */
         patch: operations["updateTask"];
+        trace?: never;
+    };
+    "/api/voice/calls/{call_id}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A call and its transcript, in the order said, a page at a time (another user's call is 404).
+         * @description Lines are numbered per call (`seq`); a replica line says which line it `answers` (0: it opened the call).
+         */
+        get: operations["getCallTranscript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/auth/v1/.well-known/jwks.json": {
@@ -852,7 +876,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -1029,6 +1053,22 @@ export interface components {
             /** @description `before` of the next page (null: no more). */
             next_before: number | null;
             staked: number;
+        };
+        /**
+         * Line
+         * @description One line of a call's transcript.
+         */
+        Line: {
+            answers: number | null;
+            /** Format: uuid */
+            call_id: string;
+            created_at: string;
+            seq: number;
+            /** @enum {unknown} */
+            source: "audio" | "replica" | "text";
+            /** @enum {unknown} */
+            speaker: "replica" | "user";
+            text: string;
         };
         /** LoginBody */
         LoginBody: {
@@ -1416,6 +1456,8 @@ export interface components {
             /** @default queued */
             status: components["schemas"]["CallStatus"];
             to: string;
+            /** @default null */
+            voice_call_id: string | null;
         };
         /**
          * StoredMessage
@@ -1516,6 +1558,15 @@ export interface components {
             steps: string[];
             tool: string;
         };
+        /**
+         * Transcript
+         * @description A call and a page of its lines in order; `next_after`, when set, asks for the lines after them.
+         */
+        Transcript: {
+            call: components["schemas"]["VoiceCall"];
+            lines: components["schemas"]["Line"][];
+            next_after: number | null;
+        };
         /** Transfer */
         Transfer: {
             amount: number;
@@ -1572,6 +1623,25 @@ export interface components {
             password?: string | null;
             /** @default  */
             phone?: string;
+        };
+        /** VoiceCall */
+        VoiceCall: {
+            /** @enum {unknown} */
+            direction: "app" | "inbound" | "outbound";
+            duration_seconds: number | null;
+            end_reason: ("canceled" | "expired" | "hung_up" | "pin_failed" | "provider") | null;
+            ended_at: string | null;
+            /** Format: uuid */
+            id: string;
+            peer_number: string | null;
+            provider_sid: string | null;
+            purpose: string | null;
+            replica_id: string;
+            scheduled_for: string | null;
+            started_at: string | null;
+            /** @enum {unknown} */
+            status: "active" | "awaiting_pin" | "ended" | "scheduled";
+            talk_seconds: number;
         };
         /** WeakPasswordReasons */
         WeakPasswordReasons: {
@@ -3467,7 +3537,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it. */
+            /**
+             * @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it.
+             *     - `wrong_pin`: The caller's PIN is wrong (or none is set); the detail says how many attempts are left (none: the call has ended).
+             */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3475,7 +3548,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "forbidden";
+                        code?: "forbidden" | "wrong_pin";
                         /** @constant */
                         status?: 403;
                     };
@@ -3511,6 +3584,7 @@ export interface operations {
              *     - `listing_closed`: The marketplace listing was sold or withdrawn already.
              *     - `max_level`: The replica is at the top level of its evolution path.
              *     - `path_locked`: The replica already follows another evolution path.
+             *     - `pin_required`: The call waits for the caller's PIN (`enter_pin`) before the replica talks.
              *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
              */
             409: {
@@ -3520,7 +3594,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "path_locked" | "task_conflict";
+                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "path_locked" | "pin_required" | "task_conflict";
                         /** @constant */
                         status?: 409;
                     };
@@ -3556,6 +3630,7 @@ export interface operations {
             };
             /**
              * @description - `replica_required`: Give a `replica_id`: no default replica is configured.
+             *     - `speech_not_recognized`: The audio is not 16-bit mono PCM WAV at 16 kHz (at most 30 s), or no words were recognised in it.
              *     - `tool_failed`: The mock MCP tool could not process its input (the detail says why).
              *     - `unknown_action`: The prototype has no action of this name.
              *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
@@ -3567,7 +3642,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_required" | "tool_failed" | "unknown_action" | "validation_error";
+                        code?: "replica_required" | "speech_not_recognized" | "tool_failed" | "unknown_action" | "validation_error";
                         /** @constant */
                         status?: 422;
                     };
@@ -3600,6 +3675,20 @@ export interface operations {
                         code?: "internal_error";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+            /** @description - `speech_unavailable`: Audio cannot become text on this server: install the `[voice]` extra (pocketsphinx). */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "speech_unavailable";
+                        /** @constant */
+                        status?: 501;
                     };
                 };
             };
@@ -5165,6 +5254,106 @@ export interface operations {
                         code?: "rate_limited";
                         /** @constant */
                         status?: 429;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    getCallTranscript: {
+        parameters: {
+            query?: {
+                /** @description The previous page's `next_after`: what comes after it. */
+                after?: number;
+                /** @description Page size. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                call_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A call and a page of its lines in order; `next_after`, when set, asks for the lines after them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transcript"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /**
+             * @description - `call_not_found`: No call with this id belongs to the user.
+             *     - `not_found`: The room, task, stream or route does not exist (or is not visible to the user).
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "call_not_found" | "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };

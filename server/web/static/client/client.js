@@ -4,7 +4,7 @@ import { SUBPROTOCOL } from "./generated/codes.js";
 import { newId } from "./ids.js";
 import { DEFAULT_BACKOFF, reconnectDelay } from "./reconnect.js";
 import { HubRest } from "./rest.js";
-import { Sequencer } from "./sequencer.js";
+import { Sequencer, resyncPositions } from "./sequencer.js";
 import { tokenExpiry } from "./token.js";
 const TOKEN_SUBPROTOCOL_PREFIX = "access_token.";
 const MAX_RESUME_STREAMS = 256;
@@ -335,6 +335,7 @@ export class HubClient extends Emitter {
             case "change":
                 return this.emit("change", frame);
             case "resync":
+                this.#onResync(frame);
                 return this.emit("resync", frame);
             case "room.presence":
                 for (const [id, join] of this.#joins) {
@@ -477,6 +478,20 @@ export class HubClient extends Emitter {
             this.emit("message", message);
     }
     // -- gaps -----------------------------------------------------------------------------------------------------
+    /** The broker lost frames: resume the streams it names, and join their rooms again for a fresh presence. */
+    #onResync(frame) {
+        const positions = resyncPositions(this.#sequencer.positions(), frame);
+        if (Object.keys(positions).length > 0)
+            this.#resume(positions);
+        for (const stream of frame.streams ?? []) {
+            const roomId = stream.slice("room:".length);
+            if (!stream.startsWith("room:") || !this.#rooms.has(roomId))
+                continue;
+            const id = newId();
+            this.#joins.set(id, { roomId });
+            this.#transmit({ type: "room.join", id, room_id: roomId });
+        }
+    }
     #resume(positions) {
         const streams = Object.entries(positions);
         for (let i = 0; i < streams.length; i += MAX_RESUME_STREAMS) {

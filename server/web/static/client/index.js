@@ -7,5 +7,5 @@ export { HubApiError, HubError } from "./errors.js";
 export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL } from "./generated/codes.js";
 export { reconnectDelay } from "./reconnect.js";
 export { HubRest, } from "./rest.js";
-export { Sequencer } from "./sequencer.js";
+export { Sequencer, resyncPositions } from "./sequencer.js";
 export { tokenExpiry } from "./token.js";

@@ -72,3 +72,11 @@ export class Sequencer {
         return out;
     }
 }
+/**
+ * What a `resync` frame asks to resume: the followed streams it names, and every followed chat stream when
+ * `all_chats` (the broker between the hub's processes may have lost their live frames).
+ */
+export function resyncPositions(positions, frame) {
+    const named = new Set(frame.streams ?? []);
+    return Object.fromEntries(Object.entries(positions).filter(([stream]) => named.has(stream) || (frame.all_chats && stream.startsWith("chat:"))));
+}

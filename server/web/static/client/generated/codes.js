@@ -148,6 +148,9 @@ export const ERROR_CODES = {
     "path_locked": {
         "retryable": false
     },
+    "pin_required": {
+        "retryable": false
+    },
     "prototype_not_found": {
         "retryable": false
     },
@@ -170,6 +173,12 @@ export const ERROR_CODES = {
         "retryable": false
     },
     "signup_rejected": {
+        "retryable": false
+    },
+    "speech_not_recognized": {
+        "retryable": false
+    },
+    "speech_unavailable": {
         "retryable": false
     },
     "task_conflict": {
@@ -200,6 +209,9 @@ export const ERROR_CODES = {
         "retryable": false
     },
     "validation_error": {
+        "retryable": false
+    },
+    "wrong_pin": {
         "retryable": false
     }
 };

@@ -1,0 +1,147 @@
+"""The Redis broker tells of its gaps: a restart of Redis, and publishes that failed while it was down."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from server.broker.redis import PUBLISH_FAILED, RECONNECTED, RedisBroker
+
+from ..services import PrivateRedis
+
+GAP_WAIT = 30.0
+"""Generous: redis-py and the broker back off up to a couple of seconds between attempts."""
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[PrivateRedis]:
+    server = PrivateRedis()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+class Node:
+    """One process's broker, with what its listeners received."""
+
+    def __init__(self, url: str) -> None:
+        self.broker = RedisBroker(url)
+        self.frames: list[tuple[str, str]] = []
+        self.gaps: list[tuple[frozenset[str], str]] = []
+
+    async def __aenter__(self) -> Node:
+        await self.broker.connect(lambda c, p: self.frames.append((c, p)), lambda c, r: self.gaps.append((c, r)))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.broker.disconnect()
+
+
+async def until(condition: Callable[[], bool], timeout: float = GAP_WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_restart_reports_every_subscribed_channel_once_redis_is_back(redis: PrivateRedis) -> None:
+    room, user, dropped = f"room:{uuid.uuid4()}", f"user:{uuid.uuid4()}", f"user:{uuid.uuid4()}"
+    async with Node(redis.url) as node:
+        for channel in (room, user, dropped):
+            await node.broker.subscribe(channel)
+        await node.broker.unsubscribe(dropped)
+        await redis.restart()
+        await until(lambda: bool(node.gaps))
+        assert node.gaps[0] == (frozenset({room, user}), RECONNECTED)
+
+        # Subscribed again: frames flow as before.
+        await node.broker.publish(room, "after")
+        await until(lambda: (room, "after") in node.frames)
+
+
+async def test_a_channel_subscribed_during_an_outage_is_subscribed_and_resynced_once_redis_is_back(
+    redis: PrivateRedis,
+) -> None:
+    early, late = f"user:{uuid.uuid4()}", f"room:{uuid.uuid4()}"
+    async with Node(redis.url) as node, Node(redis.url) as other:
+        await node.broker.subscribe(early)
+        await redis.stop()
+        await node.broker.subscribe(late)  # returns without raising: deferred to the reconnect
+        await redis.start()
+        await until(lambda: bool(node.gaps))
+        assert node.gaps[0] == (frozenset({early, late}), RECONNECTED)
+
+        async def delivered() -> bool:
+            await other.broker.publish(late, "hello")
+            await asyncio.sleep(0.1)
+            return (late, "hello") in node.frames
+
+        async with asyncio.timeout(GAP_WAIT):
+            while not await delivered():
+                pass
+
+
+async def test_a_publish_during_an_outage_reaches_local_sockets_and_the_others_resync(redis: PrivateRedis) -> None:
+    room = f"room:{uuid.uuid4()}"
+    async with Node(redis.url) as sender, Node(redis.url) as watcher:
+        await sender.broker.subscribe(room)
+        await watcher.broker.subscribe(room)
+        await redis.stop()
+        await sender.broker.publish(room, "during")  # does not raise: retried, then turned into a gap
+        assert sender.frames == [(room, "during")], "the sender's own subscribers get it without Redis"
+        assert not sender.broker.publishing
+        await sender.broker.publish(room, "during, too")  # skips Redis while it is known to be down
+        assert sender.frames[-1] == (room, "during, too")
+
+        await redis.start()
+        # The watcher hears of the gap by its own reconnect, or by the sender's notice if that came later.
+        await until(lambda: any(room in channels for channels, _ in watcher.gaps))
+        await until(lambda: sender.broker.publishing)
+        assert (room, "during") not in watcher.frames, "the frame itself is gone: the resync stands for it"
+
+        await sender.broker.publish(room, "after")
+        await until(lambda: (room, "after") in watcher.frames)
+
+
+async def test_a_publish_that_fails_while_subscriptions_hold_is_announced_to_the_other_processes(
+    redis: PrivateRedis,
+) -> None:
+    """Only the publisher's side fails (Redis pauses writes): the watcher keeps its subscription and learns of the
+    lost frame from the sender's gap notice."""
+    room = f"room:{uuid.uuid4()}"
+    impatient = Redis.from_url(redis.url, decode_responses=True, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    admin = Redis.from_url(redis.url)
+    sender = RedisBroker(client=impatient)
+    await sender.connect(lambda _c, _p: None)
+    try:
+        async with Node(redis.url) as watcher:
+            await watcher.broker.subscribe(room)
+            await admin.execute_command("CLIENT", "PAUSE", 1500, "WRITE")  # PUBLISH waits; reads and pings do not
+            await sender.publish(room, "paused")
+            assert not sender.publishing
+            await until(lambda: bool(watcher.gaps))
+            assert watcher.gaps == [(frozenset({room}), PUBLISH_FAILED)]
+            await until(lambda: sender.publishing)
+    finally:
+        await sender.disconnect()
+        await admin.aclose()
+
+
+async def test_a_command_published_during_an_outage_arrives_once_redis_is_back(redis: PrivateRedis) -> None:
+    control = f"control:{uuid.uuid4()}"
+    async with Node(redis.url) as sender, Node(redis.url) as watcher:
+        await watcher.broker.subscribe(control)
+        await redis.stop()
+        await sender.broker.publish(control, "close session 1", must_arrive=True)
+        await sender.broker.publish(control, "close session 2", must_arrive=True)
+        await redis.start()
+        await until(lambda: [p for c, p in watcher.frames if c == control] == ["close session 1", "close session 2"])
+        await until(lambda: sender.broker.publishing)
+        assert all(control not in channels for channels, _ in watcher.gaps if _ == PUBLISH_FAILED), "kept, not gapped"
