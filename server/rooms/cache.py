@@ -1,9 +1,9 @@
 """Rooms and memberships this process has checked, so a room message costs no look-up before it is stored.
 
 Only what the database confirmed is kept (a room and a user found to be its member), never an absence, so a new
-member or a new room is seen at once. A change to a room or its members is announced on the broker
-(:class:`RoomChanged`) and every process forgets that room; after a broker gap, when such an announcement may
-have been lost, a process forgets everything (:meth:`RoomCache.clear`).
+member or a new room is seen at once. A change to a room or its members is announced as a hub control message
+(:class:`RoomChanged`, which the broker keeps through an outage) and every process forgets that room;
+:meth:`RoomCache.clear` forgets everything, should an announcement ever be lost.
 """
 
 from __future__ import annotations

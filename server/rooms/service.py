@@ -145,7 +145,7 @@ class RoomService:
         return room
 
     def forget_rooms(self) -> None:
-        """Drop every cached room and membership (after a broker gap, when a change may have gone unannounced)."""
+        """Drop every cached room and membership (should a change have gone unannounced)."""
         self.cache.clear()
 
     # -- messages --------------------------------------------------------------------------------
