@@ -5,7 +5,8 @@ command is one JSON object a line on stdin and is answered by exactly one JSON l
 
 * ``{"op": "open", "group", "url", "tokens", "count", "concurrency", "join"?, "counting"?, "pids"?}`` opens
   ``count`` sockets (token ``i % len(tokens)`` for the ``i``-th), sends ``auth`` on each and waits for ``hello``;
-  with ``join`` each then sends ``room.join`` and waits for its ``room.presence``. ``counting`` sockets then
+  with ``join`` each then sends ``room.join`` and waits for its ``room.presence`` (with ``"join_own": true``
+  the ``i``-th socket joins only ``join[i % len(join)]``, the room a ``run`` has it send to). ``counting`` sockets then
   stop parsing and only count deliveries (``MESSAGE_MARK`` in the raw bytes). Answers how many opened, the
   seconds from the first connect to the last ``hello``/``room.presence`` and the CPU the ``pids`` spent meanwhile.
 * ``{"op": "run", ...}`` sends ``room.send`` or ``chat.send`` frames from the ``senders`` groups, closed loop
@@ -66,6 +67,8 @@ class Group:
     join: list[str]
     """Rooms each socket joins (the hub answers ``room.send`` only on a joined room)."""
     counting: bool
+    join_own: bool = False
+    """Each socket joins only the room it sends to (``join[index % len(join)]``), not all of ``join``."""
     sockets: list[Client] = field(default_factory=list)
     deliveries: int = 0
     frames: int = 0
@@ -189,8 +192,9 @@ class Client(asyncio.Protocol):
                 self.fail(ConnectionError(f"expected hello, got {frame}"))
             elif self.group.join:
                 self.stage = "join"
-                self.joining = set(self.group.join)
-                for room in self.group.join:
+                join = self.group.join
+                self.joining = {join[self.index % len(join)]} if self.group.join_own else set(join)
+                for room in self.joining:
                     self.send({"type": "room.join", "room_id": room})
             else:
                 self._become_ready()
@@ -398,6 +402,7 @@ class Generator:
         uri = parse_uri(command["url"])
         join = command.get("join") or []
         group = Group(name, uri, [join] if isinstance(join, str) else list(join), bool(command.get("counting", False)))
+        group.join_own = bool(command.get("join_own", False))
         self.groups[name] = group
         tokens: list[str] = command["tokens"]
         gate = asyncio.Semaphore(int(command.get("concurrency", 100)))

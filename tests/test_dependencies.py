@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LOCK = (ROOT / "requirements.lock").read_text()
 # Used at run time without an import of ours: uvicorn serves /ws with websockets' implementation.
-RUNTIME_ONLY = {"websockets"}
+RUNTIME_ONLY = {"websockets", "sniffio"}  # sniffio: imported by httpcore on every request (see pyproject.toml)
 
 
 def _locked() -> dict[str, tuple[str, int]]:

@@ -19,6 +19,9 @@ from ..replies import ReplicaDirectory
 from ..store import errors as store_errors
 from ..store import rooms
 from ..store.records import Room, RoomMode, RoomSettings
+from ..store.room_writer import RoomMessageWriter
+from ..store.rooms import NewRoomMessage
+from .cache import RoomCache, RoomChanged
 from .conductor import RoomConductor, room_sensay_user
 
 ReplicaId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -65,7 +68,10 @@ class RoomService:
         self.hub = hub
         self.conductor = conductor
         self.replicas = replicas
+        self.cache = RoomCache()
+        self.writer = RoomMessageWriter(pool)
         hub.on_control(RoomStop, self._stop_here)
+        hub.on_control(RoomChanged, self._changed_here)
 
     # -- rooms -----------------------------------------------------------------------------------
 
@@ -112,32 +118,47 @@ class RoomService:
         if room.created_by != actor:
             raise Forbidden("only the room's creator adds members")
         try:
-            await rooms.add_member(self.pool, room_id, user_id)
+            added = await rooms.add_member(self.pool, room_id, user_id)
         except store_errors.NotFound:
             raise UnknownUser("no such user") from None
+        if added:
+            await self.hub.publish_control(RoomChanged(room_id=room_id))
 
     async def enter(self, room_id: UUID, user_id: UUID) -> Room:
         """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
+        if (room := self.cache.member_room(room_id, user_id)) is not None:
+            return room
         room = await self._visible(room_id, user_id)
-        if room.is_open:
-            await rooms.add_member(self.pool, room.id, user_id)
+        if room.is_open and await rooms.add_member(self.pool, room.id, user_id):
+            await self.hub.publish_control(RoomChanged(room_id=room.id))
+        self.cache.remember(room, user_id)  # a closed room is visible to its members only
         return room
 
     async def member_room(self, room_id: UUID, user_id: UUID) -> Room:
         """The room if the user is a member; :class:`NotFound` or :class:`Forbidden` otherwise."""
+        if (room := self.cache.member_room(room_id, user_id)) is not None:
+            return room
         room = await self._visible(room_id, user_id)
         if not await rooms.is_member(self.pool, room_id, user_id):
             raise Forbidden("you are not a member of this room")
+        self.cache.remember(room, user_id)
         return room
+
+    def forget_rooms(self) -> None:
+        """Drop every cached room and membership (should a change have gone unannounced)."""
+        self.cache.clear()
 
     # -- messages --------------------------------------------------------------------------------
 
     async def send(self, room_id: UUID, user_id: UUID, content: str, client_id: str) -> RoomAccepted:
         """Store a member's message once per client id; :class:`ClientIdConflict` if the id stored another."""
         room = await self.member_room(room_id, user_id)
-        message, duplicate = await rooms.append_message(
-            self.pool, room.id, sender="user", content=content, user_id=user_id, client_id=client_id
-        )
+        try:
+            message, duplicate = await self.writer.append(
+                NewRoomMessage(room.id, "user", content, user_id=user_id, client_id=client_id)
+            )
+        except store_errors.NotFound:
+            raise NotFound("no such room") from None
         if duplicate and message.message != content:
             raise ClientIdConflict("this id was already used for a different message")
         return RoomAccepted(room, message.wire(), duplicate)
@@ -165,6 +186,9 @@ class RoomService:
 
     async def _stop_here(self, message: RoomStop) -> None:
         await self.conductor.stop(message.room_id, "stopped by a member")
+
+    async def _changed_here(self, message: RoomChanged) -> None:
+        self.cache.forget(message.room_id)
 
     async def _visible(self, room_id: UUID, user_id: UUID) -> Room:
         try:

@@ -14,8 +14,21 @@ from .users import Executor
 _COLUMNS = 'id, user_id, replica_id, seq, sender, message, "timestamp", client_id, reply_to'
 
 
+# One statement: the upsert locks the stream's counter row until commit, so sequence numbers are gap-free and
+# become visible in order (a later seq never commits before an earlier one), at one round trip per message.
+_APPEND = f"""
+WITH counter AS (
+    INSERT INTO conversation_streams (user_id, replica_id, last_seq) VALUES ($1, $2, 1)
+    ON CONFLICT (user_id, replica_id) DO UPDATE SET last_seq = conversation_streams.last_seq + 1
+    RETURNING last_seq
+)
+INSERT INTO conversations (user_id, replica_id, seq, sender, message, client_id, reply_to)
+SELECT $1, $2, last_seq, $3, $4, $5, $6 FROM counter RETURNING {_COLUMNS}
+"""
+
+
 async def _append(
-    conn: asyncpg.Connection | PoolConnectionProxy,
+    db: Executor,
     user_id: UUID,
     replica_id: str,
     sender: Sender,
@@ -23,29 +36,7 @@ async def _append(
     client_id: str | None,
     reply_to: UUID | None,
 ) -> Message:
-    # The counter row is locked by the upsert until commit, so sequence numbers are gap-free and ordered.
-    seq = await conn.fetchval(
-        """
-        INSERT INTO conversation_streams (user_id, replica_id, last_seq) VALUES ($1, $2, 1)
-        ON CONFLICT (user_id, replica_id) DO UPDATE SET last_seq = conversation_streams.last_seq + 1
-        RETURNING last_seq
-        """,
-        user_id,
-        replica_id,
-    )
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO conversations (user_id, replica_id, seq, sender, message, client_id, reply_to)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}
-        """,
-        user_id,
-        replica_id,
-        seq,
-        sender,
-        content,
-        client_id,
-        reply_to,
-    )
+    row = await db.fetchrow(_APPEND, user_id, replica_id, sender, content, client_id, reply_to)
     return from_row(Message, row)
 
 
@@ -61,21 +52,18 @@ async def append_user_message(
     """Store a user's message; return it and whether it was already stored under this client id.
 
     ``within`` runs in the storing transaction when the message is new (what the message does lands with it, or
-    neither does).
+    neither does). Without it, storing is one round trip.
     """
     async with pool.acquire() as conn:
-        if client_id is not None:
-            existing = await get_by_client_id(conn, user_id, client_id)
-            if existing is not None:
-                return existing, True
         try:
+            if within is None:
+                return await _append(conn, user_id, replica_id, "user", content, client_id, None), False
             async with conn.transaction():
                 message = await _append(conn, user_id, replica_id, "user", content, client_id, None)
-                if within is not None:
-                    await within(conn, message)
+                await within(conn, message)
                 return message, False
         except asyncpg.UniqueViolationError:
-            # A concurrent send with the same client id won the race: answer with its row.
+            # This client id stored a message before (a repeat, or a concurrent send that won): answer with it.
             existing = await get_by_client_id(conn, user_id, client_id) if client_id else None
             if existing is None:
                 raise
@@ -86,15 +74,13 @@ async def append_reply(
     pool: asyncpg.Pool, user_id: UUID, replica_id: str, reply_to: UUID, content: str
 ) -> tuple[Message, bool]:
     """Store the replica's reply to message ``reply_to``; a second reply to the same message is not stored."""
-    async with pool.acquire() as conn:
-        try:
-            async with conn.transaction():
-                return await _append(conn, user_id, replica_id, "replica", content, None, reply_to), False
-        except asyncpg.UniqueViolationError:
-            existing = await get_reply(conn, reply_to)
-            if existing is None:
-                raise
-            return existing, True
+    try:
+        return await _append(pool, user_id, replica_id, "replica", content, None, reply_to), False
+    except asyncpg.UniqueViolationError:
+        existing = await get_reply(pool, reply_to)
+        if existing is None:
+            raise
+        return existing, True
 
 
 async def get_by_client_id(db: Executor, user_id: UUID, client_id: str) -> Message | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -90,17 +92,94 @@ async def is_member(db: Executor, room_id: UUID, user_id: UUID) -> bool:
     )
 
 
-async def add_member(db: Executor, room_id: UUID, user_id: UUID) -> None:
+async def add_member(db: Executor, room_id: UUID, user_id: UUID) -> bool:
+    """Make the user a member; ``False`` if they were one already."""
     try:
-        await db.execute(
+        status = await db.execute(
             "INSERT INTO room_members (room_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", room_id, user_id
         )
     except asyncpg.ForeignKeyViolationError as exc:
         raise NotFound("no such user") from exc
+    return status == "INSERT 0 1"
+
+
+class NewRoomMessage(NamedTuple):
+    """A room message to store; ``(room_id, user_id, client_id)`` stores it once."""
+
+    room_id: UUID
+    sender: Sender
+    content: str
+    user_id: UUID | None = None
+    replica_id: str | None = None
+    client_id: str | None = None
+    reply_to: UUID | None = None
+
+
+def _columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in _MESSAGE.split(","))
+
+
+Stored = tuple[RoomMessage, bool]
+"""A stored message and whether its client id had stored it before."""
+
+# One statement (one round trip, committed on its own): skip what a client id already stored, take each room's
+# next seqs by bumping its counter once for the whole batch, insert. The counter's row lock is held only for
+# this statement's commit, and it is what keeps a room's seqs gap-free *and* visible in order: a later seq never
+# commits before an earlier one, so a client resuming after the newest seq it saw cannot skip one. Rooms are
+# bumped in id order so that two batches touching the same rooms queue up instead of deadlocking.
+_INSERT_BATCH = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::uuid[])
+        WITH ORDINALITY AS t(room_id, sender, message, user_id, replica_id, client_id, reply_to, ord)
+), stored AS (
+    SELECT i.ord, {_columns("m")} FROM input i JOIN room_messages m
+        ON m.room_id = i.room_id AND m.user_id = i.user_id AND m.client_id = i.client_id AND m.client_id IS NOT NULL
+), fresh AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.room_id ORDER BY i.ord) AS n
+    FROM input i WHERE i.ord NOT IN (SELECT ord FROM stored)
+), counted AS (
+    SELECT room_id, count(*) AS c FROM fresh GROUP BY room_id ORDER BY room_id
+), bumped AS (
+    UPDATE rooms r SET last_seq = r.last_seq + c.c FROM counted c WHERE r.id = c.room_id
+    RETURNING r.id, r.last_seq - c.c AS base
+), inserted AS (
+    INSERT INTO room_messages (room_id, seq, sender, user_id, replica_id, message, client_id, reply_to)
+    SELECT f.room_id, b.base + f.n, f.sender, f.user_id, f.replica_id, f.message, f.client_id, f.reply_to
+    FROM fresh f JOIN bumped b ON b.id = f.room_id
+    RETURNING {_MESSAGE}
+)
+SELECT f.ord, false AS duplicate, {_columns("ins")} FROM inserted ins
+    JOIN bumped b ON b.id = ins.room_id JOIN fresh f ON f.room_id = ins.room_id AND b.base + f.n = ins.seq
+UNION ALL
+SELECT s.ord, true, {_columns("s")} FROM stored s
+"""
+
+
+async def insert_messages(db: Executor, batch: Sequence[NewRoomMessage]) -> list[Stored | None]:
+    """Store a batch of room messages in one statement; per message, what was stored (``None``: no such room).
+
+    A message whose ``(room, user, client_id)`` stored one before is not stored again: its old row comes back,
+    marked as a duplicate. The batch commits or fails whole (a client id repeated inside one batch, or raced by
+    another process, fails it with :class:`asyncpg.UniqueViolationError`: store such messages one by one).
+    """
+    rows = await db.fetch(
+        _INSERT_BATCH,
+        [m.room_id for m in batch],
+        [m.sender for m in batch],
+        [m.content for m in batch],
+        [m.user_id for m in batch],
+        [m.replica_id for m in batch],
+        [m.client_id for m in batch],
+        [m.reply_to for m in batch],
+    )
+    results: list[Stored | None] = [None] * len(batch)
+    for row in rows:
+        results[row["ord"] - 1] = (from_row(RoomMessage, row), row["duplicate"])
+    return results
 
 
 async def append_message(
-    pool: asyncpg.Pool,
+    db: Executor,
     room_id: UUID,
     *,
     sender: Sender,
@@ -109,41 +188,27 @@ async def append_message(
     replica_id: str | None = None,
     client_id: str | None = None,
     reply_to: UUID | None = None,
-) -> tuple[RoomMessage, bool]:
-    """Store a room message with the room's next ``seq``; a repeated ``(user, client_id)`` is not stored twice."""
-    async with pool.acquire() as conn:
-        if client_id is not None and user_id is not None:
-            existing = await _by_client_id(conn, room_id, user_id, client_id)
-            if existing is not None:
-                return existing, True
-        try:
-            async with conn.transaction():
-                # Locks the room row until commit: room sequence numbers are gap-free and ordered.
-                seq = await conn.fetchval(
-                    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq", room_id
-                )
-                if seq is None:
-                    raise NotFound("room not found")
-                row = await conn.fetchrow(
-                    f"""
-                    INSERT INTO room_messages (room_id, seq, sender, user_id, replica_id, message, client_id, reply_to)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_MESSAGE}
-                    """,
-                    room_id,
-                    seq,
-                    sender,
-                    user_id,
-                    replica_id,
-                    content,
-                    client_id,
-                    reply_to,
-                )
-                return from_row(RoomMessage, row), False
-        except asyncpg.UniqueViolationError:
-            existing = await _by_client_id(conn, room_id, user_id, client_id) if client_id and user_id else None
-            if existing is None:
-                raise
-            return existing, True
+) -> Stored:
+    """Store one room message with the room's next ``seq``; a repeated ``(user, client_id)`` is not stored twice."""
+    return await store_message(db, NewRoomMessage(room_id, sender, content, user_id, replica_id, client_id, reply_to))
+
+
+async def store_message(db: Executor, message: NewRoomMessage) -> Stored:
+    """:func:`append_message` of a :class:`NewRoomMessage`: one round trip; :class:`NotFound` for no such room."""
+    try:
+        [stored] = await insert_messages(db, [message])
+    except asyncpg.UniqueViolationError:
+        # A concurrent send with the same client id won the race: answer with its row.
+        user_id, client_id = message.user_id, message.client_id
+        if client_id is None or user_id is None:
+            raise
+        existing = await _by_client_id(db, message.room_id, user_id, client_id)
+        if existing is None:
+            raise
+        return existing, True
+    if stored is None:
+        raise NotFound("room not found")
+    return stored
 
 
 async def _by_client_id(db: Executor, room_id: UUID, user_id: UUID, client_id: str) -> RoomMessage | None:
