@@ -23,6 +23,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from .app import create_app
+    from .ws.transport import HubWebSocketProtocol
 
     # uvicorn drains, then re-raises the SIGTERM it caught; a completed graceful stop is a success (exit 0).
     signal.signal(signal.SIGTERM, _graceful_exit)
@@ -37,6 +38,7 @@ def serve(settings: Settings) -> None:
         # h11 rather than httptools: h11 bounds an unfinished request line and headers, httptools does not.
         http="h11",
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        ws=HubWebSocketProtocol,  # websockets' Sans-I/O protocol with direct frame writes for the hub
         ws_max_size=settings.ws_max_frame_bytes,
         # Chat frames are small; a zlib context per socket would cost far more memory than it saves bandwidth.
         ws_per_message_deflate=False,

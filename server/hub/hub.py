@@ -7,7 +7,7 @@ import functools
 import logging
 import operator
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,7 +26,7 @@ from protocol import (
 
 from .. import metrics
 from ..broker import Broker
-from .connection import Connection, ConnectionState
+from .connection import Connection, ConnectionState, Outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def user_channel(user_id: UUID) -> str:
 class Hub:
     """Routes encoded frames to every socket of a user, on every process that shares the broker.
 
-    A frame is encoded once per fan-out and the same string is queued on each socket.
+    A frame is encoded and framed once per fan-out, and the same bytes are written to each socket.
     """
 
     def __init__(self, broker: Broker) -> None:
@@ -208,16 +208,26 @@ class Hub:
         """Deliver to every socket on this process."""
         payload = encode_text(frame)
         metrics.DELIVERIES.labels("everyone").inc()
-        for conn in self._all:
-            conn.send(payload)
+        self._write(self._all, payload)
 
     def _deliver(self, channel: str, payload: str) -> None:
         if channel == CONTROL_CHANNEL:
             self._control(payload)
             return
         metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
-        for conn in self._channels.get(channel, ()):
-            conn.send(payload)
+        members = self._channels.get(channel)
+        if members:
+            self._write(members, payload)
+
+    @staticmethod
+    def _write(members: Iterable[Connection], payload: str) -> None:
+        """Frame once, hand the same bytes to every member (written at once unless its transport pushes back)."""
+        frame = Outgoing(payload)
+        sent = 0
+        for conn in members:
+            sent += conn.send_frame(frame)
+        if sent:
+            metrics.FRAMES_SENT.labels(metrics.frame_type(payload)).inc(sent)
 
     # -- sessions and shutdown -------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from .. import logs, metrics
 from ..hub.connection import Connection, TokenBucket
 from ..state import app_state
 from .session import SocketSession
+from .transport import FRAME_WRITER
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         limit = settings.ws_max_sockets_per_address
         await websocket.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per client address")
         return
-    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST))
+    writer = (websocket.scope.get("extensions") or {}).get(FRAME_WRITER)  # our uvicorn protocol's direct writes
+    conn = Connection(
+        websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST), writer=writer
+    )
     session = SocketSession(conn, state)
     try:
         with logs.bound(connection_id=conn.id):  # this task serves only this socket
