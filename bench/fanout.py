@@ -21,6 +21,7 @@ do not parse frames, so they cannot answer pings); everything else is as shipped
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -115,7 +116,8 @@ async def measure(
             )
     finally:
         for group in opened:
-            await load.close(group)
+            with contextlib.suppress(BenchError):  # a group whose opening failed; that failure is the one to see
+                await load.close(group)
     if report["dropped"] or report["errors"]:
         raise BenchError(
             f"{name}: dropped sockets {report['dropped']} (close codes {report['close_codes']}),"
