@@ -19,7 +19,21 @@ def _graceful_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
+def workers_refused(settings: Settings, workers: int) -> str | None:
+    """Why ``workers`` processes cannot share this configuration (``None`` when they can)."""
+    if workers <= 1:
+        return None
+    if settings.database_url is None:
+        return "--workers needs DATABASE_URL (the embedded database belongs to one process)"
+    if settings.redis_url is None:
+        return "--workers needs REDIS_URL (the processes share rooms, chats and logouts through Redis)"
+    if settings.metrics_port is not None:
+        return "--workers cannot share METRICS_PORT (scrape each process's /metrics instead)"
+    return None
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve until stopped; ``workers`` > 1 runs that many processes on one listening socket (uvicorn's)."""
     import uvicorn
 
     from .app import create_app
@@ -28,8 +42,14 @@ def serve(settings: Settings) -> None:
     # uvicorn drains, then re-raises the SIGTERM it caught; a completed graceful stop is a success (exit 0).
     signal.signal(signal.SIGTERM, _graceful_exit)
 
+    if workers > 1:
+        from .app import prepare_shared_files
+
+        prepare_shared_files(settings)  # made once here, not raced by the workers
     uvicorn.run(
-        create_app(settings),
+        create_app(settings) if workers <= 1 else "server.app:create_app",
+        factory=workers > 1,  # each worker builds its app from the same environment
+        workers=workers if workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -72,12 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the server (embedded defaults when nothing is configured)")
     serve_parser.add_argument("--host", help="address to listen on (overrides HOST)")
     serve_parser.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        help="processes serving the one port, sharing Redis and PostgreSQL (default WEB_CONCURRENCY or 1)",
+    )
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
     args = parser.parse_args(argv)
     env = None
     if args.command == "serve":
         overrides = {"HOST": args.host, "PORT": None if args.port is None else str(args.port)}
-        env = {**os.environ, **{name: value for name, value in overrides.items() if value is not None}}
+        overrides = {name: value for name, value in overrides.items() if value is not None}
+        os.environ.update(overrides)  # the workers read their settings from the environment too
+        env = dict(os.environ)
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
@@ -85,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
-        serve(settings)
+        refused = workers_refused(settings, args.workers)
+        if refused is not None:
+            print(f"sensay-hub: configuration error: {refused}", file=sys.stderr)
+            return 2
+        serve(settings, args.workers)
         return 0
     return asyncio.run(_migrate(settings))
 
