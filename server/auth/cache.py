@@ -9,6 +9,7 @@ open are closed by the announcement itself, as before.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ class LiveSessions:
         self._clock = clock
         self._live: OrderedDict[UUID, tuple[UUID, float]] = OrderedDict()  # session -> (user, checked until)
         self._ended: dict[UUID, float] = {}  # session -> when its last token expires
+        self._asking: dict[tuple[UUID, UUID], asyncio.Future[bool]] = {}  # one question per session at a time
 
     async def is_live(self, session_id: UUID, user_id: UUID) -> bool:
         now = self._clock()
@@ -50,13 +52,32 @@ class LiveSessions:
         known = self._live.get(session_id)
         if known is not None and known[0] == user_id and known[1] > now:
             return True
-        live = await self._check(session_id, user_id)
+        live = await self._ask(session_id, user_id)
         if live and session_id not in self._ended:  # not ended while the table was asked
             self._live[session_id] = (user_id, now + self.ttl)
             self._live.move_to_end(session_id)
             while len(self._live) > self.capacity:
                 self._live.popitem(last=False)
         return live
+
+    async def _ask(self, session_id: UUID, user_id: UUID) -> bool:
+        """Ask the table; sockets of one session connecting together (a reconnect storm) share the answer."""
+        key = (session_id, user_id)
+        asking = self._asking.get(key)
+        if asking is not None:
+            return await asyncio.shield(asking)
+        asking = self._asking[key] = asyncio.get_running_loop().create_future()
+        try:
+            live = await self._check(session_id, user_id)
+        except BaseException as exc:
+            asking.set_exception(exc)
+            asking.exception()  # retrieved here: the waiters (if any) raise it themselves
+            raise
+        else:
+            asking.set_result(live)
+            return live
+        finally:
+            del self._asking[key]
 
     def ended(self, session_id: UUID, expires_at: float) -> None:
         """The session was logged out: refuse it from now on (remembered until ``expires_at``)."""
@@ -92,10 +113,10 @@ class VerifiedTokens:
     def __init__(self, capacity: int = TOKEN_CACHE_SIZE, *, clock: Callable[[], float] = time.time) -> None:
         self.capacity = capacity
         self._clock = clock
-        self._principals: OrderedDict[str, tuple[Principal, object]] = OrderedDict()
+        self._principals: OrderedDict[str, tuple[Principal, object, str | None]] = OrderedDict()
 
-    def get(self, token: str) -> tuple[Principal, object] | None:
-        """The token's principal and the key that verified it, unless the token has expired since."""
+    def get(self, token: str) -> tuple[Principal, object, str | None] | None:
+        """The token's principal, the key that verified it and that key's ``kid``, unless the token expired since."""
         known = self._principals.get(token)
         if known is None:
             return None
@@ -105,8 +126,8 @@ class VerifiedTokens:
         self._principals.move_to_end(token)
         return known
 
-    def put(self, token: str, principal: Principal, key: object) -> None:
-        self._principals[token] = (principal, key)
+    def put(self, token: str, principal: Principal, key: object, kid: str | None) -> None:
+        self._principals[token] = (principal, key, kid)
         self._principals.move_to_end(token)
         while len(self._principals) > self.capacity:
             self._principals.popitem(last=False)

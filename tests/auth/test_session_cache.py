@@ -83,3 +83,17 @@ async def test_forget_asks_the_table_again() -> None:
     sessions.forget()
     await sessions.is_live(session, user)
     assert table.asked == 2
+
+
+async def test_sockets_of_one_session_connecting_together_ask_once() -> None:
+    """A reconnect storm (every tab of a session at once) costs the table one question, and all get its answer."""
+    table = Table()
+    sessions = LiveSessions(table.check)
+    session, user = uuid.uuid4(), uuid.uuid4()
+    table.live.add(session)
+    table.gate = asyncio.Event()
+    pending = [asyncio.create_task(sessions.is_live(session, user)) for _ in range(50)]
+    await asyncio.sleep(0)
+    table.gate.set()
+    assert all(await asyncio.gather(*pending))
+    assert table.asked == 1
