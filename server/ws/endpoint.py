@@ -53,12 +53,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST), writer=writer
     )
     session = SocketSession(conn, state)
+    # The handshake's headers were read above; an idle socket need not keep them (nor Starlette's view of them).
+    del websocket.scope["headers"][:]
+    logs.bind(connection_id=conn.id)  # this task serves only this socket
     try:
-        with logs.bound(connection_id=conn.id):  # this task serves only this socket
-            if await session.authenticate(token):
-                with logs.bound(user_id=str(conn.user_id)):
-                    logger.debug("socket authenticated")
-                    await session.run()
+        if await session.authenticate(token):
+            logs.bind(user_id=str(conn.user_id))
+            logger.debug("socket authenticated")
+            await session.run()
     except WebSocketDisconnect:
         pass
     finally:

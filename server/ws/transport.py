@@ -5,7 +5,8 @@ encode and frame the text again for every socket and await per frame. :class:`Hu
 socket's frame writer to the app in the scope's extensions (``FRAME_WRITER``): everything else —
 handshake, proxy headers, keepalive pings, the close handshake, read flow control — stays uvicorn's.
 
-It also trims what an idle socket holds: the handshake's request and response are dropped once accepted, and
+It also trims what an idle socket holds: the handshake's request and response are dropped once accepted, the
+lifespan state is shared rather than copied into each socket's scope, and
 the per-socket ``asyncio.Queue`` and ``Event`` (four deques between them) become a deque made on first use and
 an event whose waiter exists only while someone waits.
 """
@@ -98,7 +99,11 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][FRAME_WRITER] = self
-        del self.request  # the app has its headers in the scope; websockets' parsed copy is not read again
+            scope["state"] = self.app_state  # shared, not a copy per socket: the app only reads it
+        # The app has the headers in the scope; websockets' parsed request is not read again, but its parser's
+        # frame keeps a reference to it for the socket's life: empty it.
+        event.headers.clear()
+        del self.request
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
