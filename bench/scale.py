@@ -13,6 +13,9 @@ CPU time summed), with the load generator's and Redis' CPU printed apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -69,14 +72,21 @@ async def run(bench: Bench) -> None:
             for count in (1, WORKERS):
                 cpus = bench.placement.server if count == 1 else both
                 hub_settings = settings if count == 1 else {**settings, "web_concurrency": count}
-                async with bench.hub(cpus, silent=True, settings=hub_settings) as hub:
-                    pids = [hub.pid] if count == 1 else await workers_ready(hub, count)
-                    users = await bench.ensure_users(hub, fanout.USERS)
-                    (room,) = await bench.rooms(hub, users)
-                    label = "1 process" if count == 1 else f"{count} workers"
-                    result = await fanout.measure(
-                        bench, label, [(hub, hub.ws_url())], room, sockets, server_pids=pids, redis=redis.pid
-                    )
+                pids: list[int] = []
+                try:
+                    async with bench.hub(cpus, silent=True, settings=hub_settings) as hub:
+                        pids = [hub.pid] if count == 1 else await workers_ready(hub, count)
+                        users = await bench.ensure_users(hub, fanout.USERS)
+                        (room,) = await bench.rooms(hub, users)
+                        label = "1 process" if count == 1 else f"{count} workers"
+                        result = await fanout.measure(
+                            bench, label, [(hub, hub.ws_url())], room, sockets, server_pids=pids, redis=redis.pid
+                        )
+                finally:
+                    # A hub on a silent replica is killed, not stopped: its workers would outlive it.
+                    for pid in pids:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
                 results.append(result)
                 print(
                     f"{result.line()}; {num(result.deliveries / result.server_cpu)} deliveries per hub CPU-second,"

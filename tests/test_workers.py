@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -41,24 +44,30 @@ async def test_two_workers_on_one_port_serve_one_room(tmp_path: Path, databases:
         pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
     env = {"DATABASE_URL": await databases.migrated(), "REDIS_URL": REDIS_URL}  # keys made once, in DATA_DIR
     with serving(tmp_path, "--workers", "2", **env) as server:
-        assert len(workers(server.process.pid)) == 2, server.output()
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            alice = await signup_and_login(http, "alice-workers@example.com")
-            body = {"name": "two workers", "replica_ids": [ADA_LOVELACE_UUID], "member_ids": []}
-            created = await http.post("/api/rooms", json=body, headers=bearer(alice))
-            assert created.status_code == 201, created.text
-            room = created.json()["id"]
-        sockets = [connect(server.base_url, alice["access_token"]) for _ in range(8)]
-        clients = [await cm.__aenter__() for cm in sockets]
+        pids = workers(server.process.pid)
         try:
-            for client in clients:
-                await client.send({"type": "room.join", "id": "j", "room_id": room})
-                await client.recv_until("room.presence")
-            await clients[0].send({"type": "room.send", "id": "m1", "room_id": room, "content": "to everyone"})
-            for client in clients:
-                message, _ = await client.recv_until("message")
-                assert message["message"]["content"] == "to everyone"
+            assert len(pids) == 2, server.output()
+            await one_room_over_the_workers(server.base_url)
+            assert server.stop() == 0, server.output()
         finally:
-            for cm in sockets:
-                await cm.__aexit__(None, None, None)
-        assert server.stop() == 0, server.output()
+            for pid in pids:  # a parent killed on a failure leaves its workers behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+async def one_room_over_the_workers(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        alice = await signup_and_login(http, "alice-workers@example.com")
+        body = {"name": "two workers", "replica_ids": [ADA_LOVELACE_UUID], "member_ids": []}
+        created = await http.post("/api/rooms", json=body, headers=bearer(alice))
+        assert created.status_code == 201, created.text
+        room = created.json()["id"]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(base_url, alice["access_token"])) for _ in range(8)]
+        for client in clients:
+            await client.send({"type": "room.join", "id": "j", "room_id": room})
+            await client.recv_until("room.presence")
+        await clients[0].send({"type": "room.send", "id": "m1", "room_id": room, "content": "to everyone"})
+        for client in clients:
+            message, _ = await client.recv_until("message")
+            assert message["message"]["content"] == "to everyone"
