@@ -69,6 +69,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self._per_user: Counter[UUID] = Counter()
         self._per_address: Counter[str] = Counter()
+        self._present: dict[str, Counter[UUID]] = {}  # room stream -> each present user's sockets here
         self.accepting = True
         self.on_control(EndSession, self._end_session_here)
         metrics.watch_hub(self)
@@ -157,15 +158,21 @@ class Hub:
     # -- rooms and presence (presence is what this process sees; joins and leaves fan out to all) -------
 
     def present(self, room_id: str) -> set[UUID]:
-        return {conn.user_id for conn in self._channels.get(room_stream(room_id), ())}
+        return set(self._present.get(room_stream(room_id), ()))
 
     async def join_room(self, conn: Connection, room_id: str) -> None:
-        """Subscribe the socket to the room; announce the user if this is their first socket there."""
+        """Subscribe the socket to the room; announce the user if this is their first socket there.
+
+        O(1) per member: the room counts each user's sockets, so only the joiner gets the snapshot and the others
+        a ``room.joined`` only when the user was not there yet.
+        """
         channel = room_stream(room_id)
-        first = conn.user_id not in self.present(room_id)
-        await self.join_channel(channel, conn)
-        if first:
-            await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
+        if channel not in conn.rooms:
+            sockets = self._present.setdefault(channel, Counter())
+            sockets[conn.user_id] += 1
+            await self.join_channel(channel, conn)
+            if sockets[conn.user_id] == 1:
+                await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
         snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in self.present(room_id)))
         conn.send(encode_text(snapshot))
 
@@ -174,7 +181,14 @@ class Hub:
         if channel not in conn.rooms:
             return
         await self.leave_channel(channel, conn)
-        if conn.user_id not in self.present(room_id):
+        sockets = self._present.get(channel)
+        if sockets is None:
+            return
+        sockets[conn.user_id] -= 1
+        if sockets[conn.user_id] <= 0:
+            del sockets[conn.user_id]
+            if not sockets:
+                del self._present[channel]
             await self.send_to_channel(channel, RoomLeftFrame(room_id=room_id, user_id=str(conn.user_id)))
 
     def connections(self, user_id: UUID) -> frozenset[Connection]:
