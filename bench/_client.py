@@ -50,6 +50,7 @@ FRAME_MARK = b'{"type":'
 _TAIL = len(MESSAGE_MARK) - 1
 _FRAME_TAIL = len(FRAME_MARK) - 1
 _DELTA = b'{"type":"reply.delta"'
+_MESSAGE = b'{"type":"message"'
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
@@ -182,6 +183,8 @@ class Client(asyncio.Protocol):
                 return
             if payload.startswith(_DELTA):
                 load.deltas += 1
+            elif payload.startswith(_MESSAGE) and MESSAGE_MARK in payload:
+                load.sender_deliveries += 1  # a user's message reaching a sender: counted, not parsed
             else:
                 load.on_frame(self, _decode(payload))
             return
@@ -275,6 +278,7 @@ class Load:
         self.completions = 0
         self.finished = 0  # completions at any time, warm-up and drain included
         self.deltas = 0
+        self.sender_deliveries = 0  # users' messages received by the sending sockets (they are members too)
         self.errors: Counter[str] = Counter()
         self.window_start = math.inf
         self.window_end = math.inf
@@ -460,11 +464,11 @@ class Generator:
         await asyncio.sleep(max(0.0, start + warmup - time.monotonic()))
         load.window_start = time.monotonic()
         frames = sum(g.frames for g in receivers)
-        before = (load.delivered_total, cpu_of(pids), time.process_time(), load.sent, frames)
+        before = (load.delivered_total, cpu_of(pids), time.process_time(), load.sent, frames, load.sender_deliveries)
         await asyncio.sleep(max(0.0, load.window_start + duration - time.monotonic()))
         load.window_end = time.monotonic()
         frames = sum(g.frames for g in receivers)
-        after = (load.delivered_total, cpu_of(pids), time.process_time(), load.sent, frames)
+        after = (load.delivered_total, cpu_of(pids), time.process_time(), load.sent, frames, load.sender_deliveries)
         load.stop()
         await asyncio.gather(*tasks)
         if load.pending:
@@ -477,6 +481,7 @@ class Generator:
         return {
             "seconds": load.window_end - load.window_start,
             "deliveries": after[0] - before[0],
+            "sender_deliveries": after[5] - before[5],
             "frames": after[4] - before[4],
             "completions": load.completions,
             "finished": load.finished,

@@ -183,6 +183,10 @@ async def hub(
         "SENSAY_API_URL": replica.url,
         "SENSAY_API_KEY": replica.secret,
         **({"SENSAY_TIMEOUT": "600"} if replica.silent else {}),  # the most it allows
+        # The load generator is one address holding thousands of sockets of a few users (joining all at once).
+        "WS_MAX_SOCKETS_PER_ADDRESS": "1000000",
+        "WS_MAX_SOCKETS_PER_USER": "100000",
+        "WS_USER_FRAME_RATE": "1000000/second",
         **{key.upper(): str(value) for key, value in (settings or {}).items()},
     }
     argv = [sys.executable, "-m", "server", "serve"]

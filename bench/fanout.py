@@ -3,12 +3,14 @@
 Per size R, in one run: the bare server (``bench._bare``: ack, then one ``websockets.broadcast`` of the message
 frame) and a fresh hub, each pinned to the server CPU, the load generator on the other. The load generator
 opens R receiving sockets (``auth`` → ``hello`` → ``room.join`` → ``room.presence``; the seconds this takes are
-printed as the join time) and the senders, which join too (the hub takes ``room.send`` only on a joined room,
-so the room holds R + senders sockets on both servers; only the R receivers are counted). Senders post
-``room.send`` closed loop: at most 18 a second each (under the hub's per-socket limit of 20), and at most
-``inflight`` messages not yet counted by every receiver, so the server is saturated without its queues growing. Printed:
+printed as the join time) and the senders, which join too (the hub takes ``room.send`` only on a joined room),
+so the room holds R receivers + S senders on both servers, and every message is delivered to all of them.
+Senders post ``room.send`` closed loop: at most 18 a second each (under the hub's per-socket limit of 20), and
+at most ``inflight`` messages not yet counted by every receiver, so the server is saturated without its queues
+growing. Printed:
 
-* deliveries/s: room ``message`` frames counted by the receivers in the measured window / its seconds;
+* deliveries/s: room ``message`` frames received in the measured window by all R + S members / its seconds
+  (the receivers count them in the raw byte stream, the senders recognise them without parsing);
 * server CPU per delivery (its CPU time in the window / deliveries) and how busy its CPU was;
 * the load generator's CPU, which must stay below 100% for the figure to be the server's.
 
@@ -21,6 +23,7 @@ do not parse frames, so they cannot answer pings); everything else is as shipped
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +53,8 @@ class Result:
     load_cpu: float
     join_seconds: float
     frames: int
+    senders: int
+    counted_receivers: int
     others_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -65,7 +70,8 @@ class Result:
             f"  {self.name:>5}: {num(self.rate):>9} deliveries/s, server {num(self.cpu_per_delivery * 1e6, 1)} µs"
             f" CPU/delivery (busy {self.server_cpu / self.seconds:.0%}, waited for a CPU"
             f" {self.server_waited / self.seconds:.0%}), load generator busy {self.load_cpu / self.seconds:.0%};"
-            f" {self.frames / self.deliveries:.2f} frames per message; {self.sockets:,} joined in"
+            f" {self.frames / self.counted_receivers:.2f} frames per message; {self.sockets:,} + {self.senders}"
+            f" senders in the room; the {self.sockets:,} joined in"
             f" {self.join_seconds:.1f} s"
         )
 
@@ -75,14 +81,22 @@ def senders_for(sockets: int) -> int:
 
 
 async def measure(
-    bench: Bench, name: str, servers: list[tuple[Service, str]], room: str, sockets: int, **others: int
+    bench: Bench,
+    name: str,
+    servers: list[tuple[Service, str]],
+    room: str,
+    sockets: int,
+    *,
+    server_pids: list[int] | None = None,
+    **others: int,
 ) -> Result:
     """Open the receivers and senders (split evenly over ``servers``, as ``(service, ws url)``), run the senders,
-    close both; raise if a socket was dropped or an error frame came back. ``others`` are more processes
-    whose CPU the load generator reads (their CPU is not the server's)."""
+    close both; raise if a socket was dropped or an error frame came back. The server's CPU is read from
+    ``server_pids`` (default: each service's process); ``others`` are more processes whose CPU the load
+    generator reads (their CPU is not the server's)."""
     load, nonce = bench.load, bench.nonce()
     users = bench.users[:USERS]
-    pids = {f"server{i}": service.pid for i, (service, _) in enumerate(servers)}
+    pids = {f"server{i}": pid for i, pid in enumerate(server_pids or [service.pid for service, _ in servers])}
     receivers = [f"rx{i}-{nonce}" for i in range(len(servers))]
     senders = [f"tx{i}-{nonce}" for i in range(len(servers))]
     opened: list[str] = []
@@ -93,9 +107,11 @@ async def measure(
             opened.append(receivers[i])
             joined = await load.open(receivers[i], url, users, share, join=room, counting=True, concurrency=100)
             join_seconds += joined["seconds"]
+        senders_total = 0
         for i, (_, url) in enumerate(servers):
             opened.append(senders[i])
             count = math.ceil(senders_for(sockets) / len(servers))
+            senders_total += count
             await load.open(senders[i], url, users, count, join=room, concurrency=100)
         async with bench.profiled(servers[0][0], f"fanout-{sockets}-{name.replace(' ', '')}"):
             report = await load.call(
@@ -115,7 +131,8 @@ async def measure(
             )
     finally:
         for group in opened:
-            await load.close(group)
+            with contextlib.suppress(BenchError):  # a group whose opening failed; that failure is the one to see
+                await load.close(group)
     if report["dropped"] or report["errors"]:
         raise BenchError(
             f"{name}: dropped sockets {report['dropped']} (close codes {report['close_codes']}),"
@@ -127,13 +144,15 @@ async def measure(
     return Result(
         name,
         sockets,
-        report["deliveries"],
+        report["deliveries"] + report["sender_deliveries"],
         report["seconds"],
         sum(cpu[p] for p in pids),
         sum(cpu[f"{p}.waited"] for p in pids),
         report["load_cpu"],
         join_seconds,
         report["frames"],
+        senders_total,
+        report["deliveries"],
         {p: cpu[p] for p in others},
     )
 

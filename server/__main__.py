@@ -4,31 +4,75 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from . import logs
 from .config import ConfigError, Settings
 from .metrics import VERSION
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _graceful_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
+def _freeze_imports() -> None:
+    """What is loaded by now lives as long as the process: keep it out of the collector's way, so that full
+    collections (their cost grows with every live object, and a hub holds many) do not walk it again and again."""
+    gc.collect()
+    gc.freeze()
+
+
+def worker_app() -> Starlette:
+    """The app of one ``serve --workers`` process, built from the environment (uvicorn calls this in each)."""
+    from .app import create_app
+
+    app = create_app()
+    _freeze_imports()
+    return app
+
+
+def workers_refused(settings: Settings, workers: int) -> str | None:
+    """Why ``workers`` processes cannot share this configuration (``None`` when they can)."""
+    if workers <= 1:
+        return None
+    if settings.database_url is None:
+        return "--workers needs DATABASE_URL (the embedded database belongs to one process)"
+    if settings.redis_url is None:
+        return "--workers needs REDIS_URL (the processes share rooms, chats and logouts through Redis)"
+    if settings.metrics_port is not None:
+        return "--workers cannot share METRICS_PORT (scrape each process's /metrics instead)"
+    return None
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve until stopped; ``workers`` > 1 runs that many processes on one listening socket (uvicorn's)."""
     import uvicorn
 
     from .app import create_app
+    from .ws.transport import HubWebSocketProtocol
 
     # uvicorn drains, then re-raises the SIGTERM it caught; a completed graceful stop is a success (exit 0).
     signal.signal(signal.SIGTERM, _graceful_exit)
 
+    if workers <= 1:
+        _freeze_imports()
+    else:
+        from .app import prepare_shared_files
+
+        prepare_shared_files(settings)  # made once here, not raced by the workers
     uvicorn.run(
-        create_app(settings),
+        create_app(settings) if workers <= 1 else "server.__main__:worker_app",
+        factory=workers > 1,  # each worker builds its app from the same environment
+        workers=workers if workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -37,6 +81,7 @@ def serve(settings: Settings) -> None:
         # h11 rather than httptools: h11 bounds an unfinished request line and headers, httptools does not.
         http="h11",
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        ws=HubWebSocketProtocol,  # websockets' Sans-I/O protocol with direct frame writes for the hub
         ws_max_size=settings.ws_max_frame_bytes,
         # Chat frames are small; a zlib context per socket would cost far more memory than it saves bandwidth.
         ws_per_message_deflate=False,
@@ -70,12 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the server (embedded defaults when nothing is configured)")
     serve_parser.add_argument("--host", help="address to listen on (overrides HOST)")
     serve_parser.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        help="processes serving the one port, sharing Redis and PostgreSQL (default WEB_CONCURRENCY or 1)",
+    )
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
     args = parser.parse_args(argv)
     env = None
     if args.command == "serve":
         overrides = {"HOST": args.host, "PORT": None if args.port is None else str(args.port)}
-        env = {**os.environ, **{name: value for name, value in overrides.items() if value is not None}}
+        overrides = {name: value for name, value in overrides.items() if value is not None}
+        os.environ.update(overrides)  # the workers read their settings from the environment too
+        env = dict(os.environ)
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
@@ -83,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
-        serve(settings)
+        refused = workers_refused(settings, args.workers)
+        if refused is not None:
+            print(f"sensay-hub: configuration error: {refused}", file=sys.stderr)
+            return 2
+        serve(settings, args.workers)
         return 0
     return asyncio.run(_migrate(settings))
 

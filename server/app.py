@@ -130,6 +130,24 @@ def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
     return on_change, on_gap
 
 
+def _signing_keys(settings: Settings) -> SigningKeys:
+    return SigningKeys.load(
+        "ES256" if settings.jwt_signing == "es256" else "HS256",
+        data_dir=settings.data_dir,
+        secret=settings.jwt_secret.reveal() if settings.jwt_secret is not None else None,
+        ec_private_pem=settings.jwt_signing_key.reveal() if settings.jwt_signing_key is not None else None,
+    )
+
+
+def prepare_shared_files(settings: Settings) -> None:
+    """Make the local signing keys and anon key in ``DATA_DIR`` once, before several workers read them."""
+    if uses_supabase_auth(settings):
+        return
+    keys = _signing_keys(settings)
+    if settings.anon_key is None:
+        load_or_create_anon_key(settings.data_dir / "anon-key", keys)
+
+
 @asynccontextmanager
 async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter) -> AsyncIterator[IdentityBackend]:
     """Supabase Auth when ``SUPABASE_URL`` and ``SUPABASE_ANON_KEY`` are set, else local auth."""
@@ -152,12 +170,7 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
         finally:
             await supabase.aclose()
         return
-    keys = SigningKeys.load(
-        "ES256" if settings.jwt_signing == "es256" else "HS256",
-        data_dir=settings.data_dir,
-        secret=settings.jwt_secret.reveal() if settings.jwt_secret is not None else None,
-        ec_private_pem=settings.jwt_signing_key.reveal() if settings.jwt_signing_key is not None else None,
-    )
+    keys = _signing_keys(settings)
     anon_key = settings.anon_key or load_or_create_anon_key(settings.data_dir / "anon-key", keys)
     # Public by design (the front end ships it): printed so that zero configuration is one copy and paste away.
     logs.mark_public(anon_key)  # browsers hold it: the log may show it, unlike every other token

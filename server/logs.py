@@ -64,6 +64,14 @@ def bound(**values: str | None) -> Iterator[None]:
             variable.reset(token)
 
 
+def bind(**values: str | None) -> None:
+    """Set context fields for the rest of the current task, which must serve one thing only (a socket): its
+    context is its own copy, so there is nothing to undo, and nothing is held for the task's life."""
+    variables = dict(_CONTEXT)
+    for name, value in values.items():
+        variables[name].set(value)
+
+
 def context() -> dict[str, str]:
     """The context fields that are set now."""
     return {name: value for name, variable in _CONTEXT if (value := variable.get()) is not None}

@@ -18,6 +18,8 @@ from starlette.types import ASGIApp
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
+from server.ws.transport import HubWebSocketProtocol
+
 from .contract import contract_checked
 
 SHUTDOWN_LIMIT = 60.0
@@ -32,6 +34,7 @@ async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
     answer it gave must have matched the OpenAPI document, or the test fails.
     """
     config.setdefault("log_level", "warning")
+    config.setdefault("ws", HubWebSocketProtocol)  # as `serve` runs it
     checker = contract_checked(app)
     server = uvicorn.Server(uvicorn.Config(checker or app, host="127.0.0.1", port=0, **config))
     task = asyncio.create_task(server.serve())

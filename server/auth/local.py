@@ -7,6 +7,7 @@ session. Sign-up, login and refresh pass through :class:`~.throttle.AuthThrottle
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -19,6 +20,7 @@ from ..store.records import User
 from ..store.sessions import Refresh
 from ..store.users import Profile
 from . import refresh_tokens
+from .cache import LiveSessions
 from .errors import (
     EmailTaken,
     InvalidCredentials,
@@ -81,6 +83,7 @@ class LocalIdentity:
         )
         self.refresh_ttl = refresh_ttl
         self.reuse_interval = reuse_interval
+        self.live = LiveSessions(functools.partial(sessions.session_is_live, pool))
 
     @property
     def access_ttl(self) -> int:
@@ -167,14 +170,13 @@ class LocalIdentity:
 
     async def authenticate(self, token: str) -> Principal:
         principal = await self.verifier.verify(token)
-        if principal.session_id is None or not await sessions.session_is_live(
-            self.pool, principal.session_id, principal.user_id
-        ):
+        if principal.session_id is None or not await self.live.is_live(principal.session_id, principal.user_id):
             raise SessionRevoked("session has ended; log in again")
         return principal
 
     def session_ended(self, session_id: UUID, expires_at: int) -> None:
-        """Nothing to do: every process checks the shared ``sessions`` table."""
+        """A session ended on some process (announced on the broker): refuse it here without asking the table."""
+        self.live.ended(session_id, expires_at)
 
     # -- the user --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import jwt
 
+from .cache import VerifiedTokens
 from .errors import InvalidToken
 from .jwks import JwksCache
 from .keys import ISSUER, SigningKeys
@@ -120,14 +121,40 @@ class SupabaseTokenVerifier:
         self.issuer = issuer
         self.role = role
         self.leeway = leeway
+        self.verified = VerifiedTokens()
 
     async def verify(self, token: str) -> Principal:
-        """Return the token's principal (carrying the token) or raise :class:`InvalidToken`."""
-        claims = await self.verify_claims(token)
-        return dataclasses.replace(principal_from_claims(claims), access_token=token)
+        """Return the token's principal (carrying the token) or raise :class:`InvalidToken`.
+
+        A token verified before with the same key is not decoded again until its ``exp`` (reconnects and tabs
+        present the same token); its key is still looked up each time, so a retired key stops it at once.
+        """
+        known = self.verified.get(token)
+        if known is not None:
+            principal, key, kid = known
+            if key is self._secret or (kid is not None and await self._still_published(kid, key)):
+                return principal
+        alg, key, kid = await self._key(token)
+        principal = dataclasses.replace(principal_from_claims(self._decode(token, alg, key)), access_token=token)
+        self.verified.put(token, principal, key, kid)
+        return principal
+
+    async def _still_published(self, kid: str, key: Any) -> bool:
+        """The JWKS still holds the very key that verified a token (a refreshed set makes new key objects)."""
+        assert self.jwks is not None
+        try:
+            return (await self.jwks.get_key(kid)).key is key
+        except InvalidToken:
+            return False
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
         """The verified claims of ``token``; :class:`InvalidToken` on any fault."""
+        alg, key, _ = await self._key(token)
+        return self._decode(token, alg, key)
+
+    async def _key(self, token: str) -> tuple[str, Any, str | None]:
+        """The algorithm the token's header names, the key that may verify it and its ``kid`` (JWKS keys only);
+        :class:`InvalidToken` when there is none."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -136,17 +163,18 @@ class SupabaseTokenVerifier:
         if not isinstance(alg, str):
             raise InvalidToken("invalid token")
         if alg == "HS256" and self._secret is not None:
-            key: Any = self._secret
-        elif alg in _ALGORITHMS_BY_KEY_TYPE["EC"] | _ALGORITHMS_BY_KEY_TYPE["RSA"] and self.jwks is not None:
+            return alg, self._secret, None
+        if alg in _ALGORITHMS_BY_KEY_TYPE["EC"] | _ALGORITHMS_BY_KEY_TYPE["RSA"] and self.jwks is not None:
             if not isinstance(kid, str) or not kid:
                 raise InvalidToken("invalid token")
             jwk = await self.jwks.get_key(kid)
             # The key's own type (and ``alg``, when the JWKS states one) must admit the token's algorithm.
             if alg not in _ALGORITHMS_BY_KEY_TYPE.get(jwk.key_type or "", frozenset()) or jwk.algorithm_name != alg:
                 raise InvalidToken("invalid token")
-            key = jwk.key
-        else:
-            raise InvalidToken("invalid token")
+            return alg, jwk.key, kid
+        raise InvalidToken("invalid token")
+
+    def _decode(self, token: str, alg: str, key: Any) -> dict[str, Any]:
         require = ["exp", "sub", "aud"] + (["iss"] if self.issuer else [])
         try:
             claims = jwt.decode(

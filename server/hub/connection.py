@@ -1,4 +1,4 @@
-"""One authenticated WebSocket: its lifecycle, its bounded send queue and its inbound rate limit."""
+"""One authenticated WebSocket: its lifecycle, its writes (bounded queue under push-back) and its inbound rate limit."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import enum
 import logging
+import secrets
 import time
 import uuid
 from collections import deque
+from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.frames import OP_TEXT, Frame
 
 from protocol import CloseCode
 
@@ -61,13 +64,51 @@ class TokenBucket:
         return False
 
 
+class FrameWriter(Protocol):
+    """Writes ready-made frames straight to one socket's transport (see ``server.ws.transport``)."""
+
+    def write_frames(self, data: bytes) -> bool:
+        """Write ``data`` (whole frames) now; ``False`` when the socket takes no more frames (closing or gone)."""
+        ...
+
+    def paused(self) -> bool:
+        """The transport's buffer is over its high-water mark: queue frames and await :meth:`drained`."""
+        ...
+
+    async def drained(self) -> None:
+        """Return once the transport takes frames again (or the socket is gone)."""
+        ...
+
+
+class Outgoing:
+    """One encoded frame on its way to one socket or to a whole room: framed for the wire at most once."""
+
+    __slots__ = ("text", "_framed")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._framed: bytes | None = None
+
+    @property
+    def framed(self) -> bytes:
+        if self._framed is None:
+            self._framed = Frame(OP_TEXT, self.text.encode()).serialize(mask=False)
+        return self._framed
+
+
 class Connection:
-    """A socket of one user. Frames are queued as already-encoded text and written by a sender task
-    that exists only while the queue is non-empty, so an idle socket costs no task."""
+    """A socket of one user.
+
+    With a :class:`FrameWriter` (our uvicorn protocol) a frame is written to the transport at once, no task and
+    no copy per socket; only while the transport is paused do frames wait in a queue, written by a drain task in
+    one write when it resumes. Without one (another ASGI server) a sender task writes the queue through ASGI.
+    Either way an idle socket holds no queue and no task, and a full queue closes the socket as a slow consumer.
+    """
 
     __slots__ = (
         "id",
         "websocket",
+        "writer",
         "principal",
         "state",
         "max_queue",
@@ -81,13 +122,21 @@ class Connection:
         "opened_at",
     )
 
-    def __init__(self, websocket: WebSocket, *, max_queue: int = DEFAULT_SEND_QUEUE, limiter: TokenBucket) -> None:
-        self.id = uuid.uuid4().hex
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        max_queue: int = DEFAULT_SEND_QUEUE,
+        limiter: TokenBucket,
+        writer: FrameWriter | None = None,
+    ) -> None:
+        self.id = secrets.token_hex(16)  # 32 hex digits like uuid4().hex, at a third of its cost
         self.websocket = websocket
+        self.writer = writer
         self.principal: Principal | None = None
         self.state = ConnectionState.AUTHENTICATING
         self.max_queue = max_queue
-        self._queue: deque[str] | None = None  # made on first use: an idle socket has none
+        self._queue: deque[Outgoing] | None = None  # made when the transport pushes back: an idle socket has none
         self._sender: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self.rooms: set[str] = set()
@@ -117,31 +166,56 @@ class Connection:
         return len(self._queue) if self._queue is not None else 0
 
     def send(self, text: str) -> None:
-        """Queue an encoded frame. A socket whose queue is full is closed as a slow consumer."""
+        """Send an encoded frame to this socket alone."""
+        if self.send_frame(Outgoing(text)):
+            metrics.FRAMES_SENT.labels(metrics.frame_type(text)).inc()
+
+    def send_frame(self, frame: Outgoing) -> bool:
+        """Write the frame, or queue it while the transport pushes back; ``False`` if the socket will not get it.
+
+        A socket whose queue is full is closed as a slow consumer. The caller counts the frames sent.
+        """
         if self.state is ConnectionState.CLOSED or self._closing is not None:
-            return
-        if self._queue is None:
-            self._queue = deque()
-        elif len(self._queue) >= self.max_queue:
+            return False
+        queue = self._queue
+        if queue is None:
+            writer = self.writer
+            if writer is not None and not writer.paused():
+                return writer.write_frames(frame.framed)
+            queue = self._queue = deque()
+        elif len(queue) >= self.max_queue:
             self._queue = None
             metrics.CLOSES.labels("slow_consumer").inc()
             self.close(CloseCode.SLOW_CONSUMER, "send queue overflow: reconnect and resume")
-            return
-        self._queue.append(text)
+            return False
+        queue.append(frame)
         if self._sender is None:
             self._sender = asyncio.create_task(self._drain())
+        return True
 
     async def _drain(self) -> None:
         try:
-            while self._queue:
-                text = self._queue.popleft()
-                await self.websocket.send_text(text)
-                metrics.FRAMES_SENT.labels(metrics.frame_type(text)).inc()
+            if self.writer is not None:
+                await self._drain_to(self.writer)
+            else:
+                while self._queue:
+                    await self.websocket.send_text(self._queue.popleft().text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the peer is gone; the receive loop notices and unregisters the connection
         finally:
             self._queue = None
             self._sender = None
+
+    async def _drain_to(self, writer: FrameWriter) -> None:
+        """Wait out the push-back, then write everything queued meanwhile at once."""
+        while self._queue:
+            await writer.drained()
+            queue = self._queue
+            if not queue:
+                return  # dropped meanwhile: the socket is closing as a slow consumer
+            self._queue = deque()
+            if not writer.write_frames(b"".join(frame.framed for frame in queue)):
+                return
 
     def close(self, code: int, reason: str = "") -> None:
         """Close the socket in the background; later calls are ignored."""

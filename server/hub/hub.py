@@ -7,7 +7,7 @@ import functools
 import logging
 import operator
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -28,7 +28,7 @@ from protocol import (
 from .. import metrics
 from ..broker import Broker
 from ..broker.presence import MemoryPresence, Presence
-from .connection import Connection, ConnectionState
+from .connection import Connection, ConnectionState, Outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def user_channel(user_id: UUID) -> str:
 class Hub:
     """Routes encoded frames to every socket of a user, on every process that shares the broker.
 
-    A frame is encoded once per fan-out and the same string is queued on each socket.
+    A frame is encoded and framed once per fan-out, and the same bytes are written to each socket.
     """
 
     def __init__(self, broker: Broker, presence: Presence | None = None) -> None:
@@ -72,6 +72,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self._per_user: Counter[UUID] = Counter()
         self._per_address: Counter[str] = Counter()
+        self._present: dict[str, Counter[UUID]] = {}  # room stream -> each present user's sockets here
         self.accepting = True
         self.on_control(EndSession, self._end_session_here)
         metrics.watch_hub(self)
@@ -163,23 +164,30 @@ class Hub:
 
     def present_here(self, room_id: str) -> set[UUID]:
         """Users with a socket in the room on this process."""
-        return {conn.user_id for conn in self._channels.get(room_stream(room_id), ())}
+        return set(self._present.get(room_stream(room_id), ()))
 
     async def present(self, room_id: str) -> set[UUID]:
         """Users present in the room on any process."""
         return await self.presence.present(room_id)
 
     def _present_here(self) -> Iterator[tuple[str, UUID]]:
-        for channel, members in list(self._channels.items()):
-            if channel.startswith("room:"):
-                room_id = channel.partition(":")[2]
-                yield from ((room_id, user_id) for user_id in {conn.user_id for conn in members})
+        for channel, users in list(self._present.items()):
+            room_id = channel.partition(":")[2]
+            yield from ((room_id, user_id) for user_id in list(users))
 
     async def join_room(self, conn: Connection, room_id: str) -> None:
-        """Subscribe the socket to the room; announce the user if this is their first socket there."""
+        """Subscribe the socket to the room; announce the user if this is their first socket there.
+
+        O(1) per member: the room counts each user's sockets, so only the joiner gets the snapshot and the others
+        a ``room.joined`` only when the user was not there yet.
+        """
         channel = room_stream(room_id)
-        first_here = conn.user_id not in self.present_here(room_id)
-        await self.join_channel(channel, conn)
+        first_here = False
+        if channel not in conn.rooms:
+            sockets = self._present.setdefault(channel, Counter())
+            sockets[conn.user_id] += 1
+            first_here = sockets[conn.user_id] == 1
+            await self.join_channel(channel, conn)
         # Joined again (say after a resync) or not, the user's entry is written: Redis may have lost it.
         first, present = await self.presence.join(room_id, conn.user_id)
         if first and first_here:
@@ -192,6 +200,13 @@ class Hub:
         if channel not in conn.rooms:
             return
         await self.leave_channel(channel, conn)
+        sockets = self._present.get(channel)
+        if sockets is not None:
+            sockets[conn.user_id] -= 1
+            if sockets[conn.user_id] <= 0:
+                del sockets[conn.user_id]
+                if not sockets:
+                    del self._present[channel]
         if conn.user_id not in self.present_here(room_id) and await self.presence.leave(room_id, conn.user_id):
             await self.send_to_channel(channel, RoomLeftFrame(room_id=room_id, user_id=str(conn.user_id)))
 
@@ -226,16 +241,26 @@ class Hub:
         """Deliver to every socket on this process."""
         payload = encode_text(frame)
         metrics.DELIVERIES.labels("everyone").inc()
-        for conn in self._all:
-            conn.send(payload)
+        self._write(self._all, payload)
 
     def _deliver(self, channel: str, payload: str) -> None:
         if channel == CONTROL_CHANNEL:
             self._control(payload)
             return
         metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
-        for conn in self._channels.get(channel, ()):
-            conn.send(payload)
+        members = self._channels.get(channel)
+        if members:
+            self._write(members, payload)
+
+    @staticmethod
+    def _write(members: Iterable[Connection], payload: str) -> None:
+        """Frame once, hand the same bytes to every member (written at once unless its transport pushes back)."""
+        frame = Outgoing(payload)
+        sent = 0
+        for conn in members:
+            sent += conn.send_frame(frame)
+        if sent:
+            metrics.FRAMES_SENT.labels(metrics.frame_type(payload)).inc(sent)
 
     # -- broker gaps -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from .. import logs, metrics
 from ..hub.connection import Connection, TokenBucket
 from ..state import app_state
 from .session import SocketSession
+from .transport import FRAME_WRITER
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         limit = settings.ws_max_sockets_per_address
         await websocket.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per client address")
         return
-    conn = Connection(websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST))
+    writer = (websocket.scope.get("extensions") or {}).get(FRAME_WRITER)  # our uvicorn protocol's direct writes
+    conn = Connection(
+        websocket, max_queue=settings.ws_send_queue, limiter=TokenBucket(FRAME_RATE, FRAME_BURST), writer=writer
+    )
     session = SocketSession(conn, state)
+    # The handshake's headers were read above; an idle socket need not keep them (nor Starlette's view of them).
+    del websocket.scope["headers"][:]
+    logs.bind(connection_id=conn.id)  # this task serves only this socket
     try:
-        with logs.bound(connection_id=conn.id):  # this task serves only this socket
-            if await session.authenticate(token):
-                with logs.bound(user_id=str(conn.user_id)):
-                    logger.debug("socket authenticated")
-                    await session.run()
+        if await session.authenticate(token):
+            logs.bind(user_id=str(conn.user_id))
+            logger.debug("socket authenticated")
+            await session.run()
     except WebSocketDisconnect:
         pass
     finally:

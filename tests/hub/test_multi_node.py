@@ -84,6 +84,10 @@ async def test_tabs_on_different_nodes_see_the_same_conversation(settings: Setti
                 # Logging out through node A closes the session's socket on node B.
                 assert (await http.post("/api/auth/logout", headers=bearer(login))).status_code == 204
                 assert await tab_b.close_code() == 4003
+            # Node B verified this session a moment ago and remembers it live; the logout reached it on the broker.
+            async with connect(node_b) as again:
+                await again.send({"type": "auth", "token": token})
+                assert await again.close_code() == 4001
 
 
 async def test_a_redis_restart_makes_every_socket_resync_and_resume_brings_what_the_outage_lost(
