@@ -66,7 +66,9 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
     from .sensay.local import create_local_replica, serve_local_replica
 
     if replica is None:
-        replica = create_local_replica(organization_secret=secrets.token_urlsafe(24))
+        replica = create_local_replica(
+            organization_secret=secrets.token_urlsafe(24), word_delay=settings.local_replica_word_delay
+        )
     async with serve_local_replica(replica) as base_url:
         yield base_url, replica.organization_secret
 
