@@ -124,6 +124,9 @@ class ErrorFrame(_ServerFrame, tag="error", kw_only=True):
     id: Annotated[str | None, msgspec.Meta(description="The offending frame's id, when it had one.")] = None
     retryable: Annotated[bool, msgspec.Meta(description="Whether re-sending the same frame later makes sense.")] = False
     stream: str | None = None
+    retry_after: Annotated[
+        float | None, msgspec.Meta(description="Seconds to wait before re-sending, when the cause said so.")
+    ] = None
 
 
 class ChangeFrame(_ServerFrame, tag="change", kw_only=True):

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from ..errors import DomainError, ReplicaNotFound, ReplicaRejected, ReplicaUnavailable
-from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound
+from ..errors import (
+    DomainError,
+    ReplicaNotFound,
+    ReplicaPolicyRefused,
+    ReplicaQuotaExceeded,
+    ReplicaRejected,
+    ReplicaUnavailable,
+)
+from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound, SensayQuotaExceeded, SensayRefused
 
 
 def replica_failure(exc: BaseException) -> DomainError:
-    """The domain error that reports ``exc`` to clients; anything unexpected becomes ``internal_error``."""
+    """The domain error that reports ``exc`` to clients; anything unexpected becomes ``internal_error``.
+
+    Each detail agrees with the code's ``retryable``: only a retryable failure invites sending the same id again.
+    """
     if isinstance(exc, DomainError):
         return exc
+    if isinstance(exc, SensayError) and exc.retryable and exc.retry_after is not None:
+        return ReplicaUnavailable(
+            f"Sensay asks to wait {exc.retry_after:g} s, longer than a reply may take; send the same id again then",
+            retry_after=exc.retry_after,
+        )
     if isinstance(exc, TimeoutError) or (isinstance(exc, SensayError) and exc.retryable):
         return ReplicaUnavailable("the replica could not answer; send the same id again to retry")
+    if isinstance(exc, SensayQuotaExceeded):
+        return ReplicaQuotaExceeded("Sensay's usage quota for this conversation is spent; sending again will not help")
+    if isinstance(exc, SensayRefused):
+        return ReplicaPolicyRefused("Sensay refused to answer this message under its content policy")
     if isinstance(exc, SensayError):
-        return ReplicaRejected("the replica refused to answer this message")
-    return DomainError("the server failed while producing the reply")
+        return ReplicaRejected("the replica refused this message or answered unreadably; sending again will not help")
+    return DomainError("the server failed while producing the reply; send the same id again to retry")
 
 
 def lookup_failure(exc: SensayError, replica_id: str | None = None) -> DomainError:

@@ -13,7 +13,9 @@ import logging
 import time
 from typing import Protocol
 
-from protocol import ErrorCode, ServerFrame, room_stream
+import msgspec
+
+from protocol import ErrorCode, ErrorFrame, ServerFrame, room_stream
 
 from .. import metrics
 from ..errors import DomainError, ReplicaRejected, ReplicaUnavailable, error_code
@@ -106,7 +108,7 @@ class Replies:
             timing.done(error_code(error).value)
             self._log(job, exc, error)
             try:
-                await self._send(job.audience, storage.failed(job, error_code(error), error.detail))
+                await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
             except Exception:
                 logger.exception("telling the audience that a %s reply failed failed too", job.kind)
             raise error from exc
@@ -129,9 +131,10 @@ class Replies:
 
     async def ask(self, asker: str, replica_id: str, prompt: str) -> str:
         """A one-off question whose answer is neither shown nor kept (e.g. a moderator's pick)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self.sensay.chat(asker, replica_id, prompt)
+            async with asyncio.timeout_at(deadline):
+                return await self.sensay.chat(asker, replica_id, prompt, deadline=deadline)
         except (SensayError, TimeoutError) as exc:
             error = replica_failure(exc)
             logger.warning("replica %s could not answer a question of %s: %s", replica_id, asker, exc, exc_info=exc)
@@ -145,9 +148,10 @@ class Replies:
 
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
-        async with asyncio.timeout(self.timeout):
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        async with asyncio.timeout_at(deadline):
             async for text in self.sensay.chat_stream(
-                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history
+                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history, deadline=deadline
             ):
                 if not parts:
                     timing.first_delta()
@@ -176,3 +180,10 @@ class Replies:
             logger.warning("%s failed: %s", what, exc, exc_info=exc)
         else:
             logger.error("%s failed", what, exc_info=exc)
+
+
+def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | None:
+    """An error frame carries the wait the cause asked for (Sensay's ``Retry-After``)."""
+    if isinstance(frame, ErrorFrame) and error.retry_after is not None:
+        return msgspec.structs.replace(frame, retry_after=error.retry_after)
+    return frame

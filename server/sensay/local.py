@@ -6,8 +6,9 @@ Sensay's shape with a ``request_id``), keeps users, replicas and per-user chat h
 deterministically "in character", streaming word by word when asked for ``text/event-stream``.
 
 Knobs for tests and benchmarks are plain attributes and methods: ``latency``, ``word_delay``, ``stream_style``,
-``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``, ``chats`` (per
-message); what a user has said to a replica (Sensay's history of them): ``said_to()``.
+``fail_next()``, ``hang_next()``, ``lose_next()``; counters: ``chat_requests``, ``requests``,
+``max_inflight_chats``, ``chats`` (per message); what a user has said to a replica (Sensay's history of them):
+``said_to()``.
 
 ``sensay-hub local-replica`` serves one as its own process; its counters are read over HTTP at ``GET /local/chats``
 (with the organization secret), so tests with several hub processes can count the Sensay calls per reply.
@@ -87,7 +88,7 @@ class _ApiError(Exception):
 
 
 class _Fault(NamedTuple):
-    kind: Literal["status", "cut", "hang"]
+    kind: Literal["status", "cut", "hang", "lost"]
     status: int = 500
     after_words: int = 0
     retry_after: float | None = None
@@ -284,6 +285,10 @@ class LocalReplica:
             fault = _Fault("cut", 200, after_words)
         self._faults.extend([fault] * n)
 
+    def lose_next(self, n: int = 1) -> None:
+        """Answer the next ``n`` chat requests in full (kept in the history) but drop the connection before any word."""
+        self._faults.extend([_Fault("lost")] * n)
+
     def hang_next(self, n: int = 1) -> None:
         """Never answer the next ``n`` chat requests (until the client hangs up or the server stops)."""
         if self._release.is_set():
@@ -440,6 +445,9 @@ class LocalReplica:
 
         wants_stream = "text/event-stream" in request.headers.get("accept", "")
         style: StreamStyle = self.stream_style if wants_stream else "json"
+        if fault is not None and fault.kind == "lost":
+            finished()
+            return _ChatAnswer(self, answer, style, 0, lambda: None)
         cut = fault.after_words if fault is not None else None
         return _ChatAnswer(self, answer, style, cut, finished)
 

@@ -73,6 +73,8 @@ export type ErrorCode =
   | "prototype_not_found"
   | "rate_limited"
   | "replica_not_found"
+  | "replica_policy_refused"
+  | "replica_quota_exceeded"
   | "replica_rejected"
   | "replica_required"
   | "replica_unavailable"
@@ -336,6 +338,10 @@ export interface ErrorFrame {
    * Human-readable detail; not meant to be parsed.
    */
   message: string;
+  /**
+   * Seconds to wait before re-sending, when the cause said so.
+   */
+  retry_after?: number | null;
   /**
    * Whether re-sending the same frame later makes sense.
    */
