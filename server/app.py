@@ -225,7 +225,9 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
-            replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
+            replies = Replies(
+                sensay, hub, timeout=settings.sensay_timeout * 2, pool=pool, lease=settings.reply_lease_seconds
+            )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
             room_service = RoomService(pool, hub, conductor, replicas)
@@ -233,6 +235,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
             prototypes.start()
             stack.push_async_callback(prototypes.stop)
+            replies.start_sweeping()
+            stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too

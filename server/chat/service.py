@@ -70,7 +70,7 @@ class ChatService:
         self.replicas = replicas
         self.task_timezone = task_timezone
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
-        replies.register(KIND, ChatReplies(pool))
+        replies.register(KIND, ChatReplies(pool), durable=True)
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.

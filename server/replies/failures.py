@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from protocol import ErrorCode
+
 from ..errors import (
+    ERROR_TABLE,
     DomainError,
     ReplicaNotFound,
     ReplicaPolicyRefused,
@@ -43,3 +46,17 @@ def lookup_failure(exc: SensayError, replica_id: str | None = None) -> DomainErr
     if exc.retryable:
         return ReplicaUnavailable("the replica service could not be reached; nothing was stored")
     return ReplicaRejected("the replica service refused the request")
+
+
+_BY_CODE: dict[str, type[DomainError]] = {}
+for _cls, _code in ERROR_TABLE.items():
+    _BY_CODE.setdefault(_code.value, _cls)
+
+
+def stored_failure(code: str | None, detail: str | None, retry_after: float | None) -> DomainError:
+    """The domain error of a reply that failed in some process, as its row keeps it."""
+    cls = _BY_CODE.get(code or ErrorCode.INTERNAL_ERROR.value, DomainError)
+    try:
+        return cls(detail or "the reply failed", retry_after=retry_after)
+    except TypeError:  # a class with a constructor of its own; replies never fail with those
+        return DomainError(detail or "the reply failed", retry_after=retry_after)

@@ -19,6 +19,7 @@ export type ServerFrame =
   | AckFrame
   | MessageFrame
   | ReplyDeltaFrame
+  | ReplyStartedFrame
   | ResumedFrame
   | ErrorFrame
   | ChangeFrame
@@ -315,6 +316,25 @@ export interface ReplyDeltaFrame {
   stream: string;
   text: string;
   type: "reply.delta";
+}
+/**
+ * A replica started working on a reply (show "typing"); `reply.delta` frames and then a `message` follow.
+ *
+ * With `restart`, the reply starts again from scratch (its process died, or a failed reply is re-run): drop
+ * the `reply.delta` text received so far for `reply_to`.
+ */
+export interface ReplyStartedFrame {
+  replica_id: string;
+  /**
+   * Id of the message being answered.
+   */
+  reply_to: string;
+  /**
+   * Drop the deltas received so far for `reply_to`: the reply starts over.
+   */
+  restart?: boolean;
+  stream: string;
+  type: "reply.started";
 }
 /**
  * Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`.
