@@ -208,3 +208,34 @@ async def outcome(pool: asyncpg.Pool, kind: str, reply_to: str) -> Outcome | Non
 
 def _claim(row: asyncpg.Record) -> Claim:
     return Claim(msgspec.json.decode(row["job"], type=ReplyJob), row["attempts"], row["asked_at"])
+
+
+async def settle(
+    pool: asyncpg.Pool,
+    job: ReplyJob,
+    state: ReplyState,
+    *,
+    code: str | None = None,
+    retryable: bool | None = None,
+    retry_after: float | None = None,
+    detail: str | None = None,
+) -> None:
+    """Record how work that is not claimed through a lease ended (a room's run): ``done`` or ``failed``."""
+    await pool.execute(
+        """
+        INSERT INTO replies (kind, reply_to, job, state, attempts, code, retryable, retry_after, detail)
+        VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8)
+        ON CONFLICT (kind, reply_to) DO UPDATE
+            SET state = EXCLUDED.state, attempts = replies.attempts + 1, code = EXCLUDED.code,
+                retryable = EXCLUDED.retryable, retry_after = EXCLUDED.retry_after, detail = EXCLUDED.detail,
+                updated_at = now()
+        """,
+        job.kind,
+        job.reply_to,
+        msgspec.json.encode(job).decode(),
+        state.value,
+        code,
+        retryable,
+        retry_after,
+        detail,
+    )

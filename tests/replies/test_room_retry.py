@@ -1,0 +1,56 @@
+"""A room's failed turns: the error carries the `room.send` frame's id, and the same frame sent again re-runs
+the failed turns, reusing the turns already stored (Sensay is not asked for them again)."""
+
+from __future__ import annotations
+
+import httpx
+
+from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID, LocalReplica
+
+from ..rooms.test_rooms import join_all, make_room, speakers, until_turns_end
+from ..utils import connect
+
+
+async def test_resending_a_failed_room_send_reruns_only_the_failed_turns(
+    server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """Ada answers, Socrates fails: the error has the frame's id; the resend asks Socrates and the Guide only."""
+    room = await make_room(http, alice, [], mode="round_robin", settings={"max_turns": 3})
+    async with connect(server, alice["access_token"]) as tab:
+        await join_all(room, tab)
+        frame = {"type": "room.send", "id": "rs-1", "room_id": room["id"], "content": "hello everyone"}
+        await tab.send(frame)
+        await tab.recv_until("reply.delta")  # Ada's turn is under way: the next request (Socrates's) fails
+        replica.fail_next(100, status=500)
+        ended, frames = await until_turns_end(tab)
+        errors = [f for f in frames if f["type"] == "error"]
+        assert ended["state"] == "stopped" and speakers(frames) == [ADA_LOVELACE_UUID]
+        assert [(e["id"], e["code"], e["retryable"]) for e in errors] == [("rs-1", "replica_unavailable", True)]
+
+        replica.clear_faults()
+        replica.reset_counters()
+        await tab.send(frame)
+        ack, _ = await tab.recv_until("ack")
+        assert ack["duplicate"] is True
+        ended, frames = await until_turns_end(tab)
+    assert ended["state"] == "idle"
+    assert speakers(frames) == [SOCRATES_UUID, SENSAY_GUIDE_UUID]
+    assert replica.chat_requests == 2
+
+
+async def test_resending_a_room_send_whose_run_succeeded_runs_nothing(
+    server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """Only a failed run is re-run: a duplicate of a finished one is just acked again."""
+    room = await make_room(http, alice, [], replica_ids=[ADA_LOVELACE_UUID])
+    async with connect(server, alice["access_token"]) as tab:
+        await join_all(room, tab)
+        frame = {"type": "room.send", "id": "ok-1", "room_id": room["id"], "content": "hello"}
+        await tab.send(frame)
+        await until_turns_end(tab)
+        calls = replica.chat_requests
+        await tab.send(frame)
+        ack, _ = await tab.recv_until("ack")
+        assert ack["duplicate"] is True
+        assert [f for f in await tab.nothing_within(0.5) if f["type"] == "room.turns"] == []
+    assert replica.chat_requests == calls
