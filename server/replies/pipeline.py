@@ -332,6 +332,7 @@ class Replies:
 
     async def _sweep_forever(self) -> None:
         assert self.pool is not None
+        failing = False
         while True:
             await asyncio.sleep(self.lease / 4)
             if not self._durable:
@@ -341,8 +342,13 @@ class Replies:
                     self.pool, sorted(self._durable), self.holder, self._hold, SWEEP_BATCH
                 )
             except Exception as exc:
-                logger.warning("sweeping for replies whose process died failed: %s", exc)
+                if not failing:  # once per outage, not every sweep
+                    logger.warning("sweeping for replies whose process died failed (retrying): %s", exc)
+                failing = True
                 continue
+            if failing:
+                logger.warning("sweeping for replies whose process died works again")
+            failing = False
             for claim in claims:
                 job = claim.job
                 if job.key in self._running:

@@ -423,14 +423,22 @@ class SensayClient:
         """The newest user message ``content`` Sensay kept at or after ``since`` (less clock skew), with its answer.
 
         ``None`` when Sensay has no such message: it never took it in, and sending it again cannot repeat it.
+        Sensay's history does not link an answer to its question, so answers are paired with questions in order
+        (each answer goes to the oldest question not yet answered): exact for one conversation at a time.
         """
         items = await self.chat_history(user_id, replica_id)
         earliest = since - _CLOCK_SKEW
+        waiting: list[int] = []
+        answers: dict[int, str] = {}
+        for index, item in enumerate(items):
+            if item.role == "user":
+                waiting.append(index)
+            elif item.role == "assistant" and waiting:
+                answers[waiting.pop(0)] = item.content
         for index in range(len(items) - 1, -1, -1):
             item = items[index]
             if item.role == "user" and item.content == content and _aware(item.created_at) >= earliest:
-                after = items[index + 1] if index + 1 < len(items) else None
-                return HistoryMatch(after.content if after is not None and after.role == "assistant" else None)
+                return HistoryMatch(answers.get(index))
         return None
 
     async def _check_before_resend(
