@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
 
@@ -43,6 +44,8 @@ class Figures:
     sensay_calls: Counter[int]
     dropped_sockets: int
     missed_without_signal: int
+    taken_up: int
+    partial_without_restart: int
 
     def show(self) -> None:
         calls = ", ".join(f"{n} call(s): {count} replies" for n, count in sorted(self.sensay_calls.items()))
@@ -51,7 +54,8 @@ class Figures:
             f"{self.in_flight}, silently lost {self.silently_lost}, completed without re-sending "
             f"{self.completed}/{self.acked}, duplicates {self.duplicates}; Sensay calls per reply: {calls}; "
             f"sockets dropped {self.dropped_sockets}, sockets that missed a frame without a resume signal "
-            f"{self.missed_without_signal}"
+            f"{self.missed_without_signal}; replies taken up by another lease {self.taken_up}, sockets left with "
+            f"partial deltas of those without `reply.started` restart {self.partial_without_restart}"
         )
 
 
@@ -116,12 +120,18 @@ async def run(cluster: Cluster, scenario: str, outage: Callable[[], Awaitable[No
                     await asyncio.sleep(0.5)
         await asyncio.sleep(1.5)  # the last frames reach the sockets
         calls = await cluster.sensay_calls()
+        conn = await asyncpg.connect(cluster.database_url)
+        try:
+            rows = await conn.fetch("SELECT reply_to FROM replies WHERE kind = 'chat' AND attempts > 1")
+        finally:
+            await conn.close()
+        taken_up = {row["reply_to"] for row in rows}
     finally:
         for tab in tabs:
             await tab.stop()
 
     acked = sum(len(user.sent) for user in users)
-    acked_lost = completed = duplicates = silently_lost = missed = 0
+    acked_lost = completed = duplicates = silently_lost = missed = partial = 0
     per_reply: Counter[int] = Counter()
     for user, found in zip(users, answers, strict=True):
         user_ids = {m["id"] for m in found if m["sender"] == "user"}
@@ -138,6 +148,8 @@ async def run(cluster: Cluster, scenario: str, outage: Callable[[], Awaitable[No
             told = tab.drops > 0 or tab.resyncs > 0
             if missing and not told:
                 missed += 1
+            if not tab.drops and any(tab.deltas[mid] and mid not in tab.restarts for mid in taken_up & set(user.sent)):
+                partial += 1
     figures = Figures(
         scenario,
         acked,
@@ -149,6 +161,8 @@ async def run(cluster: Cluster, scenario: str, outage: Callable[[], Awaitable[No
         per_reply,
         sum(1 for tab in tabs if tab.drops),
         missed,
+        len(taken_up),
+        partial,
     )
     figures.show()
     return figures
@@ -163,6 +177,7 @@ def assert_guarantees(figures: Figures, *, resync: bool = True) -> None:
     assert figures.sensay_calls == Counter({1: figures.acked})
     if resync:
         assert figures.missed_without_signal == 0
+        assert figures.partial_without_restart == 0
 
 
 async def test_a_hub_killed_mid_reply(database_url: str, cluster_factory: Callable[[str], Awaitable[Cluster]]) -> None:
@@ -177,7 +192,7 @@ async def test_a_hub_killed_mid_reply(database_url: str, cluster_factory: Callab
     except BaseException:
         print(cluster.logs())
         raise
-    assert figures.in_flight > 0 and figures.dropped_sockets > 0
+    assert figures.in_flight > 0 and figures.dropped_sockets > 0 and figures.taken_up > 0
     assert_guarantees(figures)
 
 
@@ -218,7 +233,7 @@ async def test_postgresql_stopped_for_ten_seconds(cluster_factory: Callable[[str
             raise
     finally:
         await postgres.close()
-    assert figures.in_flight > 0
+    assert figures.in_flight > 0 and figures.taken_up > 0
     assert_guarantees(figures)
 
 
