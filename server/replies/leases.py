@@ -56,13 +56,14 @@ _CLAIMED = "RETURNING r.job, r.attempts, r.asked_at"
 
 
 async def submit(pool: asyncpg.Pool, job: ReplyJob, lease: float) -> None:
-    """Record that ``job`` awaits its reply; a failed reply becomes pending again (the user sent it again)."""
+    """Record that ``job`` awaits its reply; a failed reply becomes pending again (the user sent it again, so
+    Sensay is asked afresh)."""
     await pool.execute(
         """
         INSERT INTO replies (kind, reply_to, job, lease_until) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
         ON CONFLICT (kind, reply_to) DO UPDATE
             SET state = 'pending', job = EXCLUDED.job, lease_until = EXCLUDED.lease_until, holder = NULL,
-                code = NULL, retryable = NULL, retry_after = NULL, detail = NULL, updated_at = now()
+                asked_at = NULL, code = NULL, retryable = NULL, retry_after = NULL, detail = NULL, updated_at = now()
             WHERE replies.state = 'failed'
         """,
         job.kind,

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -130,9 +130,10 @@ class Replies:
         self._durable: set[str] = set()
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
 
     @property
-    def _hold(self) -> float:
+    def hold(self) -> float:
         # Held for 3/4 of the lease and renewed (and swept) every 1/4: a dead holder's reply is taken up in time.
         return self.lease * 0.75
 
@@ -142,12 +143,20 @@ class Replies:
         if durable:
             self._durable.add(kind)
 
-    async def run(self, job: ReplyJob) -> Reply:
+    def resume_with(self, kind: str, resume: Callable[[Claim], Coroutine[None, None, None]]) -> None:
+        """Take up work of ``kind`` whose lease ran out with ``resume`` (work other than a reply, e.g. a room's run).
+
+        ``resume`` runs in a task and owns the claim from then on (renewing and settling it).
+        """
+        self._resumers[kind] = resume
+
+    async def run(self, job: ReplyJob, *, restart: bool = False) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
+        ``restart``: the reply may have been under way in a process that died (clients drop its deltas).
         Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
-        return await self._produce(job, None)
+        return await self._produce(job, None, restart=restart)
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -174,14 +183,15 @@ class Replies:
                 await self._sweeper
             self._sweeper = None
 
-    async def _produce(self, job: ReplyJob, claim: Claim | None) -> Reply:
+    async def _produce(self, job: ReplyJob, claim: Claim | None, *, restart: bool = False) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
         try:
             reply = await storage.existing(job)
             if reply is not None:
                 return reply
-            await self._send(job.audience, storage.started(job, claim is not None and claim.attempt > 1))
+            restart = restart or (claim is not None and claim.attempt > 1)
+            await self._send(job.audience, storage.started(job, restart))
             content = None
             if claim is not None and claim.asked_at is not None:
                 content = await self._answer_in_history(job, claim.asked_at)
@@ -218,8 +228,8 @@ class Replies:
         """Record the job, then produce it if this process claims it, else wait for whoever holds it."""
         assert self.pool is not None and job.reply_to is not None
         try:
-            await leases.submit(self.pool, job, self._hold)
-            claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self._hold)
+            await leases.submit(self.pool, job, self.hold)
+            claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
         except Exception as exc:
             await self._report_unclaimed(job, exc)
             raise replica_failure(exc) from exc
@@ -279,7 +289,7 @@ class Replies:
         while True:
             await asyncio.sleep(self.lease / 4)
             try:
-                held = await leases.renew(self.pool, job, self.holder, self._hold)
+                held = await leases.renew(self.pool, job, self.holder, self.hold)
             except Exception as exc:
                 logger.warning("the lease of %s reply to %s could not be renewed: %s", job.kind, job.reply_to, exc)
                 continue
@@ -303,7 +313,7 @@ class Replies:
                     elif outcome is not None and outcome.state is ReplyState.FAILED:
                         raise stored_failure(outcome.code, outcome.detail, outcome.retry_after)
                     elif outcome is None or outcome.lease_expired:
-                        claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self._hold)
+                        claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
                         if claim is not None:
                             return await self._run_claimed(claim)
                 except (DomainError, asyncio.CancelledError):
@@ -335,12 +345,11 @@ class Replies:
         failing = False
         while True:
             await asyncio.sleep(self.lease / 4)
-            if not self._durable:
+            kinds = sorted(self._durable | set(self._resumers))
+            if not kinds:
                 continue
             try:
-                claims = await leases.claim_expired(
-                    self.pool, sorted(self._durable), self.holder, self._hold, SWEEP_BATCH
-                )
+                claims = await leases.claim_expired(self.pool, kinds, self.holder, self.hold, SWEEP_BATCH)
             except Exception as exc:
                 if not failing:  # once per outage, not every sweep
                     logger.warning("sweeping for replies whose process died failed (retrying): %s", exc)
@@ -351,6 +360,12 @@ class Replies:
             failing = False
             for claim in claims:
                 job = claim.job
+                resume = self._resumers.get(job.kind)
+                if resume is not None:
+                    logger.warning("%s %s: taken up after its lease ran out", job.kind, job.reply_to)
+                    task = asyncio.create_task(resume(claim), name=f"resume-{job.kind}-{job.reply_to}")
+                    task.add_done_callback(_log_crash)
+                    continue
                 if job.key in self._running:
                     continue  # still ours: its lease lapsed while the database was away, and is ours again
                 logger.warning(
@@ -430,3 +445,8 @@ def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | N
     if isinstance(frame, ErrorFrame) and error.retry_after is not None:
         return msgspec.structs.replace(frame, retry_after=error.retry_after)
     return frame
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("taking up work whose process died failed", exc_info=exc)

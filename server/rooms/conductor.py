@@ -7,9 +7,10 @@ Each replica keeps one Sensay conversation per room: the room acts at Sensay as 
 derived from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own
 history holds the rest of the context. Every turn is a job of the reply pipeline.
 
-How each run ended is kept as a row of ``replies`` (kind ``room.run``, answering the message that started it):
-when the same ``room.send`` comes again after a failed run, the run is carried out again, reusing the turns
-already stored, so only the failed turn and those after it ask Sensay.
+A run is a row of ``replies`` (kind ``room.run``, answering the message that started it), held with a lease
+while it runs: when its process dies, another process takes the run up and carries it out again, reusing the
+turns already stored. A failed run is kept as failed: when the same ``room.send`` comes again, the run is
+carried out again the same way, so only the failed turn and those after it ask Sensay.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from ..hub.hub import Hub
 from ..prototypes import chatroom, context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies, leases
 from ..replies.failures import replica_failure
-from ..replies.leases import ReplyState
+from ..replies.leases import Claim, ReplyState
 from ..sensay.client import Replica
 from ..store import rooms
 from ..store.records import Room
@@ -67,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 KIND: Final = "room"
 RUN_KIND: Final = "room.run"
+SHUTTING_DOWN: Final = "server shutting down"
+TAKEN_OVER: Final = "taken over by another process"
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
@@ -126,6 +129,10 @@ class Run:
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
     previous: str | None = None
     """The replica that spoke last before the run (round robin continues from it)."""
+    claim: Claim | None = None
+    """The run's lease (``None`` until claimed, or when the database could not record it)."""
+    taken_up: bool = False
+    """The run was taken up from a process that died: a turn it was streaming starts over."""
     started: float = 0.0
     """When the run began (loop time), after the run before it ended: its time limit counts from here."""
     last: StoredMessage = field(init=False)
@@ -146,13 +153,14 @@ class RoomConductor:
         self._previous_at_start: dict[str, str | None] = {}
         """Who spoke before each failed run began, so its re-run plans the same turns (this process's runs)."""
         replies.register(KIND, RoomReplies(pool))
+        replies.resume_with(RUN_KIND, self._take_up)
 
-    def trigger(self, room: Room, message: StoredMessage) -> None:
+    def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
         earlier = self._runs.get(room.id)
         if earlier is not None:
             earlier.superseded.set()
-        run = Run(room, message)
+        run = Run(room, message, claim=claim, taken_up=claim is not None)
         if message.id in self._previous_at_start:
             run.previous = self._previous_at_start[message.id]
         else:
@@ -192,7 +200,7 @@ class RoomConductor:
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
-                task.cancel("server shutting down")
+                task.cancel(SHUTTING_DOWN)  # its lease runs out, and another process takes the run up
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
         frame = RoomTurnsFrame(
@@ -204,9 +212,14 @@ class RoomConductor:
         if earlier is not None and earlier.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(earlier.task)  # its failure was reported by its own run
+        if run.claim is None and not await self._claim(run):
+            if self._runs.get(run.room.id) is run:
+                del self._runs[run.room.id]
+            return  # another process runs it, or it ran already
         run.started = asyncio.get_running_loop().time()
         await self._announce(run, RunState.RUNNING)
         state, reason = RunState.IDLE, DONE
+        heartbeat = asyncio.create_task(self._heartbeat(run), name=f"room-run-lease-{run.room.id}")
         try:
             async with asyncio.timeout(None) as deadline:
                 planner = await self._planner(run)
@@ -217,6 +230,8 @@ class RoomConductor:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, (str(exc.args[0]) if exc.args else "stopped")
+            if reason not in (SHUTTING_DOWN, TAKEN_OVER):
+                await asyncio.shield(self._record(run, None))
             await asyncio.shield(self._announce(run, state, reason))
             raise
         except _Reported as exc:
@@ -229,23 +244,65 @@ class RoomConductor:
         else:
             await self._record(run, None)
         finally:
+            heartbeat.cancel()
             if self._runs.get(run.room.id) is run:
                 del self._runs[run.room.id]
         await self._announce(run, state, reason)
 
-    async def _record(self, run: Run, failure: BaseException | None) -> None:
-        """Keep how the run ended, so the same message sent again re-runs a failed run (on any process)."""
-        trigger = run.trigger
-        job = ReplyJob(
+    def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
+        """The row of a run: enough for any process to find the room and the message again."""
+        return ReplyJob(
             kind=RUN_KIND,
-            asker=room_sensay_user(run.room.id),
+            asker=room_sensay_user(room_id),
             replica_id="",
             prompt=trigger.content,
-            audience=RoomAudience(run.room.id),
-            stream=room_stream(str(run.room.id)),
+            audience=RoomAudience(room_id),
+            stream=room_stream(str(room_id)),
             reply_to=trigger.id,
             client_id=trigger.client_id,
         )
+
+    async def _claim(self, run: Run) -> bool:
+        """Hold the run's lease; ``False`` when another process holds it or it ran already."""
+        job = self._run_job(run.room.id, run.trigger)
+        try:
+            await leases.submit(self.pool, job, self.replies.hold)
+            run.claim = await leases.claim(self.pool, RUN_KIND, run.trigger.id, self.replies.holder, self.replies.hold)
+        except Exception:
+            logger.warning("room %s: the run of %s runs without a lease", run.room.id, run.trigger.id, exc_info=True)
+            return True
+        return run.claim is not None
+
+    async def _heartbeat(self, run: Run) -> None:
+        if run.claim is None:
+            return
+        job = run.claim.job
+        while True:
+            await asyncio.sleep(self.replies.lease / 4)
+            try:
+                held = await leases.renew(self.pool, job, self.replies.holder, self.replies.hold)
+            except Exception as exc:
+                logger.warning("room %s: the run's lease could not be renewed: %s", run.room.id, exc)
+                continue
+            if not held and run.task is not None:
+                run.task.cancel(TAKEN_OVER)
+                return
+
+    async def _take_up(self, claim: Claim) -> None:
+        """Carry out the run of a process that died (reusing the turns it stored)."""
+        assert claim.job.reply_to is not None
+        found = await rooms.message_with_room(self.pool, UUID(claim.job.reply_to))
+        if found is None:
+            await leases.settle(self.pool, claim.job, ReplyState.DONE)
+            return
+        room, message = found
+        logger.warning("room %s: taking up the run of %s (attempt %d)", room.id, message.id, claim.attempt)
+        self.trigger(room, message.wire(), claim=claim)
+
+    async def _record(self, run: Run, failure: BaseException | None) -> None:
+        """Keep how the run ended, so the same message sent again re-runs a failed run (on any process)."""
+        trigger = run.trigger
+        job = self._run_job(run.room.id, trigger)
         try:
             if failure is None:
                 self._previous_at_start.pop(trigger.id, None)
@@ -368,7 +425,7 @@ class RoomConductor:
             briefing=briefing.sent,
         )
         try:
-            reply = await self.replies.run(job)
+            reply = await self.replies.run(job, restart=run.taken_up)
         except DomainError as exc:
             raise _Reported from exc
         assert reply.message is not None

@@ -211,3 +211,13 @@ async def reply_of(db: Executor, room_id: UUID, reply_to: UUID, replica_id: str)
         replica_id,
     )
     return from_row(RoomMessage, row) if row else None
+
+
+async def message_with_room(db: Executor, message_id: UUID) -> tuple[Room, RoomMessage] | None:
+    """A room message and its room, whoever asks (a process taking up the run a message started)."""
+    row = await db.fetchrow(f"SELECT {_MESSAGE} FROM room_messages WHERE id = $1", message_id)
+    if row is None:
+        return None
+    message = from_row(RoomMessage, row)
+    room = await db.fetchrow(f"SELECT {_ROOM} FROM rooms r WHERE id = $1", message.room_id)
+    return (from_row(Room, room), message) if room is not None else None

@@ -97,13 +97,19 @@ async def run(cluster: Cluster, scenario: str, outage: Callable[[], Awaitable[No
             user.sent[ack["message_id"]] = content
 
         await asyncio.gather(*(talk(user, n) for user in users for n in range(MESSAGES)))
-        await asyncio.sleep(0.7)  # replies are streaming now
-        in_flight = sum(
-            1
-            for user in users
-            for message_id in user.sent
-            if any(tab.deltas[message_id] for tab in user.tabs) and not any(message_id in t.replies for t in user.tabs)
-        )
+
+        def streaming() -> int:
+            return sum(
+                1
+                for user in users
+                for mid in user.sent
+                if any(tab.deltas[mid] for tab in user.tabs) and not any(mid in t.replies for t in user.tabs)
+            )
+
+        async with asyncio.timeout(15):  # strike once most replies are streaming
+            while streaming() < USERS * MESSAGES // 2:
+                await asyncio.sleep(0.05)
+        in_flight = streaming()
         await outage()
 
         async with httpx.AsyncClient(base_url=urls[survivor], timeout=10) as http:
