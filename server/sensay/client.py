@@ -33,7 +33,7 @@ import httpx
 import msgspec
 
 from .. import metrics
-from .errors import SensayError, SensayNotFound, SensayRateLimited, SensayUnavailable, error_for_status
+from .errors import SensayError, SensayNotFound, SensayUnavailable, error_for_status
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -542,8 +542,7 @@ class SensayClient:
             now = asyncio.get_running_loop().time()
             if retry_after > _MAX_RETRY_AFTER or (deadline is not None and now + retry_after > deadline):
                 error.retry_after = retry_after
-                if isinstance(error, SensayRateLimited) or error.status == 429:
-                    error.message += f"; Sensay asks to wait {retry_after:g} s, more than the time left"
+                error.message += f"; Sensay asks to wait {retry_after:g} s, more than the time left"
                 raise error from error.__cause__
             delay = retry_after
         else:

@@ -47,3 +47,17 @@ async def test_rest_and_socket_agree_on_a_refusal(
     assert response.status_code == 422 and problem["code"] == "replica_policy_refused"
     assert problem["retryable"] is False and "will not help" in problem["detail"]
     assert problem["message"]["content"] == "something refused"
+
+
+async def test_rest_gives_the_wait_as_retry_after(
+    server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """Over REST, a wait beyond the reply's budget is a 503 `replica_unavailable` with `Retry-After`."""
+    replica.fail_next(1, 429, retry_after=45)
+    body = {"replica_id": ADA_LOVELACE_UUID, "content": "later then", "client_id": "w-2"}
+    response = await http.post("/api/conversations", json=body, headers=bearer(alice))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "45"
+    problem = response.json()
+    assert problem["code"] == "replica_unavailable" and problem["retryable"] is True
+    assert "send the same client_id again" in problem["detail"]
+    assert replica.chat_requests == 1
