@@ -296,6 +296,10 @@ class RoomConductor:
             await leases.settle(self.pool, claim.job, ReplyState.DONE)
             return
         room, message = found
+        later = await rooms.messages_after(self.pool, room.id, message.seq, TRANSCRIPT_LINES * 10)
+        if any(m.sender == "user" for m in later):
+            await leases.settle(self.pool, claim.job, ReplyState.DONE)  # a newer message has a run of its own
+            return
         logger.warning("room %s: taking up the run of %s (attempt %d)", room.id, message.id, claim.attempt)
         self.trigger(room, message.wire(), claim=claim)
 
