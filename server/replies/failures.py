@@ -33,7 +33,7 @@ def replica_failure(exc: BaseException) -> DomainError:
     if isinstance(exc, SensayQuotaExceeded):
         return ReplicaQuotaExceeded("Sensay's usage quota for this conversation is spent; sending again will not help")
     if isinstance(exc, SensayRefused):
-        return ReplicaPolicyRefused("Sensay refused to answer this message under its content policy")
+        return ReplicaPolicyRefused("Sensay refused this message under its content policy; sending again will not help")
     if isinstance(exc, SensayError):
         return ReplicaRejected("the replica refused this message or answered unreadably; sending again will not help")
     return DomainError("the server failed while producing the reply; send the same id again to retry")
