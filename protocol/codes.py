@@ -128,7 +128,20 @@ class ErrorCode(StrEnum):
         "replica_rejected",
         502,
         True,
-        "Sensay refused the request (e.g. content policy, invalid replica state).",
+        "Sensay refused the request or answered something unreadable (e.g. invalid replica state). Sending it "
+        "again will not help.",
+    )
+    REPLICA_QUOTA_EXCEEDED = (
+        "replica_quota_exceeded",
+        429,
+        True,
+        "Sensay's usage quota for this conversation is spent (Sensay's 429 with a quota error code); not retried.",
+    )
+    REPLICA_POLICY_REFUSED = (
+        "replica_policy_refused",
+        422,
+        True,
+        "Sensay refused to answer this message under its content policy (403, or a policy error code).",
     )
     # -- prototypes and the simulated services -------------------------------------------------------------
     PROTOTYPE_NOT_FOUND = "prototype_not_found", 404, False, "No prototype with this id."

@@ -108,6 +108,21 @@ class ReplyDeltaFrame(_ServerFrame, tag="reply.delta", kw_only=True):
     text: str
 
 
+class ReplyStartedFrame(_ServerFrame, tag="reply.started", kw_only=True):
+    """A replica started working on a reply (show "typing"); `reply.delta` frames and then a `message` follow.
+
+    With `restart`, the reply starts again from scratch (its process died, or a failed reply is re-run): drop
+    the `reply.delta` text received so far for `reply_to`.
+    """
+
+    stream: str
+    reply_to: Annotated[str, msgspec.Meta(description="Id of the message being answered.")]
+    replica_id: str
+    restart: Annotated[
+        bool, msgspec.Meta(description="Drop the deltas received so far for `reply_to`: the reply starts over.")
+    ] = False
+
+
 class ResumedFrame(_ServerFrame, tag="resumed", kw_only=True):
     """Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`."""
 
@@ -124,6 +139,9 @@ class ErrorFrame(_ServerFrame, tag="error", kw_only=True):
     id: Annotated[str | None, msgspec.Meta(description="The offending frame's id, when it had one.")] = None
     retryable: Annotated[bool, msgspec.Meta(description="Whether re-sending the same frame later makes sense.")] = False
     stream: str | None = None
+    retry_after: Annotated[
+        float | None, msgspec.Meta(description="Seconds to wait before re-sending, when the cause said so.")
+    ] = None
 
 
 class ChangeFrame(_ServerFrame, tag="change", kw_only=True):
@@ -272,6 +290,7 @@ ServerFrame: TypeAlias = (
     | AckFrame
     | MessageFrame
     | ReplyDeltaFrame
+    | ReplyStartedFrame
     | ResumedFrame
     | ErrorFrame
     | ChangeFrame

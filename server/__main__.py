@@ -1,4 +1,4 @@
-"""``sensay-hub serve`` and ``sensay-hub migrate`` (also ``python -m server``)."""
+"""``sensay-hub serve``, ``sensay-hub migrate`` and ``sensay-hub local-replica`` (also ``python -m server``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -108,6 +109,25 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _local_replica(settings: Settings, host: str, port: int) -> int:
+    from .sensay.local import run_local_replica
+
+    if settings.sensay_api_key is not None:
+        secret = settings.sensay_api_key.reveal()
+    else:
+        secret = secrets.token_urlsafe(24)
+        print(f"local replica organization secret (SENSAY_API_KEY of the hub): {secret}", flush=True)
+    signal.signal(signal.SIGTERM, _graceful_exit)
+    run_local_replica(
+        host=host,
+        port=port,
+        organization_secret=secret,
+        word_delay=settings.local_replica_word_delay,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sensay-hub", description="Real-time chat backend for Sensay replicas.")
     parser.add_argument("--version", action="version", version=f"sensay-hub {VERSION}")
@@ -122,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes serving the one port, sharing Redis and PostgreSQL (default WEB_CONCURRENCY or 1)",
     )
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
+    replica_parser = commands.add_parser(
+        "local-replica", help="serve the local replica alone (its secret: SENSAY_API_KEY, else one printed at start)"
+    )
+    replica_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    replica_parser.add_argument("--port", type=int, default=8100, help="port to listen on (default 8100)")
     args = parser.parse_args(argv)
     env = None
     if args.command == "serve":
@@ -142,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         serve(settings, args.workers)
         return 0
+    if args.command == "local-replica":
+        return _local_replica(settings, args.host, args.port)
     return asyncio.run(_migrate(settings))
 
 

@@ -67,7 +67,9 @@ async def _sensay_base_url(settings: Settings, replica: LocalReplica | None) -> 
     from .sensay.local import create_local_replica, serve_local_replica
 
     if replica is None:
-        replica = create_local_replica(organization_secret=secrets.token_urlsafe(24))
+        replica = create_local_replica(
+            organization_secret=secrets.token_urlsafe(24), word_delay=settings.local_replica_word_delay
+        )
     async with serve_local_replica(replica) as base_url:
         yield base_url, replica.organization_secret
 
@@ -238,7 +240,9 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
-            replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2)
+            replies = Replies(
+                sensay, hub, timeout=settings.sensay_timeout * 2, pool=pool, lease=settings.reply_lease_seconds
+            )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
             room_service = RoomService(pool, hub, conductor, replicas)
@@ -246,6 +250,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
             prototypes.start()
             stack.push_async_callback(prototypes.stop)
+            replies.start_sweeping()
+            stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too

@@ -47,7 +47,9 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   └── AuthUnavailable         auth_unavailable
     ├── RateLimited                 rate_limited (with ``retry_after``)
     ├── ReplicaUnavailable          replica_unavailable (Sensay failed or timed out; retryable)
-    ├── ReplicaRejected             replica_rejected (Sensay refused)
+    ├── ReplicaRejected             replica_rejected (Sensay refused, or answered something unreadable)
+    │   ├── ReplicaQuotaExceeded    replica_quota_exceeded (a Sensay usage quota is spent)
+    │   └── ReplicaPolicyRefused    replica_policy_refused (Sensay's content policy)
     ├── SpeechUnavailable           speech_unavailable (no speech recogniser installed)
     └── NotReady                    not_ready
 """
@@ -260,6 +262,14 @@ class ReplicaRejected(DomainError):
     """Sensay refused the request; sending it again will not help."""
 
 
+class ReplicaQuotaExceeded(ReplicaRejected):
+    """A Sensay usage quota is spent; sending again before it renews will not help."""
+
+
+class ReplicaPolicyRefused(ReplicaRejected):
+    """Sensay refused the message under its content policy."""
+
+
 class SpeechUnavailable(DomainError):
     """No speech recogniser is installed (the ``[voice]`` extra)."""
 
@@ -310,6 +320,8 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         RateLimited: ErrorCode.RATE_LIMITED,
         ReplicaUnavailable: ErrorCode.REPLICA_UNAVAILABLE,
         ReplicaRejected: ErrorCode.REPLICA_REJECTED,
+        ReplicaQuotaExceeded: ErrorCode.REPLICA_QUOTA_EXCEEDED,
+        ReplicaPolicyRefused: ErrorCode.REPLICA_POLICY_REFUSED,
         NotReady: ErrorCode.NOT_READY,
     }
 )

@@ -74,6 +74,8 @@ class Exchange(msgspec.Struct):
         ErrorCode.TASK_CONFLICT,
         ErrorCode.REPLICA_UNAVAILABLE,
         ErrorCode.REPLICA_REJECTED,
+        ErrorCode.REPLICA_QUOTA_EXCEEDED,
+        ErrorCode.REPLICA_POLICY_REFUSED,
     ],
 )
 async def send_message(request: Request) -> Response:

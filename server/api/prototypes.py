@@ -205,6 +205,8 @@ async def show_ledger(request: Request) -> Response:
         ErrorCode.FORBIDDEN,
         ErrorCode.REPLICA_UNAVAILABLE,
         ErrorCode.REPLICA_REJECTED,
+        ErrorCode.REPLICA_QUOTA_EXCEEDED,
+        ErrorCode.REPLICA_POLICY_REFUSED,
     ],
 )
 async def run_action(request: Request) -> Response:

@@ -70,7 +70,7 @@ class ChatService:
         self.replicas = replicas
         self.task_timezone = task_timezone
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
-        replies.register(KIND, ChatReplies(pool))
+        replies.register(KIND, ChatReplies(pool), durable=True)
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
@@ -139,10 +139,13 @@ class ChatService:
         try:
             reply = await asyncio.shield(await self.deliver(accepted))
         except DomainError as exc:
+            retryable = error_code(exc).retryable
+            advice = "send the same client_id again to retry" if retryable else "sending it again will not help"
             raise type(exc)(
-                "the message is stored but the replica could not answer; send the same client_id again to retry",
+                f"the message is stored but the replica could not answer; {advice}",
                 message=accepted.message,
-                retryable=error_code(exc).retryable,
+                retryable=retryable,
+                retry_after=exc.retry_after,
             ) from exc
         assert reply.message is not None
         return Conversation(accepted.message, reply.message, accepted.duplicate)

@@ -4,26 +4,53 @@ Chat, room turns, Pure Voice and Task Memory all produce replies here. What diff
 :class:`ReplyStorage` registered under the job's ``kind``: how a delta, the kept reply and a failure look to
 the audience, and where the reply is stored. Every failure reaches the audience (with the asking frame's
 client id) and the log (with its traceback), and is raised to the caller as a domain error.
+
+A kind registered ``durable`` (chat) keeps each reply as a row (``leases.py``): the process that claims it
+asks Sensay, renewing its lease while it works; its failure is stored (``failed``, with code, ``retryable`` and
+``retry_after``) and sending the same message again re-runs it. Every process sweeps for replies whose lease
+ran out (their process died or lost the database) and takes them up: a successor first looks in Sensay's chat
+history for the answer, so Sensay is asked once, and tells the audience to drop the partial deltas
+(``reply.started`` with ``restart``). A failure of the database itself is not stored as ``failed`` (it cannot
+be): the reply is left to its lease and taken up again once the database answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Final, Protocol
 
-from protocol import ErrorCode, ServerFrame, room_stream
+import asyncpg
+import msgspec
+
+from protocol import ErrorCode, ErrorFrame, ServerFrame, room_stream
 
 from .. import metrics
 from ..errors import DomainError, ReplicaRejected, ReplicaUnavailable, error_code
 from ..hub.hub import Hub
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
-from .failures import replica_failure
+from . import leases
+from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
+from .leases import Claim, ReplyState
 
 logger = logging.getLogger(__name__)
+
+SWEEP_BATCH: Final = 32
+POLL_SECONDS: Final = 0.25
+HISTORY_POLL_SECONDS: Final = 0.5
+_UNREACHABLE: Final = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+"""Failures of the database connection: a reply that meets one is left to its lease, not stored as failed."""
 
 
 class ReplyStorage(Protocol):
@@ -31,6 +58,10 @@ class ReplyStorage(Protocol):
 
     async def existing(self, job: ReplyJob) -> Reply | None:
         """The reply if it was kept already (a job run again must not store it twice)."""
+        ...
+
+    def started(self, job: ReplyJob, restart: bool) -> ServerFrame | None:
+        """The frame telling the audience a replica started on the reply (``restart``: drop earlier deltas)."""
         ...
 
     def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:
@@ -48,6 +79,10 @@ class ReplyStorage(Protocol):
     def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
         """The frame telling the audience the reply failed (``None``: nobody to tell)."""
         ...
+
+
+class _LostLease(Exception):
+    """Another process holds the reply now (this one's lease ran out)."""
 
 
 class _Timing:
@@ -71,67 +106,288 @@ class _Timing:
 
 
 class Replies:
-    """Runs reply jobs: inline (:meth:`run`) or in a task the pipeline owns (:meth:`start`)."""
+    """Runs reply jobs: inline (:meth:`run`) or in a task the pipeline owns (:meth:`start`), durably for kinds
+    registered so (given a pool)."""
 
-    def __init__(self, sensay: SensayClient, hub: Hub, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        sensay: SensayClient,
+        hub: Hub,
+        *,
+        timeout: float = 120.0,
+        pool: asyncpg.Pool | None = None,
+        lease: float = 10.0,
+    ) -> None:
         self.sensay = sensay
         self.hub = hub
         self.timeout = timeout
         """Seconds a whole reply may take (Sensay retries included) before it fails as unavailable."""
+        self.pool = pool
+        self.lease = lease
+        """A dead process's replies are taken up within this many seconds."""
+        self.holder = leases.holder_name()
         self._storages: dict[str, ReplyStorage] = {}
+        self._durable: set[str] = set()
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
 
-    def register(self, kind: str, storage: ReplyStorage) -> None:
-        """Keep and show the replies of jobs of ``kind`` with ``storage``."""
+    @property
+    def hold(self) -> float:
+        # Held for 3/4 of the lease and renewed (and swept) every 1/4: a dead holder's reply is taken up in time.
+        return self.lease * 0.75
+
+    def register(self, kind: str, storage: ReplyStorage, *, durable: bool = False) -> None:
+        """Keep and show the replies of jobs of ``kind`` with ``storage``; ``durable``: as rows with leases."""
         self._storages[kind] = storage
+        if durable:
+            self._durable.add(kind)
 
-    async def run(self, job: ReplyJob) -> Reply:
+    def resume_with(self, kind: str, resume: Callable[[Claim], Coroutine[None, None, None]]) -> None:
+        """Take up work of ``kind`` whose lease ran out with ``resume`` (work other than a reply, e.g. a room's run).
+
+        ``resume`` runs in a task and owns the claim from then on (renewing and settling it).
+        """
+        self._resumers[kind] = resume
+
+    async def run(self, job: ReplyJob, *, restart: bool = False) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
+        ``restart``: the reply may have been under way in a process that died (clients drop its deltas).
         Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
+        return await self._produce(job, None, restart=restart)
+
+    def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
+        """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
+
+        A durable job is recorded first, and runs here only if this process claims it; otherwise the task
+        waits for the process that holds it. A failure is reported where it happens; the task's exception is
+        retrieved here, so an unawaited task is not reported again as "never retrieved".
+        """
+        task = self._running.get(job.key)
+        if task is None:
+            work = self._durably(job) if self._is_durable(job) else self.run(job)
+            task = self._own(job, work)
+        return task
+
+    def start_sweeping(self) -> None:
+        """Take up, from now on, durable replies whose lease ran out (in every process)."""
+        if self.pool is not None and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="reply-sweeper")
+
+    async def stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _produce(self, job: ReplyJob, claim: Claim | None, *, restart: bool = False) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
         try:
             reply = await storage.existing(job)
             if reply is not None:
                 return reply
-            content = await self._stream(job, storage, timing)
+            restart = restart or (claim is not None and claim.attempt > 1)
+            await self._send(job.audience, storage.started(job, restart))
+            content = None
+            if claim is not None and claim.asked_at is not None:
+                content = await self._answer_in_history(job, claim.asked_at)
+            if content is None:
+                if claim is not None:
+                    assert self.pool is not None
+                    if not await leases.asked(self.pool, job, self.holder):
+                        raise _LostLease
+                content = await self._stream(job, storage, timing)
             reply = await storage.store(job, content)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
             raise
         except Exception as exc:
             error = replica_failure(exc)
             timing.done(error_code(error).value)
             self._log(job, exc, error)
-            try:
-                await self._send(job.audience, storage.failed(job, error_code(error), error.detail))
-            except Exception:
-                logger.exception("telling the audience that a %s reply failed failed too", job.kind)
+            await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
             raise error from exc
         timing.done("stored")
         await self._send(job.audience, storage.shown(job, reply))
         return reply
 
-    def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
-        """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
+    def _is_durable(self, job: ReplyJob) -> bool:
+        return self.pool is not None and job.kind in self._durable and job.reply_to is not None
 
-        A failure is reported by :meth:`run`; the task's exception is retrieved here, so an unawaited task
-        is not reported again as "never retrieved".
-        """
-        task = self._running.get(job.key)
-        if task is None:
-            task = asyncio.create_task(self.run(job), name=f"reply-{job.kind}-{job.reply_to}")
-            self._running[job.key] = task
-            task.add_done_callback(lambda done: self._finished(job, done))
+    def _own(self, job: ReplyJob, work: Coroutine[None, None, Reply]) -> asyncio.Task[Reply]:
+        task = asyncio.create_task(work, name=f"reply-{job.kind}-{job.reply_to}")
+        self._running[job.key] = task
+        task.add_done_callback(lambda done: self._finished(job, done))
         return task
+
+    async def _durably(self, job: ReplyJob) -> Reply:
+        """Record the job, then produce it if this process claims it, else wait for whoever holds it."""
+        assert self.pool is not None and job.reply_to is not None
+        try:
+            await leases.submit(self.pool, job, self.hold)
+            claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
+        except Exception as exc:
+            await self._report_unclaimed(job, exc)
+            raise replica_failure(exc) from exc
+        if claim is None:
+            return await self._await_outcome(job)
+        return await self._run_claimed(claim)
+
+    async def _run_claimed(self, claim: Claim) -> Reply:
+        """Produce a claimed reply while renewing its lease; store how it ended."""
+        assert self.pool is not None
+        job = claim.job
+        lost = asyncio.Event()
+        work = asyncio.create_task(self._produce(job, claim), name=f"reply-work-{job.kind}-{job.reply_to}")
+        heartbeat = asyncio.create_task(self._heartbeat(job, work, lost), name=f"reply-lease-{job.reply_to}")
+        try:
+            reply = await work
+        except _LostLease:
+            logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
+            return await self._await_outcome(job)
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                raise
+            logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
+            return await self._await_outcome(job)
+        except DomainError as error:
+            await self._store_failure(job, error)
+            raise
+        finally:
+            heartbeat.cancel()
+        try:
+            await leases.finish(self.pool, job, self.holder)
+        except Exception:
+            logger.warning("%s reply to %s is kept but could not be marked done", job.kind, job.reply_to, exc_info=True)
+        return reply
+
+    async def _store_failure(self, job: ReplyJob, error: DomainError) -> None:
+        assert self.pool is not None
+        if isinstance(error.__cause__, _UNREACHABLE):
+            logger.warning("%s reply to %s is left to its lease: the database was unreachable", job.kind, job.reply_to)
+            return
+        code = error_code(error)
+        try:
+            await leases.fail(
+                self.pool,
+                job,
+                self.holder,
+                code=code.value,
+                retryable=code.retryable,
+                retry_after=error.retry_after,
+                detail=error.detail,
+            )
+        except Exception:
+            logger.warning("the failure of %s reply to %s could not be stored", job.kind, job.reply_to, exc_info=True)
+
+    async def _heartbeat(self, job: ReplyJob, work: asyncio.Task[Reply], lost: asyncio.Event) -> None:
+        assert self.pool is not None
+        while True:
+            await asyncio.sleep(self.lease / 4)
+            try:
+                held = await leases.renew(self.pool, job, self.holder, self.hold)
+            except Exception as exc:
+                logger.warning("the lease of %s reply to %s could not be renewed: %s", job.kind, job.reply_to, exc)
+                continue
+            if not held:
+                lost.set()
+                work.cancel("another process took the reply over")
+                return
+
+    async def _await_outcome(self, job: ReplyJob) -> Reply:
+        """Wait for the process holding the reply; take it over if that process's lease runs out."""
+        assert self.pool is not None and job.reply_to is not None
+        storage = self._storages[job.kind]
+        async with asyncio.timeout(self.timeout + 2 * self.lease):
+            while True:
+                try:
+                    outcome = await leases.outcome(self.pool, job.kind, job.reply_to)
+                    if outcome is not None and outcome.state is ReplyState.DONE:
+                        reply = await storage.existing(job)
+                        if reply is not None:
+                            return reply
+                    elif outcome is not None and outcome.state is ReplyState.FAILED:
+                        raise stored_failure(outcome.code, outcome.detail, outcome.retry_after)
+                    elif outcome is None or outcome.lease_expired:
+                        claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
+                        if claim is not None:
+                            return await self._run_claimed(claim)
+                except (DomainError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    logger.warning("waiting for %s reply to %s: %s", job.kind, job.reply_to, exc)
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _answer_in_history(self, job: ReplyJob, asked_at: datetime) -> str | None:
+        """A successor's look into Sensay's history: the answer an earlier attempt asked for, if it came.
+
+        ``None`` when Sensay never took the message in (ask now). A message Sensay took in is waited for while
+        Sensay may still be answering it (its asker died mid-stream).
+        """
+        if job.skip_history:
+            return None  # not in the history: it is asked again
+        async with asyncio.timeout(self.timeout):
+            while True:
+                found = await self.sensay.find_in_history(job.asker, job.replica_id, job.prompt, since=asked_at)
+                if found is None:
+                    return None
+                if found.answer is not None:
+                    logger.info("%s reply to %s: the answer was found in Sensay's history", job.kind, job.reply_to)
+                    return found.answer
+                await asyncio.sleep(HISTORY_POLL_SECONDS)
+
+    async def _sweep_forever(self) -> None:
+        assert self.pool is not None
+        failing = False
+        while True:
+            await asyncio.sleep(self.lease / 4)
+            kinds = sorted(self._durable | set(self._resumers))
+            if not kinds:
+                continue
+            try:
+                claims = await leases.claim_expired(self.pool, kinds, self.holder, self.hold, SWEEP_BATCH)
+            except Exception as exc:
+                if not failing:  # once per outage, not every sweep
+                    logger.warning("sweeping for replies whose process died failed (retrying): %s", exc)
+                failing = True
+                continue
+            if failing:
+                logger.warning("sweeping for replies whose process died works again")
+            failing = False
+            for claim in claims:
+                job = claim.job
+                resume = self._resumers.get(job.kind)
+                if resume is not None:
+                    logger.warning("%s %s: taken up after its lease ran out", job.kind, job.reply_to)
+                    task = asyncio.create_task(resume(claim), name=f"resume-{job.kind}-{job.reply_to}")
+                    task.add_done_callback(_log_crash)
+                    continue
+                if job.key in self._running:
+                    continue  # still ours: its lease lapsed while the database was away, and is ours again
+                logger.warning(
+                    "%s reply to %s: taken up after its lease ran out (attempt %d)",
+                    job.kind,
+                    job.reply_to,
+                    claim.attempt,
+                )
+                self._own(job, self._run_claimed(claim))
+
+    async def _report_unclaimed(self, job: ReplyJob, exc: Exception) -> None:
+        error = replica_failure(exc)
+        self._log(job, exc, error)
+        storage = self._storages[job.kind]
+        await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
 
     async def ask(self, asker: str, replica_id: str, prompt: str) -> str:
         """A one-off question whose answer is neither shown nor kept (e.g. a moderator's pick)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self.sensay.chat(asker, replica_id, prompt)
+            async with asyncio.timeout_at(deadline):
+                return await self.sensay.chat(asker, replica_id, prompt, deadline=deadline)
         except (SensayError, TimeoutError) as exc:
             error = replica_failure(exc)
             logger.warning("replica %s could not answer a question of %s: %s", replica_id, asker, exc, exc_info=exc)
@@ -139,15 +395,17 @@ class Replies:
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for the replies the pipeline owns to be kept, so a restart loses none of them."""
+        await self.stop_sweeping()
         tasks = list(self._running.values())
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
-        async with asyncio.timeout(self.timeout):
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        async with asyncio.timeout_at(deadline):
             async for text in self.sensay.chat_stream(
-                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history
+                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history, deadline=deadline
             ):
                 if not parts:
                     timing.first_delta()
@@ -156,12 +414,16 @@ class Replies:
         return "".join(parts)
 
     async def _send(self, audience: Audience | None, frame: ServerFrame | None) -> None:
+        """Show ``frame``; a fan-out failure is logged, never fatal (the kept reply is found by ``resume``)."""
         if frame is None or audience is None:
             return
-        if isinstance(audience, UserAudience):
-            await self.hub.send_to_user(audience.user_id, frame)
-        elif isinstance(audience, RoomAudience):
-            await self.hub.send_to_channel(room_stream(str(audience.room_id)), frame)
+        try:
+            if isinstance(audience, UserAudience):
+                await self.hub.send_to_user(audience.user_id, frame)
+            elif isinstance(audience, RoomAudience):
+                await self.hub.send_to_channel(room_stream(str(audience.room_id)), frame)
+        except Exception as exc:
+            logger.warning("a %s frame could not be fanned out: %s", type(frame).__name__, exc, exc_info=exc)
 
     def _finished(self, job: ReplyJob, task: asyncio.Task[Reply]) -> None:
         if self._running.get(job.key) is task:
@@ -176,3 +438,15 @@ class Replies:
             logger.warning("%s failed: %s", what, exc, exc_info=exc)
         else:
             logger.error("%s failed", what, exc_info=exc)
+
+
+def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | None:
+    """An error frame carries the wait the cause asked for (Sensay's ``Retry-After``)."""
+    if isinstance(frame, ErrorFrame) and error.retry_after is not None:
+        return msgspec.structs.replace(frame, retry_after=error.retry_after)
+    return frame
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("taking up work whose process died failed", exc_info=exc)

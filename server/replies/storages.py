@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol import ErrorCode, ErrorFrame, MessageFrame, ReplyDeltaFrame, ServerFrame
+from protocol import ErrorCode, ErrorFrame, MessageFrame, ReplyDeltaFrame, ReplyStartedFrame, ServerFrame
 
 from .jobs import Reply, ReplyJob
 
@@ -10,8 +10,8 @@ from .jobs import Reply, ReplyJob
 class StreamReplies:
     """The frames of a reply that becomes a message of ``job.stream``; subclasses say how it is stored.
 
-    Deltas are ``reply.delta`` frames, the kept reply a ``message`` frame, a failure an ``error`` frame
-    carrying the asking frame's id and the stream.
+    A start is a ``reply.started`` frame, deltas are ``reply.delta`` frames, the kept reply a ``message`` frame,
+    a failure an ``error`` frame carrying the asking frame's id and the stream.
     """
 
     failure_detail: str | None = None
@@ -19,6 +19,10 @@ class StreamReplies:
 
     async def existing(self, job: ReplyJob) -> Reply | None:
         return None
+
+    def started(self, job: ReplyJob, restart: bool) -> ServerFrame | None:
+        assert job.stream is not None and job.reply_to is not None, "a stream reply answers a message of a stream"
+        return ReplyStartedFrame(stream=job.stream, reply_to=job.reply_to, replica_id=job.replica_id, restart=restart)
 
     def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:
         assert job.stream is not None and job.reply_to is not None, "a stream reply answers a message of a stream"
@@ -43,6 +47,9 @@ class CallerReplies:
     """Replies only their caller sees and keeps (e.g. a task-memory answer recorded with its action)."""
 
     async def existing(self, job: ReplyJob) -> Reply | None:
+        return None
+
+    def started(self, job: ReplyJob, restart: bool) -> ServerFrame | None:
         return None
 
     def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:

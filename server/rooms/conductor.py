@@ -6,6 +6,11 @@ question for a moderator, a voter or the judge, a frame for a phase, a vote or a
 Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user (``X-USER-ID``
 derived from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own
 history holds the rest of the context. Every turn is a job of the reply pipeline.
+
+A run is a row of ``replies`` (kind ``room.run``, answering the message that started it), held with a lease
+while it runs: when its process dies, another process takes the run up and carries it out again, reusing the
+turns already stored. A failed run is kept as failed: when the same ``room.send`` comes again, the run is
+carried out again the same way, so only the failed turn and those after it ask Sensay.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from uuid import UUID
 import asyncpg
 
 from protocol import (
+    ErrorCode,
     ErrorFrame,
     RoomBallot,
     RoomPhaseFrame,
     RoomTurnsFrame,
     RoomVerdictFrame,
     RoomVoteFrame,
+    ServerFrame,
     StoredMessage,
     room_stream,
 )
@@ -35,8 +42,9 @@ from protocol import (
 from ..errors import DomainError, error_code
 from ..hub.hub import Hub
 from ..prototypes import chatroom, context
-from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
+from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies, leases
 from ..replies.failures import replica_failure
+from ..replies.leases import Claim, ReplyState
 from ..sensay.client import Replica
 from ..store import rooms
 from ..store.records import Room
@@ -59,6 +67,9 @@ from .turns import (
 logger = logging.getLogger(__name__)
 
 KIND: Final = "room"
+RUN_KIND: Final = "room.run"
+SHUTTING_DOWN: Final = "server shutting down"
+TAKEN_OVER: Final = "taken over by another process"
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
@@ -78,10 +89,22 @@ class RunState(enum.Enum):
 class RoomReplies(StreamReplies):
     """A room turn is a replica message of ``room_messages`` answering the message before it."""
 
-    failure_detail = "a replica could not answer; the room's turns stopped"
+    @staticmethod
+    def stopped(detail: str) -> str:
+        """What a room hears when its turns stop on a failure (the detail says whether sending again helps)."""
+        return f"the room's turns stopped: {detail}"
+
+    def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
+        return super().failed(job, code, self.stopped(detail))
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    async def existing(self, job: ReplyJob) -> Reply | None:
+        """The turn's reply stored by an earlier (failed) run of the same message."""
+        assert isinstance(job.audience, RoomAudience) and job.reply_to is not None
+        found = await rooms.reply_of(self.pool, job.audience.room_id, UUID(job.reply_to), job.replica_id)
+        return Reply(content=found.message, message=found.wire()) if found is not None else None
 
     async def store(self, job: ReplyJob, content: str) -> Reply:
         assert isinstance(job.audience, RoomAudience) and job.reply_to is not None
@@ -104,6 +127,12 @@ class Run:
     task: asyncio.Task[None] | None = None
     turns: int = 0
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    previous: str | None = None
+    """The replica that spoke last before the run (round robin continues from it)."""
+    claim: Claim | None = None
+    """The run's lease (``None`` until claimed, or when the database could not record it)."""
+    taken_up: bool = False
+    """The run was taken up from a process that died: a turn it was streaming starts over."""
     started: float = 0.0
     """When the run began (loop time), after the run before it ended: its time limit counts from here."""
     last: StoredMessage = field(init=False)
@@ -121,17 +150,40 @@ class RoomConductor:
         self.replicas = replicas
         self._runs: dict[UUID, Run] = {}
         self._previous: dict[UUID, str] = {}
+        self._previous_at_start: dict[str, str | None] = {}
+        """Who spoke before each failed run began, so its re-run plans the same turns (this process's runs)."""
         replies.register(KIND, RoomReplies(pool))
+        replies.resume_with(RUN_KIND, self._take_up)
 
-    def trigger(self, room: Room, message: StoredMessage) -> None:
+    def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
         earlier = self._runs.get(room.id)
         if earlier is not None:
             earlier.superseded.set()
-        run = Run(room, message)
+        run = Run(room, message, claim=claim, taken_up=claim is not None)
+        if message.id in self._previous_at_start:
+            run.previous = self._previous_at_start[message.id]
+        else:
+            run.previous = self._previous.get(room.id)
         run.task = asyncio.create_task(self._run(run, earlier), name=f"room-run-{room.id}")
         run.task.add_done_callback(_log_crash)
         self._runs[room.id] = run
+
+    async def retry(self, room: Room, message: StoredMessage) -> bool:
+        """Run the turns of ``message`` again if its run failed (the member sent it again); ``False`` if not."""
+        try:
+            outcome = await leases.outcome(self.pool, RUN_KIND, message.id)
+        except Exception:
+            logger.warning("room %s: could not tell whether the run of %s failed", room.id, message.id, exc_info=True)
+            return False
+        if outcome is None or outcome.state is not ReplyState.FAILED:
+            return False
+        running = self._runs.get(room.id)
+        if running is not None and running.trigger.id == message.id:
+            return False  # being re-run already
+        logger.info("room %s: re-running the failed turns of %s", room.id, message.id)
+        self.trigger(room, message)
+        return True
 
     async def stop(self, room_id: UUID, reason: str) -> bool:
         """Stop the room's run at once (a reply being streamed is dropped); ``False`` if none was running."""
@@ -148,7 +200,7 @@ class RoomConductor:
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
-                task.cancel("server shutting down")
+                task.cancel(SHUTTING_DOWN)  # its lease runs out, and another process takes the run up
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
         frame = RoomTurnsFrame(
@@ -160,9 +212,14 @@ class RoomConductor:
         if earlier is not None and earlier.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(earlier.task)  # its failure was reported by its own run
+        if run.claim is None and not await self._claim(run):
+            if self._runs.get(run.room.id) is run:
+                del self._runs[run.room.id]
+            return  # another process runs it, or it ran already
         run.started = asyncio.get_running_loop().time()
         await self._announce(run, RunState.RUNNING)
         state, reason = RunState.IDLE, DONE
+        heartbeat = asyncio.create_task(self._heartbeat(run), name=f"room-run-lease-{run.room.id}")
         try:
             async with asyncio.timeout(None) as deadline:
                 planner = await self._planner(run)
@@ -173,17 +230,102 @@ class RoomConductor:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, (str(exc.args[0]) if exc.args else "stopped")
+            if reason not in (SHUTTING_DOWN, TAKEN_OVER):
+                await asyncio.shield(self._record(run, None))
             await asyncio.shield(self._announce(run, state, reason))
             raise
-        except _Reported:
+        except _Reported as exc:
             state, reason = RunState.STOPPED, "a replica could not answer"
+            await self._record(run, exc.__cause__ or exc)
         except Exception as exc:  # a name lookup, a moderator's pick, a vote, a verdict: not a reply job
             state, reason = RunState.STOPPED, "a replica could not answer"
             await self._report(run, exc)
+            await self._record(run, exc)
+        else:
+            await self._record(run, None)
         finally:
+            heartbeat.cancel()
             if self._runs.get(run.room.id) is run:
                 del self._runs[run.room.id]
         await self._announce(run, state, reason)
+
+    def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
+        """The row of a run: enough for any process to find the room and the message again."""
+        return ReplyJob(
+            kind=RUN_KIND,
+            asker=room_sensay_user(room_id),
+            replica_id="",
+            prompt=trigger.content,
+            audience=RoomAudience(room_id),
+            stream=room_stream(str(room_id)),
+            reply_to=trigger.id,
+            client_id=trigger.client_id,
+        )
+
+    async def _claim(self, run: Run) -> bool:
+        """Hold the run's lease; ``False`` when another process holds it or it ran already."""
+        job = self._run_job(run.room.id, run.trigger)
+        try:
+            await leases.submit(self.pool, job, self.replies.hold)
+            run.claim = await leases.claim(self.pool, RUN_KIND, run.trigger.id, self.replies.holder, self.replies.hold)
+        except Exception:
+            logger.warning("room %s: the run of %s runs without a lease", run.room.id, run.trigger.id, exc_info=True)
+            return True
+        return run.claim is not None
+
+    async def _heartbeat(self, run: Run) -> None:
+        if run.claim is None:
+            return
+        job = run.claim.job
+        while True:
+            await asyncio.sleep(self.replies.lease / 4)
+            try:
+                held = await leases.renew(self.pool, job, self.replies.holder, self.replies.hold)
+            except Exception as exc:
+                logger.warning("room %s: the run's lease could not be renewed: %s", run.room.id, exc)
+                continue
+            if not held and run.task is not None:
+                run.task.cancel(TAKEN_OVER)
+                return
+
+    async def _take_up(self, claim: Claim) -> None:
+        """Carry out the run of a process that died (reusing the turns it stored)."""
+        assert claim.job.reply_to is not None
+        found = await rooms.message_with_room(self.pool, UUID(claim.job.reply_to))
+        if found is None:
+            await leases.settle(self.pool, claim.job, ReplyState.DONE)
+            return
+        room, message = found
+        later = await rooms.messages_after(self.pool, room.id, message.seq, TRANSCRIPT_LINES * 10)
+        if any(m.sender == "user" for m in later):
+            await leases.settle(self.pool, claim.job, ReplyState.DONE)  # a newer message has a run of its own
+            return
+        logger.warning("room %s: taking up the run of %s (attempt %d)", room.id, message.id, claim.attempt)
+        self.trigger(room, message.wire(), claim=claim)
+
+    async def _record(self, run: Run, failure: BaseException | None) -> None:
+        """Keep how the run ended, so the same message sent again re-runs a failed run (on any process)."""
+        trigger = run.trigger
+        job = self._run_job(run.room.id, trigger)
+        try:
+            if failure is None:
+                self._previous_at_start.pop(trigger.id, None)
+                await leases.settle(self.pool, job, ReplyState.DONE)
+                return
+            self._previous_at_start[trigger.id] = run.previous
+            error = replica_failure(failure)
+            code = error_code(error)
+            await leases.settle(
+                self.pool,
+                job,
+                ReplyState.FAILED,
+                code=code.value,
+                retryable=code.retryable,
+                retry_after=error.retry_after,
+                detail=error.detail,
+            )
+        except Exception:
+            logger.warning("room %s: how the run of %s ended could not be kept", run.room.id, trigger.id, exc_info=True)
 
     async def _planner(self, run: Run) -> TurnPlanner:
         room, settings = run.room, run.room.settings
@@ -194,7 +336,7 @@ class RoomConductor:
             seats=seats,
             trigger=run.trigger.content,
             max_turns=settings.max_turns,
-            previous=self._previous.get(room.id),
+            previous=run.previous,
             moderator_id=settings.moderator_id,
             topic=settings.topic,
             goal=settings.goal,
@@ -287,7 +429,7 @@ class RoomConductor:
             briefing=briefing.sent,
         )
         try:
-            reply = await self.replies.run(job)
+            reply = await self.replies.run(job, restart=run.taken_up)
         except DomainError as exc:
             raise _Reported from exc
         assert reply.message is not None
@@ -301,7 +443,7 @@ class RoomConductor:
         stream = room_stream(str(run.room.id))
         frame = ErrorFrame(
             code=code,
-            message=RoomReplies.failure_detail,
+            message=RoomReplies.stopped(error.detail),
             id=run.trigger.client_id,
             retryable=code.retryable,
             stream=stream,

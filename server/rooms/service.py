@@ -164,8 +164,9 @@ class RoomService:
         return RoomAccepted(room, message.wire(), duplicate)
 
     async def deliver(self, accepted: RoomAccepted) -> None:
-        """Show a new message to the room and let its replicas answer."""
+        """Show a new message to the room and let its replicas answer (a resent message re-runs a failed run)."""
         if accepted.duplicate:
+            await self.conductor.retry(accepted.room, accepted.message)
             return
         await self.hub.send_to_channel(accepted.message.stream, MessageFrame(message=accepted.message))
         self.conductor.trigger(accepted.room, accepted.message)

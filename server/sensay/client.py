@@ -5,6 +5,13 @@ The client owns paths, headers, retries, the concurrency bound and stream parsin
 
 Retries (full-jitter exponential backoff, or ``Retry-After`` when the server sends one) cover 429, 5xx,
 connection errors and timeouts only, and a stream is retried only until its first text delta has been yielded.
+A quota or policy refusal is never retried. A ``Retry-After`` that does not fit the caller's ``deadline`` (or
+exceeds a minute) is not waited out: the error is raised at once with ``retry_after`` set.
+
+A chat ``POST`` that may have reached Sensay (a read timeout, a dropped connection, a 500) is not sent again
+blindly, since Sensay would keep the user's message twice: the user's chat history is checked first. Sensay's
+answer found there is used; the message found without an answer fails the call; only a message Sensay never
+took in is sent again. A ``skip_chat_history`` message cannot be checked, so it is not sent again.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, TypeVar
 
@@ -31,6 +38,7 @@ from .errors import SensayError, SensayNotFound, SensayUnavailable, error_for_st
 __all__ = [
     "DEFAULT_API_VERSION",
     "ChatHistoryItem",
+    "HistoryMatch",
     "ChatStreamParser",
     "Replica",
     "ReplicaLLM",
@@ -52,6 +60,11 @@ _NAME_DISALLOWED = re.compile(r"[^a-zA-Z0-9 ().,'\-/]")
 _NAME_MAX: Final = 50
 _DATA_STREAM_PART = re.compile(r"^([0-9a-z]):(.*)$", re.DOTALL)
 _NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
+# Failures after which the request was certainly not taken in by Sensay.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_PROCESSED_STATUSES: Final = frozenset({429, 502, 503, 504})
+# How far Sensay's clock may be behind ours when looking for a message we just sent.
+_CLOCK_SKEW: Final = timedelta(seconds=30)
 
 
 class ReplicaLLM(msgspec.Struct, kw_only=True, frozen=True):
@@ -120,6 +133,19 @@ class ChatHistoryItem(msgspec.Struct, kw_only=True, frozen=True):
     user_uuid: str | None = None
     is_private: bool = False
     original_message_id: str | None = None
+
+
+class HistoryMatch(msgspec.Struct, frozen=True):
+    """A message found in Sensay's chat history, and the replica's answer after it (``None``: not answered yet)."""
+
+    answer: str | None
+
+
+class _Answered(Exception):
+    """Sensay took in a chat message whose response we lost, and its answer is in the history."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
 
 
 class _ReplicaPage(msgspec.Struct):
@@ -300,13 +326,30 @@ class SensayClient:
         *,
         source: Source = "web",
         skip_chat_history: bool = False,
+        deadline: float | None = None,
     ) -> str:
-        """Send the user's newest message and return the replica's whole answer (Sensay keeps the context)."""
+        """Send the user's newest message and return the replica's whole answer (Sensay keeps the context).
+
+        ``deadline`` (event-loop time): a ``Retry-After`` that would end past it fails the call at once.
+        """
         await self.ensure_user(user_id)
         body = {"content": content, "source": source, "skip_chat_history": skip_chat_history}
-        response = await self._request(
-            "POST", _replica_path(replica_id, "/chat/completions"), user_id=user_id, body=body
-        )
+        since = datetime.now(UTC)
+
+        async def may_resend(error: SensayError) -> None:
+            await self._check_before_resend(error, user_id, replica_id, content, skip_chat_history, since)
+
+        try:
+            response = await self._request(
+                "POST",
+                _replica_path(replica_id, "/chat/completions"),
+                user_id=user_id,
+                body=body,
+                deadline=deadline,
+                may_resend=may_resend,
+            )
+        except _Answered as answered:
+            return answered.answer
         return _decode(response, _Completion).content
 
     async def chat_stream(
@@ -317,13 +360,16 @@ class SensayClient:
         *,
         source: Source = "web",
         skip_chat_history: bool = False,
+        deadline: float | None = None,
     ) -> AsyncGenerator[str, None]:
         """Send the user's newest message and yield the answer's text deltas as they arrive.
 
         Raises :class:`SensayUnavailable` when the stream breaks off, so a partial answer is never mistaken for a
-        whole one. Close the iterator (``contextlib.aclosing``) when stopping early.
+        whole one. Close the iterator (``contextlib.aclosing``) when stopping early. ``deadline`` as for
+        :meth:`chat`.
         """
         await self.ensure_user(user_id)
+        since = datetime.now(UTC)
         path = _replica_path(replica_id, "/chat/completions")
         body = msgspec.json.encode({"content": content, "source": source, "skip_chat_history": skip_chat_history})
         headers = self._headers(user_id, has_body=True, accept="text/event-stream")
@@ -363,8 +409,62 @@ class SensayClient:
                     error = exc
                 if yielded or not error.retryable or attempt >= self._max_retries:
                     raise error from error.__cause__
-            await self._pause_before_retry(attempt, error, failed)
+            try:
+                await self._check_before_resend(error, user_id, replica_id, content, skip_chat_history, since)
+            except _Answered as answered:
+                yield answered.answer
+                return
+            await self._pause_before_retry(attempt, error, failed, deadline)
             attempt += 1
+
+    async def find_in_history(
+        self, user_id: str, replica_id: str, content: str, *, since: datetime
+    ) -> HistoryMatch | None:
+        """The newest user message ``content`` Sensay kept at or after ``since`` (less clock skew), with its answer.
+
+        ``None`` when Sensay has no such message: it never took it in, and sending it again cannot repeat it.
+        Sensay's history does not link an answer to its question, so answers are paired with questions in order
+        (each answer goes to the oldest question not yet answered): exact for one conversation at a time.
+        """
+        items = await self.chat_history(user_id, replica_id)
+        earliest = since - _CLOCK_SKEW
+        waiting: list[int] = []
+        answers: dict[int, str] = {}
+        for index, item in enumerate(items):
+            if item.role == "user":
+                waiting.append(index)
+            elif item.role == "assistant" and waiting:
+                answers[waiting.pop(0)] = item.content
+        for index in range(len(items) - 1, -1, -1):
+            item = items[index]
+            if item.role == "user" and item.content == content and _aware(item.created_at) >= earliest:
+                return HistoryMatch(answers.get(index))
+        return None
+
+    async def _check_before_resend(
+        self, error: SensayError, user_id: str, replica_id: str, content: str, skip_history: bool, since: datetime
+    ) -> None:
+        """Return when the failed chat POST may be sent again; raise when Sensay may have taken it in already.
+
+        Raises :class:`_Answered` when the history holds Sensay's answer, else ``error`` (not sent again).
+        """
+        if not _may_have_reached(error):
+            return
+        if skip_history:
+            logger.warning("%s; not sent again: the message may have reached Sensay, out of its history", error)
+            raise error from error.__cause__
+        try:
+            found = await self.find_in_history(user_id, replica_id, content, since=since)
+        except SensayError as exc:
+            logger.warning("%s; not sent again: Sensay's chat history could not be checked: %s", error, exc)
+            raise error from error.__cause__
+        if found is None:
+            return
+        if found.answer is not None:
+            logger.warning("%s; Sensay had taken the message in and answered it: its answer is used", error)
+            raise _Answered(found.answer)
+        logger.warning("%s; not sent again: Sensay has the message but no answer to it yet", error)
+        raise error from error.__cause__
 
     async def chat_history(self, user_id: str, replica_id: str) -> list[ChatHistoryItem]:
         """The user's chat history with the replica, oldest first."""
@@ -395,8 +495,13 @@ class SensayClient:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str | int] | None = None,
         accept: tuple[int, ...] = (),
+        deadline: float | None = None,
+        may_resend: Callable[[SensayError], Awaitable[None]] | None = None,
     ) -> httpx.Response:
-        """Send one JSON request with retries; return the response when it is 2xx or in ``accept``."""
+        """Send one JSON request with retries; return the response when it is 2xx or in ``accept``.
+
+        ``may_resend`` is awaited before a retry and raises when the request must not be sent again.
+        """
         content = msgspec.json.encode(body) if body is not None else None
         headers = self._headers(user_id, has_body=content is not None)
         attempt = 0
@@ -419,14 +524,27 @@ class SensayClient:
                 error = _response_error(method, path, response)
             if not error.retryable or attempt >= self._max_retries:
                 raise error from error.__cause__
-            await self._pause_before_retry(attempt, error, response)
+            if may_resend is not None:
+                await may_resend(error)
+            await self._pause_before_retry(attempt, error, response, deadline)
             attempt += 1
 
-    async def _pause_before_retry(self, attempt: int, error: SensayError, response: httpx.Response | None) -> None:
-        """Sleep for the server's Retry-After if given, else a full-jitter exponential backoff."""
+    async def _pause_before_retry(
+        self, attempt: int, error: SensayError, response: httpx.Response | None, deadline: float | None = None
+    ) -> None:
+        """Sleep for the server's Retry-After if given, else a full-jitter exponential backoff.
+
+        A Retry-After beyond ``deadline`` (or beyond a minute) is not waited out: ``error`` is raised at once,
+        carrying the wait in ``retry_after``.
+        """
         retry_after = _parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
         if retry_after is not None:
-            delay = min(retry_after, _MAX_RETRY_AFTER)
+            now = asyncio.get_running_loop().time()
+            if retry_after > _MAX_RETRY_AFTER or (deadline is not None and now + retry_after > deadline):
+                error.retry_after = retry_after
+                error.message += f"; Sensay asks to wait {retry_after:g} s, more than the time left"
+                raise error from error.__cause__
+            delay = retry_after
         else:
             delay = random.uniform(0.0, min(self._backoff_cap, self._backoff_base * 2**attempt))
         logger.warning("%s; retry %d/%d in %.2fs", error, attempt + 1, self._max_retries, delay)
@@ -574,6 +692,20 @@ def _response_error(method: str, path: str, response: httpx.Response) -> SensayE
         request_id=body.request_id or _request_id_header(response),
         error_code=body.error_code,
     )
+
+
+def _may_have_reached(error: SensayError) -> bool:
+    """Whether a failed request may have been taken in by Sensay (so sending it again could repeat it)."""
+    cause = error.__cause__
+    if isinstance(cause, httpx.HTTPError):
+        return not isinstance(cause, _NEVER_SENT)
+    if error.status is not None and error.status != 200:
+        return error.status not in _NOT_PROCESSED_STATUSES
+    return True  # a body or stream that ended before it was whole
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _transport_error(method: str, path: str, exc: httpx.HTTPError) -> SensayError:

@@ -6,8 +6,12 @@ Sensay's shape with a ``request_id``), keeps users, replicas and per-user chat h
 deterministically "in character", streaming word by word when asked for ``text/event-stream``.
 
 Knobs for tests and benchmarks are plain attributes and methods: ``latency``, ``word_delay``, ``stream_style``,
-``fail_next()``, ``hang_next()``; counters: ``chat_requests``, ``requests``, ``max_inflight_chats``; what a user
-has said to a replica (Sensay's history of them): ``said_to()``.
+``fail_next()``, ``hang_next()``, ``lose_next()``; counters: ``chat_requests``, ``requests``,
+``max_inflight_chats``, ``chats`` (per message); what a user has said to a replica (Sensay's history of them):
+``said_to()``.
+
+``sensay-hub local-replica`` serves one as its own process; its counters are read over HTTP at ``GET /local/chats``
+(with the organization secret), so tests with several hub processes can count the Sensay calls per reply.
 """
 
 from __future__ import annotations
@@ -84,10 +88,11 @@ class _ApiError(Exception):
 
 
 class _Fault(NamedTuple):
-    kind: Literal["status", "cut", "hang"]
+    kind: Literal["status", "cut", "hang", "lost"]
     status: int = 500
     after_words: int = 0
     retry_after: float | None = None
+    error_code: str = "INJECTED_FAILURE"
 
 
 @dataclass
@@ -224,6 +229,8 @@ class LocalReplica:
         """Chat completion requests received, including failed ones (so tests can count retries)."""
         self.requests: Counter[str] = Counter()
         """Requests received per ``"METHOD /path/template"``."""
+        self.chats: Counter[tuple[str, str, str]] = Counter()
+        """Chat completion requests received per ``(user id, replica id, content)``, failed ones included."""
         self.inflight_chats = 0
         self.max_inflight_chats = 0
         self._faults: deque[_Fault] = deque()
@@ -240,6 +247,7 @@ class LocalReplica:
                 Route("/v1/replicas/{replica_id}", self._get_replica, methods=["GET"]),
                 Route("/v1/replicas/{replica_id}/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/replicas/{replica_id}/chat/history", self._chat_history, methods=["GET"]),
+                Route("/local/chats", self._chat_counts, methods=["GET"]),
             ],
             exception_handlers={_ApiError: _api_error_response, HTTPException: _http_error_response},
         )
@@ -264,14 +272,22 @@ class LocalReplica:
         *,
         after_words: int | None = None,
         retry_after: float | None = None,
+        error_code: str = "INJECTED_FAILURE",
     ) -> None:
-        """Fail the next ``n`` chat requests with ``status`` (and ``Retry-After`` if given).
+        """Fail the next ``n`` chat requests with ``status`` (and ``Retry-After`` if given) and Sensay's ``error_code``.
 
         With ``after_words``, answer 200 instead and drop the connection after that many words (a streamed answer)
-        or part-way through the body (a JSON answer).
+        or part-way through the body (a JSON answer); the message is kept in the history then, as Sensay would.
         """
-        fault = _Fault("status", status, 0, retry_after) if after_words is None else _Fault("cut", 200, after_words)
+        if after_words is None:
+            fault = _Fault("status", status, 0, retry_after, error_code)
+        else:
+            fault = _Fault("cut", 200, after_words)
         self._faults.extend([fault] * n)
+
+    def lose_next(self, n: int = 1) -> None:
+        """Answer the next ``n`` chat requests in full (kept in the history) but drop the connection before any word."""
+        self._faults.extend([_Fault("lost")] * n)
 
     def hang_next(self, n: int = 1) -> None:
         """Never answer the next ``n`` chat requests (until the client hangs up or the server stops)."""
@@ -291,6 +307,7 @@ class LocalReplica:
         """Zero every counter."""
         self.chat_requests = 0
         self.requests.clear()
+        self.chats.clear()
         self.max_inflight_chats = self.inflight_chats
 
     def has_user(self, user_id: str) -> bool:
@@ -408,12 +425,13 @@ class LocalReplica:
         if source not in _SOURCES:
             raise _ApiError(400, f"source: expected one of {sorted(_SOURCES)}", "VALIDATION_ERROR")
 
+        self.chats[(user_id, replica.uuid, content)] += 1
         fault = self._faults.popleft() if self._faults else None
         if fault is not None and fault.kind == "hang":
             return _Hang(self._release)
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
-            raise _ApiError(fault.status, f"Injected failure ({fault.status})", "INJECTED_FAILURE", headers)
+            raise _ApiError(fault.status, f"Injected failure ({fault.status})", fault.error_code, headers)
 
         history = self._history.setdefault((user_id, replica.uuid), [])
         turn = sum(item["role"] == "user" for item in history) + 1
@@ -427,6 +445,9 @@ class LocalReplica:
 
         wants_stream = "text/event-stream" in request.headers.get("accept", "")
         style: StreamStyle = self.stream_style if wants_stream else "json"
+        if fault is not None and fault.kind == "lost":
+            finished()
+            return _ChatAnswer(self, answer, style, 0, lambda: None)
         cut = fault.after_words if fault is not None else None
         return _ChatAnswer(self, answer, style, cut, finished)
 
@@ -436,6 +457,15 @@ class LocalReplica:
         replica = self._find_replica(request, user_id)
         items = self._history.get((user_id, replica.uuid), [])
         return _json({"success": True, "type": "array", "items": list(items)})
+
+    async def _chat_counts(self, request: Request) -> Response:
+        """The counters of a replica served as its own process (not a Sensay endpoint)."""
+        self._authorize(request, user=False)
+        messages = [
+            {"user_id": user, "replica_id": replica, "content": content, "count": count}
+            for (user, replica, content), count in self.chats.items()
+        ]
+        return _json({"chat_requests": self.chat_requests, "messages": messages})
 
     # helpers
 
@@ -610,6 +640,12 @@ class _Hang:
 def create_local_replica(*, organization_secret: str, latency: float = 0.0, word_delay: float = 0.0) -> LocalReplica:
     """A local replica with the seeded personas, requiring ``organization_secret``."""
     return LocalReplica(organization_secret=organization_secret, latency=latency, word_delay=word_delay)
+
+
+def run_local_replica(*, host: str, port: int, organization_secret: str, word_delay: float, log_level: str) -> None:
+    """Serve a local replica as the whole process (``sensay-hub local-replica``) until SIGINT or SIGTERM."""
+    replica = create_local_replica(organization_secret=organization_secret, word_delay=word_delay)
+    uvicorn.run(replica, host=host, port=port, log_level=log_level, lifespan="off", ws="none", access_log=False)
 
 
 _in_replica_server: ContextVar[bool] = ContextVar("in_local_replica_server", default=False)

@@ -261,3 +261,28 @@ async def transcript(db: Executor, room_id: UUID, limit: int) -> list[tuple[str,
         limit,
     )
     return [(r["sender"], r["email"], r["replica_id"], r["message"]) for r in reversed(rows)]
+
+
+async def reply_of(db: Executor, room_id: UUID, reply_to: UUID, replica_id: str) -> RoomMessage | None:
+    """The replica's stored answer to message ``reply_to`` (a re-run of a failed run reuses it)."""
+    row = await db.fetchrow(
+        f"""
+        SELECT {_MESSAGE} FROM room_messages
+        WHERE room_id = $1 AND reply_to = $2 AND replica_id = $3 AND sender = 'replica'
+        ORDER BY seq LIMIT 1
+        """,
+        room_id,
+        reply_to,
+        replica_id,
+    )
+    return from_row(RoomMessage, row) if row else None
+
+
+async def message_with_room(db: Executor, message_id: UUID) -> tuple[Room, RoomMessage] | None:
+    """A room message and its room, whoever asks (a process taking up the run a message started)."""
+    row = await db.fetchrow(f"SELECT {_MESSAGE} FROM room_messages WHERE id = $1", message_id)
+    if row is None:
+        return None
+    message = from_row(RoomMessage, row)
+    room = await db.fetchrow(f"SELECT {_ROOM} FROM rooms r WHERE id = $1", message.room_id)
+    return (from_row(Room, room), message) if room is not None else None

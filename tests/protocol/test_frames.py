@@ -57,6 +57,7 @@ def test_frame_type_tags() -> None:
         "ack",
         "message",
         "reply.delta",
+        "reply.started",
         "resumed",
         "error",
         "change",

@@ -295,12 +295,16 @@ async def test_stream_cut_midway_raises(
     assert replica.chat_requests == 1
 
 
-async def test_json_answer_cut_midway_is_retried(client: SensayClient, replica: LocalReplica, user_id: str) -> None:
-    """A JSON body cut short has yielded nothing yet, so it is retried."""
+async def test_json_answer_cut_midway_is_not_sent_again(
+    client: SensayClient, replica: LocalReplica, user_id: str
+) -> None:
+    """A JSON body cut short came from a Sensay that kept the message: it is not sent a second time."""
     await client.ensure_user(user_id)
     replica.fail_next(1, after_words=1)
-    assert "whole" in await client.chat(user_id, ADA_LOVELACE_UUID, "whole")
-    assert replica.chat_requests == 2
+    with pytest.raises(SensayUnavailable):
+        await client.chat(user_id, ADA_LOVELACE_UUID, "whole")
+    assert replica.chat_requests == 1
+    assert replica.said_to(user_id, ADA_LOVELACE_UUID) == ["whole"]
 
 
 async def test_timeout_raises_unavailable(base_url: str, replica: LocalReplica, user_id: str) -> None:

@@ -10,6 +10,7 @@ import type {
   HelloFrame,
   PrototypeEventFrame,
   ReplyDeltaFrame,
+  ReplyStartedFrame,
   ResyncFrame,
   RoomJoinedFrame,
   RoomLeaveFrame,
@@ -76,6 +77,8 @@ export interface HubEvents {
   message: StoredMessage;
   /** A chunk of a replica reply being generated; the whole reply follows as a `message`. */
   delta: ReplyDeltaFrame;
+  /** A replica started on a reply ("typing"); with `restart`, drop the deltas received so far for `reply_to`. */
+  started: ReplyStartedFrame;
   room: RoomEvent;
   /** A row of the user's `tasks` or `prototype_interactions` changed. */
   change: ChangeFrame;
@@ -468,6 +471,8 @@ export class HubClient extends Emitter<HubEvents> {
         return this.#onError(frame);
       case "reply.delta":
         return this.emit("delta", frame);
+      case "reply.started":
+        return this.emit("started", frame);
       case "change":
         return this.emit("change", frame);
       case "resync":

@@ -164,6 +164,12 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "replica_not_found": {
     "retryable": false
   },
+  "replica_policy_refused": {
+    "retryable": false
+  },
+  "replica_quota_exceeded": {
+    "retryable": false
+  },
   "replica_rejected": {
     "retryable": false
   },

@@ -19,6 +19,7 @@ export type ServerFrame =
   | AckFrame
   | MessageFrame
   | ReplyDeltaFrame
+  | ReplyStartedFrame
   | ResumedFrame
   | ErrorFrame
   | ChangeFrame
@@ -74,6 +75,8 @@ export type ErrorCode =
   | "prototype_not_found"
   | "rate_limited"
   | "replica_not_found"
+  | "replica_policy_refused"
+  | "replica_quota_exceeded"
   | "replica_rejected"
   | "replica_required"
   | "replica_unavailable"
@@ -319,6 +322,25 @@ export interface ReplyDeltaFrame {
   type: "reply.delta";
 }
 /**
+ * A replica started working on a reply (show "typing"); `reply.delta` frames and then a `message` follow.
+ *
+ * With `restart`, the reply starts again from scratch (its process died, or a failed reply is re-run): drop
+ * the `reply.delta` text received so far for `reply_to`.
+ */
+export interface ReplyStartedFrame {
+  replica_id: string;
+  /**
+   * Id of the message being answered.
+   */
+  reply_to: string;
+  /**
+   * Drop the deltas received so far for `reply_to`: the reply starts over.
+   */
+  restart?: boolean;
+  stream: string;
+  type: "reply.started";
+}
+/**
  * Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`.
  */
 export interface ResumedFrame {
@@ -340,6 +362,10 @@ export interface ErrorFrame {
    * Human-readable detail; not meant to be parsed.
    */
   message: string;
+  /**
+   * Seconds to wait before re-sending, when the cause said so.
+   */
+  retry_after?: number | null;
   /**
    * Whether re-sending the same frame later makes sense.
    */

@@ -876,7 +876,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -2432,7 +2432,10 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            /**
+             * @description - `replica_policy_refused`: Sensay refused to answer this message under its content policy (403, or a policy error code).
+             *     - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it).
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2440,13 +2443,16 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "validation_error";
+                        code?: "replica_policy_refused" | "validation_error";
                         /** @constant */
                         status?: 422;
                     };
                 };
             };
-            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            /**
+             * @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009.
+             *     - `replica_quota_exceeded`: Sensay's usage quota for this conversation is spent (Sensay's 429 with a quota error code); not retried.
+             */
             429: {
                 headers: {
                     /** @description Seconds after which trying again may succeed. */
@@ -2456,7 +2462,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "rate_limited";
+                        code?: "rate_limited" | "replica_quota_exceeded";
                         /** @constant */
                         status?: 429;
                     };
@@ -2476,7 +2482,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            /** @description - `replica_rejected`: Sensay refused the request or answered something unreadable (e.g. invalid replica state). Sending it again will not help. */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3629,7 +3635,8 @@ export interface operations {
                 };
             };
             /**
-             * @description - `replica_required`: Give a `replica_id`: no default replica is configured.
+             * @description - `replica_policy_refused`: Sensay refused to answer this message under its content policy (403, or a policy error code).
+             *     - `replica_required`: Give a `replica_id`: no default replica is configured.
              *     - `speech_not_recognized`: The audio is not 16-bit mono PCM WAV at 16 kHz (at most 30 s), or no words were recognised in it.
              *     - `tool_failed`: The mock MCP tool could not process its input (the detail says why).
              *     - `unknown_action`: The prototype has no action of this name.
@@ -3642,13 +3649,16 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "replica_required" | "speech_not_recognized" | "tool_failed" | "unknown_action" | "validation_error";
+                        code?: "replica_policy_refused" | "replica_required" | "speech_not_recognized" | "tool_failed" | "unknown_action" | "validation_error";
                         /** @constant */
                         status?: 422;
                     };
                 };
             };
-            /** @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009. */
+            /**
+             * @description - `rate_limited`: Too many requests or frames: the request or frame was refused (REST sends `Retry-After`). Retry after a backoff; on the socket, persistent flooding closes 4009.
+             *     - `replica_quota_exceeded`: Sensay's usage quota for this conversation is spent (Sensay's 429 with a quota error code); not retried.
+             */
             429: {
                 headers: {
                     /** @description Seconds after which trying again may succeed. */
@@ -3658,7 +3668,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "rate_limited";
+                        code?: "rate_limited" | "replica_quota_exceeded";
                         /** @constant */
                         status?: 429;
                     };
@@ -3692,7 +3702,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            /** @description - `replica_rejected`: Sensay refused the request or answered something unreadable (e.g. invalid replica state). Sending it again will not help. */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3912,7 +3922,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            /** @description - `replica_rejected`: Sensay refused the request or answered something unreadable (e.g. invalid replica state). Sending it again will not help. */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,7 +4158,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description - `replica_rejected`: Sensay refused the request (e.g. content policy, invalid replica state). */
+            /** @description - `replica_rejected`: Sensay refused the request or answered something unreadable (e.g. invalid replica state). Sending it again will not help. */
             502: {
                 headers: {
                     [name: string]: unknown;

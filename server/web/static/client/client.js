@@ -332,6 +332,8 @@ export class HubClient extends Emitter {
                 return this.#onError(frame);
             case "reply.delta":
                 return this.emit("delta", frame);
+            case "reply.started":
+                return this.emit("started", frame);
             case "change":
                 return this.emit("change", frame);
             case "resync":

@@ -160,6 +160,12 @@ export const ERROR_CODES = {
     "replica_not_found": {
         "retryable": false
     },
+    "replica_policy_refused": {
+        "retryable": false
+    },
+    "replica_quota_exceeded": {
+        "retryable": false
+    },
     "replica_rejected": {
         "retryable": false
     },

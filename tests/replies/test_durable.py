@@ -1,0 +1,191 @@
+"""A reply is a row claimed with a lease: one Sensay call per reply across processes, a dead process's replies
+taken up with no user action, failures stored, and a `reply.started` frame when a replica starts."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+
+from server.app import create_app
+from server.config import Settings
+from server.replies import ReplyJob, UserAudience, leases
+from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
+from server.store import conversations
+
+from ..conftest import bearer
+from ..utils import WsClient, connect, run_server
+
+ADA = f"chat:{ADA_LOVELACE_UUID}"
+LEASE = 1.0
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, reply_lease_seconds=LEASE)
+
+
+async def user_id(http: httpx.AsyncClient, login: dict) -> UUID:
+    response = await http.get("/api/auth/me", headers=bearer(login))
+    assert response.status_code == 200
+    return UUID(response.json()["user"]["id"])
+
+
+async def frames_until_reply(tab: WsClient, timeout: float = 15) -> list[dict]:
+    frames: list[dict] = []
+    while True:
+        frame = await tab.recv(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == "message" and frame["message"]["sender"] == "replica":
+            return frames
+
+
+async def reply_row(pool: asyncpg.Pool, reply_to: str) -> asyncpg.Record:
+    """The reply's row once it has settled (the row is marked a moment after the reply is shown)."""
+    async with asyncio.timeout(5):
+        while True:
+            row = await pool.fetchrow("SELECT * FROM replies WHERE kind = 'chat' AND reply_to = $1", reply_to)
+            assert row is not None
+            if row["state"] in ("done", "failed"):
+                return row
+            await asyncio.sleep(0.05)
+
+
+async def test_reply_started_comes_first_and_the_row_ends_done(
+    server: str, alice: dict, pool: asyncpg.Pool, replica: LocalReplica
+) -> None:
+    """`reply.started` precedes the deltas; the reply's row is done after one claim, with one Sensay call."""
+    frame = {"type": "chat.send", "id": "s-1", "replica_id": ADA_LOVELACE_UUID, "content": "tell me of engines"}
+    async with connect(server, alice["access_token"]) as tab:
+        await tab.send(frame)
+        frames = await frames_until_reply(tab)
+    kinds = [f["type"] for f in frames]
+    started = frames[kinds.index("reply.started")]
+    assert kinds.index("reply.started") < kinds.index("reply.delta")
+    assert started.get("restart", False) is False and started["stream"] == ADA
+    row = await reply_row(pool, started["reply_to"])
+    assert (row["state"], row["attempts"]) == ("done", 1)
+    assert replica.chat_requests == 1
+
+
+async def test_a_failed_reply_is_stored_as_failed_and_a_resend_reruns_it(
+    server: str, alice: dict, pool: asyncpg.Pool, replica: LocalReplica
+) -> None:
+    """The row keeps the failure's code and `retryable`; the same id sent again makes it run and end done."""
+    replica.fail_next(100, status=500)
+    frame = {"type": "chat.send", "id": "f-1", "replica_id": ADA_LOVELACE_UUID, "content": "fail first"}
+    async with connect(server, alice["access_token"]) as tab:
+        await tab.send(frame)
+        ack = await tab.recv()
+        error, _ = await tab.recv_until("error", timeout=15)
+        assert error["id"] == "f-1"
+        row = await reply_row(pool, ack["message_id"])
+        assert (row["state"], row["code"], row["retryable"]) == ("failed", "replica_unavailable", True)
+        replica.clear_faults()
+        await tab.send(frame)
+        await frames_until_reply(tab)
+    row = await reply_row(pool, ack["message_id"])
+    assert (row["state"], row["attempts"]) == ("done", 2)
+
+
+@pytest.fixture
+async def second_server(settings: Settings, replica: LocalReplica) -> AsyncIterator[str]:
+    """A second process of the same deployment: same database, same Sensay."""
+    async with run_server(create_app(settings, replica=replica)) as url:
+        yield url
+
+
+async def test_the_same_id_sent_to_two_processes_at_once_calls_sensay_once(
+    server: str, second_server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """Both processes ack the message, one claims the reply: Sensay is asked once and one reply is stored."""
+    replica.word_delay = 0.02
+    frame = {"type": "chat.send", "id": "twice", "replica_id": ADA_LOVELACE_UUID, "content": "one answer please"}
+    async with connect(server, alice["access_token"]) as one, connect(second_server, alice["access_token"]) as two:
+        await asyncio.gather(one.send(frame), two.send(frame))
+        acks = [await one.recv_until("ack"), await two.recv_until("ack")]
+        assert acks[0][0]["message_id"] == acks[1][0]["message_id"]
+        # The process that claimed the reply shows it (their broker is per process here).
+        waits = [asyncio.create_task(frames_until_reply(tab)) for tab in (one, two)]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        assert [f["type"] for f in done.pop().result()].count("reply.started") == 1
+    async with httpx.AsyncClient(base_url=second_server) as other:
+        response = await other.post(
+            "/api/conversations",
+            json={"replica_id": ADA_LOVELACE_UUID, "content": "one answer please", "client_id": "twice"},
+            headers=bearer(alice),
+        )
+    assert response.status_code == 200 and response.json()["duplicate"] is True
+    assert sum(n for (_, _, content), n in replica.chats.items() if content == "one answer please") == 1
+    stored = await http.get("/api/conversations", params={"replica_id": ADA_LOVELACE_UUID}, headers=bearer(alice))
+    assert [m["sender"] for m in stored.json()["messages"]] == ["replica", "user"]
+
+
+async def orphan(pool: asyncpg.Pool, owner: UUID, content: str, *, asked: bool) -> str:
+    """A message whose reply a process claimed and then died with (its lease runs out at once)."""
+    message, _ = await conversations.append_user_message(pool, owner, ADA_LOVELACE_UUID, content, f"o-{uuid.uuid4()}")
+    job = ReplyJob(
+        kind="chat",
+        asker=str(owner),
+        replica_id=ADA_LOVELACE_UUID,
+        prompt=content,
+        audience=UserAudience(owner),
+        stream=ADA,
+        reply_to=str(message.id),
+        client_id=message.client_id,
+    )
+    await leases.submit(pool, job, 0.01)
+    assert await leases.claim(pool, "chat", str(message.id), "a-process-that-died", 0.01) is not None
+    if asked:
+        assert await leases.asked(pool, job, "a-process-that-died")
+    return str(message.id)
+
+
+async def test_a_dead_process_reply_is_taken_up_without_user_action(
+    server: str, http: httpx.AsyncClient, alice: dict, pool: asyncpg.Pool, replica: LocalReplica
+) -> None:
+    """Within the lease, another process claims the orphaned reply, tells the user to restart, and answers."""
+    owner = await user_id(http, alice)
+    async with connect(server, alice["access_token"]) as tab:
+        reply_to = await orphan(pool, owner, "who will answer me", asked=False)
+        frames = await frames_until_reply(tab, timeout=5 * LEASE)
+    started = next(f for f in frames if f["type"] == "reply.started")
+    assert started["restart"] is True and started["reply_to"] == reply_to
+    assert frames[-1]["message"]["reply_to"] == reply_to
+    row = await reply_row(pool, reply_to)
+    assert (row["state"], row["attempts"]) == ("done", 2)
+    assert replica.chat_requests == 1
+
+
+async def test_a_successor_takes_the_answer_from_sensay_history_instead_of_asking_again(
+    server: str, http: httpx.AsyncClient, alice: dict, pool: asyncpg.Pool, replica: LocalReplica
+) -> None:
+    """The dead process had asked Sensay, which answered: its successor finds the answer and asks nobody."""
+    owner = await user_id(http, alice)
+    async with connect(server, alice["access_token"]) as tab:
+        await tab.send({"type": "chat.send", "id": "warm", "replica_id": ADA_LOVELACE_UUID, "content": "warm up"})
+        await frames_until_reply(tab)  # the user now exists at Sensay
+        # What the dying process did: ask Sensay (which answered in full and kept it in the history).
+        transport = httpx.ASGITransport(app=replica)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sensay") as sensay:
+            answered = await sensay.post(
+                f"/v1/replicas/{ADA_LOVELACE_UUID}/chat/completions",
+                json={"content": "remember this"},
+                headers={"X-ORGANIZATION-SECRET": replica.organization_secret, "X-USER-ID": str(owner)},
+            )
+        assert answered.status_code == 200
+        calls_before = replica.chat_requests
+        reply_to = await orphan(pool, owner, "remember this", asked=True)
+        frames = await frames_until_reply(tab, timeout=5 * LEASE)
+    assert frames[-1]["message"]["reply_to"] == reply_to
+    assert frames[-1]["message"]["content"] == answered.json()["content"]
+    assert replica.chat_requests == calls_before
+    assert replica.said_to(str(owner), ADA_LOVELACE_UUID) == ["warm up", "remember this"]
