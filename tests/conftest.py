@@ -18,6 +18,7 @@ from server.sensay.local import LocalReplica, create_local_replica
 from server.store.database import create_pool
 
 from .databases import DatabaseFactory, postgres_server, shared_dsn
+from .services import PrivateRedis
 from .utils import run_server, signup_and_login
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -109,3 +110,14 @@ async def bob(http: httpx.AsyncClient) -> dict:
 
 def bearer(login: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {login['access_token']}"}
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[PrivateRedis]:
+    """A private redis-server on a free port, which a test may stop and start (the shared one at :6379 it may not)."""
+    server = PrivateRedis()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -17,16 +16,6 @@ from ..services import PrivateRedis
 
 GAP_WAIT = 30.0
 """Generous: redis-py and the broker back off up to a couple of seconds between attempts."""
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 class Node:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 from uuid import UUID
 
@@ -21,16 +21,6 @@ WAIT = 30.0
 @pytest.fixture
 def prefix() -> str:
     return f"test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 class Process:

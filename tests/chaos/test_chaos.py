@@ -240,4 +240,3 @@ async def test_postgresql_stopped_for_ten_seconds(cluster_factory: Callable[[str
         await postgres.close()
     assert figures.in_flight > 0 and figures.taken_up > 0
     assert_guarantees(figures)
-

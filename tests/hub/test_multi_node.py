@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,16 +24,6 @@ from ..utils import WsClient, connect, run_server, signup_and_login
 
 WAIT = 30.0
 """Generous bound for what happens in the background: reconnects back off, presence heartbeats."""
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 async def eventually(check: Callable[[], Coroutine[Any, Any, bool]], timeout: float = WAIT) -> None:
