@@ -17,7 +17,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ class RateLimiter:
         if redis_url is None:
             storage = MemoryStorage(wrap_exceptions=True)
         else:
-            self._pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+            # Blocking: a burst of more hits than the pool's connections waits for one instead of failing (and
+            # so letting every request of the burst through).
+            self._pool = BlockingConnectionPool.from_url(
+                redis_url, max_connections=100, timeout=2.0, socket_connect_timeout=2.0, socket_timeout=2.0
+            )
             storage = RedisStorage(
                 f"async+{redis_url}",
                 implementation="redispy",

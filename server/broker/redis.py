@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Final, cast
 
 import msgspec
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -64,17 +64,28 @@ class GapNotice(msgspec.Struct, frozen=True):
     channels: list[str]
 
 
+POOL_SIZE: Final = 100
+POOL_WAIT_SECONDS: Final = 5.0
+"""A burst of more concurrent Redis calls than ``POOL_SIZE`` waits this long for a connection: redis-py's default
+pool refuses the 101st at once ("Too many connections"), which would read as an outage and resync every socket."""
+
+
 def create_client(url: str) -> Redis:
-    """A client that retries briefly with backoff, pings idle connections, and gives up on a dead server fast."""
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        socket_connect_timeout=2.0,
-        socket_timeout=5.0,
-        socket_keepalive=True,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), PUBLISH_RETRIES),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    """A client that retries briefly with backoff, pings idle connections, gives up on a dead server fast, and
+    queues bursts for a pooled connection instead of failing them."""
+    return Redis.from_pool(
+        BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT_SECONDS,
+            decode_responses=True,
+            health_check_interval=HEALTH_CHECK_SECONDS,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            socket_keepalive=True,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), PUBLISH_RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
     )
 
 
