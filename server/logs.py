@@ -7,6 +7,7 @@ its own task, so what it sets stays with its own lines (and those of the tasks i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import re
@@ -162,3 +163,10 @@ def log_config(level: str, fmt: str) -> dict[str, Any]:
 
 def configure(level: str, fmt: str) -> None:
     logging.config.dictConfig(log_config(level, fmt))
+
+
+def log_task_failure(logger: logging.Logger, task: asyncio.Task[Any]) -> None:
+    """Done callback for a background task (``add_done_callback(partial(log_task_failure, logger))``): the
+    exception it ended with is logged with its traceback and the task's name, never lost."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("%s failed", task.get_name(), exc_info=exc)

@@ -19,12 +19,14 @@ import logging
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from redis.asyncio import Redis
 
 from .. import metrics
+from ..logs import log_task_failure
 from .base import Broker
 from .redis import REDIS_DOWN, RedisBroker
 
@@ -169,7 +171,7 @@ class RedisPresence(Presence):
         self._local = local
         await self._run(self._heartbeat)
         self._heart = asyncio.create_task(self._beat(), name="presence-heartbeat")
-        self._heart.add_done_callback(_log_failure)
+        self._heart.add_done_callback(partial(log_task_failure, logger))
 
     async def stop(self) -> None:
         for task in (self._heart, self._restoring):
@@ -222,7 +224,7 @@ class RedisPresence(Presence):
         self._dirty = self._dirty or bool(lost)
         if self._dirty and self._restoring is None:
             self._restoring = asyncio.create_task(self._restore(), name="presence-restore")
-            self._restoring.add_done_callback(_log_failure)
+            self._restoring.add_done_callback(partial(log_task_failure, logger))
         return list(rest)
 
     async def _beat(self) -> None:
@@ -265,8 +267,3 @@ def create_presence(broker: Broker, *, prefix: str, ttl: float = DEFAULT_TTL) ->
     if isinstance(broker, RedisBroker):
         return RedisPresence(broker.client, prefix=prefix, ttl=ttl)
     return MemoryPresence()
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("presence: %s failed", task.get_name(), exc_info=exc)

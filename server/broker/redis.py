@@ -21,6 +21,7 @@ import logging
 import random
 import uuid
 from collections import deque
+from functools import partial
 from typing import Any, Final, cast
 
 import msgspec
@@ -32,6 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import metrics
+from ..logs import log_task_failure
 from .base import Broker, GapListener, Listener
 
 logger = logging.getLogger(__name__)
@@ -128,11 +130,11 @@ class RedisBroker(Broker):
         # Every later connect is a reconnect, after redis-py has re-subscribed: the moment a gap ends.
         self._pubsub.connection.register_connect_callback(self._reconnected)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
-        self._reader.add_done_callback(_log_failure)
+        self._reader.add_done_callback(partial(log_task_failure, logger))
         newest = await self.client.xrevrange(COMMANDS_STREAM, count=1)
         self._last_command = newest[0][0] if newest else "0-0"
         self._commands = asyncio.create_task(self._read_commands(), name="redis-broker-commands")
-        self._commands.add_done_callback(_log_failure)
+        self._commands.add_done_callback(partial(log_task_failure, logger))
 
     async def disconnect(self) -> None:
         for task in (self._reader, self._commands, self._announcer, self._resubscriber):
@@ -206,7 +208,7 @@ class RedisBroker(Broker):
         """Deliver to this process's own subscribers (they need no Redis); make sure the announcer runs."""
         if self._announcer is None:
             self._announcer = asyncio.create_task(self._announce(), name="redis-broker-gaps")
-            self._announcer.add_done_callback(_log_failure)
+            self._announcer.add_done_callback(partial(log_task_failure, logger))
         if channel in self._pubsub.channels and self._listener is not None:
             self._listener(channel, payload)
 
@@ -226,7 +228,7 @@ class RedisBroker(Broker):
         self._down_since = None
         if self._deferred and self._resubscriber is None:
             self._resubscriber = asyncio.create_task(self._resubscribe(), name="redis-broker-resubscribe")
-            self._resubscriber.add_done_callback(_log_failure)
+            self._resubscriber.add_done_callback(partial(log_task_failure, logger))
         logger.warning("redis broker: subscription back%s; %d channels told to resync", down, len(channels))
         if channels and self._on_gap is not None:
             try:
@@ -337,8 +339,3 @@ class RedisBroker(Broker):
             self._notice(payload)
         elif self._listener is not None:
             self._listener(channel, payload)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("redis broker: %s failed", task.get_name(), exc_info=exc)

@@ -28,6 +28,7 @@ from protocol import (
 from .. import metrics
 from ..broker import Broker
 from ..broker.presence import MemoryPresence, Presence
+from ..logs import log_task_failure
 from .connection import Connection, ConnectionState, Outgoing
 
 logger = logging.getLogger(__name__)
@@ -297,14 +298,13 @@ class Hub:
             logger.warning("ignoring unknown or malformed hub control message")
             return
         for handler in self._control_handlers[type(message)]:
-            task = asyncio.create_task(handler(message))
+            task = asyncio.create_task(handler(message), name=f"hub control handler of {type(message).__name__}")
             self._background.add(task)
             task.add_done_callback(self._handled)
 
     def _handled(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("a hub control handler failed", exc_info=exc)
+        log_task_failure(logger, task)
 
     async def end_session(self, user_id: UUID, session_id: UUID, expires_at: int) -> None:
         """Close, on every process, the sockets authenticated by a session that was logged out."""

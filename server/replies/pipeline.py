@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from functools import partial
 from typing import Final, Protocol
 
 import asyncpg
@@ -32,6 +33,7 @@ from protocol import ErrorCode, ErrorFrame, ServerFrame, room_stream
 from .. import metrics
 from ..errors import DomainError, ReplicaRejected, ReplicaUnavailable, error_code
 from ..hub.hub import Hub
+from ..logs import log_task_failure
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
 from . import leases
@@ -364,7 +366,7 @@ class Replies:
                 if resume is not None:
                     logger.warning("%s %s: taken up after its lease ran out", job.kind, job.reply_to)
                     task = asyncio.create_task(resume(claim), name=f"resume-{job.kind}-{job.reply_to}")
-                    task.add_done_callback(_log_crash)
+                    task.add_done_callback(partial(log_task_failure, logger))
                     continue
                 if job.key in self._running:
                     continue  # still ours: its lease lapsed while the database was away, and is ours again
@@ -445,8 +447,3 @@ def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | N
     if isinstance(frame, ErrorFrame) and error.retry_after is not None:
         return msgspec.structs.replace(frame, retry_after=error.retry_after)
     return frame
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("taking up work whose process died failed", exc_info=exc)

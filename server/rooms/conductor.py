@@ -21,6 +21,7 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 from uuid import UUID
 
@@ -41,6 +42,7 @@ from protocol import (
 
 from ..errors import DomainError, error_code
 from ..hub.hub import Hub
+from ..logs import log_task_failure
 from ..prototypes import chatroom, context
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies, leases
 from ..replies.failures import replica_failure
@@ -166,7 +168,7 @@ class RoomConductor:
         else:
             run.previous = self._previous.get(room.id)
         run.task = asyncio.create_task(self._run(run, earlier), name=f"room-run-{room.id}")
-        run.task.add_done_callback(_log_crash)
+        run.task.add_done_callback(partial(log_task_failure, logger))
         self._runs[room.id] = run
 
     async def retry(self, room: Room, message: StoredMessage) -> bool:
@@ -481,9 +483,3 @@ def _seat(replica: Replica) -> Seat:
 
 class _Reported(Exception):
     """A turn's reply failed, and the reply pipeline has already told the room and the log."""
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    """A run that ends with anything but a stop has a bug: log it rather than lose it."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("a room run crashed", exc_info=exc)
