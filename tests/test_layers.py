@@ -6,6 +6,7 @@ Every import counts: at module level, inside functions, and under ``if TYPE_CHEC
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -130,3 +131,20 @@ def test_no_cycles_between_parts() -> None:
         if start not in done:
             visit(start, [start])
     assert cycles == []
+
+
+SQL_STATEMENT: Final = re.compile(r"^\s*(SELECT\b|INSERT INTO\b|UPDATE \w+ SET\b|DELETE FROM\b|WITH \w+ AS \()", re.M)
+SQL_HOMES: Final = ("store/", "feed/postgres.py")
+"""Where SQL may be written: the store, and the embedded change feed, which reads each changed row back on its
+own LISTEN connection."""
+
+
+def test_sql_lives_in_the_store() -> None:
+    """SQL statements are written only in server/store/ (and the PostgreSQL change feed)."""
+    elsewhere = [
+        f"{path.relative_to(ROOT)}: {match.group(0).strip()}"
+        for path in sorted(ROOT.rglob("*.py"))
+        if not path.relative_to(ROOT).as_posix().startswith(SQL_HOMES)
+        for match in SQL_STATEMENT.finditer(path.read_text())
+    ]
+    assert elsewhere == []

@@ -1,242 +1,39 @@
-"""Reply rows in PostgreSQL: pending → running (holder, lease) → done | failed, claimed with a lease.
-
-A process claims a reply with ``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
-while it works. A reply whose lease ran out (its process died, or lost the database) may be claimed by any
-process. Plain SQL on asyncpg: the lease is five statements, smaller than any job-queue library, and lives
-in the same database as the messages it answers.
-"""
+"""Reply rows (:mod:`server.store.replies`) bound to :class:`~server.replies.jobs.ReplyJob`."""
 
 from __future__ import annotations
 
-import enum
-import os
-import socket
-import uuid
-from datetime import datetime
-from typing import NamedTuple
+from typing import TypeAlias
 
 import asyncpg
-import msgspec
 
+from ..store import replies as rows
+from ..store.replies import Outcome, ReplyState, asked, fail, finish, holder_name, outcome, renew, settle, submit
 from .jobs import ReplyJob
 
+Claim: TypeAlias = rows.Claim[ReplyJob]
 
-class ReplyState(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class Claim(NamedTuple):
-    """A reply this process now holds: its job, the attempt number, and when Sensay was first asked (if ever)."""
-
-    job: ReplyJob
-    attempt: int
-    asked_at: datetime | None
-
-
-class Outcome(NamedTuple):
-    """A reply's stored state, and how it failed (``code`` etc. are ``None`` unless it failed)."""
-
-    state: ReplyState
-    lease_expired: bool
-    code: str | None
-    retryable: bool | None
-    retry_after: float | None
-    detail: str | None
-
-
-def holder_name() -> str:
-    """A name for this process, unique across hosts and restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-_CLAIMED = "RETURNING r.job, r.attempts, r.asked_at"
-
-
-async def submit(pool: asyncpg.Pool, job: ReplyJob, lease: float) -> None:
-    """Record that ``job`` awaits its reply; a failed reply becomes pending again (the user sent it again, so
-    Sensay is asked afresh)."""
-    await pool.execute(
-        """
-        INSERT INTO replies (kind, reply_to, job, lease_until) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-        ON CONFLICT (kind, reply_to) DO UPDATE
-            SET state = 'pending', job = EXCLUDED.job, lease_until = EXCLUDED.lease_until, holder = NULL,
-                asked_at = NULL, code = NULL, retryable = NULL, retry_after = NULL, detail = NULL, updated_at = now()
-            WHERE replies.state = 'failed'
-        """,
-        job.kind,
-        job.reply_to,
-        msgspec.json.encode(job).decode(),
-        lease,
-    )
+__all__ = [
+    "Claim",
+    "Outcome",
+    "ReplyState",
+    "asked",
+    "claim",
+    "claim_expired",
+    "fail",
+    "finish",
+    "holder_name",
+    "outcome",
+    "renew",
+    "settle",
+    "submit",
+]
 
 
 async def claim(pool: asyncpg.Pool, kind: str, reply_to: str, holder: str, lease: float) -> Claim | None:
     """Take the reply if it is pending or its lease ran out; ``None`` when another process holds it or it ended."""
-    row = await pool.fetchrow(
-        f"""
-        WITH c AS (
-            SELECT kind, reply_to FROM replies
-            WHERE kind = $1 AND reply_to = $2
-              AND (state = 'pending' OR (state = 'running' AND lease_until < now()))
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE replies r SET state = 'running', holder = $3, lease_until = now() + make_interval(secs => $4),
-            attempts = r.attempts + 1, updated_at = now()
-        FROM c WHERE r.kind = c.kind AND r.reply_to = c.reply_to
-        {_CLAIMED}
-        """,
-        kind,
-        reply_to,
-        holder,
-        lease,
-    )
-    return _claim(row) if row is not None else None
+    return await rows.claim(pool, ReplyJob, kind, reply_to, holder, lease)
 
 
 async def claim_expired(pool: asyncpg.Pool, kinds: list[str], holder: str, lease: float, limit: int) -> list[Claim]:
     """Take up to ``limit`` replies of ``kinds`` whose lease ran out: their process died or lost the database."""
-    rows = await pool.fetch(
-        f"""
-        WITH c AS (
-            SELECT kind, reply_to FROM replies
-            WHERE state IN ('pending', 'running') AND lease_until < now() AND kind = ANY($1::text[])
-            ORDER BY lease_until
-            LIMIT $4
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE replies r SET state = 'running', holder = $2, lease_until = now() + make_interval(secs => $3),
-            attempts = r.attempts + 1, updated_at = now()
-        FROM c WHERE r.kind = c.kind AND r.reply_to = c.reply_to
-        {_CLAIMED}
-        """,
-        kinds,
-        holder,
-        lease,
-        limit,
-    )
-    return [_claim(row) for row in rows]
-
-
-async def renew(pool: asyncpg.Pool, job: ReplyJob, holder: str, lease: float) -> bool:
-    """Extend the lease; ``False`` when this process no longer holds the reply (another took it over)."""
-    renewed = await pool.fetchval(
-        """
-        UPDATE replies SET lease_until = now() + make_interval(secs => $4)
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
-        RETURNING true
-        """,
-        job.kind,
-        job.reply_to,
-        holder,
-        lease,
-    )
-    return bool(renewed)
-
-
-async def asked(pool: asyncpg.Pool, job: ReplyJob, holder: str) -> bool:
-    """Note that Sensay is being asked (the first time); ``False`` when this process lost the reply."""
-    noted = await pool.fetchval(
-        """
-        UPDATE replies SET asked_at = coalesce(asked_at, now()), updated_at = now()
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
-        RETURNING true
-        """,
-        job.kind,
-        job.reply_to,
-        holder,
-    )
-    return bool(noted)
-
-
-async def finish(pool: asyncpg.Pool, job: ReplyJob, holder: str) -> None:
-    """The reply is kept: done."""
-    await pool.execute(
-        """
-        UPDATE replies SET state = 'done', holder = NULL, updated_at = now()
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
-        """,
-        job.kind,
-        job.reply_to,
-        holder,
-    )
-
-
-async def fail(
-    pool: asyncpg.Pool,
-    job: ReplyJob,
-    holder: str,
-    *,
-    code: str,
-    retryable: bool,
-    retry_after: float | None,
-    detail: str,
-) -> None:
-    """The reply failed with ``code``; sending its message again makes it pending again."""
-    await pool.execute(
-        """
-        UPDATE replies SET state = 'failed', holder = NULL, code = $4, retryable = $5, retry_after = $6,
-            detail = $7, updated_at = now()
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
-        """,
-        job.kind,
-        job.reply_to,
-        holder,
-        code,
-        retryable,
-        retry_after,
-        detail,
-    )
-
-
-async def outcome(pool: asyncpg.Pool, kind: str, reply_to: str) -> Outcome | None:
-    """The reply's state (``None``: no such reply)."""
-    row = await pool.fetchrow(
-        """
-        SELECT state, lease_until < now() AS expired, code, retryable, retry_after, detail
-        FROM replies WHERE kind = $1 AND reply_to = $2
-        """,
-        kind,
-        reply_to,
-    )
-    if row is None:
-        return None
-    state = ReplyState(row["state"])
-    return Outcome(state, row["expired"], row["code"], row["retryable"], row["retry_after"], row["detail"])
-
-
-def _claim(row: asyncpg.Record) -> Claim:
-    return Claim(msgspec.json.decode(row["job"], type=ReplyJob), row["attempts"], row["asked_at"])
-
-
-async def settle(
-    pool: asyncpg.Pool,
-    job: ReplyJob,
-    state: ReplyState,
-    *,
-    code: str | None = None,
-    retryable: bool | None = None,
-    retry_after: float | None = None,
-    detail: str | None = None,
-) -> None:
-    """Record how work that is not claimed through a lease ended (a room's run): ``done`` or ``failed``."""
-    await pool.execute(
-        """
-        INSERT INTO replies (kind, reply_to, job, state, attempts, code, retryable, retry_after, detail)
-        VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8)
-        ON CONFLICT (kind, reply_to) DO UPDATE
-            SET state = EXCLUDED.state, attempts = replies.attempts + 1, code = EXCLUDED.code,
-                retryable = EXCLUDED.retryable, retry_after = EXCLUDED.retry_after, detail = EXCLUDED.detail,
-                updated_at = now()
-        """,
-        job.kind,
-        job.reply_to,
-        msgspec.json.encode(job).decode(),
-        state.value,
-        code,
-        retryable,
-        retry_after,
-        detail,
-    )
+    return await rows.claim_expired(pool, ReplyJob, kinds, holder, lease, limit)

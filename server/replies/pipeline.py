@@ -5,13 +5,13 @@ Chat, room turns, Pure Voice and Task Memory all produce replies here. What diff
 the audience, and where the reply is stored. Every failure reaches the audience (with the asking frame's
 client id) and the log (with its traceback), and is raised to the caller as a domain error.
 
-A kind registered ``durable`` (chat) keeps each reply as a row (``leases.py``): the process that claims it
-asks Sensay, renewing its lease while it works; its failure is stored (``failed``, with code, ``retryable`` and
-``retry_after``) and sending the same message again re-runs it. Every process sweeps for replies whose lease
-ran out (their process died or lost the database) and takes them up: a successor first looks in Sensay's chat
-history for the answer, so Sensay is asked once, and tells the audience to drop the partial deltas
-(``reply.started`` with ``restart``). A failure of the database itself is not stored as ``failed`` (it cannot
-be): the reply is left to its lease and taken up again once the database answers.
+A kind registered ``durable`` (chat) keeps each reply as a row (``server/store/replies.py``, typed by ``leases``):
+the process that claims it asks Sensay, renewing its lease while it works; its failure is stored (``failed``, with
+code, ``retryable`` and ``retry_after``) and sending the same message again re-runs it. Every process sweeps for
+replies whose lease ran out (their process died or lost the database) and takes them up: a successor first looks
+in Sensay's chat history for the answer, so Sensay is asked once, and tells the audience to drop the partial
+deltas (``reply.started`` with ``restart``). A failure of the database itself is not stored as ``failed`` (it
+cannot be): the reply is left to its lease and taken up again once the database answers.
 """
 
 from __future__ import annotations
