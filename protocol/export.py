@@ -114,8 +114,10 @@ time: the answer is another `hello` (same `connection_id`). A token of another u
 ## Ids, answers and idempotency
 
 Every client frame may carry an `id` (1..{MAX_ID_LENGTH} chars) that the server echoes in the frame that answers
-it: `ack` (`chat.send`, `room.send`, `room.leave`, `room.stop`), `pong` (`ping`) or `error` (any frame, including
-one dropped with `rate_limited`). `room.join` is answered by `room.presence`, `resume` by `resumed` per stream.
+it: `ack` (`chat.send`, `room.send`, `room.leave`, `room.stop`), `pong` (`ping`), `hello` (`auth`),
+`room.presence` (`room.join`), `resumed` (`resume`, one per stream) or `error` (any frame, including one dropped
+with `rate_limited`). The `hello` that answers a token given at the handshake
+carries no `id`.
 `chat.send` and `room.send` require an id: it is the client message id, so re-sending after a reconnect creates
 nothing new (the `ack` then has `duplicate: true`). Message content is 1..{MAX_CONTENT_LENGTH} characters.
 

@@ -67,6 +67,9 @@ class HelloFrame(_ServerFrame, tag="hello", kw_only=True):
             description="Largest inbound frame the server accepts; bigger ones close the connection with 1009."
         ),
     ]
+    id: Annotated[
+        str | None, msgspec.Meta(description="The `auth` frame's id, when it answers one that had an id.")
+    ] = None
 
 
 class PongFrame(_ServerFrame, tag="pong", kw_only=True):
@@ -129,6 +132,7 @@ class ResumedFrame(_ServerFrame, tag="resumed", kw_only=True):
     stream: str
     replayed: int
     latest_seq: int
+    id: Annotated[str | None, msgspec.Meta(description="The `resume` frame's id, when it had one.")] = None
 
 
 class ErrorFrame(_ServerFrame, tag="error", kw_only=True):
@@ -178,6 +182,7 @@ class RoomPresenceFrame(_ServerFrame, tag="room.presence", kw_only=True):
 
     room_id: str
     user_ids: list[str]
+    id: Annotated[str | None, msgspec.Meta(description="The `room.join` frame's id, when it had one.")] = None
 
 
 class RoomJoinedFrame(_ServerFrame, tag="room.joined", kw_only=True):

@@ -27,6 +27,7 @@ from ..errors import DomainError, error_code
 from ..prototypes.tools import CATALOGUE, input_schema
 from ..state import app_state
 from .guard import require_principal
+from .operation import DocumentedRoute
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,95 @@ def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+_JSON_RPC_MESSAGE: Final = {
+    "type": "object",
+    "description": "A JSON-RPC 2.0 request (with `id`) or notification (without), e.g. `initialize`, "
+    "`tools/list`, `tools/call`; the tools describe themselves in `tools/list`.",
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer"]},
+        "method": {"type": "string"},
+        "params": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["jsonrpc", "method"],
+    "additionalProperties": True,
+}
+_JSON_RPC_ERROR: Final = {
+    "description": "A JSON-RPC 2.0 error answer.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "jsonrpc": {"const": "2.0"},
+                    "id": {"type": ["string", "integer", "null"]},
+                    "error": {
+                        "type": "object",
+                        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+                        "required": ["code", "message"],
+                        "additionalProperties": True,
+                    },
+                },
+                "required": ["jsonrpc", "error"],
+            }
+        }
+    },
+}
+_EVENT_STREAM: Final = {"schema": {"type": "string", "description": "Server-sent events."}}
+_UNAUTHORIZED: Final = {
+    "description": "No bearer token, or one that does not verify (`unauthorized`): the SDK never sees the request.",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
+}
+_SECURITY: Final[list[dict[str, list[str]]]] = [{"bearer": []}]
+PATH_ITEM: Final = {
+    "summary": "Model Context Protocol server (streamable HTTP, stateless)",
+    "description": "The MCP endpoint of the hub, built on the official `mcp` SDK. Not REST: JSON-RPC 2.0 messages "
+    "in, answers as server-sent events. Authenticate with the user's bearer token, verified as REST verifies it. "
+    "Stateless: any process answers any request, and no `Mcp-Session-Id` is issued.",
+    "post": {
+        "operationId": "mcpMessage",
+        "tags": ["mcp"],
+        "summary": "Send a JSON-RPC message to the MCP server.",
+        "description": "The `Accept` header must allow both `application/json` and `text/event-stream`.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _JSON_RPC_MESSAGE}}},
+        "responses": {
+            "200": {
+                "description": "A request's answer, as a `message` event whose data is the JSON-RPC response.",
+                "content": {"text/event-stream": _EVENT_STREAM},
+            },
+            "202": {"description": "A notification (or response) was accepted; no body."},
+            "400": {**_JSON_RPC_ERROR, "description": "Not JSON (`-32700`) or not a JSON-RPC message (`-32600`)."},
+            "401": _UNAUTHORIZED,
+            "406": {**_JSON_RPC_ERROR, "description": "`Accept` does not allow the answer's media types."},
+        },
+    },
+    "get": {
+        "operationId": "mcpListen",
+        "tags": ["mcp"],
+        "summary": "Open the stream of server-initiated messages.",
+        "description": "Stays open until the client hangs up; this stateless server initiates nothing on it.",
+        "security": _SECURITY,
+        "responses": {
+            "200": {"description": "An event stream.", "content": {"text/event-stream": _EVENT_STREAM}},
+            "401": _UNAUTHORIZED,
+            "406": {**_JSON_RPC_ERROR, "description": "`Accept` does not allow `text/event-stream`."},
+        },
+    },
+    "delete": {
+        "operationId": "mcpEndSession",
+        "tags": ["mcp"],
+        "summary": "End an MCP session: refused, as the server keeps none.",
+        "security": _SECURITY,
+        "responses": {
+            "401": _UNAUTHORIZED,
+            "405": {**_JSON_RPC_ERROR, "description": "Session termination is not supported (stateless)."},
+        },
+    },
+}
+"""``/mcp`` in the OpenAPI document: what the route answers, so that API readers find it (the tools themselves are
+described by the protocol, in ``tools/list``)."""
+
+
 def routes(endpoint: McpEndpoint) -> list[Route]:
-    # Not REST: the Model Context Protocol describes itself (tools/list); the README documents the route.
-    return [Route(PATH, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)]
+    return [DocumentedRoute(PATH, endpoint, methods=["GET", "POST", "DELETE"], tag="mcp", path_item=PATH_ITEM)]

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 from protocol import ErrorCode
 from protocol.export import open_free_form_objects
 
-from .operation import JSON, Answer, ApiRoute, Operation, operation, routes_of
+from .operation import JSON, Answer, ApiRoute, DocumentedRoute, Operation, operation, routes_of
 from .problems import PROBLEM_MEDIA_TYPE, ProblemDocument
 
 TAGS: Final = {
@@ -32,6 +32,7 @@ TAGS: Final = {
     "tasks": "The caller's task list (changes reach the socket as `change` frames).",
     "prototypes": "The seven prototypes of the showcase and their actions.",
     "mock": "Simulated outside services: telephony, a $SNSY chain, MCP tools.",
+    "mcp": "The hub as a Model Context Protocol server (JSON-RPC 2.0 over MCP's streamable HTTP transport).",
     "server": "The server API for the people who run sensay-hub (the service key; every process answers).",
     "meta": "Health, readiness, metrics and this document.",
 }
@@ -72,6 +73,7 @@ def declared_operations(routes: Iterable[BaseRoute]) -> list[Operation]:
 
 
 def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    routes = list(routes)
     operations = declared_operations(routes)
     bodies = [op.body for op in operations] + [a.body for op in operations for a in op.answers.values()]
     types = [ProblemDocument, *dict.fromkeys(t for body in bodies for t in _alternatives(body))]
@@ -88,6 +90,12 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         method = op.method.lower()
         assert method not in paths.get(path_format, {}), f"{op.method} {path_format} is declared twice"
         paths.setdefault(path_format, {})[method] = _operation_object(op, refs)
+    for route in routes:
+        if isinstance(route, DocumentedRoute):
+            assert route.tag in TAGS, f"{route.path}: tag {route.tag!r} is not in openapi.TAGS"
+            assert route.path not in paths, f"{route.path} is declared twice"
+            used_tags.add(route.tag)
+            paths[route.path] = route.path_item
     document = {
         "openapi": "3.1.0",
         "info": {

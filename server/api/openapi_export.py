@@ -13,6 +13,7 @@ from typing import Final
 from protocol.export import SCHEMA_DIR, render
 
 from ..config import Settings
+from . import mcp_server
 from .openapi import build_document
 from .routes import rest_routes
 
@@ -21,7 +22,7 @@ OPENAPI_FILE: Final = SCHEMA_DIR / "openapi.json"
 
 def rendered() -> str:
     """The document ``/openapi.json`` serves, as the committed file must read."""
-    return render(build_document(rest_routes(Settings())))
+    return render(build_document([*rest_routes(Settings()), *mcp_server.routes(mcp_server.McpEndpoint())]))
 
 
 def main(argv: list[str] | None = None) -> int:

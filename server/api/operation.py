@@ -100,6 +100,16 @@ class ApiRoute(Route):
         self.operation = op
 
 
+class DocumentedRoute(Route):
+    """A route that speaks another protocol over HTTP (``/mcp``: JSON-RPC): its OpenAPI path item is written by
+    hand beside it (``path_item``, with ``tag``), so the document lists it; it is not an :class:`Operation`."""
+
+    def __init__(self, path: str, endpoint: Any, *, methods: list[str], tag: str, path_item: Mapping[str, Any]) -> None:
+        super().__init__(path, endpoint, methods=methods, include_in_schema=False)
+        self.tag = tag
+        self.path_item = dict(path_item)
+
+
 def routes_of(*endpoints: Endpoint) -> list[ApiRoute]:
     return [ApiRoute(endpoint) for endpoint in endpoints]
 

@@ -176,8 +176,9 @@ class Hub:
             room_id = channel.partition(":")[2]
             yield from ((room_id, user_id) for user_id in list(users))
 
-    async def join_room(self, conn: Connection, room_id: str) -> None:
-        """Subscribe the socket to the room; announce the user if this is their first socket there.
+    async def join_room(self, conn: Connection, room_id: str, answer_to: str | None = None) -> None:
+        """Subscribe the socket to the room; announce the user if this is their first socket there. The socket
+        gets the room's presence, carrying ``answer_to`` (the id of the ``room.join`` it answers).
 
         O(1) per member: the room counts each user's sockets, so only the joiner gets the snapshot and the others
         a ``room.joined`` only when the user was not there yet.
@@ -193,7 +194,7 @@ class Hub:
         first, present = await self.presence.join(room_id, conn.user_id)
         if first and first_here:
             await self.send_to_channel(channel, RoomJoinedFrame(room_id=room_id, user_id=str(conn.user_id)))
-        snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in present))
+        snapshot = RoomPresenceFrame(room_id=room_id, user_ids=sorted(str(u) for u in present), id=answer_to)
         conn.send(encode_text(snapshot))
 
     async def leave_room(self, conn: Connection, room_id: str) -> None:

@@ -24,7 +24,7 @@ import re
 import socket
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,10 +40,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from . import local_answers
+from .local_answers import Knowledge, Turn
+
 __all__ = [
     "ADA_LOVELACE_UUID",
     "SENSAY_GUIDE_UUID",
     "SOCRATES_UUID",
+    "TASK_MEMORY_UUID",
     "LocalReplica",
     "StreamStyle",
     "create_local_replica",
@@ -53,6 +57,7 @@ __all__ = [
 ADA_LOVELACE_UUID: Final = "a3d1e7c0-5b2f-4c8a-9e61-7f0d4b3a2c11"
 SOCRATES_UUID: Final = "5c0a1f7e-2d4b-4e9a-8b3c-6a1f0e2d9c22"
 SENSAY_GUIDE_UUID: Final = "9e7b3c2a-1f4d-4a6b-8c5e-2d0f1a3b4c33"
+TASK_MEMORY_UUID: Final = "7d4e2b1c-3a5f-4b6d-9e8c-1f2a3b4c5d44"
 
 StreamStyle = Literal["data", "sse", "json"]
 """How a streamed answer is framed: Vercel AI SDK data-stream parts, SSE UI-message events, or plain JSON."""
@@ -112,15 +117,21 @@ class _Replica:
     profile_image: str = _DEFAULT_PROFILE_IMAGE
     model: str = _DEFAULT_MODEL
     created_at: str = _SEED_CREATED_AT
-    persona: Callable[[str, int], str] | None = None
+    persona: Callable[[Turn], str] | None = None
 
-    def answer(self, content: str, turn: int) -> str:
+    def answer(self, content: str, number: int, knows: Knowledge, replica_names: Collection[str]) -> str:
+        """The answer to ``content`` on turn ``number`` of a conversation, from what the replica ``knows``."""
         chosen = _choice(content)
         if chosen is not None:
-            return f"{chosen}. {self.name} chose it on turn {turn}."
-        if self.persona is not None:
-            return self.persona(content, turn)
-        return f'{self.name} here. You said: "{content}". That is what I heard on turn {turn}.'
+            return f"{chosen}. {self.name} chose it on turn {number}."
+        said = local_answers.read(content, replica_names)
+        if said.briefing is not None:
+            knows.learn(said.briefing)
+        return local_answers.answer(self.persona or self._plain, Turn(said, knows, number))
+
+    def _plain(self, turn: Turn) -> str:
+        who = turn.said.who or "You"
+        return f'{self.name} here. {who} said: "{turn.said.words}". That is what I heard on turn {turn.number}.'
 
 
 def _choice(content: str) -> str | None:
@@ -137,31 +148,6 @@ def _choice(content: str) -> str | None:
     return options[counts.index(max(counts))]
 
 
-def _ada(content: str, turn: int) -> str:
-    words = len(content.split())
-    letters = sum(ch.isalpha() for ch in content)
-    return (
-        f'Ada Lovelace here. You wrote: "{content}". By my reckoning that is {words} words and {letters} letters, '
-        f"a pattern the Analytical Engine could weave as the Jacquard loom weaves flowers (turn {turn})."
-    )
-
-
-def _socrates(content: str, turn: int) -> str:
-    words = re.findall(r"\w+", content)
-    key = max(words, key=len) if words else "that"
-    return (
-        f'Socrates asks: you say "{content}". But what do you truly mean by "{key}"? '
-        f"Let us examine it together, for the unexamined word is not worth speaking (turn {turn})."
-    )
-
-
-def _guide(content: str, turn: int) -> str:
-    return (
-        f'Sensay Guide here. You asked: "{content}". Replicas remember our conversation, so this is turn {turn}; '
-        f'read backwards your message is "{content[::-1]}".'
-    )
-
-
 def _seed_replicas() -> list[_Replica]:
     return [
         _Replica(
@@ -175,7 +161,7 @@ def _seed_replicas() -> list[_Replica]:
             purpose="Talks about mathematics, computing and the Analytical Engine.",
             tags=["History", "Science"],
             suggested_questions=["What is the Analytical Engine?"],
-            persona=_ada,
+            persona=local_answers.ada,
         ),
         _Replica(
             uuid=SOCRATES_UUID,
@@ -188,7 +174,7 @@ def _seed_replicas() -> list[_Replica]:
             purpose="Examines ideas through questions.",
             tags=["Philosophy", "Wisdom"],
             suggested_questions=["What is virtue?"],
-            persona=_socrates,
+            persona=local_answers.socrates,
         ),
         _Replica(
             uuid=SENSAY_GUIDE_UUID,
@@ -202,7 +188,21 @@ def _seed_replicas() -> list[_Replica]:
             type="brand",
             tags=["Sensay", "Technology"],
             suggested_questions=["What is a replica?"],
-            persona=_guide,
+            persona=local_answers.guide,
+        ),
+        _Replica(
+            uuid=TASK_MEMORY_UUID,
+            name="Task Memory",
+            slug="task-memory",
+            short_description="Keeps your task list as you chat",
+            greeting="Tell me what to remember: add task buy milk.",
+            owner_id=_SEED_OWNER,
+            system_message="You keep the user's task list and confirm every change to it.",
+            purpose="Replica Task Memory: adds, completes, lists and deletes the user's tasks in chat.",
+            type="brand",
+            tags=["Productivity"],
+            suggested_questions=["add task buy milk", "show my tasks"],
+            persona=local_answers.task_keeper,
         ),
     ]
 
@@ -238,6 +238,8 @@ class LocalReplica:
         self._users: dict[str, dict[str, Any]] = {}
         self._replicas: dict[str, _Replica] = {r.uuid: r for r in _seed_replicas()}
         self._history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._knowledge: dict[tuple[str, str], Knowledge] = {}
+        """What each replica was told in each user's conversation (the briefings Sensay's history holds)."""
         self._next_message_id = 1
         self._app = Starlette(
             routes=[
@@ -437,7 +439,10 @@ class LocalReplica:
         turn = sum(item["role"] == "user" for item in history) + 1
         if not skip:
             history.append(self._history_item(user_id, "user", content, source))
-        answer = replica.answer(content, turn)
+        # A turn out of the history sees no earlier briefing, only the one it carries.
+        knows = Knowledge() if skip else self._knowledge.setdefault((user_id, replica.uuid), Knowledge())
+        names = [r.name for r in self._replicas.values()]
+        answer = replica.answer(content, turn, knows, names)
 
         def finished() -> None:
             if not skip:

@@ -25,13 +25,20 @@ SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+FAVICON_HEADERS: Final = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
 
 async def page(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)
 
 
+async def favicon(request: Request) -> FileResponse:
+    """The page's icon also where browsers look for one by default (a page without a ``<link rel=icon>``)."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers=FAVICON_HEADERS)
+
+
 routes: list[BaseRoute] = [
     Route("/demo", page, methods=["GET"], include_in_schema=False),
+    Route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False),
     Mount("/demo", StaticFiles(directory=STATIC_DIR)),
 ]

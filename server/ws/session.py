@@ -78,10 +78,12 @@ class SocketSession:
 
     async def authenticate(self, token: str | None) -> bool:
         """Authenticate from the handshake's token or the first frame; close the socket on failure."""
+        answer_to = None
         if token is None:
-            token = await self._await_auth_frame()
-            if token is None:
+            frame = await self._await_auth_frame()
+            if frame is None:
                 return False
+            token, answer_to = frame.token, frame.id
         principal = await self._verify(token)
         if principal is None:
             return False
@@ -92,10 +94,10 @@ class SocketSession:
             await self.close(CloseCode.TOO_MANY_CONNECTIONS, f"at most {limit} sockets per user")
             return False
         self._schedule_expiry(principal)
-        self._hello(principal)
+        self._hello(principal, answer_to)
         return True
 
-    async def _await_auth_frame(self) -> str | None:
+    async def _await_auth_frame(self) -> AuthFrame | None:
         try:
             async with asyncio.timeout(self.settings.ws_auth_timeout):
                 message = await self.conn.websocket.receive()
@@ -111,7 +113,7 @@ class SocketSession:
         if not isinstance(frame, AuthFrame):
             await self.close(CloseCode.AUTH_FAILED, "the first frame must be auth")
             return None
-        return frame.token
+        return frame
 
     async def _verify(self, token: str) -> Principal | None:
         try:
@@ -136,9 +138,10 @@ class SocketSession:
             delay, self.conn.close, CloseCode.SESSION_REVOKED, "token expired"
         )
 
-    def _hello(self, principal: Principal) -> None:
+    def _hello(self, principal: Principal, answer_to: str | None) -> None:
         self.send(
             HelloFrame(
+                id=answer_to,
                 protocol=PROTOCOL_VERSION,
                 connection_id=self.conn.id,
                 user_id=str(principal.user_id),
@@ -220,7 +223,7 @@ class SocketSession:
                 await replay(self.conn, frame, self.state["chat"], self.state["rooms"], self.state["replicas"])
             case RoomJoinFrame():
                 await self.state["rooms"].enter(UUID(frame.room_id), self.conn.user_id)
-                await self.hub.join_room(self.conn, frame.room_id)
+                await self.hub.join_room(self.conn, frame.room_id, answer_to=frame.id)
             case RoomLeaveFrame():
                 await self.hub.leave_room(self.conn, frame.room_id)
                 self.send(AckFrame(id=frame.id))
@@ -248,7 +251,7 @@ class SocketSession:
             return
         self.conn.principal = principal
         self._schedule_expiry(principal)
-        self._hello(principal)
+        self._hello(principal, frame.id)
 
     async def handle_chat_send(self, frame: ChatSendFrame) -> None:
         chat = self.state["chat"]

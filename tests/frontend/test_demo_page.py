@@ -43,6 +43,9 @@ async def test_demo_page_and_its_scripts_are_served(http: httpx.AsyncClient) -> 
         assert response.status_code == 200, path
     assert (await http.get("/demo/client/index.js")).headers["content-type"].startswith("text/javascript")
     assert (await http.get("/demo/../server/app.py")).status_code == 404
+    for icon in ("/favicon.ico", "/demo/favicon.svg"):
+        response = await http.get(icon)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml"), icon
 
 
 def test_every_static_file_ships_in_the_package() -> None:
@@ -77,6 +80,15 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+def watch(page: Page, errors: list[str]) -> None:
+    """Collect the page's script errors and every request of it that failed (a missing favicon included)."""
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response",
+        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+
+
 async def open_demo(page: Page, server: str) -> None:
     await page.goto(f"{server}/demo")
     await expect(page.locator("#status")).to_have_text("Connected", timeout=WAIT_MS)
@@ -90,8 +102,10 @@ async def test_demo_in_a_real_browser(
     context = await browser.new_context()
     first = await context.new_page()
     errors: list[str] = []
-    first.on("pageerror", lambda error: errors.append(str(error)))
+    watch(first, errors)
     await first.goto(f"{server}/demo")
+    await expect(first.locator("#auth")).to_be_visible()
+    await expect(first.locator("#app")).to_be_hidden()  # logged out: only the login form
     await first.get_by_label("Email").fill("grace@example.com")
     await first.get_by_label("Password").fill("correct horse battery")
     await first.get_by_role("button", name="Sign up").click()
@@ -121,10 +135,25 @@ async def test_demo_in_a_real_browser(
     for page in (first, second):
         await expect(page.locator("#task-list li span")).to_have_text(["buy milk"], timeout=WAIT_MS)
 
+    await first.get_by_label("Tell the Task Memory replica").fill("add task water the plants")
+    await first.locator("#memory-form").get_by_role("button", name="Tell").click()
+    answer = first.locator("#memory-answer")
+    await expect(answer).to_contain_text(
+        'Task Memory here: your list is up to date. Added task 2: "water the plants"', timeout=WAIT_MS
+    )
+    assert "The user wrote" not in await answer.text_content() and "Confirm" not in await answer.text_content()
+    await expect(second.locator("#task-list li span")).to_have_text(["buy milk", "water the plants"], timeout=WAIT_MS)
+    await expect(first.locator("#chat-log li[data-sender=user]")).to_have_count(1)  # not the Ada Lovelace chat
+
+    await expect(first.locator("#room-form")).to_be_hidden()  # no room yet, nothing to send to
     await first.get_by_role("button", name="Open a room").click()
     await first.get_by_label("Message to the room").fill("Hello both of you")
     await first.locator("#room-form").get_by_role("button", name="Send").click()
-    await expect(first.locator("#room-log li[data-sender=replica][data-message-id]")).to_have_count(2, timeout=WAIT_MS)
+    room_replies = first.locator("#room-log li[data-sender=replica][data-message-id]")
+    await expect(room_replies).to_have_count(2, timeout=WAIT_MS)
+    for text in await room_replies.all_text_contents():  # in character, from grace's words, no framing quoted
+        assert 'grace wrote: "Hello both of you"' in text or 'grace asked: "Hello both of you"' in text, text
+        assert "[Room" not in text and "round_robin" not in text and "It is your turn" not in text, text
 
     replica.word_delay = 0.0  # a democratic run: two proposals, a vote and a decision
     await first.locator("#room-open select[name=mode]").select_option("democratic")
@@ -141,5 +170,48 @@ async def test_demo_in_a_real_browser(
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     await first.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert errors == []
+    await context.close()
+
+
+async def test_logging_out_leaves_nothing_of_the_user_on_screen(
+    server: str, replica: LocalReplica, browser: Browser
+) -> None:
+    """Logout mid-reply: chat, room, tasks, the half-streamed reply and the password are gone, in every tab."""
+    context = await browser.new_context()
+    first = await context.new_page()
+    errors: list[str] = []
+    watch(first, errors)
+    await first.goto(f"{server}/demo")
+    await first.get_by_label("Email").fill("hopper@example.com")
+    await first.get_by_label("Password").fill("correct horse battery")
+    await first.get_by_role("button", name="Sign up").click()
+    await expect(first.locator("#status")).to_have_text("Connected", timeout=WAIT_MS)
+    second = await context.new_page()
+    await open_demo(second, server)
+    await first.get_by_label("New task").fill("debug the moth")
+    await first.locator("#task-form").get_by_role("button", name="Add").click()
+    await first.get_by_role("button", name="Open a room").click()
+    await expect(first.locator("#room-form")).to_be_visible()
+
+    replica.word_delay = 1.0  # the reply is still streaming when the user logs out
+    await first.get_by_label("Message", exact=True).fill("A long answer, please")
+    await first.locator("#chat-form").get_by_role("button", name="Send").click()
+    for page in (first, second):
+        await expect(page.locator("#chat-log li[data-streaming]")).to_have_count(1, timeout=WAIT_MS)
+        await expect(page.locator("#task-list li")).to_have_count(1, timeout=WAIT_MS)
+    await first.get_by_role("button", name="Log out").click()
+
+    for page in (first, second):  # the other tab follows through the shared session
+        await expect(page.locator("#auth")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#app")).to_be_hidden()
+        await expect(page.locator("#who")).to_be_hidden()
+        for log in ("#chat-log li", "#room-log li", "#task-list li", "#replica option", "#room-replicas input"):
+            await expect(page.locator(log)).to_have_count(0)
+        for text in ("#room-name", "#memory-answer", "#who-email"):
+            await expect(page.locator(text)).to_have_text("")
+        await expect(page.locator("#room-form")).to_be_hidden()
+        await expect(page.get_by_label("Password")).to_have_value("")
+    replica.word_delay = 0.0
     assert errors == []
     await context.close()

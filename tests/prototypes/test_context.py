@@ -1,5 +1,6 @@
 """What a replica is told beyond the message: bonds' shared memories, unlocked memories and its evolution reach it
-in chat, rooms and task-memory chat, once per change. The local replica echoes what it receives."""
+in chat, rooms and task-memory chat, once per change. The local replica answers with what it was told (it says
+what it remembers, never the briefing itself); ``said_to`` shows the prompts as Sensay received them."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ BONDS, TOKENS, EVOLUTION = "bonding-replicas", "token-gated-memories", "token-gu
 
 
 async def chat(http: httpx.AsyncClient, login: dict, replica_id: str, content: str) -> str:
-    """Send a chat message over REST; return the replica's reply (the local replica echoes its prompt)."""
+    """Send a chat message over REST; return the replica's reply."""
     body = {"replica_id": replica_id, "content": content}
     response = await http.post("/api/conversations", json=body, headers=bearer(login))
     assert response.status_code == 201, response.text
@@ -41,7 +42,8 @@ async def test_the_context_travels_once_per_change_and_its_withdrawal_once(
     the bond ends the replica is told once that what it knew no longer applies. Our stored messages never hold it."""
     bond_id = await bond_with_memory(http, alice, [ADA_LOVELACE_UUID, SOCRATES_UUID], "The secret word is marmalade.")
     first = await chat(http, alice, ADA_LOVELACE_UUID, "what do you remember?")
-    assert "- The secret word is marmalade." in first, "the replica answers with it"
+    assert "I remember: The secret word is marmalade." in first, "the replica answers with it"
+    assert OPENING not in first and "Shared memories" not in first, "it never quotes the briefing"
     await chat(http, alice, ADA_LOVELACE_UUID, "and now?")
     await ok(http, alice, BONDS, "remember", bond_id=bond_id, content="Tea at five.")
     await chat(http, alice, ADA_LOVELACE_UUID, "anything new?")
@@ -64,7 +66,7 @@ async def test_the_context_travels_once_per_change_and_its_withdrawal_once(
 
 
 async def test_unlocked_memories_reach_their_replica_and_leave_with_the_stake(
-    http: httpx.AsyncClient, alice: dict, bob: dict, pool: asyncpg.Pool
+    http: httpx.AsyncClient, alice: dict, bob: dict, pool: asyncpg.Pool, replica: LocalReplica
 ) -> None:
     """A premium memory of Ada reaches Ada once Alice's stake unlocks its tier, never Socrates, and is withdrawn
     when the stake goes; Bob, who wrote it, is told it from the start."""
@@ -72,15 +74,17 @@ async def test_unlocked_memories_reach_their_replica_and_leave_with_the_stake(
         pool, UUID(bob["user"]["id"]), ADA_LOVELACE_UUID, "premium", "Ada hid a notebook.", None
     )
     assert "notebook" not in await chat(http, alice, ADA_LOVELACE_UUID, "hello")
-    assert "- (premium) Ada hid a notebook." in await chat(http, bob, ADA_LOVELACE_UUID, "hello")
+    assert "I remember: Ada hid a notebook." in await chat(http, bob, ADA_LOVELACE_UUID, "hello")
 
     await ok(http, alice, TOKENS, "buy", amount=100)
     await ok(http, alice, TOKENS, "stake", amount=100)
-    assert "- (premium) Ada hid a notebook." in await chat(http, alice, ADA_LOVELACE_UUID, "what do you keep?")
+    assert "I remember: Ada hid a notebook." in await chat(http, alice, ADA_LOVELACE_UUID, "what do you keep?")
     assert "notebook" not in await chat(http, alice, SOCRATES_UUID, "what do you keep?")
 
     await ok(http, alice, TOKENS, "unstake", amount=100)
-    assert WITHDRAWN in await chat(http, alice, ADA_LOVELACE_UUID, "and now?")
+    after = await chat(http, alice, ADA_LOVELACE_UUID, "and now?")
+    assert "I have set aside the memories" in after and "notebook" not in after
+    assert replica.said_to(alice["user"]["id"], ADA_LOVELACE_UUID)[-1] == f"{WITHDRAWN}\n\nand now?"
 
 
 async def test_evolution_path_and_level_reach_the_replica(http: httpx.AsyncClient, alice: dict) -> None:
@@ -88,9 +92,9 @@ async def test_evolution_path_and_level_reach_the_replica(http: httpx.AsyncClien
     await ok(http, alice, TOKENS, "buy", amount=200)
     await ok(http, alice, EVOLUTION, "evolve", replica_id=SOCRATES_UUID, path="scholar")
     told = await chat(http, alice, SOCRATES_UUID, "explain virtue")
-    assert "You have evolved along the scholar path to level 1 of 5: Deeper knowledge" in told
+    assert "(Evolved along the scholar path: level 1 of 5.)" in told and "Let it shape" not in told
     await ok(http, alice, EVOLUTION, "evolve", replica_id=SOCRATES_UUID, path="scholar")
-    assert "scholar path to level 2 of 5" in await chat(http, alice, SOCRATES_UUID, "again")
+    assert "scholar path: level 2 of 5" in await chat(http, alice, SOCRATES_UUID, "again")
     assert "evolved" not in await chat(http, alice, ADA_LOVELACE_UUID, "hello"), "only the evolved replica"
 
 
@@ -98,7 +102,7 @@ async def test_task_memory_chat_brings_the_context_too(http: httpx.AsyncClient, 
     """Chat through the Task Memory prototype tells the replica the same context as ordinary chat."""
     await bond_with_memory(http, alice, [ADA_LOVELACE_UUID, SOCRATES_UUID], "Alice keeps bees.")
     result = await ok(http, alice, "task-memory", "chat", content="what do you know of me?", replica_id=SOCRATES_UUID)
-    assert "- Alice keeps bees." in result["reply"]
+    assert "I remember: Alice keeps bees." in result["reply"]
 
 
 async def test_a_task_command_asked_out_of_history_carries_the_whole_context(
@@ -109,7 +113,8 @@ async def test_a_task_command_asked_out_of_history_carries_the_whole_context(
     await bond_with_memory(http, alice, [ADA_LOVELACE_UUID, SOCRATES_UUID], "Alice keeps bees.")
     await chat(http, alice, SOCRATES_UUID, "hello")
     outcome = await chat(http, alice, SOCRATES_UUID, "add task buy honey")
-    assert "- Alice keeps bees." in outcome and "Added task 1" in outcome
+    assert "I remember: Alice keeps bees." in outcome and 'Added task 1: "buy honey".' in outcome
+    assert "The user wrote" not in outcome and "Confirm this outcome" not in outcome, "the wrapper stays unsaid"
     await chat(http, alice, SOCRATES_UUID, "and now?")
     said = replica.said_to(alice["user"]["id"], SOCRATES_UUID)
     assert [m.rsplit("\n\n", 1)[-1] for m in said] == ["hello", "and now?"]

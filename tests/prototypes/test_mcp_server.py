@@ -9,12 +9,16 @@ from typing import Any
 import httpx
 import httpx2
 import msgspec
+from jsonschema import Draft202012Validator
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from server.sensay.local import ADA_LOVELACE_UUID, SOCRATES_UUID
 
 from ..conftest import bearer
+
+JSON = "application/json"
+INITIALIZE_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
 
 
 @asynccontextmanager
@@ -76,3 +80,33 @@ async def test_no_token_no_tools(server: str, http: httpx.AsyncClient) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
         answer = await http.post("/mcp", json=initialize, headers={**accept, **headers})
         assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
+
+
+async def test_the_openapi_document_describes_mcp_as_it_answers(http: httpx.AsyncClient, alice: dict) -> None:
+    """/mcp is in /openapi.json, and each answer it documents is the one the route gives, body schema included."""
+    document = (await http.get("/openapi.json")).json()
+    item = document["paths"]["/mcp"]
+    assert {"post", "get", "delete"} <= set(item) and "mcp" in {tag["name"] for tag in document["tags"]}
+    both = {"Accept": "application/json, text/event-stream"}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INITIALIZE_PARAMS}
+    answers = [
+        ("post", await http.post("/mcp", json=initialize, headers={**both, **bearer(alice)})),
+        ("post", await http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                                 headers={**both, **bearer(alice)})),
+        ("post", await http.post("/mcp", content=b"{", headers={**both, **bearer(alice), "Content-Type": JSON})),
+        ("post", await http.post("/mcp", json=initialize, headers={"Accept": "text/plain", **bearer(alice)})),
+        ("post", await http.post("/mcp", json=initialize, headers=both)),
+        ("get", await http.get("/mcp", headers={"Accept": JSON, **bearer(alice)})),
+        ("delete", await http.delete("/mcp", headers={**both, **bearer(alice)})),
+    ]  # fmt: skip
+    assert [answer.status_code for _, answer in answers] == [200, 202, 400, 406, 401, 406, 405]
+    for method, answer in answers:
+        declared = item[method]["responses"][str(answer.status_code)]
+        media_type = answer.headers.get("content-type", "").split(";")[0]
+        if "content" not in declared:
+            assert not answer.content
+            continue
+        assert media_type in declared["content"], (method, answer.status_code, media_type)
+        if media_type.endswith("json"):
+            schema = {**declared["content"][media_type]["schema"], "components": document["components"]}
+            Draft202012Validator(schema).validate(answer.json())

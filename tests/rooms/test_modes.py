@@ -7,7 +7,7 @@ from typing import get_args
 import httpx
 import pytest
 
-from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID
+from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID, LocalReplica
 from server.store.records import RoomMode
 
 from ..conftest import bearer
@@ -52,7 +52,7 @@ async def conclusions(http: httpx.AsyncClient, user: dict) -> list[dict]:
 
 
 async def test_six_thinking_hats_runs_every_hat_in_order_and_tells_each_replica_its_hat(
-    http: httpx.AsyncClient, alice: dict, server: str
+    http: httpx.AsyncClient, alice: dict, server: str, replica: LocalReplica
 ) -> None:
     """The lead opens and closes in blue; every replica wears white, red, yellow, black and green; each phase shows."""
     room = await make_room(
@@ -76,7 +76,11 @@ async def test_six_thinking_hats_runs_every_hat_in_order_and_tells_each_replica_
         SOCRATES,
     ]
     replies = [f["message"]["content"] for f in of_type(frames, "message") if f["message"]["sender"] == "replica"]
-    assert "Red hat: feelings" in replies[3] and "Red hat: your feelings" in replies[3], "the hat is in the prompt"
+    sensay_user = (await http.get(f"/api/rooms/{room['id']}", headers=bearer(alice))).json()["sensay_user_id"]
+    red = replica.said_to(sensay_user, ADA)[1]
+    assert "Red hat: feelings" in red and "Red hat: your feelings" in red, "the hat is in the prompt"
+    assert replies[3].startswith("Red hat: feelings — Ada Lovelace here."), "the answer wears it"
+    assert "your feelings" not in replies[3], "and does not quote the instruction"
 
 
 async def test_swot_goes_through_the_four_quadrants_then_the_strategy(
@@ -163,7 +167,8 @@ async def test_a_goal_stated_at_creation_ends_the_run_when_the_judge_finds_it_me
     [verdict] = of_type(frames, "room.verdict")
     assert verdict["judge_id"] == GUIDE and verdict["test"] == "goal"
     stored = (await http.get(f"/api/rooms/{room['id']}/messages", headers=bearer(alice))).json()["messages"]
-    assert all('goal "a name for the robot"' in m["content"] for m in stored[:-1])
+    assert all("Our goal stays in view: a name for the robot." in m["content"] for m in stored[:-1])
+    assert not any('goal "' in m["content"] or "[Room" in m["content"] for m in stored[:-1]), "no framing quoted"
     assert [c["ending"] for c in await conclusions(http, alice)] == ["goal reached"]
 
 

@@ -35,6 +35,30 @@ async def test_hello_describes_the_connection(server: str, alice: dict) -> None:
     assert hello["user_id"] == alice["user"]["id"] and hello["max_frame_bytes"] == 64 * 1024
 
 
+async def test_every_answer_to_a_request_carries_its_id(server: str, http: httpx.AsyncClient, alice: dict) -> None:
+    """hello answers auth, room.presence answers room.join, resumed answers resume: each with the request's id, as
+    ack and pong do, so a client matches answers to requests by id alone; a token given at the handshake has none."""
+    room = await http.post(
+        "/api/rooms", json={"name": "ids", "replica_ids": [ADA_LOVELACE_UUID]}, headers=bearer(alice)
+    )
+    stream = f"room:{room.json()['id']}"
+    async with websockets.connect(ws_url(server)) as ws:
+        client = WsClient(ws)
+        await client.send({"type": "auth", "id": "a-1", "token": alice["access_token"]})
+        assert (await client.recv())["id"] == "a-1"
+        await client.send({"type": "auth", "id": "a-2", "token": alice["access_token"]})
+        renewed, _ = await client.recv_until("hello")
+        assert renewed["id"] == "a-2"
+        await client.send({"type": "room.join", "id": "j-1", "room_id": room.json()["id"]})
+        presence, _ = await client.recv_until("room.presence")
+        assert presence["id"] == "j-1" and presence["user_ids"] == [alice["user"]["id"]]
+        await client.send({"type": "resume", "id": "r-1", "streams": {stream: 0}})
+        resumed, _ = await client.recv_until("resumed")
+        assert resumed == {"type": "resumed", "stream": stream, "replayed": 0, "latest_seq": 0, "id": "r-1"}
+    async with websockets.connect(ws_url(server) + f"?access_token={alice['access_token']}") as ws:
+        assert "id" not in json.loads(await ws.recv())
+
+
 async def test_token_in_query_or_subprotocol(server: str, alice: dict) -> None:
     token = alice["access_token"]
     async with websockets.connect(ws_url(server) + f"?access_token={token}") as ws:

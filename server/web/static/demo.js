@@ -3,6 +3,7 @@ import { HubApiError, HubClient, HubRest, tokenExpiry } from "./client/index.js"
 
 const SESSION_KEY = "sensay-hub.demo.session";
 const REFRESH_WITHIN_MS = 60_000;
+const TASK_MEMORY_SLUG = "task-memory"; // the replica "Tell the Task Memory replica" talks to, when there is one
 const $ = (id) => document.getElementById(id);
 
 const publicRest = new HubRest({ url: location.origin });
@@ -11,6 +12,7 @@ let me = null;
 let replicaNames = new Map();
 let chatStream = null;
 let roomStream = null;
+let memoryReplica = null; // { uuid, name }: who the task form's messages go to
 const tasks = new Map();
 
 // -- the session, shared by this browser's tabs -------------------------------------------------------------------
@@ -61,6 +63,7 @@ $("auth-form").addEventListener("submit", async (event) => {
   try {
     if (event.submitter?.value === "signup") await publicRest.signUp(email, password);
     saveSession(await publicRest.logIn(email, password));
+    event.target.elements.password.value = "";
     await start();
   } catch (error) {
     $("auth-error").textContent = error.message;
@@ -86,6 +89,7 @@ function stop(message = "") {
   hub = null;
   me = null;
   saveSession(null);
+  clearScreen();
   $("app").hidden = true;
   $("who").hidden = true;
   $("auth").hidden = false;
@@ -93,7 +97,23 @@ function stop(message = "") {
   showState("closed");
 }
 
+/** Forget everything the last user saw: nothing of theirs stays on screen (or in the form) after logout. */
+function clearScreen() {
+  chatStream = null;
+  roomStream = null;
+  memoryReplica = null;
+  replicaNames = new Map();
+  streaming.clear();
+  tasks.clear();
+  for (const id of ["replica", "room-replicas", "chat-log", "room-log", "task-list"]) $(id).replaceChildren();
+  for (const id of ["who-email", "room-name", "memory-answer", "app-error"]) $(id).textContent = "";
+  for (const id of ["auth-form", "chat-form", "room-open", "room-form", "task-form", "memory-form"]) $(id).reset();
+  $("room-form").hidden = true;
+  $("memory-name").textContent = "the Task Memory replica";
+}
+
 async function start() {
+  clearScreen();
   const session = loadSession();
   me = session.user;
   $("auth").hidden = true;
@@ -102,7 +122,8 @@ async function start() {
   $("app").hidden = false;
   $("app-error").textContent = "";
 
-  hub = new HubClient({ url: location.origin, getToken });
+  const client = new HubClient({ url: location.origin, getToken });
+  hub = client;
   hub.on("state", showState);
   hub.on("message", showMessage);
   hub.on("delta", showDelta);
@@ -114,13 +135,14 @@ async function start() {
     if (retryInMs === null && (code === 4001 || code === 4003)) stop("Your session ended: log in again.");
   });
   try {
-    await hub.connect();
-    const { replicas, default_replica_id } = await hub.rest.replicas();
+    await client.connect();
+    const { replicas, default_replica_id } = await client.rest.replicas();
+    if (hub !== client) return; // logged out meanwhile
     replicaNames = new Map(replicas.map((replica) => [replica.uuid, replica.name]));
     fillReplicas(replicas, default_replica_id);
     await Promise.all([openChat(), loadTasks()]);
   } catch (error) {
-    showError(error);
+    if (hub === client) showError(error);
   }
 }
 
@@ -137,6 +159,11 @@ function showError(error) {
 // -- chat ---------------------------------------------------------------------------------------------------------
 
 function fillReplicas(replicas, defaultId) {
+  // Task commands work in any chat; the seeded Task Memory replica is made for them (else: the default one).
+  const keeper = replicas.find((replica) => replica.slug === TASK_MEMORY_SLUG);
+  const fallback = replicas.find((replica) => replica.uuid === defaultId) ?? replicas[0];
+  memoryReplica = keeper ?? fallback ?? null;
+  $("memory-name").textContent = keeper ? "the Task Memory replica" : (memoryReplica?.name ?? "a replica");
   $("replica").replaceChildren(
     ...replicas.map((replica) => new Option(replica.name, replica.uuid, false, replica.uuid === defaultId)),
   );
@@ -160,11 +187,14 @@ $("replica").addEventListener("change", () => openChat().catch(showError));
 /** Show the newest page of the chosen replica's chat, then follow its stream from there. */
 async function openChat() {
   const replicaId = $("replica").value;
+  if (!replicaId) return;
+  const client = hub;
   chatStream = `chat:${replicaId}`;
   $("chat-log").replaceChildren();
-  const page = await hub.rest.history(replicaId, { limit: 50 });
+  const page = await client.rest.history(replicaId, { limit: 50 });
+  if (hub !== client || chatStream !== `chat:${replicaId}`) return; // logged out or switched meanwhile
   for (const message of page.messages.slice().reverse()) showMessage(message);
-  hub.follow(chatStream, page.messages[0]?.seq ?? 0);
+  client.follow(chatStream, page.messages[0]?.seq ?? 0);
 }
 
 $("chat-form").addEventListener("submit", (event) => {
@@ -295,7 +325,9 @@ function roomNote(text) {
 // -- tasks --------------------------------------------------------------------------------------------------------
 
 async function loadTasks() {
-  const { tasks: list } = await hub.rest.tasks();
+  const client = hub;
+  const { tasks: list } = await client.rest.tasks();
+  if (hub !== client) return; // logged out meanwhile
   tasks.clear();
   for (const task of list) tasks.set(task.id, task);
   renderTasks();
@@ -344,10 +376,13 @@ $("memory-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = event.target.elements.content;
   const content = input.value.trim();
-  if (!content) return;
+  if (!content || !memoryReplica) return;
   input.value = "";
+  const client = hub;
   try {
-    const { result } = await hub.rest.runPrototypeAction("task-memory", "chat", { content });
+    const params = { content, replica_id: memoryReplica.uuid };
+    const { result } = await client.rest.runPrototypeAction("task-memory", "chat", params);
+    if (hub !== client) return;
     $("memory-answer").textContent = result.reply ?? result.reply_error ?? "";
   } catch (error) {
     showError(error);

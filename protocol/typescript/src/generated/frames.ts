@@ -204,6 +204,10 @@ export interface HelloFrame {
    */
   heartbeat_interval: number;
   /**
+   * The `auth` frame's id, when it answers one that had an id.
+   */
+  id?: string | null;
+  /**
    * Largest inbound frame the server accepts; bigger ones close the connection with 1009.
    */
   max_frame_bytes: number;
@@ -344,6 +348,10 @@ export interface ReplyStartedFrame {
  * Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`.
  */
 export interface ResumedFrame {
+  /**
+   * The `resume` frame's id, when it had one.
+   */
+  id?: string | null;
   latest_seq: number;
   replayed: number;
   stream: string;
@@ -422,6 +430,10 @@ export interface ResyncFrame {
  * Full snapshot of the users present in a room (sent after joining).
  */
 export interface RoomPresenceFrame {
+  /**
+   * The `room.join` frame's id, when it had one.
+   */
+  id?: string | null;
   room_id: string;
   type: "room.presence";
   user_ids: string[];
