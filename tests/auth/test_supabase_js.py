@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from server.app import create_app
 from server.config import Settings
 from server.sensay.local import LocalReplica
 
+from ..frontend.node import install_dependencies, readme_typescript, strict_project, tsc
 from ..test_cli import serving
 from ..utils import connect, run_server
 from .gotrue_support import ANON_KEY, gotrue_settings
@@ -103,3 +105,38 @@ async def test_zero_config_serve_prints_the_key_supabase_js_needs(node_project: 
         server.stop()
     assert out["signIn"]["error"] is None and out["getUser"]["email"] == "zero@example.com"
     assert out["wrongKey"]["status"] == 401
+
+
+async def test_the_readme_snippet_runs_on_node_20_as_written(node_project: Path, hub: str, tmp_path: Path) -> None:
+    """The README's supabase-js snippet, compiled by strict tsc and run by Node with the flag the README names,
+    logs in with supabase-js and opens the hub's socket with that session: the socket's first frame is hello."""
+    async with httpx.AsyncClient(base_url=hub) as http:
+        body = {"email": "ada@example.com", "password": "correct horse battery"}
+        assert (await http.post("/api/auth/signup", json=body)).status_code == 201
+    [snippet] = [s for s in readme_typescript() if "@supabase/supabase-js" in s]
+    host = hub.removeprefix("http://")
+    (tmp_path / "snippet.ts").write_text(snippet.replace("localhost:8000", host) + "\nexport {};\n", encoding="utf-8")
+    install_dependencies()
+    out = tmp_path / "out"
+    tsc("-p", str(strict_project(tmp_path, ["snippet.ts"], out_dir=out)))
+    (out / "package.json").write_text('{"type": "module"}', encoding="utf-8")
+    (out / "node_modules").symlink_to(node_project / "node_modules", target_is_directory=True)
+    env = {**os.environ, "NEXT_PUBLIC_SUPABASE_URL": hub, "NEXT_PUBLIC_SUPABASE_ANON_KEY": ANON_KEY}
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "--experimental-websocket",
+        "snippet.js",
+        cwd=out,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    hello = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert hello["type"] == "hello" and hello["user_id"]

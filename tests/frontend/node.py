@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,8 +13,12 @@ from typing import Final
 
 import pytest
 
-PACKAGE: Final = Path(__file__).resolve().parents[2] / "protocol" / "typescript"
+ROOT: Final = Path(__file__).resolve().parents[2]
+PACKAGE: Final = ROOT / "protocol" / "typescript"
 TEST_BUILD: Final = PACKAGE / ".test-build"
+SUPABASE_JS_PROJECT: Final = ROOT / "tests" / "auth" / "js"
+"""The npm project with the supabase-js version the tests run (``npm ci``'d by tests/auth/test_supabase_js.py)."""
+_TS_BLOCK: Final = re.compile(r"^```ts\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def run(*command: str, timeout: float = 300) -> str:
@@ -60,3 +66,35 @@ async def node_test(name: str, timeout: float = 100, **env: str) -> None:
             process.kill()
             await process.wait()
     assert process.returncode == 0, f"node --test {name} failed (exit {process.returncode}):\n{output.decode()}"
+
+
+def readme_typescript() -> list[str]:
+    """The README's ```ts blocks, in order."""
+    return _TS_BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def strict_project(directory: Path, files: list[str], *, out_dir: Path | None = None) -> Path:
+    """A strict tsconfig in ``directory`` for ``files``, resolving ``@sensay-hub/client`` to the client's sources
+    and ``@supabase/supabase-js`` to the tests' copy; it emits ES2022 modules to ``out_dir`` when given."""
+    config = {
+        "compilerOptions": {
+            "target": "ES2022",
+            "module": "ES2022",
+            "moduleResolution": "bundler",
+            "lib": ["ES2022", "DOM"],
+            "strict": True,
+            "skipLibCheck": True,
+            "types": ["node"],
+            "typeRoots": [str(PACKAGE / "node_modules" / "@types")],
+            "paths": {
+                "@sensay-hub/client": [str(PACKAGE / "src" / "index.ts")],
+                "@supabase/supabase-js": [str(SUPABASE_JS_PROJECT / "node_modules" / "@supabase" / "supabase-js")],
+                "ws": [str(PACKAGE / "node_modules" / "@types" / "ws")],
+            },
+            **({"outDir": str(out_dir)} if out_dir is not None else {"noEmit": True}),
+        },
+        "files": files,
+    }
+    path = directory / "tsconfig.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
