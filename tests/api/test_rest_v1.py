@@ -84,6 +84,11 @@ async def test_the_showcase_task_memory_calls(hub: str, rest: httpx.AsyncClient)
     assert done.status_code == 204 and done.content == b""
     async with httpx.AsyncClient(base_url=hub) as api:
         hub_view = await api.get("/api/tasks", headers=alice)
+        from_hub = await api.post("/api/tasks", json={"description": "from chat", "status": "completed"}, headers=alice)
+        assert from_hub.status_code == 201
+    seen = await rest.get(f"/tasks?select=text,completed&id=eq.{from_hub.json()['id']}", headers=alice)
+    assert seen.json() == [{"text": "from chat", "completed": True}], "and the hub's writes in the front end's spelling"
+    await rest.delete(f"/tasks?id=eq.{from_hub.json()['id']}", headers=alice)
     assert {t["description"]: t["status"] for t in hub_view.json()["tasks"]} == {
         "buy milk": "completed",
         "walk the dog": "pending",
