@@ -1,5 +1,8 @@
 """Presence of one topic across processes, in Phoenix's shapes: sans-I/O.
 
+Each process repeats that it is alive on the topics it has entries on; the entries of a process not heard for a
+while (it crashed, or lost its broker) leave.
+
 Each ``track`` is an entry ``(phx_ref, key, meta)`` owned by one process (``node``). ``presence_state`` groups the
 entries by key (``{key: {"metas": [{"phx_ref": ..., **meta}]}}``), and every change is a ``presence_diff``
 ``{"joins": {...}, "leaves": {...}}`` of the same shape, as Phoenix.Presence sends them. A re-track by the same
@@ -48,6 +51,8 @@ class TopicPresence:
     """Every entry known for one topic, local and remote."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
+    heard: dict[str, float] = field(default_factory=dict)
+    """When each process last spoke on this topic (a monotonic clock); one that stops is forgotten."""
 
     def state(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         return grouped(list(self.entries.values()))
@@ -67,6 +72,11 @@ class TopicPresence:
 
     def of_node(self, node: str) -> list[Entry]:
         return [entry for entry in self.entries.values() if entry.node == node]
+
+    def silent(self, now: float, ttl: float, me: str) -> list[str]:
+        """Other processes with entries here that have not been heard for ``ttl`` seconds."""
+        nodes = {entry.node for entry in self.entries.values() if entry.node != me}
+        return [node for node in nodes if now - self.heard.get(node, now) > ttl]
 
     def drop_node(self, node: str) -> Diff:
         """Forget every entry of a process that went away."""

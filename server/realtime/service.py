@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections import defaultdict
 from functools import partial
@@ -41,6 +42,8 @@ MAX_PENDING_CHANGES: Final = 10_000
 BROADCASTS_MISSED: Final = "broadcasts on this channel may have been missed (the broker lost messages)"
 CHANGES_DROPPED: Final = "changes were dropped (the server fell behind); re-fetch the tables"
 SUBSCRIBED: Final = "Subscribed to PostgreSQL"
+PRESENCE_BEAT: Final = 10.0
+"""Seconds between a process's "alive" on each topic it has presence on; after three missed, its entries leave."""
 
 
 def broker_channel(topic: str) -> str:
@@ -48,9 +51,10 @@ def broker_channel(topic: str) -> str:
 
 
 class Realtime:
-    def __init__(self, broker: Broker, pool: asyncpg.Pool) -> None:
+    def __init__(self, broker: Broker, pool: asyncpg.Pool, *, presence_beat: float = PRESENCE_BEAT) -> None:
         self.broker = broker
         self.pool = pool
+        self.presence_beat = presence_beat
         self.node = uuid.uuid4().hex
         self._topics: dict[str, set[Channel]] = defaultdict(set)
         self._presence: dict[str, TopicPresence] = defaultdict(TopicPresence)
@@ -58,6 +62,7 @@ class Realtime:
         self._changes: asyncio.Queue[Change] = asyncio.Queue(MAX_PENDING_CHANGES)
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -67,6 +72,8 @@ class Realtime:
         await self.broker.connect(self._heard, self._gapped)
         self._worker = asyncio.create_task(self._deliver_changes(), name="realtime-changes")
         self._worker.add_done_callback(partial(log_task_failure, logger))
+        self._beat = asyncio.create_task(self._beat_presence(), name="realtime-presence-beat")
+        self._beat.add_done_callback(partial(log_task_failure, logger))
 
     async def stop(self) -> None:
         for topic, book in self._presence.items():  # other processes forget this one's presence
@@ -74,7 +81,7 @@ class Realtime:
             if mine:
                 with contextlib.suppress(Exception):
                     await self._publish(topic, {"k": "presence", "joins": [], "leaves": mine})
-        tasks = [t for t in (self._worker, *self._tasks) if t is not None]
+        tasks = [t for t in (self._worker, self._beat, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -145,6 +152,8 @@ class Realtime:
         topic = broker_topic.removeprefix("supabase-realtime/")
         message = json.loads(raw)
         kind = message.get("k")
+        if topic in self._topics:
+            self._presence[topic].heard[message["node"]] = time.monotonic()
         if kind == "broadcast":
             self._deliver_broadcast(topic, message)
         elif kind == "presence":
@@ -169,6 +178,19 @@ class Realtime:
             for channel in list(self.channels(topic)):
                 if channel.presence_enabled:
                     channel.push("presence_diff", payload)
+
+    async def _beat_presence(self) -> None:
+        """Say this process is alive where it has presence; forget the presence of processes gone silent."""
+        while True:
+            await asyncio.sleep(self.presence_beat)
+            now = time.monotonic()
+            for topic in list(self._topics):
+                book = self._presence[topic]
+                if book.of_node(self.node):
+                    await self._publish(topic, {"k": "alive"})
+                for node in book.silent(now, 3 * self.presence_beat, self.node):
+                    logger.warning("realtime: presence of a silent process on %s leaves", topic)
+                    self._presence_changed(topic, [], [entry.ref for entry in book.of_node(node)])
 
     async def _answer_sync(self, topic: str) -> None:
         mine = self._presence[topic].of_node(self.node) if topic in self._topics else []
