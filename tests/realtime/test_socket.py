@@ -273,3 +273,11 @@ async def test_two_hubs_on_one_redis_share_broadcast_and_presence(
             assert metas[0]["on"] == "one"
             await b.send("realtime:room", "broadcast", {"type": "broadcast", "event": "hello", "payload": {"from": 2}})
             assert (await a.event("broadcast")).payload["payload"] == {"from": 2}
+
+
+def test_not_served_with_supabase(settings: Settings) -> None:
+    """With ``SUPABASE_URL`` the front end talks to Supabase's Realtime: the hub has no such route."""
+    paths = {getattr(route, "path", None) for route in create_app(settings).routes}
+    assert "/realtime/v1/websocket" in paths
+    supabase = replace(settings, supabase_url="https://example.supabase.co")
+    assert "/realtime/v1/websocket" not in {getattr(route, "path", None) for route in create_app(supabase).routes}
