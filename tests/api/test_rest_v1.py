@@ -156,6 +156,18 @@ async def test_filters_order_and_pages(hub: str, rest: httpx.AsyncClient) -> Non
     assert renamed.json() == [{"name": "beta", "id": ids["beta"]}]
 
 
+async def test_a_read_answers_at_most_a_thousand_rows(hub: str, rest: httpx.AsyncClient) -> None:
+    """As Supabase's PostgREST (``db-max-rows``): the rest is a Range request away."""
+    alice, _ = await user(hub, "alice@example.com")
+    made = await rest.post("/tasks", json=[{"text": f"t{i}"} for i in range(1001)], headers=alice)
+    assert made.status_code == 201
+    page = await rest.get("/tasks?select=id", headers={**alice, "Prefer": "count=exact"})
+    assert page.status_code == 206 and len(page.json()) == 1000
+    assert page.headers["content-range"] == "0-999/1001"
+    rest_of_it = await rest.get("/tasks?select=id&offset=1000&limit=5000", headers=alice)
+    assert len(rest_of_it.json()) == 1 and rest_of_it.headers["content-range"] == "1000-1000/*"
+
+
 async def test_writes_upserts_and_what_they_return(hub: str, rest: httpx.AsyncClient) -> None:
     alice, alice_id = await user(hub, "alice@example.com")
     minimal = await rest.post("/tasks", json={"text": "one"}, headers=alice)
