@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp
 
 from protocol import ErrorCode
+from protocol.export import open_free_form_objects
 
 from .operation import JSON, Answer, ApiRoute, Operation, operation, routes_of
 from .problems import PROBLEM_MEDIA_TYPE, ProblemDocument
@@ -121,6 +122,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     }
     # As served: tuples (schema defaults) become lists.
     served: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(document))
+    open_free_form_objects(served)
     return served
 
 
