@@ -134,13 +134,15 @@ SILENT_SECONDS = 3600.0
 
 
 @asynccontextmanager
-async def local_replica(cpus: set[int], *, silent: bool = False) -> AsyncIterator[Replica]:
+async def local_replica(
+    cpus: set[int], *, silent: bool = False, latency: float = 0.0, word_delay: float = 0.0
+) -> AsyncIterator[Replica]:
     """The local replica in its own process (``bench._replica``); a ``silent`` one holds every chat request
-    for an hour, so rooms see no replica turns while a benchmark measures the messages of their users."""
+    for an hour, so rooms see no replica turns while a benchmark measures the messages of their users; others
+    wait ``latency`` seconds before answering and ``word_delay`` between streamed words."""
     port, secret = free_port(), secrets.token_urlsafe(24)
     argv = [sys.executable, "-m", "bench._replica", "--port", str(port)]
-    if silent:
-        argv += ["--latency", str(SILENT_SECONDS)]
+    argv += ["--latency", str(SILENT_SECONDS if silent else latency), "--word-delay", str(word_delay)]
     env = {"BENCH_REPLICA_SECRET": secret}
     async with process("local replica", argv, cpus=cpus, env=env, port=port) as svc:
         await _says_listening(svc)
