@@ -65,9 +65,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stored-senders", type=int, help="sockets sending room.send (default 400)")
     parser.add_argument("--stored-rooms", type=int, help="rooms they send to (default 20)")
-    parser.add_argument("--stored-rate", type=float, help="offered rate for the latency run (default 2000/s)")
+    parser.add_argument("--stored-rate", type=float, help="offered rate for the latency run (default 1000/s)")
     parser.add_argument("--chat-users", type=int, help="users chatting, one socket each (default 100)")
-    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 100)")
+    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 150)")
     parser.add_argument("--connects", type=int, help="authenticated connects per run (default 2000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets for the memory benchmark (default 10000)")
     parser.add_argument("--scale-sockets", type=int, help="room size for the scale benchmark (default 1000)")
@@ -79,9 +79,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "room_replica": (fanout.REPLICA_LATENCY, fanout.REPLICA_WORD_DELAY),
         "stored_senders": 400,
         "stored_rooms": 20,
-        "stored_rate": 2000.0,
+        "stored_rate": 1000.0,
         "chat_users": 100,
-        "chat_rate": 100.0,
+        "chat_rate": 150.0,
         "connects": 2000,
         "idle_sockets": 10_000,
         "scale_sockets": 1000,

@@ -150,14 +150,24 @@ async def local_replica(
 
 
 @asynccontextmanager
-async def bare_server(cpus: set[int], replica: Replica | None = None, *, pings: bool = False) -> AsyncIterator[Service]:
-    """The baseline (``bench._bare``); with ``replica`` it relays ``chat.send`` to it."""
+async def bare_server(
+    cpus: set[int],
+    replica: Replica | None = None,
+    *,
+    pings: bool = False,
+    dsn: str | None = None,
+    delta_ms: float = 0.0,
+) -> AsyncIterator[Service]:
+    """The baseline (``bench._bare``); with ``replica`` it relays ``chat.send`` to it (``delta_ms``: coalescing its
+    deltas as the hub does), with ``dsn`` it stores room messages there with group commit before acking."""
     port = free_port()
     argv = [sys.executable, "-m", "bench._bare", "--port", str(port)]
     env = {}
     if replica is not None:
-        argv += ["--replica-url", replica.url]
+        argv += ["--replica-url", replica.url, "--delta-ms", str(delta_ms)]
         env["BENCH_REPLICA_SECRET"] = replica.secret
+    if dsn is not None:
+        argv += ["--dsn", dsn]
     if pings:
         argv += ["--ping-interval", "20"]
     async with process("bare websockets", argv, cpus=cpus, env=env, port=port) as svc:

@@ -157,13 +157,14 @@ class Replies:
         """
         self._resumers[kind] = resume
 
-    async def run(self, job: ReplyJob, *, restart: bool = False) -> Reply:
+    async def run(self, job: ReplyJob, *, restart: bool = False, fresh: bool = False) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
         ``restart``: the reply may have been under way in a process that died (clients drop its deltas).
+        ``fresh``: no attempt before this one can have kept it (it is not looked for).
         Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
-        return await self._produce(job, None, restart=restart)
+        return await self._produce(job, None, restart=restart, fresh=fresh)
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -190,11 +191,15 @@ class Replies:
                 await self._sweeper
             self._sweeper = None
 
-    async def _produce(self, job: ReplyJob, claim: Claim | None, *, restart: bool = False) -> Reply:
+    async def _produce(
+        self, job: ReplyJob, claim: Claim | None, *, restart: bool = False, fresh: bool = False
+    ) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
         try:
-            reply = await storage.existing(job)
+            # A reply claimed for the first time was never under way: nothing to look for.
+            fresh = fresh or (claim is not None and claim.attempt == 1)
+            reply = None if fresh else await storage.existing(job)
             if reply is not None:
                 return reply
             restart = restart or (claim is not None and claim.attempt > 1)

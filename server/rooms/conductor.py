@@ -142,6 +142,12 @@ class Run:
     """The run was taken up from a process that died: a turn it was streaming starts over."""
     started: float = 0.0
     """When the run began (loop time), after the run before it ended: its time limit counts from here."""
+
+    @property
+    def fresh(self) -> bool:
+        """The run's first attempt: none of its turns can have been kept before."""
+        return self.claim is not None and self.claim.attempt == 1 and not self.taken_up
+
     last: StoredMessage = field(init=False)
     """The latest message of the run: the trigger, then each reply."""
 
@@ -482,7 +488,7 @@ class RoomConductor:
             briefing=briefing.sent,
         )
         try:
-            reply = await self.replies.run(job, restart=run.taken_up)
+            reply = await self.replies.run(job, restart=run.taken_up, fresh=run.fresh)
         except DomainError as exc:
             raise _Reported from exc
         assert reply.message is not None
