@@ -15,6 +15,7 @@ import websockets
 from server.app import create_app
 from server.config import Secret, Settings
 from server.realtime.phoenix import Message, Vsn
+from server.realtime.session import EVENTS_BURST, TOO_MANY
 from server.sensay.local import LocalReplica
 
 from ..auth.gotrue_support import ANON_KEY, gotrue_settings
@@ -281,3 +282,18 @@ def test_not_served_with_supabase(settings: Settings) -> None:
     assert "/realtime/v1/websocket" in paths
     supabase = replace(settings, supabase_url="https://example.supabase.co")
     assert "/realtime/v1/websocket" not in {getattr(route, "path", None) for route in create_app(supabase).routes}
+
+
+async def test_a_flood_shuts_the_channel(hub: str) -> None:
+    """More messages than Realtime's budget end the channel they were for, as Realtime ends it; the socket and
+    its heartbeats go on."""
+    async with phoenix_socket(hub, ANON_KEY) as client:
+        await client.join("realtime:flood")
+        frame = {"type": "broadcast", "event": "spam", "payload": {}}
+        for _ in range(EVENTS_BURST + 50):
+            await client.send("realtime:flood", "broadcast", frame)
+        shut, _ = await client.expect(lambda m: m.event == "system")
+        assert shut.payload == {"extension": "system", "status": "error", "message": TOO_MANY, "channel": "flood"}
+        assert (await client.recv()).event == "phx_close"
+        beat = await client.send("phoenix", "heartbeat", {})
+        assert (await client.reply(beat)).payload["status"] == "ok"
