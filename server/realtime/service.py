@@ -34,6 +34,7 @@ from ..logs import log_task_failure
 from ..store import realtime as rows
 from .channel import Channel
 from .presence import Entry, TopicPresence
+from .tokens import SESSION_ENDED
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,13 @@ class Realtime:
             del self._topics[channel.topic]
             self._presence.pop(channel.topic, None)  # no longer heard: it would go stale
             await self.broker.unsubscribe(broker_channel(channel.topic))
+
+    async def end_session(self, session_id: uuid.UUID) -> None:
+        """A session was logged out (on any process): its channels here end, as its ``/ws`` sockets close."""
+        ended = str(session_id)
+        for channel in [c for topic in self._topics.values() for c in topic]:
+            if channel.claims.raw.get("session_id") == ended and channel.shut is not None:
+                await channel.shut(SESSION_ENDED)
 
     def presence_state(self, channel: Channel) -> dict[str, Any]:
         return self._presence[channel.topic].state()

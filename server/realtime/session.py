@@ -137,6 +137,7 @@ class Session:
         channel.presence_enabled = presence.get("enabled") is True
         if isinstance(presence.get("key"), str) and presence["key"]:
             channel.presence_key = presence["key"]
+        channel.shut = partial(self._shut, channel)
         echoes, refused = self._bindings(channel, config.get("postgres_changes"))
         self.channels[topic] = channel
         self._schedule_expiry(channel)
