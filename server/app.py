@@ -276,7 +276,12 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(
-                sensay, hub, timeout=settings.sensay_timeout * 2, pool=pool, lease=settings.reply_lease_seconds
+                sensay,
+                hub,
+                timeout=settings.sensay_timeout * 2,
+                pool=pool,
+                lease=settings.reply_lease_seconds,
+                delta_interval=settings.reply_delta_ms / 1000,
             )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from server.sensay.local import LocalReplica
 
 from ..auth.gotrue_support import ANON_KEY, PASSWORD, gotrue_settings
 from ..auth.test_supabase_js import node_project  # noqa: F401  (the fixture)
+from ..test_cli import serving
 from ..utils import run_server
 
 
@@ -87,6 +89,21 @@ async def test_supabase_js_database_api(node_project: Path, hub: str) -> None:  
     assert out["badValue"]["status"] == 400 and out["badValue"]["error"]["code"] == "22P02"
     assert out["badTable"]["status"] == 404 and out["badTable"]["error"]["code"] == "PGRST205"
     assert out["unknownColumn"]["status"] == 400 and out["unknownColumn"]["error"]["code"] == "PGRST204"
+
+
+async def test_zero_config_serve_answers_the_database_api(node_project: Path, tmp_path: Path) -> None:  # noqa: F811
+    """`sensay-hub serve` with no settings (the embedded PostgreSQL) answers supabase-js's database calls, the
+    database deciding access: migration 060 made the roles and policies there too."""
+    with serving(tmp_path) as server:
+        found = re.search(r"anon key (\S+)", server.output())
+        assert found, server.output()
+        out = await run_script(
+            node_project, "rest.mjs", server.base_url, found.group(1), "a@example.com", "b@example.com"
+        )
+        server.stop()
+    assert [r["text"] for r in out["list"]["data"]] == ["buy milk", "walk the dog", "call mum"]
+    assert out["bobSees"]["data"] == [{"text": "bob's"}] and out["anonSees"]["data"] == []
+    assert out["forged"]["error"]["code"] == "42501" and out["badColumn"]["error"]["code"] == "42703"
 
 
 async def test_supabase_py_async_database_api(hub: str) -> None:
