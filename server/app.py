@@ -151,7 +151,7 @@ def fan_out(*listeners: tuple[OnChange, OnGap]) -> tuple[OnChange, OnGap]:
 
 @asynccontextmanager
 async def _realtime(
-    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, redis_url: str | None
+    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, hub: Hub, redis_url: str | None
 ) -> AsyncIterator[tuple[Realtime, Tokens] | None]:
     """``/realtime/v1`` with its own broker connection (broadcast and presence between processes), unless
     ``SUPABASE_URL`` is set."""
@@ -160,6 +160,7 @@ async def _realtime(
         return
     realtime = Realtime(create_broker(redis_url), pool)
     await realtime.start()
+    hub.on_control(EndSession, lambda ended: realtime.end_session(ended.session_id))
     try:
         yield realtime, Tokens(identity.authenticate, identity.anon_key)
     finally:
@@ -293,7 +294,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
-            served = await stack.enter_async_context(_realtime(settings, pool, identity, redis_url))
+            served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
             listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*fan_out(*listeners))
