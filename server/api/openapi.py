@@ -103,8 +103,10 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "version": version("sensay-hub"),
             "description": (
                 "REST API of sensay-hub. Chat, rooms and live changes are also on the WebSocket at `/ws` "
-                "(`asyncapi.json`). Errors are RFC 9457 problem documents whose `code` is the socket's error code "
-                "for the same cause; `/auth/v1` answers in GoTrue's shapes instead."
+                "(`asyncapi.json`); supabase-js's Realtime (Phoenix channels with `postgres_changes`, `broadcast` "
+                "and `presence`) is on the WebSocket at `/realtime/v1/websocket` unless `SUPABASE_URL` is set. "
+                "Errors are RFC 9457 problem documents whose `code` is the socket's error code for the same cause; "
+                "`/auth/v1` answers in GoTrue's shapes instead."
             ),
         },
         "servers": SERVERS,
