@@ -10,10 +10,11 @@ from .node import install_dependencies, readme_typescript, strict_project, tsc
 
 
 def test_the_readme_has_its_snippets() -> None:
-    """The snippets the README shows: supabase-js's login, and the client's connect-listen-send."""
+    """The README's snippets: supabase-js's login and Realtime subscription, the client's connect-listen-send."""
     snippets = readme_typescript()
-    assert len(snippets) == 2
-    assert "@supabase/supabase-js" in snippets[0] and "@sensay-hub/client" in snippets[1]
+    assert len(snippets) == 3
+    assert "signInWithPassword" in snippets[0] and "postgres_changes" in snippets[1]
+    assert "@sensay-hub/client" in snippets[2]
 
 
 def test_every_typescript_snippet_compiles_under_strict_tsc(node_project: Path, tmp_path: Path) -> None:  # noqa: F811
