@@ -16,9 +16,12 @@ import pytest
 from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
+from server.store.migrate import migrate
 
 from ..auth.gotrue_peer import GoTruePeer
 from ..auth.gotrue_support import ANON_KEY, gotrue_client, gotrue_settings, signup
+from ..databases import DatabaseFactory
+from ..store.test_claims import owner_role
 from ..utils import connect, run_server
 
 Headers = dict[str, str]
@@ -326,6 +329,31 @@ async def test_a_rest_write_reaches_the_owners_sockets(hub: str, rest: httpx.Asy
         assert frame["table"] == "tasks" and frame["op"] == "INSERT"
         assert frame["record"]["id"] == created.json()[0]["id"]
         assert frame["record"]["description"] == "from rest"
+
+
+@pytest.mark.parametrize("granted", [True, False], ids=["owner-granted-the-api-roles", "owner-alone"])
+async def test_the_hub_runs_as_a_non_superuser_owner(
+    databases: DatabaseFactory, settings: Settings, replica: LocalReplica, granted: bool
+) -> None:
+    """The tests' and the embedded server's login role is a superuser; a deployment's may be a plain table owner.
+    The hub works all the same; /rest/v1 does when the owner may act as the API roles, and otherwise refuses with
+    PostgreSQL's error, never a 500 or another user's rows."""
+    async with owner_role(databases.admin_dsn, granted=granted) as dsn:
+        await migrate(dsn)
+        configured = gotrue_settings(replace(settings, database_url=Secret(dsn)))
+        async with run_server(create_app(configured, replica=replica)) as url:
+            alice, _ = await user(url, "alice@example.com")
+            async with httpx.AsyncClient(base_url=url, headers=alice) as api:
+                assert (await api.post("/api/tasks", json={"description": "via the hub"})).status_code == 201
+                async with connect(url, alice["Authorization"].removeprefix("Bearer ")) as tab:
+                    await api.post("/api/tasks", json={"description": "watched"})
+                    frame, _ = await tab.recv_until("change")
+                    assert frame["record"]["description"] == "watched"
+                listed = await api.get("/rest/v1/tasks?select=text&order=created_at", headers={"apikey": ANON_KEY})
+            if granted:
+                assert listed.status_code == 200 and listed.json() == [{"text": "via the hub"}, {"text": "watched"}]
+            else:
+                error(listed, 403, "42501")
 
 
 async def test_not_served_when_supabase_is_the_backend(settings: Settings, replica: LocalReplica) -> None:
