@@ -297,6 +297,8 @@ async def test_bad_requests_are_answered_like_postgrest(hub: str, rest: httpx.As
     error(await rest.get("/tasks?text=fts.milk", headers=alice), 400, "PGRST127")
     error(await rest.get("/tasks", headers={**alice, "Accept": "text/csv"}), 406, "PGRST107")
     error(await rest.get("/nothing", headers=alice), 404, "PGRST205")
+    schema = error(await rest.get("/tasks", headers={**alice, "Accept-Profile": "auth"}), 406, "PGRST106")
+    assert schema["hint"] == "Only the following schemas are exposed: public"
     error(await rest.put("/tasks?id=eq.1", json={}, headers=alice), 405, "PGRST117")
     body = await rest.post("/tasks", content=b"{not json", headers={**alice, "Content-Type": "application/json"})
     assert error(body, 400, "PGRST102")["message"] == "Empty or invalid json"

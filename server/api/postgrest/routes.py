@@ -200,6 +200,11 @@ async def table_endpoint(request: Request) -> Response:
     try:
         claims = await _claims(request)
         signed_in = "sub" in claims
+        for header in ("accept-profile", "content-profile"):  # supabase-js's `db: { schema }`
+            schema = request.headers.get(header, "public")
+            if schema != "public":
+                hint = "Only the following schemas are exposed: public"
+                raise Refusal("PGRST106", f"Invalid schema: {schema}", None, hint)
         query = parse_query(request.query_params.multi_items(), table)
         single = _wants_single(request.headers.get("accept"))
         if request.method in ("GET", "HEAD"):
