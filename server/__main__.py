@@ -88,7 +88,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_interval,
         ws_ping_timeout=settings.ws_heartbeat_interval,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads forwarding headers itself, from TRUSTED_PROXIES only (api/proxies.py)
         timeout_graceful_shutdown=15,
     )
 
