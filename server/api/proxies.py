@@ -110,12 +110,16 @@ class TrustedProxies:
                 x_proto += [part.strip().lower() for part in text.split(",")]
         if forwarded and x_forwarded_for:
             by_forwarded, by_x = self.client(peer, forwarded), self.client(peer, x_forwarded_for)
-            return (by_forwarded, (protos or x_proto or [None])[-1]) if by_forwarded == by_x else (peer, None)
+            return (by_forwarded, _last(protos or x_proto)) if by_forwarded == by_x else (peer, None)
         if forwarded:
-            return self.client(peer, forwarded), (protos or [None])[-1]
+            return self.client(peer, forwarded), _last(protos)
         if x_forwarded_for:
-            return self.client(peer, x_forwarded_for), (x_proto or [None])[-1]
+            return self.client(peer, x_forwarded_for), _last(x_proto)
         return peer, None
+
+
+def _last(values: list[str]) -> str | None:
+    return values[-1] if values else None
 
 
 def was_forwarded(scope: Scope) -> bool:

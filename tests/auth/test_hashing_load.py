@@ -29,8 +29,9 @@ SAMPLES = 7
 
 @pytest.fixture
 async def hub(settings: Settings, replica: LocalReplica) -> AsyncIterator[str]:
-    generous = {f"rate_limit_{kind}": "10000/minute" for kind in ("signup", "login", "refresh", "email")}
-    async with run_server(create_app(gotrue_settings(settings, **generous, trusted_proxies=LOOPBACK), replica=replica)) as url:
+    generous = {f"rate_limit_{kind}": "10000/minute" for kind in ("signup", "login", "refresh", "email", "account")}
+    configured = gotrue_settings(settings, **generous, trusted_proxies=LOOPBACK)
+    async with run_server(create_app(configured, replica=replica)) as url:
         yield url
 
 

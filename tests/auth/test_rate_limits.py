@@ -15,7 +15,7 @@ from server.sensay.local import LocalReplica
 
 from ..broker.test_brokers import REDIS_URL, redis_answers
 from ..utils import run_server
-from .gotrue_support import LOOPBACK, PASSWORD, gotrue_client, gotrue_settings, login, refresh, signup
+from .gotrue_support import LOOPBACK, PASSWORD, gotrue_client, gotrue_settings, refresh, signup
 
 WRONG = {"password": "wrong password"}
 
