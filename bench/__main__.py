@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import chat, connects, fanout, idle_memory, scale, stored
+from bench import changes, chat, connects, fanout, idle_memory, scale, stored
 from bench._common import Placement, raise_nofile, run
 from bench._context import Bench
 from bench._report import machine, table
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "connects": connects.run,
     "memory": idle_memory.run,
     "scale": scale.run,
+    "changes": changes.run,
 }
 SETUP_USERS = 10
 
@@ -60,6 +61,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connects", type=int, help="authenticated connects per run (default 2000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets for the memory benchmark (default 10000)")
     parser.add_argument("--scale-sockets", type=int, help="room size for the scale benchmark (default 1000)")
+    parser.add_argument("--changes", type=int, help="task writes per load of the changes benchmark (default 300)")
     args = parser.parse_args(argv)
     full = {
         "duration": 3.0,
@@ -73,6 +75,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "connects": 2000,
         "idle_sockets": 10_000,
         "scale_sockets": 1000,
+        "changes": 300,
     }
     quick = {
         "duration": 0.5,
@@ -86,6 +89,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "connects": 50,
         "idle_sockets": 100,
         "scale_sockets": 20,
+        "changes": 10,
     }
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
