@@ -156,7 +156,7 @@ def fan_out(*listeners: tuple[OnChange, OnGap]) -> tuple[OnChange, OnGap]:
 
 @asynccontextmanager
 async def _realtime(
-    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, redis_url: str | None
+    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, hub: Hub, redis_url: str | None
 ) -> AsyncIterator[tuple[Realtime, Tokens] | None]:
     """``/realtime/v1`` with its own broker connection (broadcast and presence between processes), unless
     ``SUPABASE_URL`` is set."""
@@ -165,6 +165,7 @@ async def _realtime(
         return
     realtime = Realtime(create_broker(redis_url), pool)
     await realtime.start()
+    hub.on_control(EndSession, lambda ended: realtime.end_session(ended.session_id))
     try:
         yield realtime, Tokens(identity.authenticate, identity.anon_key)
     finally:
@@ -282,7 +283,12 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(
-                sensay, hub, timeout=settings.sensay_timeout * 2, pool=pool, lease=settings.reply_lease_seconds
+                sensay,
+                hub,
+                timeout=settings.sensay_timeout * 2,
+                pool=pool,
+                lease=settings.reply_lease_seconds,
+                delta_interval=settings.reply_delta_ms / 1000,
             )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
@@ -295,7 +301,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
-            served = await stack.enter_async_context(_realtime(settings, pool, identity, redis_url))
+            served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
             listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*fan_out(*listeners))

@@ -14,6 +14,7 @@ from . import (
     metrics,
     mock,
     openapi,
+    postgrest,
     prototypes,
     replicas,
     rooms,
@@ -36,6 +37,7 @@ def rest_routes(settings: Settings) -> list[BaseRoute]:
         *auth.routes,
         # with Supabase, supabase-js talks to it; the key-free routes first (gotrue's catch-all answers the rest)
         *([] if uses_supabase_auth(settings) else [*gotrue_links.routes, *gotrue.routes]),
+        *([] if uses_supabase_auth(settings) else postgrest.routes),
         *conversations.routes,
         *tasks.routes,
         *replicas.routes,
