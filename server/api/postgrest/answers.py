@@ -15,6 +15,7 @@ _PGRST_STATUS = {
     "PGRST100": 400,
     "PGRST102": 400,
     "PGRST103": 416,
+    "PGRST106": 406,
     "PGRST107": 406,
     "PGRST116": 406,
     "PGRST117": 405,
