@@ -55,23 +55,30 @@ def run(*command: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = Non
 # --- the virtualenv ---------------------------------------------------------------------------------------------
 
 
-def _stamp(floors: bool) -> str:
+def _digest(floors: bool, *names: str) -> str:
     digest = hashlib.sha256(b"floors" if floors else b"locked")
-    for name in (*LOCKS, "pyproject.toml"):
+    for name in names:
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
 
 def build_venv(venv: Path, *, floors: bool) -> Path:
-    """The virtualenv's python, (re)built unless it was built from these very files."""
+    """The virtualenv's python, rebuilt unless it was built from these very locks (and, for ``floors``, this
+    pyproject.toml); the package itself is installed again when only pyproject.toml changed."""
     python = venv / "bin" / "python"
     stamp = venv / ".sensay-hub-test-stamp"
-    if python.exists() and stamp.is_file() and stamp.read_text() == _stamp(floors):
+    inputs = _digest(floors, "pyproject.toml") if floors else _digest(floors, *LOCKS)
+    package = _digest(floors, "pyproject.toml")
+    built, _, installed = (stamp.read_text() if stamp.is_file() else "").partition("\n")
+    pip = (python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", "-q")
+    if python.exists() and built == inputs:
+        if installed != package:
+            run(*pip, "--no-deps", "--no-build-isolation", "-e", ".")
+            stamp.write_text(f"{inputs}\n{package}")
         say(f"virtualenv {venv} is up to date with the locks")
         return python
     say(f"building the virtualenv {venv}")
     run(sys.executable, "-m", "venv", "--clear", venv)
-    pip = (python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", "-q")
     if floors:
         # The floors: each direct dependency at the lowest version pyproject.toml admits (their own dependencies
         # at the newest), resolved by uv; not the locks.
@@ -83,7 +90,7 @@ def build_venv(venv: Path, *, floors: bool) -> Path:
             run(*pip, "--require-hashes", "-r", lock)
         run(*pip, "--no-deps", "--no-build-isolation", "-e", ".")
         run(python, "-m", "pip", "check")
-    stamp.write_text(_stamp(floors))
+    stamp.write_text(f"{inputs}\n{package}")
     return python
 
 
