@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
 from . import logs
-from .api import mcp_server
+from .api import mcp_server, proxies
 from .api import realtime as realtime_api
 from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
@@ -84,13 +84,18 @@ class HubApp(Starlette):
     (which add nothing to a WebSocket: CORS and the exception handlers are for HTTP) saves a few KB per
     socket. The route stays in ``routes`` for anyone serving the plain Starlette stack.
 
-    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both.
+    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both. Before
+    anything reads it, the client's address is resolved from trusted proxies' headers (``TRUSTED_PROXIES``).
     """
+
+    trusted_proxies = proxies.TrustedProxies()
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(HttpMetrics(RefuseNul(super().build_middleware_stack()), self.routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            proxies.apply(scope, self.trusted_proxies)
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
             scope["app"] = self
             await endpoint.websocket_endpoint(WebSocket(scope, receive, send))
@@ -151,7 +156,7 @@ def fan_out(*listeners: tuple[OnChange, OnGap]) -> tuple[OnChange, OnGap]:
 
 @asynccontextmanager
 async def _realtime(
-    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, redis_url: str | None
+    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, hub: Hub, redis_url: str | None
 ) -> AsyncIterator[tuple[Realtime, Tokens] | None]:
     """``/realtime/v1`` with its own broker connection (broadcast and presence between processes), unless
     ``SUPABASE_URL`` is set."""
@@ -160,6 +165,7 @@ async def _realtime(
         return
     realtime = Realtime(create_broker(redis_url), pool)
     await realtime.start()
+    hub.on_control(EndSession, lambda ended: realtime.end_session(ended.session_id))
     try:
         yield realtime, Tokens(identity.authenticate, identity.anon_key)
     finally:
@@ -225,7 +231,9 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
                     login=settings.rate_limit_login,
                     refresh=settings.rate_limit_refresh,
                     email=settings.rate_limit_email,
+                    account=settings.rate_limit_account,
                 ),
+                slowdown=settings.login_slowdown,
             ),
             access_ttl=settings.access_token_ttl,
             refresh_ttl=settings.refresh_token_ttl,
@@ -275,7 +283,12 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             replies = Replies(
-                sensay, hub, timeout=settings.sensay_timeout * 2, pool=pool, lease=settings.reply_lease_seconds
+                sensay,
+                hub,
+                timeout=settings.sensay_timeout * 2,
+                pool=pool,
+                lease=settings.reply_lease_seconds,
+                delta_interval=settings.reply_delta_ms / 1000,
             )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas)
@@ -288,7 +301,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
-            served = await stack.enter_async_context(_realtime(settings, pool, identity, redis_url))
+            served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
             listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*fan_out(*listeners))
@@ -336,9 +349,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             max_age=600,
         )
     ]
-    return HubApp(
+    app = HubApp(
         routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
+    app.trusted_proxies = proxies.TrustedProxies(proxies.parse_networks(",".join(settings.trusted_proxies)))
+    return app

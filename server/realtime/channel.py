@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ class Channel:
     """The ref of this channel's tracked presence, if any."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     expiry: asyncio.TimerHandle | None = None
+    shut: Callable[[str], Awaitable[None]] | None = None
+    """Ends the channel from the server side with a reason (set by the socket's session)."""
 
     @property
     def name(self) -> str:

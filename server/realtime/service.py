@@ -34,6 +34,7 @@ from ..logs import log_task_failure
 from ..store import realtime as rows
 from .channel import Channel
 from .presence import Entry, TopicPresence
+from .tokens import SESSION_ENDED
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ MAX_PENDING_CHANGES: Final = 10_000
 BROADCASTS_MISSED: Final = "broadcasts on this channel may have been missed (the broker lost messages)"
 CHANGES_DROPPED: Final = "changes were dropped (the server fell behind); re-fetch the tables"
 SUBSCRIBED: Final = "Subscribed to PostgreSQL"
+READERS: Final = 4
+"""Rows read back at once for one change (one per distinct subscriber), leaving the pool to the rest of the hub."""
 PRESENCE_BEAT: Final = 10.0
 """Seconds between a process's "alive" on each topic it has presence on; after three missed, its entries leave."""
 
@@ -63,6 +66,7 @@ class Realtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._readers = asyncio.Semaphore(READERS)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -103,16 +107,23 @@ class Realtime:
             await self._publish(channel.topic, {"k": "sync"})
 
     async def detach(self, channel: Channel) -> None:
-        """Stop delivering to ``channel``; its presence leaves."""
-        await self.untrack(channel)
+        """Stop delivering to ``channel``; its presence leaves (the others hear it, the channel itself does not)."""
         here = self._topics.get(channel.topic)
         if here is None or channel not in here:
             return
         here.discard(channel)
+        await self.untrack(channel)
         if not here:
             del self._topics[channel.topic]
             self._presence.pop(channel.topic, None)  # no longer heard: it would go stale
             await self.broker.unsubscribe(broker_channel(channel.topic))
+
+    async def end_session(self, session_id: uuid.UUID) -> None:
+        """A session was logged out (on any process): its channels here end, as its ``/ws`` sockets close."""
+        ended = str(session_id)
+        for channel in [c for topic in self._topics.values() for c in topic]:
+            if channel.claims.raw.get("session_id") == ended and channel.shut is not None:
+                await channel.shut(SESSION_ENDED)
 
     def presence_state(self, channel: Channel) -> dict[str, Any]:
         return self._presence[channel.topic].state()
@@ -150,7 +161,12 @@ class Realtime:
 
     def _heard(self, broker_topic: str, raw: str) -> None:
         topic = broker_topic.removeprefix("supabase-realtime/")
-        message = json.loads(raw)
+        try:
+            self._dispatch(topic, json.loads(raw))
+        except (ValueError, KeyError, TypeError):  # not one of ours: say so, and let the others through
+            logger.exception("realtime: unreadable broker message on %s", topic[:100])
+
+    def _dispatch(self, topic: str, message: dict[str, Any]) -> None:
         kind = message.get("k")
         if topic in self._topics:
             self._presence[topic].heard[message["node"]] = time.monotonic()
@@ -257,9 +273,12 @@ class Realtime:
             wanting = [c for c in wanting if c.claims.sub == change.user_id]
         else:
             groups = {(c.claims.role, c.claims.sub): c.claims.raw for c in wanting}
-            found = await asyncio.gather(
-                *(rows.read_as(self.pool, change.table, row_id, raw) for raw in groups.values())
-            )
+
+            async def read(claims: dict[str, Any]) -> dict[str, Any] | None:
+                async with self._readers:
+                    return await rows.read_as(self.pool, change.table, row_id, claims)
+
+            found = await asyncio.gather(*(read(raw) for raw in groups.values()))
             seen = dict(zip(groups, found, strict=True))
         for channel in wanting:
             record = seen.get((channel.claims.role, channel.claims.sub))

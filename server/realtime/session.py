@@ -22,6 +22,7 @@ import time
 from functools import partial
 from typing import Any, Final
 
+from ..hub.connection import TokenBucket
 from ..logs import log_task_failure
 from . import phoenix
 from .bindings import Binding, BindingError, binding_id, parse_binding
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 TOPIC_PREFIX: Final = "realtime:"
 MAX_CHANNELS: Final = 100
 """Channels one socket may join, as Realtime's default ``max_channels_per_client``."""
+EVENTS_PER_SECOND: Final = 100
+EVENTS_BURST: Final = 200
+"""A socket's message budget (Realtime's default ``max_events_per_second``); beyond it the channel a message was
+for is shut with "Too many messages per second", as Realtime shuts it, and the message dropped."""
+TOO_MANY: Final = "Too many messages per second"
 
 
 def _flag(config: dict[str, Any], section: str, name: str) -> bool:
@@ -49,6 +55,7 @@ class Session:
         self.apikey = apikey
         self.outbox = outbox
         self.channels: dict[str, Channel] = {}
+        self.budget = TokenBucket(EVENTS_PER_SECOND, EVENTS_BURST)
 
     def _send(self, message: phoenix.Message) -> None:
         self.outbox(phoenix.encode(message, self.vsn))
@@ -64,6 +71,10 @@ class Session:
     async def handle(self, message: phoenix.Message) -> None:
         if message.topic == "phoenix" and message.event == "heartbeat":
             self._send(phoenix.reply(message, "ok"))
+        elif not self.budget.take():
+            logger.warning("realtime: a socket is over its message budget")
+            if message.topic in self.channels:
+                await self._shut(self.channels[message.topic], TOO_MANY)
         elif message.event == "phx_join":
             await self._join(message)
         elif message.topic not in self.channels:
@@ -126,6 +137,7 @@ class Session:
         channel.presence_enabled = presence.get("enabled") is True
         if isinstance(presence.get("key"), str) and presence["key"]:
             channel.presence_key = presence["key"]
+        channel.shut = partial(self._shut, channel)
         echoes, refused = self._bindings(channel, config.get("postgres_changes"))
         self.channels[topic] = channel
         self._schedule_expiry(channel)

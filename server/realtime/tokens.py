@@ -6,7 +6,7 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import jwt
@@ -24,6 +24,9 @@ class Claims:
     exp: int | None
     raw: dict[str, Any] = field(repr=False)
     token: str = field(repr=False)
+
+
+SESSION_ENDED: Final = "The token's session has ended"
 
 
 class TokenRefused(Exception):
@@ -63,7 +66,7 @@ class Tokens:
         try:
             principal = await self._authenticate(token)
         except SessionRevoked as exc:
-            raise TokenRefused("InvalidJWTToken: The token's session has ended") from exc
+            raise TokenRefused(f"InvalidJWTToken: {SESSION_ENDED}") from exc
         except AuthError as exc:
             raise TokenRefused("JwtSignatureError: Failed to validate JWT signature") from exc
         raw = {

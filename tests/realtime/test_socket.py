@@ -15,9 +15,10 @@ import websockets
 from server.app import create_app
 from server.config import Secret, Settings
 from server.realtime.phoenix import Message, Vsn
+from server.realtime.session import EVENTS_BURST, TOO_MANY
 from server.sensay.local import LocalReplica
 
-from ..auth.gotrue_support import ANON_KEY, gotrue_settings
+from ..auth.gotrue_support import ANON_KEY, PASSWORD, gotrue_settings
 from ..conftest import TEST_JWT_SECRET
 from ..services import PrivateRedis
 from ..utils import run_server, signup_and_login
@@ -281,3 +282,42 @@ def test_not_served_with_supabase(settings: Settings) -> None:
     assert "/realtime/v1/websocket" in paths
     supabase = replace(settings, supabase_url="https://example.supabase.co")
     assert "/realtime/v1/websocket" not in {getattr(route, "path", None) for route in create_app(supabase).routes}
+
+
+async def test_a_flood_shuts_the_channel(hub: str) -> None:
+    """More messages than Realtime's budget end the channel they were for, as Realtime ends it; the socket and
+    its heartbeats go on."""
+    async with phoenix_socket(hub, ANON_KEY) as client:
+        await client.join("realtime:flood")
+        frame = {"type": "broadcast", "event": "spam", "payload": {}}
+        for _ in range(EVENTS_BURST + 50):
+            await client.send("realtime:flood", "broadcast", frame)
+        shut, _ = await client.expect(lambda m: m.event == "system")
+        assert shut.payload == {"extension": "system", "status": "error", "message": TOO_MANY, "channel": "flood"}
+        assert (await client.recv()).event == "phx_close"
+        beat = await client.send("phoenix", "heartbeat", {})
+        assert (await client.reply(beat)).payload["status"] == "ok"
+
+
+async def test_a_logout_ends_the_sessions_channels(hub: str) -> None:
+    """A logout ends the channels acting with that session's tokens (as it closes its /ws sockets); the token is
+    refused afterwards. Another session's channel goes on."""
+    alice = await _user(hub, "alice@example.com")
+    async with httpx.AsyncClient(base_url=hub, timeout=10) as http:
+        other = (await http.post("/api/auth/login", json={"email": "alice@example.com", "password": PASSWORD})).json()
+    async with phoenix_socket(hub, ANON_KEY) as client:
+        await client.join("realtime:mine", access_token=alice["access_token"])
+        await client.join("realtime:other", {"broadcast": {"ack": True}}, access_token=other["access_token"])
+        async with httpx.AsyncClient(
+            base_url=hub, headers={"Authorization": f"Bearer {alice['access_token']}"}
+        ) as http:
+            assert (await http.post("/api/auth/logout")).status_code == 204
+        ended = await client.event("system")
+        assert ended.topic == "realtime:mine" and ended.payload["message"] == "The token's session has ended"
+        assert ended.payload["status"] == "error"
+        closed = await client.recv()
+        assert (closed.event, closed.topic) == ("phx_close", "realtime:mine")
+        again = await client.join("realtime:again", access_token=alice["access_token"])
+        assert again.payload["response"] == {"reason": "InvalidJWTToken: The token's session has ended"}
+        still = await client.send("realtime:other", "broadcast", {"type": "broadcast", "event": "x", "payload": {}})
+        assert (await client.reply(still)).payload["status"] == "ok", "the other session's channel is still joined"

@@ -103,7 +103,7 @@ def _change(who: str, event: str, **expected: Any) -> Callable[[dict[str, Any]],
 async def test_postgres_changes_from_every_writer_reach_only_the_owner(
     driver: tuple[Driver, dict[str, Any], dict[str, Any]], hub: str
 ) -> None:
-    """Tasks written over /api/tasks, the socket's task commands and MCP reach alice's filtered subscription;
+    """Tasks written over /api/tasks, /rest/v1, the socket's task commands and MCP reach alice's filtered subscription;
     bob and the anon client, subscribed to the whole table, never hear of them."""
     node, alice, bob = driver
     auth = {"Authorization": f"Bearer {alice['access_token']}"}
@@ -117,6 +117,11 @@ async def test_postgres_changes_from_every_writer_reach_only_the_owner(
         await http.delete(f"/api/tasks/{created['id']}")
         delete = await node.until(lambda line: line.get("who") == "alice" and line.get("eventType") == "DELETE")
         assert delete["old"] == {"id": created["id"]} and delete["new"] == {}
+
+    await node.command("insert from supabase-js")  # supabase.from('tasks').insert(…): /rest/v1
+    assert (await node.until(lambda line: line.get("type") == "inserted"))["error"] is None
+    from_rest = await node.until(_change("alice", "INSERT", description="from supabase-js"))
+    assert from_rest["new"]["text"] == "from supabase-js" and from_rest["new"]["completed"] is False
 
     async with connect(hub, alice["access_token"]) as tab:
         await tab.send(

@@ -3,7 +3,7 @@
 // Signs both users in, then subscribes: alice (filtered to her rows), bob and an anon client to postgres_changes
 // on tasks, alice to prototype_interactions, and alice and bob to one channel with broadcast (self, ack) and
 // presence. Prints one JSON object per line: {"ready": ...} once every channel is SUBSCRIBED, then every event.
-// Reads commands on stdin: "broadcast" (alice sends one), "untrack" (alice untracks), "refresh" (alice refreshes
+// Reads commands on stdin: "insert <text>" (alice inserts a task with supabase-js), "broadcast" (alice sends one), "untrack" (alice untracks), "refresh" (alice refreshes
 // her session: supabase-js hands the new token to Realtime), "exit".
 import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
@@ -78,6 +78,9 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
     if (error) throw error
     await alice.supabase.realtime.setAuth(data.session.access_token)
     out({ who: 'alice', type: 'refreshed' })
+  } else if (command.startsWith('insert ')) { // through supabase-js's database API (/rest/v1)
+    const { error } = await alice.supabase.from('tasks').insert({ text: command.slice('insert '.length) })
+    out({ who: 'alice', type: 'inserted', error: error ? error.message : null })
   } else if (command === 'exit') {
     break
   }
