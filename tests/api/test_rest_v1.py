@@ -214,7 +214,9 @@ async def test_writes_upserts_and_what_they_return(hub: str, rest: httpx.AsyncCl
     )
     assert one.json() == {"completed": True}
     several = await rest.patch(
-        "/tasks", json={"text": "all the same"}, headers={**alice, "Accept": "application/vnd.pgrst.object+json"}
+        "/tasks?id=not.is.null",
+        json={"text": "all the same"},
+        headers={**alice, "Accept": "application/vnd.pgrst.object+json"},
     )
     error(several, 406, "PGRST116")
     texts = sorted(r["text"] for r in (await rest.get("/tasks?select=text", headers=alice)).json())
@@ -267,12 +269,12 @@ async def test_each_user_sees_and_changes_only_their_own_rows(hub: str, rest: ht
     anon_write = await rest.post("/tasks", json={"text": "anon", "user_id": alice_id}, headers=ANON)
     error(anon_write, 401, "42501")
     assert anon_write.headers["www-authenticate"] == "Bearer"
-    stolen = await rest.patch("/tasks", json={"text": "mine now"}, headers=alice)
+    stolen = await rest.patch("/tasks?id=not.is.null", json={"text": "mine now"}, headers=alice)
     assert stolen.status_code == 204
     assert [r["text"] for r in (await rest.get("/tasks?select=text", headers=bob)).json()] == ["bob's"]
-    moved = await rest.patch("/tasks", json={"user_id": bob_id}, headers=alice)
+    moved = await rest.patch("/tasks?id=not.is.null", json={"user_id": bob_id}, headers=alice)
     error(moved, 403, "42501")  # giving a task away breaks the policy's WITH CHECK
-    assert (await rest.delete("/tasks", headers=alice)).status_code == 204
+    assert (await rest.delete("/tasks?id=not.is.null", headers=alice)).status_code == 204
     assert [r["text"] for r in (await rest.get("/tasks?select=text", headers=bob)).json()] == ["bob's"]
     error(await rest.get("/sessions", headers=alice), 404, "PGRST205")
     error(await rest.get("/users", headers=alice), 404, "PGRST205")
@@ -307,7 +309,10 @@ async def test_bad_requests_are_answered_like_postgrest(hub: str, rest: httpx.As
         error(unknown, 400, "PGRST204")["message"]
         == "Could not find the 'colour' column of 'tasks' in the schema cache"
     )
-    error(await rest.patch("/tasks", json=[{"text": "x"}], headers=alice), 400, "PGRST102")
+    error(await rest.patch("/tasks?id=not.is.null", json=[{"text": "x"}], headers=alice), 400, "PGRST102")
+    everything = error(await rest.delete("/tasks", headers=alice), 400, "21000")
+    assert everything["message"] == "DELETE requires a WHERE clause", "as Supabase's pg-safeupdate answers"
+    error(await rest.patch("/tasks", json={"text": "x"}, headers=alice), 400, "21000")
 
     expired = await rest.get("/tasks", headers={"Authorization": "Bearer not.a.token"})
     assert expired.status_code == 401 and expired.json()["code"] == "PGRST301"

@@ -31,6 +31,7 @@ _PGRST_STATUS = {
 }
 
 _SQLSTATE_STATUS = {
+    "21000": 400,  # only pg-safeupdate's "… requires a WHERE clause" reaches a client here
     "23503": 409,
     "23505": 409,
     "25006": 405,
