@@ -20,18 +20,24 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams, TextContent, Tool
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from protocol import NUL_MESSAGE, ErrorCode, has_nul
 
 from ..auth.tokens import Principal
-from ..errors import DomainError, error_code
+from ..errors import DomainError, InvalidInput, error_code
 from ..prototypes.tools import CATALOGUE, input_schema
 from ..state import app_state
 from .guard import require_principal
 from .operation import DocumentedRoute
+from .parsing import read_body
+from .problems import Problem
 
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/mcp"
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+"""Largest JSON-RPC message accepted (a question of the longest message, escaped, fits)."""
 _PRINCIPAL: Final = "sensay_hub.principal"
 """Where the endpoint leaves the verified caller in the request's scope for the tool handler."""
 
@@ -62,7 +68,16 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A missing or bad token raises before anything reaches the SDK: the app answers a 401 problem document.
-        scope[_PRINCIPAL] = await require_principal(Request(scope, receive))
+        request = Request(scope, receive)
+        scope[_PRINCIPAL] = await require_principal(request)
+        if request.method == "POST":
+            # As on every route, NUL (which PostgreSQL text cannot hold) is refused before anything else.
+            body = await read_body(request, MAX_MESSAGE_BYTES)
+            if body is None:
+                raise Problem(ErrorCode.BODY_TOO_LARGE, f"a message may be at most {MAX_MESSAGE_BYTES} bytes")
+            if has_nul(body):
+                raise InvalidInput(NUL_MESSAGE)
+            receive = _replay(body, receive)
         await self.sessions.handle_request(scope, receive, send)
 
     async def _list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
@@ -85,6 +100,20 @@ class McpEndpoint:
             body = {"code": code.value, "message": exc.detail, "retryable": code.retryable}
             return CallToolResult(content=[TextContent(type="text", text=_json(body))], is_error=True)
         return CallToolResult(content=[TextContent(type="text", text=_json(output))], structured_content=output)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that gives the already read ``body`` first (the SDK reads the request again)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def _json(value: Any) -> str:
@@ -130,6 +159,15 @@ _UNAUTHORIZED: Final = {
     "description": "No bearer token, or one that does not verify (`unauthorized`): the SDK never sees the request.",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
 }
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}},
+    }
+
+
 _SECURITY: Final[list[dict[str, list[str]]]] = [{"bearer": []}]
 PATH_ITEM: Final = {
     "summary": "Model Context Protocol server (streamable HTTP, stateless)",
@@ -152,6 +190,8 @@ PATH_ITEM: Final = {
             "400": {**_JSON_RPC_ERROR, "description": "Not JSON (`-32700`) or not a JSON-RPC message (`-32600`)."},
             "401": _UNAUTHORIZED,
             "406": {**_JSON_RPC_ERROR, "description": "`Accept` does not allow the answer's media types."},
+            "413": _problem("The message is over 1 MiB (`body_too_large`)."),
+            "422": _problem("A string holds NUL (`validation_error`), refused before the SDK reads it."),
         },
     },
     "get": {

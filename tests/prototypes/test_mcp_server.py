@@ -83,7 +83,8 @@ async def test_no_token_no_tools(server: str, http: httpx.AsyncClient) -> None:
 
 
 async def test_the_openapi_document_describes_mcp_as_it_answers(http: httpx.AsyncClient, alice: dict) -> None:
-    """/mcp is in /openapi.json, and each answer it documents is the one the route gives, body schema included."""
+    """/mcp is in /openapi.json, and each answer it documents is the one the route gives, body schema included;
+    NUL is refused before the SDK reads the message, as on every route."""
     document = (await http.get("/openapi.json")).json()
     item = document["paths"]["/mcp"]
     assert {"post", "get", "delete"} <= set(item) and "mcp" in {tag["name"] for tag in document["tags"]}
@@ -96,10 +97,12 @@ async def test_the_openapi_document_describes_mcp_as_it_answers(http: httpx.Asyn
         ("post", await http.post("/mcp", content=b"{", headers={**both, **bearer(alice), "Content-Type": JSON})),
         ("post", await http.post("/mcp", json=initialize, headers={"Accept": "text/plain", **bearer(alice)})),
         ("post", await http.post("/mcp", json=initialize, headers=both)),
+        ("post", await http.post("/mcp", json={**initialize, "params": {**INITIALIZE_PARAMS, "x": "a\u0000b"}},
+                                 headers={**both, **bearer(alice)})),
         ("get", await http.get("/mcp", headers={"Accept": JSON, **bearer(alice)})),
         ("delete", await http.delete("/mcp", headers={**both, **bearer(alice)})),
     ]  # fmt: skip
-    assert [answer.status_code for _, answer in answers] == [200, 202, 400, 406, 401, 406, 405]
+    assert [answer.status_code for _, answer in answers] == [200, 202, 400, 406, 401, 422, 406, 405]
     for method, answer in answers:
         declared = item[method]["responses"][str(answer.status_code)]
         media_type = answer.headers.get("content-type", "").split(";")[0]

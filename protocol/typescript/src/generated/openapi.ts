@@ -7132,6 +7132,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description The message is over 1 MiB (`body_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"];
+                };
+            };
+            /** @description A string holds NUL (`validation_error`), refused before the SDK reads it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"];
+                };
+            };
         };
     };
     mcpEndSession: {
