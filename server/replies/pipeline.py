@@ -37,6 +37,7 @@ from ..logs import log_task_failure
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
 from . import leases
+from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, ReplyState
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH: Final = 32
 POLL_SECONDS: Final = 0.25
+DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
 _UNREACHABLE: Final = (
     OSError,
@@ -119,6 +121,7 @@ class Replies:
         timeout: float = 120.0,
         pool: asyncpg.Pool | None = None,
         lease: float = 10.0,
+        delta_interval: float = DELTA_INTERVAL,
     ) -> None:
         self.sensay = sensay
         self.hub = hub
@@ -127,6 +130,8 @@ class Replies:
         self.pool = pool
         self.lease = lease
         """A dead process's replies are taken up within this many seconds."""
+        self.delta_interval = delta_interval
+        """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
         self.holder = leases.holder_name()
         self._storages: dict[str, ReplyStorage] = {}
         self._durable: set[str] = set()
@@ -152,13 +157,14 @@ class Replies:
         """
         self._resumers[kind] = resume
 
-    async def run(self, job: ReplyJob, *, restart: bool = False) -> Reply:
+    async def run(self, job: ReplyJob, *, restart: bool = False, fresh: bool = False) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
         ``restart``: the reply may have been under way in a process that died (clients drop its deltas).
+        ``fresh``: no attempt before this one can have kept it (it is not looked for).
         Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
-        return await self._produce(job, None, restart=restart)
+        return await self._produce(job, None, restart=restart, fresh=fresh)
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -185,11 +191,15 @@ class Replies:
                 await self._sweeper
             self._sweeper = None
 
-    async def _produce(self, job: ReplyJob, claim: Claim | None, *, restart: bool = False) -> Reply:
+    async def _produce(
+        self, job: ReplyJob, claim: Claim | None, *, restart: bool = False, fresh: bool = False
+    ) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
         try:
-            reply = await storage.existing(job)
+            # A reply claimed for the first time was never under way: nothing to look for.
+            fresh = fresh or (claim is not None and claim.attempt == 1)
+            reply = None if fresh else await storage.existing(job)
             if reply is not None:
                 return reply
             restart = restart or (claim is not None and claim.attempt > 1)
@@ -405,15 +415,19 @@ class Replies:
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
         deadline = asyncio.get_running_loop().time() + self.timeout
-        async with asyncio.timeout_at(deadline):
+        show = partial(self._show_delta, job, storage)
+        async with asyncio.timeout_at(deadline), DeltaCoalescer(show, self.delta_interval) as deltas:
             async for text in self.sensay.chat_stream(
                 job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history, deadline=deadline
             ):
                 if not parts:
                     timing.first_delta()
-                await self._send(job.audience, storage.delta(job, len(parts), text))
+                await deltas.add(text)
                 parts.append(text)
         return "".join(parts)
+
+    async def _show_delta(self, job: ReplyJob, storage: ReplyStorage, index: int, text: str) -> None:
+        await self._send(job.audience, storage.delta(job, index, text))
 
     async def _send(self, audience: Audience | None, frame: ServerFrame | None) -> None:
         """Show ``frame``; a fan-out failure is logged, never fatal (the kept reply is found by ``resume``)."""
