@@ -58,6 +58,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until stopped; ``workers`` > 1 runs that many processes on one listening socket (uvicorn's)."""
     import uvicorn
 
+    from .api.transport import BoundedH11Protocol
     from .app import create_app
     from .ws.transport import HubWebSocketProtocol
 
@@ -80,7 +81,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         log_config=logs.log_config(settings.log_level, settings.log_format),
         access_log=settings.access_log,
         # h11 rather than httptools: h11 bounds an unfinished request line and headers, httptools does not.
-        http="h11",
+        http=BoundedH11Protocol,  # h11 with the head bound exact (431 beyond it)
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         ws=HubWebSocketProtocol,  # websockets' Sans-I/O protocol with direct frame writes for the hub
         ws_max_size=settings.ws_max_frame_bytes,
@@ -88,7 +89,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_interval,
         ws_ping_timeout=settings.ws_heartbeat_interval,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads forwarding headers itself, from TRUSTED_PROXIES only (api/proxies.py)
         timeout_graceful_shutdown=15,
     )
 
