@@ -89,10 +89,13 @@ async def test_resuming_from_what_resync_names_leaves_no_hole_in_rooms_or_chats(
             for tab in tabs:
                 await join(tab.ws, room_id)
 
-            # Before the gap: everyone has room seq 1; Alice's tabs have her chat message and its reply.
+            # Before the gap: everyone has the room message and the replica's turn after it; Alice's tabs have her
+            # chat message and its reply.
             before = await alice_a.send({"type": "room.send", "id": "r1", "room_id": room_id, "content": "before"})
-            for tab in (alice_b, bob_b):
-                await tab.until("message", stream=room, seq=before["seq"])
+            for tab in tabs:
+                await tab.until("message", stream=room, sender="replica")
+            room_before = max(alice_a.seqs[room])
+            assert room_before > before["seq"] and all(max(tab.seqs[room]) == room_before for tab in tabs)
             chat = await alice_a.send(
                 {"type": "chat.send", "id": "c1", "replica_id": ADA_LOVELACE_UUID, "content": "hi"}
             )
@@ -120,7 +123,7 @@ async def test_resuming_from_what_resync_names_leaves_no_hole_in_rooms_or_chats(
 
             for tab in tabs:
                 resync = await tab.until("resync")
-                assert resync["resume_from"][room] == before["seq"], f"{tab.name}: the last seq before the gap"
+                assert resync["resume_from"][room] == room_before, f"{tab.name}: the last seq before the gap"
                 if tab is not bob_b:
                     assert resync["resume_from"][CHAT] == chat_before, tab.name
                 latest = await tab.resume_as_told(resync)
