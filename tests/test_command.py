@@ -29,3 +29,15 @@ def test_ci_runs_exactly_the_test_command() -> None:
     assert 'python3 -m tests --venv "$work/venv"' in ci
     assert "pytest ran no tests" in ci and '"$status" -eq 5' in ci
     assert "-m bench --quick" in ci
+
+
+def test_no_test_uses_the_shared_redis() -> None:
+    """Tests reach Redis through the `shared_redis` or `redis` fixtures (private servers), never the one at 6379,
+    whose keys outlive the run (a re-run within minutes then met the last run's rate-limit counters)."""
+    shared = [f"redis://{host}:{6379}" for host in ("127.0.0.1", "localhost")]
+    offenders = [
+        str(path.relative_to(command.ROOT))
+        for path in (command.ROOT / "tests").rglob("*.py")
+        if "node_modules" not in path.parts and any(address in path.read_text() for address in shared)
+    ]
+    assert offenders == []
