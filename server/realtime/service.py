@@ -220,11 +220,11 @@ class Realtime:
             if topic not in self._topics:
                 continue
             logger.warning("realtime: broker gap on %s (%s)", topic, reason)
+            for channel in list(self.channels(topic)):
+                channel.system("error", BROADCASTS_MISSED)
             book = self._presence[topic]
             others = [entry.ref for entry in book.entries.values() if entry.node != self.node]
             self._presence_changed(topic, [], others)
-            for channel in list(self.channels(topic)):
-                channel.system("error", BROADCASTS_MISSED)
             self._spawn(self._publish(topic, {"k": "sync"}))
 
     def _spawn(self, work: Any) -> None:

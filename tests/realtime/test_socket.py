@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -321,3 +323,38 @@ async def test_a_logout_ends_the_sessions_channels(hub: str) -> None:
         assert again.payload["response"] == {"reason": "InvalidJWTToken: The token's session has ended"}
         still = await client.send("realtime:other", "broadcast", {"type": "broadcast", "event": "x", "payload": {}})
         assert (await client.reply(still)).payload["status"] == "ok", "the other session's channel is still joined"
+
+
+async def test_a_feed_gap_is_told_to_subscribers(hub: str, database_url: str) -> None:
+    """When the change feed may have missed changes (its LISTEN connection was cut), each channel with
+    postgres_changes hears a ``system`` error naming it, then "Subscribed to PostgreSQL" again; changes follow."""
+    alice = await _user(hub, "alice@example.com")
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with phoenix_socket(hub, ANON_KEY) as client:
+            await client.join("realtime:a", _tasks(), access_token=alice["access_token"])
+            await client.event("system")
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'sensay-hub change feed'"
+            )
+            assert killed == 1
+            gap, again = (await client.event("system", timeout=15)).payload, (await client.event("system")).payload
+            assert gap["status"] == "error" and gap["extension"] == "postgres_changes" and "missed" in gap["message"]
+            assert again["status"] == "ok" and again["message"] == "Subscribed to PostgreSQL"
+            await conn.execute("INSERT INTO tasks (user_id, description) VALUES ($1, 'after')", alice["user"]["id"])
+            change = await client.event("postgres_changes")
+            assert change.payload["data"]["record"]["description"] == "after"
+    finally:
+        await conn.close()
+
+
+async def test_a_frame_that_is_no_phoenix_message_closes_the_socket(hub: str) -> None:
+    """Nothing can be answered to a frame without a topic or ref: the socket closes with 4000 and the reason."""
+    async with websockets.connect(realtime_url(hub, ANON_KEY), open_timeout=WAIT) as ws:
+        await ws.send('{"not": "an array"}')
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(WAIT):
+                while True:
+                    await ws.recv()
+        assert ws.close_code == 4000 and ws.close_reason.startswith("not a Phoenix message")
