@@ -24,7 +24,7 @@ from ..auth.gotrue_support import ANON_KEY, PASSWORD, gotrue_settings
 from ..conftest import TEST_JWT_SECRET
 from ..services import PrivateRedis
 from ..utils import run_server, signup_and_login
-from .phoenix_client import WAIT, phoenix_socket, realtime_url
+from .phoenix_client import WAIT, phoenix_socket, realtime_url, stalled_socket
 
 QUIET = 0.5
 """Seconds to wait for a frame that must not come (after a later frame proved the earlier one was sent)."""
@@ -358,3 +358,31 @@ async def test_a_frame_that_is_no_phoenix_message_closes_the_socket(hub: str) ->
                 while True:
                     await ws.recv()
         assert ws.close_code == 4000 and ws.close_reason.startswith("not a Phoenix message")
+
+
+async def test_a_client_that_does_not_read_is_closed_while_others_keep_receiving(
+    settings: Settings, replica: LocalReplica
+) -> None:
+    """A socket whose send queue fills (``WS_SEND_QUEUE``) is closed with 4008; a reading one on the same topic
+    gets every broadcast."""
+    small_queue = gotrue_settings(replace(settings, ws_send_queue=16))
+    async with run_server(create_app(small_queue, replica=replica)) as url:
+        slow = await stalled_socket(url, ANON_KEY, "realtime:big")
+        async with phoenix_socket(url, ANON_KEY) as sender, phoenix_socket(url, ANON_KEY) as reader:
+            await sender.join("realtime:big", {"broadcast": {"ack": True}})
+            await reader.join("realtime:big")
+            big = "x" * 60_000
+            for n in range(120):
+                ref = await sender.send(
+                    "realtime:big", "broadcast", {"type": "broadcast", "event": "e", "payload": {"n": n, "big": big}}
+                )
+                await sender.reply(ref)
+                assert (await reader.event("broadcast")).payload["payload"]["n"] == n
+        data = bytearray()
+        close_frame = (4008).to_bytes(2, "big") + b"send queue overflowed"
+        async with asyncio.timeout(WAIT):
+            while close_frame not in data:  # read what was buffered, down to the close frame
+                chunk = await asyncio.get_running_loop().sock_recv(slow, 1 << 20)
+                assert chunk, "the server hung up without a close frame"
+                data += chunk
+        slow.close()
