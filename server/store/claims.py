@@ -14,7 +14,10 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-API_ROLES = frozenset({"anon", "authenticated"})
+STATEMENT_TIMEOUTS = {"anon": "3s", "authenticated": "8s"}
+"""Supabase's defaults for its API roles: a caller's query is cancelled (57014) after this long."""
+
+API_ROLES = frozenset(STATEMENT_TIMEOUTS)
 """The roles a caller may act as; any other ``role`` claim (``service_role``, a forged ``postgres``) acts as anon."""
 
 
@@ -41,8 +44,9 @@ async def acting_as(
 ) -> AsyncIterator[asyncpg.Connection | PoolConnectionProxy]:
     """A connection in a transaction acting as ``claims``: ``SET LOCAL ROLE`` and ``request.jwt.claims``.
 
-    Everything is local to the transaction, so the connection goes back to the pool as the server's own. The
-    single-claim settings (``request.jwt.claim.sub``, ``.role``) are set too, for policies written before
+    Everything is local to the transaction, so the connection goes back to the pool as the server's own. Queries
+    are cancelled after Supabase's statement timeout for the role (:data:`STATEMENT_TIMEOUTS`). The single-claim
+    settings (``request.jwt.claim.sub``, ``.role``) are set too, for policies written before
     PostgREST 9.
     """
     role = api_role(claims)
@@ -51,11 +55,13 @@ async def acting_as(
         await conn.execute(
             """
             SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
-                set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true)
+                set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true),
+                set_config('statement_timeout', $4, true)
             """,
             role,
             json.dumps(dict(claims), default=str),
             str(sub) if sub is not None else "",
+            STATEMENT_TIMEOUTS[role],
         )
         yield conn
 

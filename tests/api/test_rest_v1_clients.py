@@ -27,7 +27,7 @@ from server.sensay.local import LocalReplica
 from ..auth.gotrue_support import ANON_KEY, PASSWORD, gotrue_settings
 from ..auth.test_supabase_js import node_project  # noqa: F401  (the fixture)
 from ..test_cli import serving
-from ..utils import run_server
+from ..utils import run_server, signup_and_login
 
 
 @pytest.fixture
@@ -89,6 +89,30 @@ async def test_supabase_js_database_api(node_project: Path, hub: str) -> None:  
     assert out["badValue"]["status"] == 400 and out["badValue"]["error"]["code"] == "22P02"
     assert out["badTable"]["status"] == 404 and out["badTable"]["error"]["code"] == "PGRST205"
     assert out["unknownColumn"]["status"] == 400 and out["unknownColumn"]["error"]["code"] == "PGRST204"
+
+
+async def test_supabase_js_rest_writes_reach_postgres_changes(node_project: Path, hub: str) -> None:  # noqa: F811
+    """A task inserted, updated and deleted through supabase-js's database API reaches its owner's postgres_changes
+    subscription (INSERT, UPDATE, DELETE in order); another user and the anon key never hear of it."""
+    async with httpx.AsyncClient(base_url=hub, timeout=20) as http:
+        for email in ("alice@example.com", "bob@example.com"):
+            await signup_and_login(http, email, PASSWORD)
+    out = await run_script(
+        node_project, "rest_changes.mjs", hub, ANON_KEY, "alice@example.com", "bob@example.com", PASSWORD
+    )
+    assert [(w["name"], w["status"], w["error"]) for w in out["writes"]] == [
+        ("insert", 201, None),
+        ("update", 204, None),
+        ("delete", 204, None),
+        ("bob", 201, None),
+    ]
+    alice = out["heard"]["alice"]
+    assert [event["eventType"] for event in alice] == ["INSERT", "UPDATE", "DELETE"]
+    assert alice[0]["new"]["text"] == "via rest" and alice[0]["new"]["id"] == out["taskId"]
+    assert alice[1]["new"]["completed"] is True and alice[1]["new"]["status"] == "completed"
+    assert alice[2]["old"] == {"id": out["taskId"]}
+    assert [event["new"]["text"] for event in out["heard"]["bob"]] == ["bob's"]
+    assert out["heard"]["anon"] == []
 
 
 async def test_zero_config_serve_answers_the_database_api(node_project: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -55,6 +55,7 @@ async def test_a_user_reads_and_changes_only_their_own_rows(pool: asyncpg.Pool) 
         assert await conn.fetchval("SELECT auth.role()") == "authenticated"
         assert (await conn.fetchval("SELECT auth.jwt()"))["email"] == "x@y.io"
         assert await conn.fetchval("SELECT current_user") == "authenticated"
+        assert await conn.fetchval("SHOW statement_timeout") == "8s"
         assert [r["description"] for r in await conn.fetch("SELECT description FROM tasks")] == ["alice's"]
         assert await conn.fetchval("SELECT count(*) FROM conversations") == 0
         assert await conn.fetchval("SELECT count(*) FROM users") == 1
@@ -85,6 +86,7 @@ async def test_the_anon_key_reads_nothing_and_writes_nothing(pool: asyncpg.Pool)
     alice, _ = await two_users(pool)
     async with acting_as(pool, {"role": "anon", "iss": "x"}) as conn:
         assert await conn.fetchval("SELECT current_user") == "anon"
+        assert await conn.fetchval("SHOW statement_timeout") == "3s", "Supabase's limit for anon"
         assert await conn.fetchval("SELECT auth.uid()") is None
         assert await conn.fetchval("SELECT count(*) FROM tasks") == 0
         assert await conn.fetchval("SELECT count(*) FROM conversations") == 0
