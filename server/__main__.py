@@ -1,4 +1,4 @@
-"""``sensay-hub serve``, ``sensay-hub migrate`` and ``sensay-hub local-replica`` (also ``python -m server``)."""
+"""``sensay-hub serve``, ``migrate``, ``backup``, ``restore`` and ``local-replica`` (also ``python -m server``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from . import logs
 from .config import ConfigError, Settings
@@ -110,6 +111,33 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+EXTERNAL_BACKUP: Final = (
+    "DATABASE_URL is set: back up that database with its own tools, not this command (which handles the embedded "
+    "database): pg_dump --format=custom and pg_restore of the server's major version or newer, or your provider's "
+    "backups (Supabase: Database > Backups, point-in-time recovery)"
+)
+
+
+async def _backup(settings: Settings, command: str, file: Path) -> int:
+    from .store.backup import BackupError, backup, restore
+    from .store.embedded import EmbeddedPostgresError
+
+    if settings.database_url is not None:
+        print(f"sensay-hub {command}: {EXTERNAL_BACKUP}", file=sys.stderr)
+        return 2
+    try:
+        if command == "backup":
+            size = await backup(settings.data_dir, file)
+            print(f"backed up the embedded database in {settings.data_dir} to {file} ({size:,} bytes)")
+        else:
+            await restore(settings.data_dir, file)
+            print(f"restored {file} into the embedded database in {settings.data_dir}")
+    except (BackupError, EmbeddedPostgresError) as exc:
+        print(f"sensay-hub {command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _local_replica(settings: Settings, host: str, port: int) -> int:
     from .sensay.local import run_local_replica
 
@@ -143,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes serving the one port, sharing Redis and PostgreSQL (default WEB_CONCURRENCY or 1)",
     )
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
+    backup_parser = commands.add_parser(
+        "backup", help="dump the embedded database in DATA_DIR to FILE (consistent while hubs run)"
+    )
+    backup_parser.add_argument("file", type=Path, metavar="FILE", help="the archive to write (pg_dump's custom format)")
+    restore_parser = commands.add_parser(
+        "restore", help="load FILE (made by `backup`) into the embedded database of a fresh DATA_DIR"
+    )
+    restore_parser.add_argument("file", type=Path, metavar="FILE", help="an archive written by `sensay-hub backup`")
     replica_parser = commands.add_parser(
         "local-replica", help="serve the local replica alone (its secret: SENSAY_API_KEY, else one printed at start)"
     )
@@ -170,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "local-replica":
         return _local_replica(settings, args.host, args.port)
+    if args.command in ("backup", "restore"):
+        return asyncio.run(_backup(settings, args.command, args.file))
     return asyncio.run(_migrate(settings))
 
 
