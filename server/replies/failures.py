@@ -7,6 +7,7 @@ from protocol import ErrorCode
 from ..errors import (
     ERROR_TABLE,
     DomainError,
+    NotReady,
     ReplicaNotFound,
     ReplicaPolicyRefused,
     ReplicaQuotaExceeded,
@@ -14,6 +15,7 @@ from ..errors import (
     ReplicaUnavailable,
 )
 from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound, SensayQuotaExceeded, SensayRefused
+from ..store.errors import unreachable
 
 
 def replica_failure(exc: BaseException) -> DomainError:
@@ -23,6 +25,8 @@ def replica_failure(exc: BaseException) -> DomainError:
     """
     if isinstance(exc, DomainError):
         return exc
+    if unreachable(exc):
+        return NotReady("the database is not answering; send the same id again shortly")
     if isinstance(exc, SensayError) and exc.retryable and exc.retry_after is not None:
         return ReplicaUnavailable(
             f"Sensay asks to wait {exc.retry_after:g} s, longer than a reply may take; send the same id again then",

@@ -45,12 +45,22 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 
+def unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says the database cannot be reached (the one test of that, for the transports and the
+    reply pipeline alike).
+
+    A bare ``TimeoutError`` (an ``OSError`` too) is not one: it is what a slow replica or an ``asyncio.timeout``
+    raises.
+    """
+    return isinstance(exc, _OUTAGES) and type(exc) is not TimeoutError
+
+
 def outage(exc: BaseException) -> NotReady | None:
     """The domain error of a database outage (asyncpg's error, or the socket's under it), else ``None``.
 
     The transports ask this of an unexpected error, so an outage answers 503 / a retryable error frame
     instead of 500; services never need to catch asyncpg's connection errors themselves.
     """
-    if isinstance(exc, _OUTAGES):
+    if unreachable(exc):
         return NotReady("the database is not answering; try again shortly")
     return None
