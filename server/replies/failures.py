@@ -25,8 +25,6 @@ def replica_failure(exc: BaseException) -> DomainError:
     """
     if isinstance(exc, DomainError):
         return exc
-    if unreachable(exc):
-        return NotReady("the database is not answering; send the same id again shortly")
     if isinstance(exc, SensayError) and exc.retryable and exc.retry_after is not None:
         return ReplicaUnavailable(
             f"Sensay asks to wait {exc.retry_after:g} s, longer than a reply may take; send the same id again then",
@@ -40,6 +38,8 @@ def replica_failure(exc: BaseException) -> DomainError:
         return ReplicaPolicyRefused("Sensay refused this message under its content policy; sending again will not help")
     if isinstance(exc, SensayError):
         return ReplicaRejected("the replica refused this message or answered unreadably; sending again will not help")
+    if unreachable(exc):
+        return NotReady("the database is not answering; send the same id again shortly")
     return DomainError("the server failed while producing the reply; send the same id again to retry")
 
 

@@ -189,7 +189,7 @@ class Leases:
         Never raises. Work that failed because the database was unreachable is not recorded as failed (it could
         not be, and it did not fail): it is left to its lease and taken up again once the database answers.
         """
-        if isinstance(error, (NotReady, ReplyDelayed)) or (error is not None and unreachable(error.__cause__)):
+        if isinstance(error, (NotReady, ReplyDelayed)):
             return
         try:
             if error is None:
@@ -224,7 +224,8 @@ class Leases:
                     )
                 )
         except Exception as exc:
-            logger.warning("how %s %s ended could not be recorded: %s", job.kind, job.reply_to, exc)
+            if not unreachable(exc):  # an outage is logged once, by its start
+                logger.warning("how %s %s ended could not be recorded: %s", job.kind, job.reply_to, exc)
 
     async def outcome(self, kind: str, reply_to: str) -> Outcome | None:
         """The work's recorded state (``None``: no such work)."""

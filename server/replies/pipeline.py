@@ -194,6 +194,7 @@ class Replies:
     ) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
+        asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
         try:
             reply = await storage.existing(job)
             if reply is not None:
@@ -206,20 +207,24 @@ class Replies:
             content = None
             since = claim.asked_at if claim is not None else asked_since
             if since is not None:
+                asking = True
                 content = await self._answer_in_history(job, since)
+                asking = False
             if content is None:
                 if claim is not None:
                     assert self.leases is not None
                     if not await self.leases.asked(job):
                         raise _LostLease
+                asking = True
                 content = await self._stream(job, storage, timing)
+                asking = False
             reply = await storage.store(job, content)
             faults.after_store()
         except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
             raise
         except Exception as exc:
-            if (claim is not None or resumable) and unreachable(exc):
+            if (claim is not None or resumable) and not asking and unreachable(exc):
                 timing.done(ErrorCode.REPLY_DELAYED.value)
                 self._outage(exc)
                 await self._send(job.audience, storage.delayed(job, DELAYED))

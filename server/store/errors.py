@@ -42,17 +42,17 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # "cannot switch to state …; another operation is in progress": a pooled connection the server dropped
+    # mid-operation, reused before the pool noticed.
+    asyncpg.InternalClientError,
 )
 
 
 def unreachable(exc: BaseException | None) -> bool:
-    """Whether ``exc`` says the database cannot be reached (the one test of that, for the transports and the
-    reply pipeline alike).
-
-    A bare ``TimeoutError`` (an ``OSError`` too) is not one: it is what a slow replica or an ``asyncio.timeout``
-    raises.
-    """
-    return isinstance(exc, _OUTAGES) and type(exc) is not TimeoutError
+    """Whether ``exc``, raised by a database call, says the database cannot be reached: the one test of that, for
+    the transports and the reply pipeline alike (``TimeoutError``, an ``OSError``, included: a connection that could
+    not be made in time)."""
+    return isinstance(exc, _OUTAGES)
 
 
 def outage(exc: BaseException) -> NotReady | None:
