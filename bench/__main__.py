@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import chat, connects, fanout, idle_memory, scale, stored
+from bench import changes, chat, connects, fanout, idle_memory, scale, stored
 from bench._common import Placement, raise_nofile, run
 from bench._context import Bench
 from bench._report import machine, table
@@ -31,12 +31,18 @@ BENCHMARKS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "connects": connects.run,
     "memory": idle_memory.run,
     "scale": scale.run,
+    "changes": changes.run,
 }
 SETUP_USERS = 10
 
 
 def sizes(text: str) -> list[int]:
     return [int(part.replace("_", "")) for part in text.split(",") if part]
+
+
+def pair(text: str) -> tuple[float, float]:
+    first, _, second = text.partition(",")
+    return float(first), float(second or 0)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,32 +58,42 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds each load is measured (default 3)")
     parser.add_argument("--warmup", type=float, help="seconds of load before measuring (default 0.5)")
     parser.add_argument("--fanout-sizes", type=sizes, help="room sizes (default 100,1000,5000)")
+    parser.add_argument(
+        "--room-replica",
+        type=pair,
+        metavar="LATENCY,WORD_DELAY",
+        help="the fan-out rooms' replica: seconds before it answers, between its words (default 1,0.02)",
+    )
     parser.add_argument("--stored-senders", type=int, help="sockets sending room.send (default 400)")
     parser.add_argument("--stored-rooms", type=int, help="rooms they send to (default 20)")
-    parser.add_argument("--stored-rate", type=float, help="offered rate for the latency run (default 2000/s)")
+    parser.add_argument("--stored-rate", type=float, help="offered rate for the latency run (default 1000/s)")
     parser.add_argument("--chat-users", type=int, help="users chatting, one socket each (default 100)")
-    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 100)")
+    parser.add_argument("--chat-rate", type=float, help="offered turns/s for the latency run (default 150)")
     parser.add_argument("--connects", type=int, help="authenticated connects per run (default 2000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets for the memory benchmark (default 10000)")
     parser.add_argument("--scale-sockets", type=int, help="room size for the scale benchmark (default 1000)")
+    parser.add_argument("--changes", type=int, help="task writes per load of the changes benchmark (default 300)")
     args = parser.parse_args(argv)
     full = {
         "duration": 3.0,
         "warmup": 0.5,
         "fanout_sizes": [100, 1000, 5000],
+        "room_replica": (fanout.REPLICA_LATENCY, fanout.REPLICA_WORD_DELAY),
         "stored_senders": 400,
         "stored_rooms": 20,
-        "stored_rate": 2000.0,
+        "stored_rate": 1000.0,
         "chat_users": 100,
-        "chat_rate": 100.0,
+        "chat_rate": 150.0,
         "connects": 2000,
         "idle_sockets": 10_000,
         "scale_sockets": 1000,
+        "changes": 300,
     }
     quick = {
         "duration": 0.5,
         "warmup": 0.2,
         "fanout_sizes": [20],
+        "room_replica": (0.1, 0.0),
         "stored_senders": 8,
         "stored_rooms": 2,
         "stored_rate": 40.0,
@@ -86,6 +102,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "connects": 50,
         "idle_sockets": 100,
         "scale_sockets": 20,
+        "changes": 10,
     }
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:

@@ -44,12 +44,18 @@ class Bench:
 
     @asynccontextmanager
     async def hub(
-        self, cpus: set[int] | None = None, *, silent: bool = False, settings: dict[str, object] | None = None
+        self,
+        cpus: set[int] | None = None,
+        *,
+        silent: bool = False,
+        replica: Replica | None = None,
+        settings: dict[str, object] | None = None,
     ) -> AsyncIterator[Service]:
         """A fresh hub process on the shared scratch database (on the server CPU unless told otherwise), whose
-        replicas answer at once or, ``silent``, not while the benchmark measures; ``settings`` as for ``hub``."""
+        replicas answer at once, ``silent``: not while the benchmark measures, or as ``replica`` does;
+        ``settings`` as for ``hub``."""
         cpus = self.placement.server if cpus is None else cpus
-        replica = self.silent if silent else self.replica
+        replica = replica or (self.silent if silent else self.replica)
         async with hub(self.dsn, replica, cpus, data_dir=self.data_dir, settings=settings) as service:
             yield service
 
@@ -60,10 +66,11 @@ class Bench:
             self.users.extend(made)
         return self.users[:count]
 
-    async def rooms(self, service: Service, members: list[User], count: int = 1) -> list[str]:
-        """``count`` new rooms of ``members``, each primed (see :func:`prime_rooms`)."""
+    async def rooms(self, service: Service, members: list[User], count: int = 1, *, prime: bool = True) -> list[str]:
+        """``count`` new rooms of ``members``, each primed unless told not to (see :func:`prime_rooms`)."""
         rooms = [await make_room(service.http_url, members[0], members) for _ in range(count)]
-        await prime_rooms(service, members[0], rooms)
+        if prime:
+            await prime_rooms(service, members[0], rooms)
         return rooms
 
     @asynccontextmanager

@@ -134,13 +134,15 @@ SILENT_SECONDS = 3600.0
 
 
 @asynccontextmanager
-async def local_replica(cpus: set[int], *, silent: bool = False) -> AsyncIterator[Replica]:
+async def local_replica(
+    cpus: set[int], *, silent: bool = False, latency: float = 0.0, word_delay: float = 0.0
+) -> AsyncIterator[Replica]:
     """The local replica in its own process (``bench._replica``); a ``silent`` one holds every chat request
-    for an hour, so rooms see no replica turns while a benchmark measures the messages of their users."""
+    for an hour, so rooms see no replica turns while a benchmark measures the messages of their users; others
+    wait ``latency`` seconds before answering and ``word_delay`` between streamed words."""
     port, secret = free_port(), secrets.token_urlsafe(24)
     argv = [sys.executable, "-m", "bench._replica", "--port", str(port)]
-    if silent:
-        argv += ["--latency", str(SILENT_SECONDS)]
+    argv += ["--latency", str(SILENT_SECONDS if silent else latency), "--word-delay", str(word_delay)]
     env = {"BENCH_REPLICA_SECRET": secret}
     async with process("local replica", argv, cpus=cpus, env=env, port=port) as svc:
         await _says_listening(svc)
@@ -148,14 +150,24 @@ async def local_replica(cpus: set[int], *, silent: bool = False) -> AsyncIterato
 
 
 @asynccontextmanager
-async def bare_server(cpus: set[int], replica: Replica | None = None, *, pings: bool = False) -> AsyncIterator[Service]:
-    """The baseline (``bench._bare``); with ``replica`` it relays ``chat.send`` to it."""
+async def bare_server(
+    cpus: set[int],
+    replica: Replica | None = None,
+    *,
+    pings: bool = False,
+    dsn: str | None = None,
+    delta_ms: float = 0.0,
+) -> AsyncIterator[Service]:
+    """The baseline (``bench._bare``); with ``replica`` it relays ``chat.send`` to it (``delta_ms``: coalescing its
+    deltas as the hub does), with ``dsn`` it stores room messages there with group commit before acking."""
     port = free_port()
     argv = [sys.executable, "-m", "bench._bare", "--port", str(port)]
     env = {}
     if replica is not None:
-        argv += ["--replica-url", replica.url]
+        argv += ["--replica-url", replica.url, "--delta-ms", str(delta_ms)]
         env["BENCH_REPLICA_SECRET"] = replica.secret
+    if dsn is not None:
+        argv += ["--dsn", dsn]
     if pings:
         argv += ["--ping-interval", "20"]
     async with process("bare websockets", argv, cpus=cpus, env=env, port=port) as svc:

@@ -14,9 +14,13 @@ growing. Printed:
 * server CPU per delivery (its CPU time in the window / deliveries) and how busy its CPU was;
 * the load generator's CPU, which must stay below 100% for the figure to be the server's.
 
-The room's replica does not answer while the benchmark measures (``local_replica(silent=True)`` and
-``prime_rooms``), so the room carries only its users' messages, as the baseline's does; the frames each receiver
-got per message counted are printed (1.00 when nothing else reaches the room). The hub runs with
+The room has a replica that answers as the showcase's rooms do (a process of its own, ``REPLICA_LATENCY`` seconds
+before each answer and ``REPLICA_WORD_DELAY`` between streamed words, or ``--room-replica``): users' messages start
+runs, the replica answers between them, and the room carries its frames (``room.turns``, ``reply.started``,
+``reply.delta``, the replica's ``message``) along with the users' messages; the baseline's room carries only the
+users' messages. Two ratios are printed: users' messages delivered (the goal) and every frame the hub sent to the
+counting receivers per second against the bare server's, with the frames each receiver got per user message
+(1.00 when nothing else reached the room). The hub runs with
 ``WS_SEND_QUEUE=4096`` (headroom for the in-flight budget) and ``WS_HEARTBEAT_INTERVAL=3600`` (counting sockets
 do not parse frames, so they cannot answer pings); everything else is as shipped.
 """
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 
 from bench._context import Bench
 from bench._report import Figure, num
-from bench._services import BenchError, Service, bare_server
+from bench._services import BenchError, Replica, Service, bare_server, local_replica
 
 SOCKET_RATE = 18.0
 DELIVERY_CEILING = 300_000
@@ -38,6 +42,10 @@ DELIVERY_CEILING = 300_000
 INFLIGHT_DELIVERIES = 8_000
 """Deliveries in flight the load generator allows (as whole messages: at least 4)."""
 USERS = 10
+REPLICA_LATENCY = 1.0
+"""Seconds the room's replica takes before it answers (Sensay's first token takes about this long)."""
+REPLICA_WORD_DELAY = 0.02
+"""Seconds between its streamed words."""
 GOAL_RATIO = 0.8
 HUB_SETTINGS: dict[str, object] = {"ws_send_queue": 4096, "ws_heartbeat_interval": 3600}
 
@@ -60,6 +68,12 @@ class Result:
     @property
     def rate(self) -> float:
         return self.deliveries / self.seconds if self.seconds else 0.0
+
+    @property
+    def frame_rate(self) -> float:
+        """Every frame the members got per second (the receivers' count, scaled to the senders as members)."""
+        per_message = self.frames / self.counted_receivers if self.counted_receivers else 0.0
+        return self.rate * per_message
 
     @property
     def cpu_per_delivery(self) -> float:
@@ -159,11 +173,21 @@ async def measure(
 
 async def run(bench: Bench) -> None:
     sizes: list[int] = bench.args.fanout_sizes
-    print(f"room fan-out: {', '.join(f'{s:,}' for s in sizes)} sockets in one room; hub settings {HUB_SETTINGS}")
+    latency, word_delay = bench.args.room_replica
+    print(
+        f"room fan-out: {', '.join(f'{s:,}' for s in sizes)} sockets in one room with a replica answering after"
+        f" {latency} s, {word_delay} s between words; hub settings {HUB_SETTINGS}"
+    )
+    async with local_replica(bench.placement.load, latency=latency, word_delay=word_delay) as replica:
+        await _sizes(bench, sizes, replica)
+
+
+async def _sizes(bench: Bench, sizes: list[int], replica: Replica) -> None:
     cpus = bench.placement.server
     for sockets in sizes:
         name = f"room fan-out, {sockets:,} sockets"
         throughput = bench.add(Figure(f"{name}: deliveries/s", "bare websockets", num, ratio_at_least=GOAL_RATIO))
+        frames = bench.add(Figure(f"{name}: every frame sent/s", "bare websockets", num))
         cost = bench.add(
             Figure(
                 f"{name}: server CPU per delivery",
@@ -177,11 +201,16 @@ async def run(bench: Bench) -> None:
                 target = [(bare_service, bare_service.ws_url("/"))]
                 bare = await measure(bench, "bare", target, str(uuid.uuid4()), sockets)
             print(bare.line(), flush=True)
-            async with bench.hub(silent=True, settings=HUB_SETTINGS) as hub_service:
+            async with bench.hub(replica=replica, settings=HUB_SETTINGS) as hub_service:
                 users = await bench.ensure_users(hub_service, USERS)
-                (room,) = await bench.rooms(hub_service, users)
+                (room,) = await bench.rooms(hub_service, users, prime=False)
                 ours = await measure(bench, "ours", [(hub_service, hub_service.ws_url())], room, sockets)
             print(ours.line())
-            print(f"  ratio ours/bare: {ours.rate / bare.rate:.2f}x", flush=True)
+            print(
+                f"  ratio ours/bare: users' messages {ours.rate / bare.rate:.2f}x,"
+                f" every frame {ours.frame_rate / bare.frame_rate:.2f}x",
+                flush=True,
+            )
             throughput.add(ours.rate, bare.rate)
+            frames.add(ours.frame_rate, bare.frame_rate)
             cost.add(ours.cpu_per_delivery, bare.cpu_per_delivery)

@@ -7,7 +7,8 @@ kernel spreads them over the workers; each message is stored by the sender's wor
 and delivered by every worker to its own members. Measured as in ``fanout`` (same senders, flow control and
 silent replica). The single hub runs on the server CPU; the two workers on both CPUs (so they share one with the
 load generator and Redis), which is why the figure to read is deliveries per second of hub CPU (the workers'
-CPU time summed), with the load generator's and Redis' CPU printed apart.
+CPU time summed), with the load generator's and Redis' CPU printed apart, and Redis' CPU per message published
+(what one more hub subscribing adds to each message is measured by the 2-worker run against the 1-process one).
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ async def run(bench: Bench) -> None:
     per_core = bench.add(
         Figure(f"scale, {sockets:,} sockets: deliveries per hub CPU-second, 2 workers vs 1 process", "1", num)
     )
+    redis_cost = bench.add(
+        Figure(f"scale, {sockets:,} sockets: Redis CPU per message, 2 workers vs 1 process", "1", micros)
+    )
     both = bench.placement.nth_server(0) | bench.placement.nth_server(1)
     async with redis_server(bench.placement.load) as redis:
         settings = {"redis_url": f"redis://127.0.0.1:{redis.port}/0", **fanout.HUB_SETTINGS}
@@ -90,9 +94,21 @@ async def run(bench: Bench) -> None:
                 results.append(result)
                 print(
                     f"{result.line()}; {num(result.deliveries / result.server_cpu)} deliveries per hub CPU-second,"
-                    f" Redis busy {result.others_cpu['redis'] / result.seconds:.0%}",
+                    f" Redis busy {result.others_cpu['redis'] / result.seconds:.0%},"
+                    f" {micros(redis_per_message(result))} of Redis CPU per message",
                     flush=True,
                 )
             one, two = results
             throughput.add(two.rate, one.rate)
             per_core.add(two.deliveries / two.server_cpu, one.deliveries / one.server_cpu)
+            redis_cost.add(redis_per_message(two), redis_per_message(one))
+
+
+def redis_per_message(result: fanout.Result) -> float:
+    """Redis' CPU per user message in the window (messages: the receivers' deliveries over their number)."""
+    messages = result.counted_receivers / result.sockets if result.sockets else 0
+    return result.others_cpu["redis"] / messages if messages else float("nan")
+
+
+def micros(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"

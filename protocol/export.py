@@ -32,8 +32,24 @@ ASYNCAPI_FILE: Final = "asyncapi.json"
 _CHANNEL: Final = "ws"
 
 
+def open_free_form_objects(schema: Any) -> Any:
+    """Say outright that a free-form object (``dict[str, Any]``, msgspec's bare ``{"type": "object"}``) may hold
+    any field: ``additionalProperties: true``. Generators read a bare object as an empty one (openapi-typescript
+    gives ``Record<string, never>``); structs keep their closed shape. Changes ``schema`` in place; returns it."""
+    if isinstance(schema, list):
+        for item in schema:
+            open_free_form_objects(item)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "object" and "properties" not in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = True
+        for value in schema.values():
+            open_free_form_objects(value)
+    return schema
+
+
 def _components(ref_template: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     (client, server), defs = msgspec.json.schema_components((ClientFrame, ServerFrame), ref_template=ref_template)
+    open_free_form_objects(defs)
     defs["ErrorCode"]["x-enum-descriptions"] = {code.value: code.description for code in ErrorCode}
     return client, server, defs
 

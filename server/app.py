@@ -20,6 +20,7 @@ from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
 from . import logs
 from .api import mcp_server
+from .api import realtime as realtime_api
 from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
 from .api.routes import rest_routes, uses_supabase_auth
@@ -39,6 +40,8 @@ from .hub.operators import Operators
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
+from .realtime.service import Realtime
+from .realtime.tokens import Tokens
 from .replies import Leases, ReplicaDirectory, Replies
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
@@ -132,6 +135,38 @@ def route_changes(hub: Hub) -> tuple[OnChange, OnGap]:
         hub.broadcast_local(ResyncFrame(reason=reason, tables=list(TABLES)))
 
     return on_change, on_gap
+
+
+def fan_out(*listeners: tuple[OnChange, OnGap]) -> tuple[OnChange, OnGap]:
+    """One change feed, several listeners (the hub's sockets, Realtime's channels), called in order."""
+
+    async def on_change(change: Change) -> None:
+        for listener, _ in listeners:
+            await listener(change)
+
+    async def on_gap(reason: str) -> None:
+        for _, listener in listeners:
+            await listener(reason)
+
+    return on_change, on_gap
+
+
+@asynccontextmanager
+async def _realtime(
+    settings: Settings, pool: asyncpg.Pool, identity: IdentityBackend, hub: Hub, redis_url: str | None
+) -> AsyncIterator[tuple[Realtime, Tokens] | None]:
+    """``/realtime/v1`` with its own broker connection (broadcast and presence between processes), unless
+    ``SUPABASE_URL`` is set."""
+    if settings.supabase_url is not None or not isinstance(identity, LocalIdentity):
+        yield None
+        return
+    realtime = Realtime(create_broker(redis_url), pool)
+    await realtime.start()
+    hub.on_control(EndSession, lambda ended: realtime.end_session(ended.session_id))
+    try:
+        yield realtime, Tokens(identity.authenticate, identity.anon_key)
+    finally:
+        await realtime.stop()
 
 
 def _signing_keys(settings: Settings) -> SigningKeys:
@@ -243,7 +278,13 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
             leases = Leases(pool, lease=settings.reply_lease_seconds)
-            replies = Replies(sensay, hub, timeout=settings.sensay_timeout * 2, leases=leases)
+            replies = Replies(
+                sensay,
+                hub,
+                timeout=settings.sensay_timeout * 2,
+                leases=leases,
+                delta_interval=settings.reply_delta_ms / 1000,
+            )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
             conductor = RoomConductor(pool, hub, replies, replicas, leases)
             room_service = RoomService(pool, hub, conductor, replicas)
@@ -255,8 +296,10 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             stack.push_async_callback(replies.stop_sweeping)
             await stack.enter_async_context(mcp.running())
 
+            served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
+            listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
-            await feed.start(*route_changes(hub))
+            await feed.start(*fan_out(*listeners))
             stack.push_async_callback(feed.stop)
             stack.enter_context(metrics_listener(settings))
             announce(settings, describe_backends(settings, len(applied)))
@@ -273,6 +316,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 simulations=Simulations(pool, prototypes.context),
                 limiter=limiter,
                 operators=Operators(hub),
+                realtime=served[0] if served else None,
+                realtime_tokens=served[1] if served else None,
             )
             try:
                 yield state
@@ -283,7 +328,13 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 drain = settings.shutdown_drain_seconds
                 await asyncio.gather(replies.drain(drain), conductor.drain(drain))
 
-    routes = [*rest_routes(settings), *endpoint.routes, *mcp_server.routes(mcp), *demo.routes]
+    routes = [
+        *rest_routes(settings),
+        *endpoint.routes,
+        *realtime_api.routes(settings),
+        *mcp_server.routes(mcp),
+        *demo.routes,
+    ]
     middleware = [
         Middleware(
             CORSMiddleware,

@@ -90,6 +90,7 @@ class Settings:
     local_replica_word_delay: float = 0.0
     reply_lease_seconds: float = 10.0
     shutdown_drain_seconds: float = 8.0
+    reply_delta_ms: float = 40.0
     supabase_url: str | None = None
     supabase_anon_key: Secret | None = None
     supabase_jwt_secret: Secret | None = None
@@ -196,6 +197,7 @@ class Settings:
             local_replica_word_delay=reader.number("LOCAL_REPLICA_WORD_DELAY", 0.0, low=0.0, high=10.0),
             reply_lease_seconds=reader.number("REPLY_LEASE_SECONDS", 10.0, low=0.5, high=10.0),
             shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", 8.0, low=0.0, high=300.0),
+            reply_delta_ms=reader.number("REPLY_DELTA_MS", 40.0, low=0.0, high=1000.0),
             supabase_url=reader.optional_http_url("SUPABASE_URL"),
             supabase_anon_key=reader.secret("SUPABASE_ANON_KEY"),
             supabase_jwt_secret=reader.secret("SUPABASE_JWT_SECRET"),

@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 
 from .config import Settings
 from .metrics import VERSION
+from .store.embedded import describe_embedded
 
 if TYPE_CHECKING:
     from .auth.supabase import SupabaseIdentity
@@ -32,7 +33,7 @@ def _where(url: str) -> str:
 
 def describe_database(settings: Settings, migrations_applied: int) -> str:
     if settings.database_url is None:
-        where = f"embedded PostgreSQL in {settings.data_dir / 'pg'}"
+        where = f"embedded {describe_embedded(settings.data_dir)} in {settings.data_dir / 'pg'}"
     else:
         where = f"PostgreSQL at {_where(settings.database_url.reveal())}"
         if settings.database_transaction_pooler:

@@ -15,6 +15,8 @@ from .hub.operators import Operators
 from .prototypes.service import PrototypeService
 from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
+from .realtime.service import Realtime
+from .realtime.tokens import Tokens
 from .replies import ReplicaDirectory
 from .rooms.service import RoomService
 
@@ -31,6 +33,9 @@ class AppState(TypedDict):
     simulations: Simulations
     limiter: RateLimiter
     operators: Operators
+    realtime: Realtime | None
+    """``/realtime/v1``'s channels; ``None`` when ``SUPABASE_URL`` is set."""
+    realtime_tokens: Tokens | None
 
 
 def app_state(conn: HTTPConnection) -> AppState:

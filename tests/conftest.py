@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -110,6 +113,43 @@ async def bob(http: httpx.AsyncClient) -> dict:
 
 def bearer(login: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {login['access_token']}"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary directories of this session's own, not under the per-user ``/tmp/pytest-of-<user>``: pytest makes that
+    directory private (0700) whenever any session starts, which would lock a test's PostgreSQL (run as another user
+    when the tests run as root) out of its data directory should another session start meanwhile."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):  # xdist gives its workers one
+        config.option.basetemp = tempfile.mkdtemp(prefix="sensay-hub-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    basetemp = config.stash.get(_OWN_BASETEMP, None)
+    if basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def shared_redis() -> AsyncIterator[str]:
+    """The URL of a Redis for tests of several processes sharing one: ``TEST_REDIS_URL`` when set (the test command
+    starts a private one), else a private redis-server for this session. Never the one at 6379: tests keep their
+    keys apart by a prefix of their own (``settings.redis_prefix``) and channels named by fresh ids."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server; `python3 -m tests` installs it)")
+    server = PrivateRedis()
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.close()
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """Servers the tests start and stop: a private PostgreSQL and a private Redis (never the shared ones).
 
-PostgreSQL comes from the ``pgserver`` wheel's binaries, run as pgserver's unprivileged user when the tests run
-as root (PostgreSQL refuses to run as root).
+PostgreSQL comes from the embedded database's binaries (``postgres_bin_dir``), run as its unprivileged user when
+the tests run as root (PostgreSQL refuses to run as root).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from server.store.embedded import as_user, make_reachable, postgres_bin_dir, server_user
 
 START_TIMEOUT = 30.0
 
@@ -42,9 +45,7 @@ class PrivatePostgres:
     """
 
     def __init__(self) -> None:
-        import pgserver
-
-        self.bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        self.bin = postgres_bin_dir()
         self.directory = Path(tempfile.mkdtemp(prefix="sensay-hub-pg-"))
         self.pgdata = self.directory / "pgdata"
         self.port = free_port()
@@ -80,22 +81,14 @@ class PrivatePostgres:
     def _init(self) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o755)
-        if os.geteuid() == 0:
-            import pwd
-
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-
-            self._user = "pgserver"
-            ensure_user_exists(self._user)
-            ensure_prefix_permissions(self.pgdata)
-            # The binaries live in the virtualenv, which may sit in a private (0700) directory, as CI's does.
-            ensure_prefix_permissions(self.bin)
-            ensure_folder_permissions(self.bin, 0o555)
-            ensure_folder_permissions(self.bin.parent / "lib", 0o444)
+        self._user = server_user()
+        if self._user is not None:
+            make_reachable(self.pgdata)
+            make_reachable(self.bin)  # a wheel's binaries may sit in a private (0700) virtualenv, as CI's does
             entry = pwd.getpwnam(self._user)
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
         args = ["--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata)]
-        subprocess.run([str(self.bin / "initdb"), *args], check=True, capture_output=True, user=self._user)
+        subprocess.run([str(self.bin / "initdb"), *args], check=True, capture_output=True, **as_user(self._user))
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
@@ -103,7 +96,7 @@ class PrivatePostgres:
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            user=self._user,
+            **as_user(self._user),
         )
 
 

@@ -134,20 +134,31 @@ def test_runs_as_a_non_root_user(final_stage: list[Instruction]) -> None:
     assert users[-1].line < cmd.line
 
 
-def test_data_volume_is_owned_by_the_app_user(final_stage: list[Instruction]) -> None:
-    """/data is created and handed to the app user before it is declared a volume."""
-    volume = only(final_stage, "VOLUME")
-    assert json.loads(volume.args) == ["/data"]
-    user = [i for i in final_stage if i.keyword == "USER"][-1].args
+def test_data_dir_is_owned_by_the_app_user_and_no_volume_is_declared(final_stage: list[Instruction]) -> None:
+    """/data is made and handed to the app user; no anonymous VOLUME is declared, since with an external database
+    (the image's default) nothing there must outlive the container: the embedded one is run with ``-v``."""
+    assert [i for i in final_stage if i.keyword == "VOLUME"] == []
+    user = [i for i in final_stage if i.keyword == "USER"][-1]
     chowns = [i for i in final_stage if i.keyword == "RUN" and "chown" in i.args and "/data" in i.args]
     assert chowns, "nothing chowns /data"
-    assert chowns[0].line < volume.line
+    assert chowns[0].line < user.line
     chown_args = chowns[0].args.split("chown", 1)[1].split()
     owner = next(a for a in chown_args if not a.startswith("-"))
-    uid = user.split(":")[0]
+    uid = user.args.split(":")[0]
     useradd = " ".join(i.args for i in final_stage if i.keyword == "RUN" and "useradd" in i.args)
     # The owner may be named or numeric; either way it must be the USER the process runs as.
     assert owner.split(":")[0] == uid or (f"--uid {uid}" in useradd and owner.split(":")[0] in useradd)
+
+
+def test_readme_and_license_go_into_the_package_and_the_image(instructions: list[Instruction]) -> None:
+    """README.md and LICENSE are in the build before the package is built (its metadata names both), and in the
+    final image under /usr/share/doc."""
+    copies = [i for i in instructions if i.keyword == "COPY"]
+    build, final = stages(instructions)[0], stages(instructions)[-1]
+    package = next(i for i in build if i.keyword == "RUN" and "--no-deps" in i.args)
+    assert any({"README.md", "LICENSE"} <= set(c.args.split()[:-1]) and c.line < package.line for c in copies)
+    docs = [i for i in final if i.keyword == "COPY" and "README.md" in i.args and "LICENSE" in i.args]
+    assert docs and docs[0].args.split()[-1].startswith("/usr/share/doc/")
 
 
 def test_environment_and_port(final_stage: list[Instruction]) -> None:
@@ -228,7 +239,8 @@ def test_dependencies_are_installed_before_the_source_is_copied(instructions: li
     assert before, "pyproject.toml is never copied before the dependency install"
     for copy in before:
         assert copy.args.split()[:-1] == ["pyproject.toml", "requirements.lock"], f"line {copy.line}: COPY {copy.args}"
-    source = [c for c in copies if c.line > deps.line]
+    docs = "/usr/share/doc/"
+    source = [c for c in copies if c.line > deps.line and not c.args.split()[-1].startswith(docs)]
     assert source, "the source is never copied"
     package = [i for i in installs if i.line > max(c.line for c in source)]
     assert package and "--no-deps" in package[0].args
@@ -251,9 +263,11 @@ def test_dependencies_come_from_the_hashed_lock(instructions: list[Instruction])
 
 
 def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
-    """.dockerignore excludes the virtualenv, git, the data dir, caches, tests and benchmarks."""
+    """.dockerignore excludes the virtualenv, git, the data dir, caches, tests, benchmarks, Node's packages and build
+    output, and local secrets."""
     ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
-    for entry in (".venv", ".git", ".sensay-hub", ".pytest_cache", ".ruff_cache", "**/__pycache__", "tests", "bench"):
+    local = (".venv", ".git", ".sensay-hub", ".pytest_cache", ".ruff_cache", "**/__pycache__", "tests", "bench")
+    for entry in (*local, "**/node_modules", "**/dist", "**/.test-build", ".env"):
         assert entry in ignored, entry
-    for needed in ("pyproject.toml", "server", "protocol"):
+    for needed in ("pyproject.toml", "server", "protocol", "README.md", "LICENSE", "requirements.lock"):
         assert needed not in ignored, needed

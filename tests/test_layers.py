@@ -28,6 +28,7 @@ LAYERS: Final[dict[str, int]] = {
     "chat": 4,
     "rooms": 4,
     "prototypes": 4,
+    "realtime": 4,
     # the one reply pipeline
     "replies": 3,
     # delivery

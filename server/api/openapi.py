@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.types import ASGIApp
 
 from protocol import ErrorCode
+from protocol.export import open_free_form_objects
 
 from .operation import JSON, Answer, ApiRoute, Operation, operation, routes_of
 from .problems import PROBLEM_MEDIA_TYPE, ProblemDocument
@@ -94,8 +95,10 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "version": version("sensay-hub"),
             "description": (
                 "REST API of sensay-hub. Chat, rooms and live changes are also on the WebSocket at `/ws` "
-                "(`asyncapi.json`). Errors are RFC 9457 problem documents whose `code` is the socket's error code "
-                "for the same cause; `/auth/v1` answers in GoTrue's shapes instead."
+                "(`asyncapi.json`); supabase-js's Realtime (Phoenix channels with `postgres_changes`, `broadcast` "
+                "and `presence`) is on the WebSocket at `/realtime/v1/websocket` unless `SUPABASE_URL` is set. "
+                "Errors are RFC 9457 problem documents whose `code` is the socket's error code for the same cause; "
+                "`/auth/v1` answers in GoTrue's shapes instead."
             ),
         },
         "servers": SERVERS,
@@ -121,6 +124,7 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     }
     # As served: tuples (schema defaults) become lists.
     served: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(document))
+    open_free_form_objects(served)
     return served
 
 

@@ -13,6 +13,7 @@ from . import (
     metrics,
     mock,
     openapi,
+    postgrest,
     prototypes,
     replicas,
     rooms,
@@ -34,6 +35,7 @@ def rest_routes(settings: Settings) -> list[BaseRoute]:
         *server_api.routes,
         *auth.routes,
         *([] if uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
+        *([] if uses_supabase_auth(settings) else postgrest.routes),
         *conversations.routes,
         *tasks.routes,
         *replicas.routes,

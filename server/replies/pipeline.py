@@ -39,6 +39,7 @@ from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
 from ..store.errors import unreachable
 from . import faults
+from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, Leases, ReplyState
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH: Final = 32
 POLL_SECONDS: Final = 0.25
+DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
 HANDOVER_SECONDS: Final = 2.0
 """How long a reply cancelled at shutdown may take to close its Sensay stream before it is handed over."""
@@ -121,12 +123,15 @@ class Replies:
         *,
         timeout: float = 120.0,
         leases: Leases | None = None,
+        delta_interval: float = DELTA_INTERVAL,
     ) -> None:
         self.sensay = sensay
         self.hub = hub
         self.timeout = timeout
         """Seconds a whole reply may take (Sensay retries included) before it fails as unavailable."""
         self.leases = leases
+        self.delta_interval = delta_interval
+        """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
         self._storages: dict[str, ReplyStorage] = {}
         self._durable: set[str] = set()
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
@@ -147,16 +152,25 @@ class Replies:
         self._resumers[kind] = resume
 
     async def run(
-        self, job: ReplyJob, *, restart: bool = False, asked_since: datetime | None = None, resumable: bool = False
+        self,
+        job: ReplyJob,
+        *,
+        restart: bool = False,
+        fresh: bool = False,
+        asked_since: datetime | None = None,
+        resumable: bool = False,
     ) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
         ``restart``: the reply may have been under way in a process that died (clients drop its deltas); a reply
-        found stored is shown again. ``asked_since``: Sensay may have been asked for it since then (its
-        history is looked in first). ``resumable``: the caller's lease takes the work up again after a database
-        outage (the audience is told the reply is delayed, not failed). Cancelling the call drops the reply.
+        found stored is shown again. ``fresh``: no attempt before this one can have kept it (it is not looked
+        for). ``asked_since``: Sensay may have been asked for it since then (its history is looked in first).
+        ``resumable``: the caller's lease takes the work up again after a database outage (the audience is told
+        the reply is delayed, not failed). Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
-        return await self._produce(job, None, restart=restart, asked_since=asked_since, resumable=resumable)
+        return await self._produce(
+            job, None, restart=restart, fresh=fresh, asked_since=asked_since, resumable=resumable
+        )
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -189,6 +203,7 @@ class Replies:
         claim: Claim | None,
         *,
         restart: bool = False,
+        fresh: bool = False,
         asked_since: datetime | None = None,
         resumable: bool = False,
     ) -> Reply:
@@ -196,7 +211,9 @@ class Replies:
         timing = _Timing(job.kind)
         asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
         try:
-            reply = await storage.existing(job)
+            # A reply claimed for the first time was never under way: nothing to look for.
+            fresh = fresh or (claim is not None and claim.attempt == 1)
+            reply = None if fresh else await storage.existing(job)
             if reply is not None:
                 # Kept by a run that may have ended before showing it (a crash, a failure after it): a stored reply
                 # is a shown reply. A durable reply recorded as published never comes here (it is done).
@@ -423,15 +440,19 @@ class Replies:
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
         deadline = asyncio.get_running_loop().time() + self.timeout
-        async with asyncio.timeout_at(deadline):
+        show = partial(self._show_delta, job, storage)
+        async with asyncio.timeout_at(deadline), DeltaCoalescer(show, self.delta_interval) as deltas:
             async for text in self.sensay.chat_stream(
                 job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history, deadline=deadline
             ):
                 if not parts:
                     timing.first_delta()
-                await self._send(job.audience, storage.delta(job, len(parts), text))
+                await deltas.add(text)
                 parts.append(text)
         return "".join(parts)
+
+    async def _show_delta(self, job: ReplyJob, storage: ReplyStorage, index: int, text: str) -> None:
+        await self._send(job.audience, storage.delta(job, index, text))
 
     async def _send(self, audience: Audience | None, frame: ServerFrame | None) -> None:
         """Show ``frame``; a fan-out failure is logged, never fatal (the kept reply is found by ``resume``)."""

@@ -15,6 +15,11 @@ that stops lets each room's current turn finish, then hands the run over. A run 
 the room its turn is delayed and is taken up again once the database answers. A failed run is kept as failed: when
 the same ``room.send`` comes again, the run is carried out again the same way, so only the failed turn and those
 after it ask Sensay.
+
+A room has at most one run under way and one waiting: a message that arrives during a run replaces the waiting
+one (its run would only be superseded before it began), so a room whose replicas are busy costs nothing per
+message. ``room.turns`` tells members what changes: ``running`` when the room's replicas start taking turns,
+the ending when they stop; a run superseded by the next one, and the next one starting, announce nothing.
 """
 
 from __future__ import annotations
@@ -145,6 +150,12 @@ class Run:
     """The run was taken up from a process that died: a turn it was streaming starts over."""
     started: float = 0.0
     """When the run began (loop time), after the run before it ended: its time limit counts from here."""
+
+    @property
+    def fresh(self) -> bool:
+        """The run's first attempt: none of its turns can have been kept before."""
+        return self.claim is not None and self.claim.attempt == 1 and not self.taken_up
+
     last: StoredMessage = field(init=False)
     """The latest message of the run: the trigger, then each reply."""
 
@@ -163,6 +174,11 @@ class RoomConductor:
         self.leases = leases
         self._draining = False
         self._runs: dict[UUID, Run] = {}
+        """The run under way in each room."""
+        self._waiting: dict[UUID, Run] = {}
+        """The run of each room's newest message, to start when the run under way ends."""
+        self._shown: dict[UUID, _Ending | None] = {}
+        """Rooms whose members were told ``running`` and not yet the ending (the last run's ending, once known)."""
         self._previous: dict[UUID, str] = {}
         self._previous_at_start: dict[str, str | None] = {}
         """Who spoke before each failed run began, so its re-run plans the same turns (this process's runs)."""
@@ -172,17 +188,31 @@ class RoomConductor:
 
     def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
-        earlier = self._runs.get(room.id)
-        if earlier is not None:
-            earlier.superseded.set()
         run = Run(room, message, claim=claim, taken_up=claim is not None)
-        if message.id in self._previous_at_start:
-            run.previous = self._previous_at_start[message.id]
+        current = self._runs.get(room.id)
+        if current is None:
+            self._start(run)
+            return
+        current.superseded.set()
+        self._drop_waiting(room.id)
+        self._waiting[room.id] = run
+
+    def _start(self, run: Run) -> None:
+        room = run.room
+        if run.trigger.id in self._previous_at_start:
+            run.previous = self._previous_at_start[run.trigger.id]
         else:
             run.previous = self._previous.get(room.id)
-        run.task = asyncio.create_task(self._run(run, earlier), name=f"room-run-{room.id}")
+        run.task = asyncio.create_task(self._run(run), name=f"room-run-{room.id}")
         run.task.add_done_callback(partial(log_task_failure, logger))
         self._runs[room.id] = run
+
+    def _drop_waiting(self, room_id: UUID) -> None:
+        """Forget the room's waiting run: it never starts (a run taken up from a dead process is settled)."""
+        dropped = self._waiting.pop(room_id, None)
+        if dropped is not None and dropped.claim is not None:
+            settle = asyncio.create_task(self._record(dropped, None), name=f"room-run-dropped-{room_id}")
+            settle.add_done_callback(partial(log_task_failure, logger))
 
     async def retry(self, room: Room, message: StoredMessage) -> bool:
         """Run the turns of ``message`` again if its run failed (the member sent it again); ``False`` if not."""
@@ -193,8 +223,8 @@ class RoomConductor:
             return False
         if outcome is None or outcome.state is not ReplyState.FAILED:
             return False
-        running = self._runs.get(room.id)
-        if running is not None and running.trigger.id == message.id:
+        planned = (self._runs.get(room.id), self._waiting.get(room.id))
+        if any(r is not None and r.trigger.id == message.id for r in planned):
             return False  # being re-run already
         logger.info("room %s: re-running the failed turns of %s", room.id, message.id)
         self.trigger(room, message)
@@ -202,6 +232,7 @@ class RoomConductor:
 
     async def stop(self, room_id: UUID, reason: str) -> bool:
         """Stop the room's run at once (a reply being streamed is dropped); ``False`` if none was running."""
+        self._drop_waiting(room_id)
         run = self._runs.get(room_id)
         if run is None or run.task is None or run.task.done():
             return False
@@ -212,15 +243,20 @@ class RoomConductor:
 
     async def drain(self, timeout: float) -> None:
         """Let each room's current turn finish (within ``timeout``), then hand its run over: another process (or
-        this one restarted) carries on with the next turn at once."""
+        this one restarted) carries on with the next turn at once. Nothing new is claimed meanwhile: a room's
+        waiting run is left pending for another process."""
         self._draining = True
-        tasks = [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=timeout)
-            for task in pending:
-                task.cancel(SHUTTING_DOWN)
+        self.leases.close()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while tasks := [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]:
+            # A run that ends starts its room's waiting run: wait for those too, within the same time.
+            left = deadline - asyncio.get_running_loop().time()
+            _done, pending = await asyncio.wait(tasks, timeout=max(0.0, left))
             if pending:
+                for task in pending:
+                    task.cancel(SHUTTING_DOWN)
                 await asyncio.wait(pending, timeout=HANDOVER_SECONDS)
+                return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
         frame = RoomTurnsFrame(
@@ -228,16 +264,38 @@ class RoomConductor:
         )
         await self.hub.send_to_channel(room_stream(str(run.room.id)), frame)
 
-    async def _run(self, run: Run, earlier: Run | None) -> None:
-        if earlier is not None and earlier.task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(earlier.task)  # its failure was reported by its own run
-        if run.claim is None and not await self._claim(run):
-            if self._runs.get(run.room.id) is run:
-                del self._runs[run.room.id]
-            return  # another process runs it, or it ran already
+    async def _run(self, run: Run) -> None:
+        room_id = run.room.id
+        try:
+            await self._carry_out(run)
+        finally:
+            if self._runs.get(room_id) is run:
+                del self._runs[room_id]
+            following = self._waiting.pop(room_id, None)
+            if following is not None:
+                self._start(following)  # the room's turns go on: its members hear of it when they end
+        ending = self._shown.get(room_id)
+        if ending is not None and room_id not in self._runs:
+            del self._shown[room_id]
+            await self._announce(ending.run, ending.state, ending.reason)
+
+    async def _carry_out(self, run: Run) -> None:
+        """Claim the run and take its turns; the ending is kept for the announcement (see ``_shown``)."""
+        room_id = run.room.id
+        try:
+            if run.claim is None and not await self._claim(run):
+                return  # another process runs it, or it ran already
+        except asyncio.CancelledError as exc:
+            if self._shown.pop(room_id, None) is not None:  # the room's turns stop before this run began
+                await asyncio.shield(self._announce(run, RunState.STOPPED, _cancelled(exc)))
+            raise
+        if run.superseded.is_set():
+            await self._record(run, None)  # a newer message came while it was claimed: it never began
+            return
         run.started = asyncio.get_running_loop().time()
-        await self._announce(run, RunState.RUNNING)
+        if room_id not in self._shown:
+            await self._announce(run, RunState.RUNNING)
+        self._shown[room_id] = None
         state, reason = RunState.IDLE, DONE
         heartbeat = self._keep(run)
         try:
@@ -249,12 +307,13 @@ class RoomConductor:
         except TimeoutError:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
-            state, reason = RunState.STOPPED, (str(exc.args[0]) if exc.args else "stopped")
+            state, reason = RunState.STOPPED, _cancelled(exc)
             if reason == SHUTTING_DOWN:  # handed over: the run carries on elsewhere, nothing to announce
                 await asyncio.shield(self._hand_over(run, heartbeat))
                 raise
             if reason != TAKEN_OVER:
                 await asyncio.shield(self._record(run, None))
+            self._shown.pop(room_id, None)
             await asyncio.shield(self._announce(run, state, reason))
             raise
         except _HandedOver:
@@ -282,9 +341,8 @@ class RoomConductor:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
-            if self._runs.get(run.room.id) is run:
-                del self._runs[run.room.id]
-        await self._announce(run, state, reason)
+        if room_id in self._shown:
+            self._shown[room_id] = _Ending(run, state, reason)
 
     async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None) -> None:
         if heartbeat is not None:
@@ -460,7 +518,7 @@ class RoomConductor:
         asked_since = run.claim.asked_at if run.taken_up and run.claim is not None else None
         try:
             reply = await self.replies.run(
-                job, restart=run.taken_up, asked_since=asked_since, resumable=run.claim is not None
+                job, restart=run.taken_up, fresh=run.fresh, asked_since=asked_since, resumable=run.claim is not None
             )
         except DomainError as exc:
             raise _Reported from exc
@@ -509,6 +567,20 @@ class RoomConductor:
 def _seat(replica: Replica) -> Seat:
     profile = " ".join(filter(None, [replica.short_description, replica.purpose, *replica.tags]))
     return Seat(replica.uuid, replica.name, profile)
+
+
+def _cancelled(exc: asyncio.CancelledError) -> str:
+    """Why a run was cancelled (the reason given to ``cancel``)."""
+    return str(exc.args[0]) if exc.args else "stopped"
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a room's last run ended, announced once no run follows it."""
+
+    run: Run
+    state: RunState
+    reason: str
 
 
 class _Reported(Exception):

@@ -14,7 +14,6 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 
-from ..broker.test_brokers import REDIS_URL
 from ..conftest import bearer
 from ..utils import connect, run_server, signup_and_login
 
@@ -23,8 +22,8 @@ OPERATOR = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-async def two_nodes(settings: Settings, replica: LocalReplica) -> AsyncIterator[tuple[str, str]]:
-    shared = replace(settings, service_key=Secret(KEY), redis_url=Secret(REDIS_URL))
+async def two_nodes(settings: Settings, replica: LocalReplica, shared_redis: str) -> AsyncIterator[tuple[str, str]]:
+    shared = replace(settings, service_key=Secret(KEY), redis_url=Secret(shared_redis))
     async with (
         run_server(create_app(shared, replica=replica)) as a,
         run_server(create_app(shared, replica=replica)) as b,

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import httpx
 import jwt
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -15,7 +14,6 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
-from ..broker.test_brokers import REDIS_URL, redis_answers
 from ..utils import connect, run_server
 from .gotrue_support import bearer, gotrue_client, gotrue_settings, login, refresh, signup
 
@@ -42,18 +40,18 @@ async def test_es256_tokens_carry_the_published_key(settings: Settings, replica:
     assert stat.S_IMODE((es256.data_dir / "jwt-es256.pem").stat().st_mode) == 0o600
 
 
-async def test_nodes_sharing_the_key_are_one_auth_service(settings: Settings, replica: LocalReplica) -> None:
+async def test_nodes_sharing_the_key_are_one_auth_service(
+    settings: Settings, replica: LocalReplica, shared_redis: str
+) -> None:
     """With one JWT_SIGNING_KEY and JWT_SECRET on Redis, a session from node A works on node B, refreshes
     there, and a logout through /auth/v1 on A closes its socket on B with 4003."""
-    if not await redis_answers():
-        pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
     pem = (
         ec.generate_private_key(ec.SECP256R1())
         .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         .decode()
     )
     shared = replace(
-        gotrue_settings(settings, jwt_signing="es256", jwt_signing_key=Secret(pem)), redis_url=Secret(REDIS_URL)
+        gotrue_settings(settings, jwt_signing="es256", jwt_signing_key=Secret(pem)), redis_url=Secret(shared_redis)
     )
     async with (
         run_server(create_app(replace(shared, data_dir=settings.data_dir / "a"), replica=replica)) as node_a,

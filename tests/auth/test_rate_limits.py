@@ -12,7 +12,6 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
-from ..broker.test_brokers import REDIS_URL, redis_answers
 from ..utils import run_server
 from .gotrue_support import PASSWORD, gotrue_client, gotrue_settings, login, refresh, signup
 
@@ -91,11 +90,11 @@ async def test_signups_and_refreshes_per_address(hub: str) -> None:
         assert_limited(await refresh(auth, token))
 
 
-async def test_limits_hold_across_processes_on_redis(settings: Settings, replica: LocalReplica) -> None:
+async def test_limits_hold_across_processes_on_redis(
+    settings: Settings, replica: LocalReplica, shared_redis: str
+) -> None:
     """Two nodes on one Redis count together: attempts on node A use up what node B allows."""
-    if not await redis_answers():
-        pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
-    shared = replace(limited(settings, rate_limit_login="3/minute"), redis_url=Secret(REDIS_URL))
+    shared = replace(limited(settings, rate_limit_login="3/minute"), redis_url=Secret(shared_redis))
     async with (
         run_server(create_app(shared, replica=replica)) as node_a,
         run_server(create_app(shared, replica=replica)) as node_b,

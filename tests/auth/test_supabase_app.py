@@ -18,7 +18,6 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
-from ..broker.test_brokers import REDIS_URL
 from ..utils import connect, run_server
 from .gotrue_peer import GoTruePeer, SigningKey
 
@@ -103,7 +102,9 @@ async def test_bad_supabase_tokens_are_refused(supabase_app: tuple[str, GoTruePe
         assert ws.close_code == 4001
 
 
-async def test_logout_on_one_node_refuses_the_token_on_another(settings: Settings, replica: LocalReplica) -> None:
+async def test_logout_on_one_node_refuses_the_token_on_another(
+    settings: Settings, replica: LocalReplica, shared_redis: str
+) -> None:
     """Supabase keeps no session table of ours: a logout travels to every node through the broker."""
     peer = GoTruePeer()
     async with run_server(peer.app) as peer_url:
@@ -112,7 +113,7 @@ async def test_logout_on_one_node_refuses_the_token_on_another(settings: Setting
             jwt_secret=None,
             supabase_url=peer_url,
             supabase_anon_key=Secret(peer.anon_key),
-            redis_url=Secret(REDIS_URL),
+            redis_url=Secret(shared_redis),
         )
         async with (
             run_server(create_app(configured, replica=replica)) as node_a,

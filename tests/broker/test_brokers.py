@@ -7,33 +7,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from redis.asyncio import Redis
 
 from server.broker import Broker, create_broker
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-async def redis_answers() -> bool:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        return bool(await client.ping())
-    except OSError:
-        return False
-    finally:
-        await client.aclose()
-
 
 @pytest.fixture(params=["memory", "redis"])
-async def make_broker(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Broker]]:
+async def make_broker(request: pytest.FixtureRequest, shared_redis: str) -> AsyncIterator[Callable[[], Broker]]:
     """Brokers that share one bus: the same object for memory, separate connections for Redis."""
-    if request.param == "redis" and not await redis_answers():
-        pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
+    redis_url = shared_redis if request.param == "redis" else None
     made: list[Broker] = []
     shared = create_broker(None)
 
     def make() -> Broker:
-        broker = shared if request.param == "memory" else create_broker(REDIS_URL)
+        broker = shared if redis_url is None else create_broker(redis_url)
         made.append(broker)
         return broker
 
@@ -65,11 +51,9 @@ async def test_delivers_only_subscribed_channels(make_broker: Callable[[], Broke
     assert len(received) == 1
 
 
-async def test_redis_fans_out_between_separate_brokers() -> None:
+async def test_redis_fans_out_between_separate_brokers(shared_redis: str) -> None:
     """Two processes' brokers (separate connections) see each other's frames, in order."""
-    if not await redis_answers():
-        pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
-    node_a, node_b = create_broker(REDIS_URL), create_broker(REDIS_URL)
+    node_a, node_b = create_broker(shared_redis), create_broker(shared_redis)
     got_a: list[str] = []
     got_b: list[str] = []
     await node_a.connect(lambda _c, p: got_a.append(p))

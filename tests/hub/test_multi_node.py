@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 
-from ..broker.test_brokers import REDIS_URL, redis_answers
 from ..conftest import TEST_JWT_SECRET, bearer
 from ..services import PrivateRedis
 from ..test_cli import serving
@@ -51,10 +49,10 @@ async def make_room(http: httpx.AsyncClient, owner: dict, member: dict) -> str:
     return str(response.json()["id"])
 
 
-async def test_tabs_on_different_nodes_see_the_same_conversation(settings: Settings, replica: LocalReplica) -> None:
-    if not await redis_answers():
-        pytest.fail("Redis must answer at 127.0.0.1:6379 (.ci/run starts it)")
-    shared = replace(settings, redis_url=Secret(REDIS_URL))
+async def test_tabs_on_different_nodes_see_the_same_conversation(
+    settings: Settings, replica: LocalReplica, shared_redis: str
+) -> None:
+    shared = replace(settings, redis_url=Secret(shared_redis))
     async with (
         run_server(create_app(shared, replica=replica)) as node_a,
         run_server(create_app(shared, replica=replica)) as node_b,

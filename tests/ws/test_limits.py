@@ -13,7 +13,6 @@ from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
-from ..broker.test_brokers import REDIS_URL
 from ..conftest import bearer
 from ..utils import WsClient, connect, run_server, sample, scrape, signup_and_login
 
@@ -90,10 +89,10 @@ async def test_frames_per_user_are_limited_across_sockets_then_reset(settings: S
 
 @pytest.mark.redis
 async def test_frames_per_user_are_limited_across_processes_with_redis(
-    settings: Settings, replica: LocalReplica
+    settings: Settings, replica: LocalReplica, shared_redis: str
 ) -> None:
     """Two processes sharing Redis count one user's frames together: the budget spent on one is gone on the other."""
-    shared = replace(settings, ws_user_frame_rate="6/10seconds", redis_url=Secret(REDIS_URL))
+    shared = replace(settings, ws_user_frame_rate="6/10seconds", redis_url=Secret(shared_redis))
     async with (
         run_server(create_app(shared, replica=replica)) as node_a,
         run_server(create_app(shared, replica=replica)) as node_b,
