@@ -268,6 +268,23 @@ class Load:
                 await asyncio.sleep(0.05)
         print("streaming", self.streaming(), "answered", self.all_answered())
 
+    async def until_holding(self, process: Process, count: int) -> None:
+        """Until ``process`` holds the leases of ``count`` replies (it is streaming them)."""
+        assert process.process is not None
+        pid = f":{process.process.pid}:"
+        conn = await asyncpg.connect(self.cluster.database_url)
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    held = await conn.fetchval(
+                        "SELECT count(*) FROM replies WHERE state = 'running' AND strpos(holder, $1) > 0", pid
+                    )
+                    if held >= count:
+                        return
+                    await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
     def all_answered(self) -> bool:
         return all(any(mid in tab.answered for tab in user.tabs) for user in self.users for mid in user.sent)
 
@@ -418,12 +435,12 @@ async def test_sigterm_mid_reply_hands_the_replies_over(setting: Callable[..., A
         print("started", time.monotonic() - t0)
         await load.connect()
         print("connected", time.monotonic() - t0)
-        await load.talk(USERS * MESSAGES)
-        print("talked", time.monotonic() - t0)
-        await load.until_streaming(USERS * MESSAGES // 3)
+        talking = asyncio.create_task(load.talk(USERS * MESSAGES))
+        await load.until_holding(cluster.hubs[0], 3)  # the deploy strikes while hub 0 streams replies
         print("streaming", time.monotonic() - t0)
         assert await terminate(cluster.hubs[0]) == 0
         print("terminated", time.monotonic() - t0)
+        await talking
         counts = await load.settle_and_count()
         counts.assert_none_lost(USERS * MESSAGES)
         assert counts.taken_up > 0 and counts.restarts > 0
