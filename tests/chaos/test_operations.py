@@ -47,7 +47,8 @@ CHAT = f"chat:{ADA_LOVELACE_UUID}"
 
 class Tab:
     """One socket of a user: reconnects to the next hub after a drop, re-joins its rooms and resumes every stream it
-    follows from the last seq it saw (as the TypeScript client does); never re-sends an acked frame."""
+    follows from the last seq before its first hole (as the TypeScript client does); never re-sends an acked
+    frame."""
 
     def __init__(self, token: str, urls: list[str], hub: int) -> None:
         self.token = token
@@ -57,7 +58,7 @@ class Tab:
         self.ready = asyncio.Event()
         self.ws: websockets.ClientConnection | None = None
         self.drops = 0
-        self.seq: defaultdict[str, int] = defaultdict(int)
+        self.seen: defaultdict[str, set[int]] = defaultdict(set)
         self.replies: dict[str, set[str]] = defaultdict(set)
         """Replica message ids received (live or replayed), per stream."""
         self.acks: dict[str, dict[str, Any]] = {}
@@ -123,9 +124,17 @@ class Tab:
             self.hub = (self.hub + 1) % len(self.urls)
             await asyncio.sleep(0.2)
 
+    def contiguous(self, stream: str) -> int:
+        """The last seq before the first hole: resuming from it fills holes (as the TypeScript client does; live
+        frames of one stream published by different processes may arrive out of order)."""
+        seen, seq = self.seen[stream], 0
+        while seq + 1 in seen:
+            seq += 1
+        return seq
+
     async def _resume(self) -> None:
         assert self.ws is not None
-        streams = {CHAT: self.seq[CHAT], **{f"room:{room}": self.seq[f"room:{room}"] for room in self.rooms}}
+        streams = {CHAT: self.contiguous(CHAT), **{f"room:{r}": self.contiguous(f"room:{r}") for r in self.rooms}}
         await self.ws.send(json.dumps({"type": "resume", "id": f"r-{uuid.uuid4().hex[:6]}", "streams": streams}))
 
     async def _handle(self, frame: dict[str, Any]) -> None:
@@ -134,7 +143,7 @@ class Tab:
             self.acks[frame["id"]] = frame
         elif kind == "message":
             message = frame["message"]
-            self.seq[message["stream"]] = max(self.seq[message["stream"]], message["seq"])
+            self.seen[message["stream"]].add(message["seq"])
             if message["sender"] == "replica":
                 self.replies[message["stream"]].add(message["id"])
                 self.answered.add(message.get("reply_to") or "")
@@ -365,6 +374,12 @@ class Load:
                 counts.notices += len(tab.notices)
         counts.duplicates = sum(n - 1 for n in replies.values() if n > 1) + sum(n - 1 for n in turns.values() if n > 1)
         counts.never_shown = self._unshown(chats, rooms)
+        reply_of = {row["reply_to"]: row["id"] for row in chats}
+        for user in self.users:
+            for tab in user.tabs:
+                for mid in user.sent:
+                    if reply_of.get(mid) not in tab.replies[CHAT]:
+                        print(f"never shown: reply to {mid} (tab dropped {tab.drops} times)")
         chat_prompts = {prompt for prompt in calls if any(c in prompt for u in self.users for c in u.sent.values())}
         room_calls = [n for prompt, n in calls.items() if prompt not in chat_prompts]
         counts.room_turns = len(room_calls)
