@@ -48,11 +48,14 @@ def num(value: float, digits: int = 0) -> str:
 
 def p99(report: dict[str, Any]) -> float:
     """A load's p99 latency; infinite when some sends never finished (they would be its slowest)."""
-    return float(report["latency"]["p99"]) if not report["unfinished"] else math.inf
+    value = report["latency"]["p99"]
+    if report["unfinished"]:
+        return math.inf
+    return float(value) if value is not None else math.nan  # nothing sent in the window finished: no sample
 
 
-def ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:,.1f} ms"
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None or math.isnan(seconds) else f"{seconds * 1000:,.1f} ms"
 
 
 @dataclass

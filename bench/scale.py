@@ -7,8 +7,10 @@ kernel spreads them over the workers; each message is stored by the sender's wor
 and delivered by every worker to its own members. Measured as in ``fanout`` (same senders, flow control and
 silent replica). The single hub runs on the server CPU; the two workers on both CPUs (so they share one with the
 load generator and Redis), which is why the figure to read is deliveries per second of hub CPU (the workers'
-CPU time summed), with the load generator's and Redis' CPU printed apart, and Redis' CPU per message published
-(what one more hub subscribing adds to each message is measured by the 2-worker run against the 1-process one).
+CPU time summed), with the load generator's CPU printed apart. Redis' own cost per message is measured apart
+(``bench._redis_cost``: 20,000 publishes of the hub's size to 1, 2, 8 and 32 subscribed connections, Redis' CPU
+from ``INFO cpu``): what it takes to fan a message out to N hub processes, the figure that says how far one Redis
+carries.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import fanout
+from bench import _redis_cost, fanout
 from bench._context import Bench
 from bench._report import Figure, num
 from bench._services import BenchError, Service, redis_server
@@ -65,9 +67,7 @@ async def run(bench: Bench) -> None:
     per_core = bench.add(
         Figure(f"scale, {sockets:,} sockets: deliveries per hub CPU-second, 2 workers vs 1 process", "1", num)
     )
-    redis_cost = bench.add(
-        Figure(f"scale, {sockets:,} sockets: Redis CPU per message, 2 workers vs 1 process", "1", micros)
-    )
+    redis_cost = bench.add(Figure("Redis CPU per message published, 32 subscribed processes vs 1", "1", micros))
     both = bench.placement.nth_server(0) | bench.placement.nth_server(1)
     async with redis_server(bench.placement.load) as redis:
         settings = {"redis_url": f"redis://127.0.0.1:{redis.port}/0", **fanout.HUB_SETTINGS}
@@ -94,20 +94,21 @@ async def run(bench: Bench) -> None:
                 results.append(result)
                 print(
                     f"{result.line()}; {num(result.deliveries / result.server_cpu)} deliveries per hub CPU-second,"
-                    f" Redis busy {result.others_cpu['redis'] / result.seconds:.0%},"
-                    f" {micros(redis_per_message(result))} of Redis CPU per message",
+                    f" Redis busy {result.others_cpu['redis'] / result.seconds:.0%}",
                     flush=True,
                 )
             one, two = results
             throughput.add(two.rate, one.rate)
             per_core.add(two.deliveries / two.server_cpu, one.deliveries / one.server_cpu)
-            redis_cost.add(redis_per_message(two), redis_per_message(one))
-
-
-def redis_per_message(result: fanout.Result) -> float:
-    """Redis' CPU per user message in the window (messages: the receivers' deliveries over their number)."""
-    messages = result.counted_receivers / result.sockets if result.sockets else 0
-    return result.others_cpu["redis"] / messages if messages else float("nan")
+        messages = 2_000 if bench.quick else 20_000
+        costs = {n: await _redis_cost.per_message(redis.port, n, messages) for n in (1, 2, 8, 32)}
+        print(
+            "  Redis CPU per message published: "
+            + ", ".join(f"{micros(cost)} to {n} subscriber{'s' if n > 1 else ''}" for n, cost in costs.items())
+            + f" (≈ {micros(costs[1])} + {micros((costs[32] - costs[1]) / 31)} per more subscriber)",
+            flush=True,
+        )
+        redis_cost.add(costs[32], costs[1])
 
 
 def micros(seconds: float) -> str:

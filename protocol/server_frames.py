@@ -172,7 +172,8 @@ class ChangeFrame(_ServerFrame, tag="change", kw_only=True):
 class ResyncFrame(_ServerFrame, tag="resync", kw_only=True):
     """Frames may have been missed. The change feed had a gap: re-fetch `tables` over REST. The broker between
     processes had one: send `resume` for each of `streams` you follow (and for every chat stream you follow when
-    `all_chats`); presence and typing in those rooms may be stale too (join the room again for a `room.presence`).
+    `all_chats`), from the seq `resume_from` names for it, else from the last seq you have; presence and typing in
+    those rooms may be stale too (join the room again for a `room.presence`).
     """
 
     reason: Annotated[str, msgspec.Meta(description="Human-readable cause; not meant to be parsed.")]
@@ -183,6 +184,15 @@ class ResyncFrame(_ServerFrame, tag="resync", kw_only=True):
     all_chats: Annotated[
         bool, msgspec.Meta(description="Frames of all your chat streams (and replies) may have been missed.")
     ] = False
+    resume_from: Annotated[
+        dict[str, int],
+        msgspec.Meta(
+            description="Per stream, the seq to `resume` it from: the last seq this socket got of it before the gap "
+            "began. Messages that reached the socket during the gap (it may hold seq N+1 without N) do not count, so "
+            "resuming from here leaves no hole. A stream of the gap not named here was sent nothing on this socket "
+            "since it connected: resume it from the last seq you have."
+        ),
+    ] = {}
 
 
 class RoomPresenceFrame(_ServerFrame, tag="room.presence", kw_only=True):

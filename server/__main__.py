@@ -1,4 +1,4 @@
-"""``sensay-hub serve``, ``sensay-hub migrate`` and ``sensay-hub local-replica`` (also ``python -m server``)."""
+"""``sensay-hub serve``, ``migrate``, ``backup``, ``restore`` and ``local-replica`` (also ``python -m server``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from . import logs
 from .config import ConfigError, Settings
@@ -58,6 +59,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until stopped; ``workers`` > 1 runs that many processes on one listening socket (uvicorn's)."""
     import uvicorn
 
+    from .api.transport import BoundedH11Protocol
     from .app import create_app
     from .ws.transport import HubWebSocketProtocol
 
@@ -80,7 +82,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         log_config=logs.log_config(settings.log_level, settings.log_format),
         access_log=settings.access_log,
         # h11 rather than httptools: h11 bounds an unfinished request line and headers, httptools does not.
-        http="h11",
+        http=BoundedH11Protocol,  # h11 with the head bound exact (431 beyond it)
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         ws=HubWebSocketProtocol,  # websockets' Sans-I/O protocol with direct frame writes for the hub
         ws_max_size=settings.ws_max_frame_bytes,
@@ -88,7 +90,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_interval,
         ws_ping_timeout=settings.ws_heartbeat_interval,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads forwarding headers itself, from TRUSTED_PROXIES only (api/proxies.py)
         timeout_graceful_shutdown=15,
     )
 
@@ -106,6 +108,33 @@ async def _migrate(settings: Settings) -> int:
         print(f"applied {migration.version:03d}_{migration.name}")
     if not applied:
         print("database is up to date")
+    return 0
+
+
+EXTERNAL_BACKUP: Final = (
+    "DATABASE_URL is set: back up that database with its own tools, not this command (which handles the embedded "
+    "database): pg_dump --format=custom and pg_restore of the server's major version or newer, or your provider's "
+    "backups (Supabase: Database > Backups, point-in-time recovery)"
+)
+
+
+async def _backup(settings: Settings, command: str, file: Path) -> int:
+    from .store.backup import BackupError, backup, restore
+    from .store.embedded import EmbeddedPostgresError
+
+    if settings.database_url is not None:
+        print(f"sensay-hub {command}: {EXTERNAL_BACKUP}", file=sys.stderr)
+        return 2
+    try:
+        if command == "backup":
+            size = await backup(settings.data_dir, file)
+            print(f"backed up the embedded database in {settings.data_dir} to {file} ({size:,} bytes)")
+        else:
+            await restore(settings.data_dir, file)
+            print(f"restored {file} into the embedded database in {settings.data_dir}")
+    except (BackupError, EmbeddedPostgresError) as exc:
+        print(f"sensay-hub {command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -142,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes serving the one port, sharing Redis and PostgreSQL (default WEB_CONCURRENCY or 1)",
     )
     commands.add_parser("migrate", help="apply database migrations to DATABASE_URL (or the embedded database)")
+    backup_parser = commands.add_parser(
+        "backup", help="dump the embedded database in DATA_DIR to FILE (consistent while hubs run)"
+    )
+    backup_parser.add_argument("file", type=Path, metavar="FILE", help="the archive to write (pg_dump's custom format)")
+    restore_parser = commands.add_parser(
+        "restore", help="load FILE (made by `backup`) into the embedded database of a fresh DATA_DIR"
+    )
+    restore_parser.add_argument("file", type=Path, metavar="FILE", help="an archive written by `sensay-hub backup`")
     replica_parser = commands.add_parser(
         "local-replica", help="serve the local replica alone (its secret: SENSAY_API_KEY, else one printed at start)"
     )
@@ -169,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "local-replica":
         return _local_replica(settings, args.host, args.port)
+    if args.command in ("backup", "restore"):
+        return asyncio.run(_backup(settings, args.command, args.file))
     return asyncio.run(_migrate(settings))
 
 

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from protocol import WS_PATH, ChangeFrame, ResyncFrame
 
 from . import logs
-from .api import mcp_server
+from .api import mcp_server, proxies
 from .api import realtime as realtime_api
 from .api.middleware import HttpMetrics, RefuseNul, RequestContext
 from .api.problems import exception_handlers
@@ -86,13 +86,18 @@ class HubApp(Starlette):
     (which add nothing to a WebSocket: CORS and the exception handlers are for HTTP) saves a few KB per
     socket. The route stays in ``routes`` for anyone serving the plain Starlette stack.
 
-    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both.
+    Request ids and HTTP metrics wrap the whole stack, error middleware included, so 500s have both. Before
+    anything reads it, the client's address is resolved from trusted proxies' headers (``TRUSTED_PROXIES``).
     """
+
+    trusted_proxies = proxies.TrustedProxies()
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(HttpMetrics(RefuseNul(super().build_middleware_stack()), self.routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            proxies.apply(scope, self.trusted_proxies)
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
             scope["app"] = self
             await endpoint.websocket_endpoint(WebSocket(scope, receive, send))
@@ -228,7 +233,9 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
                     login=settings.rate_limit_login,
                     refresh=settings.rate_limit_refresh,
                     email=settings.rate_limit_email,
+                    account=settings.rate_limit_account,
                 ),
+                slowdown=settings.login_slowdown,
             ),
             access_ttl=settings.access_token_ttl,
             refresh_ttl=settings.refresh_token_ttl,
@@ -346,9 +353,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             max_age=600,
         )
     ]
-    return HubApp(
+    app = HubApp(
         routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
+    app.trusted_proxies = proxies.TrustedProxies(proxies.parse_networks(",".join(settings.trusted_proxies)))
+    return app

@@ -6,6 +6,7 @@ embedded PostgreSQL in ``DATA_DIR``, the local replica, local auth and the in-pr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -81,6 +82,8 @@ class Settings:
     rate_limit_login: str = "30/5minutes"
     rate_limit_refresh: str = "150/5minutes"
     rate_limit_email: str = "10/5minutes"
+    rate_limit_account: str = "20/5minutes"
+    login_slowdown: float = 1.0
     password_hash_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     redis_prefix: str = "sensay-hub"
     sensay_api_key: Secret | None = None
@@ -99,6 +102,7 @@ class Settings:
     service_key: Secret | None = None
     metrics_port: int | None = None
     http_max_header_bytes: int = 32 * 1024
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)  # none: no peer may name another client
     redis_url: Secret | None = None
     presence_ttl: float = 15.0
     ws_max_frame_bytes: int = 64 * 1024
@@ -188,6 +192,8 @@ class Settings:
             rate_limit_login=reader.rate("RATE_LIMIT_LOGIN", cls.rate_limit_login),
             rate_limit_refresh=reader.rate("RATE_LIMIT_REFRESH", cls.rate_limit_refresh),
             rate_limit_email=reader.rate("RATE_LIMIT_EMAIL", cls.rate_limit_email),
+            rate_limit_account=reader.rate("RATE_LIMIT_ACCOUNT", cls.rate_limit_account),
+            login_slowdown=reader.number("LOGIN_SLOWDOWN", 1.0, low=0.0, high=30.0),
             password_hash_workers=reader.integer("PASSWORD_HASH_WORKERS", os.cpu_count() or 1, low=1, high=256),
             redis_prefix=reader.text("REDIS_PREFIX", "sensay-hub"),
             sensay_api_key=reader.secret("SENSAY_API_KEY"),
@@ -206,6 +212,7 @@ class Settings:
             service_key=reader.secret("SERVICE_KEY", min_length=32),
             metrics_port=reader.optional_integer("METRICS_PORT", low=1, high=65535),
             http_max_header_bytes=reader.integer("HTTP_MAX_HEADER_BYTES", 32 * 1024, low=4096, high=1024 * 1024),
+            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
             redis_url=reader.url("REDIS_URL", ("redis", "rediss")),
             presence_ttl=reader.number("PRESENCE_TTL", 15.0, low=1.0, high=3600.0),
             ws_max_frame_bytes=reader.integer("WS_MAX_FRAME_BYTES", 64 * 1024, low=1024, high=16 * 1024 * 1024),
@@ -327,6 +334,17 @@ class _Reader:
         except ValueError:
             raise ConfigError(f"{name}: expected a rate like 30/5minutes or 10 per hour, got {value!r}") from None
         return value
+
+    def networks(self, name: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses or networks (``10.0.0.0/8, ::1``), normalised."""
+        found = []
+        for entry in (part.strip() for part in (self.optional(name) or "").split(",")):
+            if entry:
+                try:
+                    found.append(str(ipaddress.ip_network(entry, strict=False)))
+                except ValueError:
+                    raise ConfigError(f"{name}: {entry!r} is not an IP address or network like 10.0.0.0/8") from None
+        return tuple(found)
 
     def ec_private_key(self, name: str) -> Secret | None:
         raw = self.optional(name)

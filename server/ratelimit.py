@@ -75,6 +75,22 @@ class RateLimiter:
         """Like :meth:`hit` without counting: ``None`` while one more request would be within ``rate``."""
         return await self._ask(self._limiter.test, rate, key)
 
+    async def used(self, rate: RateLimitItem, *key: str) -> int:
+        """How many requests ``key`` has counted within ``rate``'s window now (0 when the store fails)."""
+        try:
+            stats = await self._limiter.get_window_stats(rate, *key)
+        except StorageError as exc:
+            logger.warning("rate limit store failed; counting nothing: %s", exc)
+            return 0
+        return max(0, rate.amount - stats.remaining)
+
+    async def clear(self, rate: RateLimitItem, *key: str) -> None:
+        """Forget every request ``key`` counted within ``rate``."""
+        try:
+            await self._limiter.clear(rate, *key)
+        except StorageError as exc:
+            logger.warning("rate limit store failed; the count stays: %s", exc)
+
     async def _ask(
         self, allowed: Callable[..., Awaitable[bool]], rate: RateLimitItem, key: tuple[str, ...]
     ) -> float | None:

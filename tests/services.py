@@ -41,7 +41,7 @@ class PrivatePostgres:
     """A throw-away PostgreSQL cluster on a free port, started and stopped with ``pg_ctl``.
 
     Its data lives in a directory of its own under the system's temp dir, not pytest's: pytest makes its base
-    directory private (0700) at every session start, which would lock pgserver's user out mid-test.
+    directory private (0700) at every session start, which would lock the server's user out mid-test.
     """
 
     def __init__(self) -> None:

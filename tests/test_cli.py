@@ -131,7 +131,7 @@ def test_serve_starts_with_zero_configuration_and_stops_on_sigterm(tmp_path: Pat
         server.stop()
 
     output = server.output()
-    # One start-up block instead of initdb's and pgserver's chatter.
+    # One start-up block instead of initdb's and pg_ctl's chatter.
     assert f"serving http://127.0.0.1:{server.base_url.rsplit(':', 1)[1]}" in output
     # The start-up block names the embedded server's version and binaries, so a stale PostgreSQL shows.
     assert re.search(r"embedded PostgreSQL \d+\.\d+ \(/\S+/bin\) in ", output), output

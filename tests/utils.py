@@ -35,6 +35,7 @@ async def run_server(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
     """
     config.setdefault("log_level", "warning")
     config.setdefault("ws", HubWebSocketProtocol)  # as `serve` runs it
+    config.setdefault("proxy_headers", False)  # as `serve` runs it: the app reads forwarding headers itself
     checker = contract_checked(app)
     server = uvicorn.Server(uvicorn.Config(checker or app, host="127.0.0.1", port=0, **config))
     task = asyncio.create_task(server.serve())

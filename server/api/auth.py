@@ -60,7 +60,7 @@ _PROVIDER = (ErrorCode.RATE_LIMITED, ErrorCode.AUTH_UNAVAILABLE)
 
 
 def client_address(conn: HTTPConnection) -> str:
-    """The caller's address (uvicorn has already applied a trusted proxy's ``X-Forwarded-For``)."""
+    """The caller's address (resolved from a trusted proxy's headers before the app saw it: see ``proxies``)."""
     return conn.client.host if conn.client is not None else ""
 
 

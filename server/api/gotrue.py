@@ -21,6 +21,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from protocol import NUL_MESSAGE, has_nul
+
 from ..auth.errors import (
     AuthError,
     EmailTaken,
@@ -97,6 +99,11 @@ def _error_response(request: Request, error: GoTrueError) -> Response:
     return json_response(body, error.status, headers=headers)
 
 
+def nul_refusal(request: Request) -> Response:
+    """GoTrue's answer to a path or query string holding NUL (which PostgreSQL cannot store)."""
+    return _error_response(request, GoTrueError(422, "validation_failed", f"Invalid request: {NUL_MESSAGE}"))
+
+
 def _gateway_refusal(message: str, hint: str) -> Response:
     # Supabase's API gateway answers this, not GoTrue: no error code, which is how clients tell the two apart.
     return json_response(GatewayRefusal(message, hint), 401)
@@ -151,6 +158,8 @@ async def _body(request: Request, type_: type[Any]) -> Any:
     raw = await read_body(request, MAX_BODY_BYTES)
     if raw is None:
         raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
+    if has_nul(raw):  # PostgreSQL text cannot hold it (GoTrue itself would fail in its database)
+        raise GoTrueError(422, "validation_failed", f"Invalid request body: {NUL_MESSAGE}")
     try:
         return msgspec.json.decode(raw or b"{}", type=type_)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -215,6 +224,9 @@ def _gotrue(
 ) -> Callable[[Handler], Endpoint]:
     """Declare a ``/auth/v1`` operation: its errors are GoTrue's (``fails``: status → codes), not problem documents."""
     answers: dict[int, Any] = dict(ok)
+    if (body is not None or query is not None or "{" in path) and "validation_failed" not in fails.get(422, ""):
+        nul = "`validation_failed` (a string holding NUL)"
+        fails = {**fails, 422: f"{fails[422]}, {nul}" if 422 in fails else nul}
     if apikey:
         fails = {**fails, 401: f"{fails[401]}; or {_GATEWAY}" if 401 in fails else _GATEWAY}
     for status, codes in fails.items():
@@ -250,7 +262,8 @@ class SignupBody(msgspec.Struct):
     {
         400: "`validation_failed`, `phone_provider_disabled`, `bad_json`",
         413: "`request_entity_too_large`",
-        422: "`user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled`",
+        422: "`user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled`, "
+        "`validation_failed` (a string holding NUL)",
         429: "`over_request_rate_limit`",
     },
     body=SignupBody,
@@ -318,7 +331,7 @@ _UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so
         "(the session is ended), `session_expired`, `provider_disabled`, `bad_json`",
         404: "`flow_state_not_found` (`pkce`: no flow ever starts here)",
         413: "`request_entity_too_large`",
-        422: "`phone_provider_disabled`, `web3_provider_disabled`",
+        422: "`phone_provider_disabled`, `web3_provider_disabled`, `validation_failed` (a string holding NUL)",
         429: "`over_request_rate_limit`",
     },
     body=(PasswordGrant, RefreshGrant),
@@ -401,7 +414,8 @@ class UserUpdate(msgspec.Struct):
         **_BODY,
         401: "`no_authorization`",
         403: "`bad_jwt`, `session_not_found`",
-        422: "`same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled`",
+        422: "`same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled`, "
+        "`validation_failed` (a string holding NUL)",
         429: "`over_request_rate_limit`",
     },
     body=UserUpdate,

@@ -13,6 +13,7 @@ from ..auth.tokens import Principal
 from ..ratelimit import parsed_rate
 from ..state import app_state
 from .problems import Problem
+from .proxies import was_forwarded
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -48,8 +49,12 @@ LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def require_service_key(conn: HTTPConnection, *, loopback_ok: bool = False) -> None:
-    """Let through the holder of the service key (and, with ``loopback_ok``, any client on this machine)."""
-    if loopback_ok and conn.client is not None and conn.client.host in LOOPBACK:
+    """Let through the holder of the service key (and, with ``loopback_ok``, any client on this machine).
+
+    A request carrying ``Forwarded`` or ``X-Forwarded-For`` came through a proxy, whatever its address: a proxy on
+    this machine must not open the route to everyone behind it.
+    """
+    if loopback_ok and conn.client is not None and conn.client.host in LOOPBACK and not was_forwarded(conn.scope):
         return
     key = app_state(conn)["settings"].server_api_key
     token = bearer_token(conn)

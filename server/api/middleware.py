@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,7 @@ from protocol import NUL_MESSAGE, ErrorCode
 
 from .. import logs, metrics
 from ..store.errors import outage
+from . import gotrue
 from .problems import Problem, problem_response
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 UNMATCHED = "unmatched"
+GOTRUE_PREFIX = "/auth/v1/"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -84,6 +87,9 @@ class RefuseNul:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (b"%00" in scope["query_string"] or "\x00" in scope["path"]):
+            if scope["path"].startswith(GOTRUE_PREFIX):  # GoTrue's routes answer in GoTrue's shape
+                await gotrue.nul_refusal(Request(scope))(scope, receive, send)
+                return
             problem = Problem(ErrorCode.VALIDATION_ERROR, f"the URL holds %00: {NUL_MESSAGE}")
             await problem_response(problem, None)(scope, receive, send)
             return

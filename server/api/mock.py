@@ -127,8 +127,8 @@ async def call_event(request: Request) -> Response:
     """
     principal = await require_principal(request)
     simulations = app_state(request)["simulations"]
-    simulations.call(principal.user_id, request.path_params["sid"])  # an unknown call is 404 before the body
-    body = await read_json(request, CallEventBody)
+    body = await read_json(request, CallEventBody)  # validated first: bad input is 422 whatever the call
+    simulations.call(principal.user_id, request.path_params["sid"])
     moved = await simulations.advance_call(principal.user_id, request.path_params["sid"], body.status)
     return json_response(CallRecorded(moved.value, moved.interaction_id))
 
@@ -188,8 +188,8 @@ async def run_tool(request: Request) -> Response:
     principal = await require_principal(request)
     name = request.path_params["tool"]
     simulations = app_state(request)["simulations"]
-    simulations.tool(name)  # an unknown tool is 404 before the body
-    raw = await read_json(request, dict[str, Any])
+    raw = await read_json(request, dict[str, Any])  # validated first: bad input is 422 whatever the tool
+    simulations.tool(name)
     ran = await simulations.run_tool(principal.user_id, name, raw)
     tool = ran.value
     return json_response(ToolRan(tool.tool, tool.steps, tool.output, ran.interaction_id))

@@ -21,7 +21,7 @@ How to add a route::
 - ``errors`` lists the problem codes the operation answers besides the ones every operation of its kind may
   answer, which are added for you: ``unauthorized`` unless ``public``, and ``rate_limited`` for a user's writes
   (``REST_WRITE_RATE``); ``malformed_json``, ``unsupported_media_type``, ``body_too_large`` and ``validation_error``
-  with a ``body``; ``validation_error`` with a ``query``; ``not_ready`` (a database outage) unless
+  with a ``body``; ``validation_error`` with a ``query`` or path parameters; ``not_ready`` (a database outage) unless
   ``database=False``; ``internal_error`` always. Statuses come from the error table (``ErrorCode.http_status``);
   ``rate_limited`` answers carry ``Retry-After``.
 
@@ -147,7 +147,7 @@ def operation(
                 codes.add(ErrorCode.RATE_LIMITED)
         if body is not None:
             codes.update(_BODY_ERRORS)
-        if query is not None:
+        if query is not None or "{" in path:  # NUL in a path or query string is refused before routing
             codes.add(ErrorCode.VALIDATION_ERROR)
 
     def declare(handler: Handler) -> Endpoint:

@@ -25,15 +25,14 @@ async def read_json(request: Request, type_: type[T]) -> T:
     body = await read_body(request, MAX_BODY_BYTES)
     if body is None:
         raise Problem(ErrorCode.BODY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
+    if has_nul(body):  # PostgreSQL text cannot hold it: refused first, whatever else is wrong, never a 500
+        raise InvalidInput(NUL_MESSAGE)
     try:
-        value = msgspec.json.decode(body, type=type_)
+        return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None
     except msgspec.DecodeError:
         raise Problem(ErrorCode.MALFORMED_JSON, "the body is not valid JSON") from None
-    if has_nul(body):  # PostgreSQL text cannot hold it: refused here, never a 500 from the store
-        raise InvalidInput(NUL_MESSAGE)
-    return value
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -9,6 +9,7 @@ from . import (
     auth,
     conversations,
     gotrue,
+    gotrue_links,
     health,
     metrics,
     mock,
@@ -34,7 +35,8 @@ def rest_routes(settings: Settings) -> list[BaseRoute]:
         *metrics.routes,
         *server_api.routes,
         *auth.routes,
-        *([] if uses_supabase_auth(settings) else gotrue.routes),  # with Supabase, supabase-js talks to it
+        # with Supabase, supabase-js talks to it; the key-free routes first (gotrue's catch-all answers the rest)
+        *([] if uses_supabase_auth(settings) else [*gotrue_links.routes, *gotrue.routes]),
         *([] if uses_supabase_auth(settings) else postgrest.routes),
         *conversations.routes,
         *tasks.routes,

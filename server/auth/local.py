@@ -111,9 +111,10 @@ class LocalIdentity:
         found = await users.get_credentials(self.pool, email)
         password_hash = found[1] if found else None
         # Known and unknown emails take the same path: one query, one argon2 verification, one failure count.
+        # The attempt was counted as a failure before the verification; a right password takes it back.
         if not await self.passwords.verify(password_hash, password, client=client) or found is None:
-            await self.throttle.login_failed(email)
             raise InvalidCredentials("invalid email or password")
+        await self.throttle.login_succeeded(client, email)
         profile = found[0]
         if password_hash and self.passwords.needs_rehash(password_hash):
             await users.set_password_hash(self.pool, profile.id, await self.passwords.hash(password, client=client))

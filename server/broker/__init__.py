@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Broker, Listener
+from .base import Broker, Gap, GapListener, Listener, Position
 
 
 def create_broker(url: str | None) -> Broker:
@@ -18,4 +18,4 @@ def create_broker(url: str | None) -> Broker:
     raise ValueError(f"Unsupported broker URL scheme: {url.split('://')[0]!r}")
 
 
-__all__ = ["Broker", "Listener", "create_broker"]
+__all__ = ["Broker", "Gap", "GapListener", "Listener", "Position", "create_broker"]

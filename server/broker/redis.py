@@ -8,9 +8,10 @@ broker never lets that pass unseen:
 - ``must_arrive`` payloads (commands) go through a Redis Stream instead of pub/sub, so no reader misses them,
   and are kept through an outage;
 - a publish is retried a few times with backoff (the client's retry policy); if it still fails, the payload is
-  delivered to this process's own subscribers, the channel is marked gapped, later publishes skip Redis until
-  it answers again, and once it does a gap notice naming the channels goes to every process, which reports
-  them to its gap listener. Each failure is logged and counted.
+  delivered to this process's own subscribers (through the local listener), the channel is marked gapped, later
+  publishes skip Redis until it answers again, and once it does a gap notice naming the channels (and the first
+  seq lost per stream) goes to every process, which reports them to its gap listener. Each failure is logged and
+  counted.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import metrics
 from ..logs import log_task_failure
-from .base import Broker, GapListener, Listener
+from .base import Broker, Gap, GapListener, Listener, Position
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ HEALTH_CHECK_SECONDS: Final = 5
 """An idle subscription is pinged this often, so a dead connection is noticed without traffic."""
 RECONNECT_MIN, RECONNECT_MAX = 0.1, 2.0
 """Backoff bounds (seconds) between attempts to reach Redis again."""
+STOP_SECONDS: Final = 10.0
+"""Most time ``disconnect`` waits for the background tasks to end (a read returns within a few seconds)."""
 
 REDIS_DOWN: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -60,10 +63,11 @@ PUBLISH_FAILED: Final = "a frame could not be published during a broker outage"
 
 
 class GapNotice(msgspec.Struct, frozen=True):
-    """Channels whose frames ``sender`` failed to publish."""
+    """Channels whose frames ``sender`` failed to publish, and per channel and stream the first seq it failed."""
 
     sender: str
     channels: list[str]
+    lost_from: dict[str, dict[str, int]] = {}
 
 
 POOL_SIZE: Final = 100
@@ -99,13 +103,16 @@ class RedisBroker(Broker):
         self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self._id = uuid.uuid4().hex
         self._listener: Listener | None = None
+        self._local_listener: Listener | None = None
         self._on_gap: GapListener | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._gapped: set[str] = set()
-        """Channels whose publishes failed, to announce once Redis answers."""
+        self._gapped: dict[str, dict[str, int]] = {}
+        """Channels whose publishes failed (with the first seq failed per stream), to announce once Redis answers."""
         self._kept: deque[tuple[str, str]] = deque()
         """``must_arrive`` payloads that failed, to publish (in order) once Redis answers."""
         self._announcer: asyncio.Task[None] | None = None
+        self._skipping = False
+        """Publishes skip Redis: from a failed one until Redis answers again."""
         self._down_since: float | None = None
         """When the subscription was found broken; ``None`` while it holds."""
         self._deferred: set[str] = set()
@@ -115,14 +122,20 @@ class RedisBroker(Broker):
         self._commands: asyncio.Task[None] | None = None
         self._last_command = "0-0"
         self._notices = msgspec.json.Decoder(GapNotice)
+        self._stopping = False
+        """Set by ``disconnect``: the reading loops end on it, not on cancellation alone (redis-py's pubsub read can
+        absorb a cancellation and return ``None`` as for its own timeout; a loop relying on it read on forever)."""
 
     @property
     def publishing(self) -> bool:
         """``False`` from a failed publish until Redis answers again (publishes skip Redis meanwhile)."""
-        return self._announcer is None
+        return not self._skipping
 
-    async def connect(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+    async def connect(
+        self, listener: Listener, on_gap: GapListener | None = None, *, local_listener: Listener | None = None
+    ) -> None:
         self._listener = listener
+        self._local_listener = local_listener if local_listener is not None else listener
         self._on_gap = on_gap
         await self.client.ping()
         await self._pubsub.subscribe(GAP_CHANNEL)
@@ -137,11 +150,14 @@ class RedisBroker(Broker):
         self._commands.add_done_callback(partial(log_task_failure, logger))
 
     async def disconnect(self) -> None:
-        for task in (self._reader, self._commands, self._announcer, self._resubscriber):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._stopping = True
+        tasks = [t for t in (self._reader, self._commands, self._announcer, self._resubscriber) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+            if running:
+                logger.error("redis broker: %d background tasks did not stop within %.0f s", len(running), STOP_SECONDS)
         if self._gapped or self._kept:
             logger.warning(
                 "redis broker: stopping with %d gapped channels and %d kept commands never published",
@@ -172,7 +188,9 @@ class RedisBroker(Broker):
         # subscribes it again (and would report it as gapped): forget it now.
         self._pubsub.channels.pop(channel, None)
 
-    async def publish(self, channel: str, payload: str, *, must_arrive: bool = False) -> None:
+    async def publish(
+        self, channel: str, payload: str, *, must_arrive: bool = False, position: Position | None = None
+    ) -> None:
         if must_arrive:
             await self._command(channel, payload)
             return
@@ -185,7 +203,10 @@ class RedisBroker(Broker):
                 metrics.BROKER_PUBLISHES.labels("redis").inc()
                 return
         metrics.BROKER_PUBLISH_FAILURES.labels("redis").inc()
-        self._gapped.add(channel)
+        lost = self._gapped.setdefault(channel, {})
+        if position is not None:
+            stream, seq = position
+            lost[stream] = min(seq, lost.get(stream, seq))
         self._failed(channel, payload)
 
     async def _command(self, channel: str, payload: str) -> None:
@@ -206,11 +227,12 @@ class RedisBroker(Broker):
 
     def _failed(self, channel: str, payload: str) -> None:
         """Deliver to this process's own subscribers (they need no Redis); make sure the announcer runs."""
+        self._skipping = True
         if self._announcer is None:
             self._announcer = asyncio.create_task(self._announce(), name="redis-broker-gaps")
             self._announcer.add_done_callback(partial(log_task_failure, logger))
-        if channel in self._pubsub.channels and self._listener is not None:
-            self._listener(channel, payload)
+        if channel in self._pubsub.channels and self._local_listener is not None:
+            self._local_listener(channel, payload)
 
     async def _append(self, channel: str, payload: str, *, delivered: bool = False) -> None:
         fields = {"channel": channel, "payload": payload}
@@ -232,7 +254,7 @@ class RedisBroker(Broker):
         logger.warning("redis broker: subscription back%s; %d channels told to resync", down, len(channels))
         if channels and self._on_gap is not None:
             try:
-                self._on_gap(channels, RECONNECTED)
+                self._on_gap(Gap(channels, RECONNECTED))
             except Exception:  # raised into redis-py's connect, it would fail the reconnect itself
                 logger.exception("redis broker: the gap listener failed")
 
@@ -249,11 +271,11 @@ class RedisBroker(Broker):
             self._resubscriber = None
 
     async def _announce(self) -> None:
-        """Once Redis takes them, publish the kept payloads and a gap notice for the gapped channels; then publish
-        normally again."""
+        """Once Redis answers, publish the kept payloads, publish normally again, and send a gap notice for the
+        channels whose publishes failed."""
         delay = RECONNECT_MIN
         try:
-            while self._gapped or self._kept:
+            while (self._gapped or self._kept) and not self._stopping:
                 try:
                     await self._flush()
                 except REDIS_DOWN:
@@ -263,17 +285,30 @@ class RedisBroker(Broker):
             self._announcer = None
 
     async def _flush(self) -> None:
+        await self.client.ping()
         while self._kept:
             channel, payload = self._kept[0]
             await self._append(channel, payload, delivered=True)
             self._kept.popleft()
             metrics.BROKER_PUBLISHES.labels("redis").inc()
+        # Redis answers: publish through it again before announcing what failed until now, or every publish made
+        # while the notice is on its way would be skipped, gapped and announced again, resync after resync.
+        self._skipping = False
         if self._gapped:
-            channels = sorted(self._gapped)
-            notice = msgspec.json.encode(GapNotice(sender=self._id, channels=channels)).decode()
-            await self.client.publish(GAP_CHANNEL, notice)
-            self._gapped.difference_update(channels)
-            logger.warning("redis broker: announced lost publishes on %d channels", len(channels))
+            gapped, self._gapped = self._gapped, {}  # publishes failing meanwhile go to the next notice
+            notice = GapNotice(
+                sender=self._id, channels=sorted(gapped), lost_from={ch: lost for ch, lost in gapped.items() if lost}
+            )
+            try:
+                await self.client.publish(GAP_CHANNEL, msgspec.json.encode(notice).decode())
+            except BaseException:
+                self._skipping = True
+                for channel, lost in gapped.items():
+                    merged = self._gapped.setdefault(channel, {})
+                    for stream, seq in lost.items():
+                        merged[stream] = min(seq, merged.get(stream, seq))
+                raise
+            logger.warning("redis broker: announced lost publishes on %d channels", len(gapped))
 
     def _notice(self, payload: str) -> None:
         try:
@@ -286,14 +321,15 @@ class RedisBroker(Broker):
         channels = frozenset(notice.channels) & self._pubsub.channels.keys()
         if channels and self._on_gap is not None:
             metrics.BROKER_GAPS.labels("redis").inc()
-            self._on_gap(channels, PUBLISH_FAILED)
+            lost_from = {channel: lost for channel, lost in notice.lost_from.items() if channel in channels}
+            self._on_gap(Gap(channels, PUBLISH_FAILED, lost_from))
 
     # -- reading ---------------------------------------------------------------------------------
 
     async def _read(self) -> None:
         delay = RECONNECT_MIN
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except REDIS_DOWN as exc:
@@ -312,7 +348,7 @@ class RedisBroker(Broker):
 
     async def _read_commands(self) -> None:
         delay = RECONNECT_MIN
-        while True:
+        while not self._stopping:
             try:
                 answer = await self.client.xread({COMMANDS_STREAM: self._last_command}, count=100, block=1000)
                 batches = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]], answer)  # RESP2's shape

@@ -120,6 +120,7 @@ class Connection:
         "flood",
         "expiry",
         "opened_at",
+        "seen",
     )
 
     def __init__(
@@ -145,6 +146,9 @@ class Connection:
         """Budget of frames dropped by ``limiter``, made on the first drop (see ``protocol.FLOOD_LIMIT``)."""
         self.expiry: asyncio.TimerHandle | None = None
         self.opened_at = time.time()
+        self.seen: dict[str, int] = {}
+        """Per stream, the highest seq sent to this socket in order: through the broker or by a replay (not a
+        publish that reached this process only). What a ``resync`` tells the client to resume from."""
         metrics.CONNECTIONS.labels(self.state.value).inc()
 
     @property
@@ -159,6 +163,11 @@ class Connection:
         if new is not ConnectionState.CLOSED:
             metrics.CONNECTIONS.labels(new.value).inc()
         self.state = new
+
+    def got(self, stream: str, seq: int) -> None:
+        """The socket was sent every message of ``stream`` up to ``seq`` (a replay)."""
+        if self.seen.get(stream, 0) < seq:
+            self.seen[stream] = seq
 
     @property
     def queued(self) -> int:

@@ -15,6 +15,7 @@ import msgspec
 
 from protocol import (
     CloseCode,
+    MessageFrame,
     ResyncFrame,
     RoomJoinedFrame,
     RoomLeftFrame,
@@ -26,7 +27,7 @@ from protocol import (
 )
 
 from .. import metrics
-from ..broker import Broker
+from ..broker import Broker, Gap, Position
 from ..broker.presence import MemoryPresence, Presence
 from ..logs import log_task_failure
 from .connection import Connection, ConnectionState, Outgoing
@@ -34,6 +35,36 @@ from .connection import Connection, ConnectionState, Outgoing
 logger = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = "hub.control"
+
+_MESSAGE_PREFIX = '{"type":"message",'
+"""How an encoded ``message`` frame starts (msgspec writes the tag first): only those are decoded for their seq."""
+
+
+class _Placed(msgspec.Struct):
+    stream: str
+    seq: int
+
+
+class _PlacedFrame(msgspec.Struct):
+    message: _Placed
+
+
+_placed = msgspec.json.Decoder(_PlacedFrame)
+
+
+def _position(payload: str) -> Position | None:
+    """The stream and seq of an encoded ``message`` frame; ``None`` for any other frame."""
+    if not payload.startswith(_MESSAGE_PREFIX):
+        return None
+    try:
+        message = _placed.decode(payload).message
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return message.stream, message.seq
+
+
+def _frame_position(frame: ServerFrame) -> Position | None:
+    return (frame.message.stream, frame.message.seq) if isinstance(frame, MessageFrame) else None
 
 
 class ControlMessage(msgspec.Struct, tag_field="op", frozen=True, kw_only=True):
@@ -79,7 +110,7 @@ class Hub:
         metrics.watch_hub(self)
 
     async def start(self) -> None:
-        await self.broker.connect(self._deliver, self._gap)
+        await self.broker.connect(self._deliver, self._gap, local_listener=self._deliver_here_only)
         await self.broker.subscribe(CONTROL_CHANNEL)
         await self.presence.start(self._present_here)
 
@@ -229,10 +260,10 @@ class Hub:
 
     async def send_to_user(self, user_id: UUID, frame: ServerFrame) -> None:
         """Deliver a frame to every socket of the user, wherever it is connected."""
-        await self.broker.publish(user_channel(user_id), encode_text(frame))
+        await self.broker.publish(user_channel(user_id), encode_text(frame), position=_frame_position(frame))
 
     async def send_to_channel(self, channel: str, frame: ServerFrame) -> None:
-        await self.broker.publish(channel, encode_text(frame))
+        await self.broker.publish(channel, encode_text(frame), position=_frame_position(frame))
 
     def send_local(self, user_id: UUID, frame: ServerFrame) -> None:
         """Deliver to the user's sockets on this process only (for sources every process sees, like the feed)."""
@@ -251,6 +282,24 @@ class Hub:
         metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
         members = self._channels.get(channel)
         if members:
+            position = _position(payload)
+            if position is not None:
+                stream, seq = position
+                for conn in members:
+                    if conn.seen.get(stream, 0) < seq:
+                        conn.seen[stream] = seq
+            self._write(members, payload)
+
+    def _deliver_here_only(self, channel: str, payload: str) -> None:
+        """A publish of this process that failed: its sockets get it, but in no known order with the others' (whose
+        frames are lost meanwhile), so it does not move their position; a stream first seen so starts at 0."""
+        members = self._channels.get(channel)
+        if members:
+            position = _position(payload)
+            if position is not None:
+                for conn in members:
+                    conn.seen.setdefault(position[0], 0)
+            metrics.DELIVERIES.labels(channel.partition(":")[0]).inc()
             self._write(members, payload)
 
     @staticmethod
@@ -265,17 +314,21 @@ class Hub:
 
     # -- broker gaps -----------------------------------------------------------------------------
 
-    def _gap(self, channels: frozenset[str], reason: str) -> None:
-        """Frames on ``channels`` may have been lost: one ``resync`` to each local socket on any of them."""
+    def _gap(self, gap: Gap) -> None:
+        """Frames on the gap's channels may have been lost: one ``resync`` to each local socket on any of them,
+        naming per stream the seq to resume from."""
         missed: dict[Connection, list[str]] = {}
-        for channel in channels:
+        for channel in gap.channels:
             for conn in self._channels.get(channel, ()):
                 missed.setdefault(conn, []).append(channel)
         for conn, names in missed.items():
             rooms = sorted(name for name in names if name.startswith("room:"))
             all_chats = user_channel(conn.user_id) in names
-            conn.send(encode_text(ResyncFrame(reason=reason, tables=[], streams=rooms, all_chats=all_chats)))
-        logger.warning("broker gap (%s): %d local sockets told to resync", reason, len(missed))
+            frame = ResyncFrame(
+                reason=gap.reason, tables=[], streams=rooms, all_chats=all_chats, resume_from=_resume_from(conn, gap)
+            )
+            conn.send(encode_text(frame))
+        logger.warning("broker gap (%s): %d local sockets told to resync", gap.reason, len(missed))
 
     # -- sessions and shutdown -------------------------------------------------------------------
 
@@ -323,3 +376,30 @@ class Hub:
             conn.close(CloseCode.SERVICE_RESTART, "server restarting")
         if everyone:
             await asyncio.wait([asyncio.ensure_future(c.closed()) for c in everyone], timeout=timeout)
+
+
+def _resume_from(conn: Connection, gap: Gap) -> dict[str, int]:
+    """Per stream of the gap's channels, the last seq the socket got in order before the gap began.
+
+    Its subscription was down or the frames never reached Redis, so nothing came through the broker since the gap
+    began, and this process's own failed publishes that reached the socket were not counted (see
+    ``Hub._deliver_here_only``); a lost publish of another process lowers the position to just before it.
+    """
+    user = user_channel(conn.user_id)
+    resume_from: dict[str, int] = {}
+    for channel in gap.channels:
+        if channel == user:
+            streams = [stream for stream in conn.seen if stream.startswith("chat:")]
+        elif channel in conn.rooms:
+            streams = [channel] if channel in conn.seen else []
+        else:
+            continue
+        lost = gap.lost_from.get(channel, {})
+        for stream in (*streams, *(s for s in lost if s not in conn.seen)):
+            seq = conn.seen.get(stream)
+            first_lost = lost.get(stream)
+            if first_lost is not None:
+                seq = first_lost - 1 if seq is None else min(seq, first_lost - 1)
+            if seq is not None:
+                resume_from[stream] = seq
+    return resume_from

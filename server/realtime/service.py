@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from ..broker import Broker
+from ..broker import Broker, Gap
 from ..feed.base import TABLES, Change
 from ..logs import log_task_failure
 from ..store import realtime as rows
@@ -214,8 +214,9 @@ class Realtime:
             joins = [[entry.ref, entry.key, entry.meta] for entry in mine]
             await self._publish(topic, {"k": "presence", "joins": joins, "leaves": []})
 
-    def _gapped(self, channels: frozenset[str], reason: str) -> None:
-        for broker_topic in channels:
+    def _gapped(self, gap: Gap) -> None:
+        reason = gap.reason
+        for broker_topic in gap.channels:
             topic = broker_topic.removeprefix("supabase-realtime/")
             if topic not in self._topics:
                 continue

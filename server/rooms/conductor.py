@@ -31,7 +31,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -141,7 +141,8 @@ class Run:
     trigger: StoredMessage
     task: asyncio.Task[None] | None = None
     turns: int = 0
-    superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    superseded: bool = False
+    """A newer message came: the run ends after its current turn."""
     previous: str | None = None
     """The replica that spoke last before the run (round robin continues from it)."""
     claim: Claim | None = None
@@ -175,7 +176,7 @@ class RoomConductor:
         self._draining = False
         self._runs: dict[UUID, Run] = {}
         """The run under way in each room."""
-        self._waiting: dict[UUID, Run] = {}
+        self._waiting: dict[UUID, _Waiting] = {}
         """The run of each room's newest message, to start when the run under way ends."""
         self._shown: dict[UUID, _Ending | None] = {}
         """Rooms whose members were told ``running`` and not yet the ending (the last run's ending, once known)."""
@@ -188,17 +189,17 @@ class RoomConductor:
 
     def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
-        run = Run(room, message, claim=claim, taken_up=claim is not None)
         current = self._runs.get(room.id)
         if current is None:
-            self._start(run)
+            self._start(_Waiting(room, message, claim))
             return
-        current.superseded.set()
+        current.superseded = True
         self._drop_waiting(room.id)
-        self._waiting[room.id] = run
+        self._waiting[room.id] = _Waiting(room, message, claim)
 
-    def _start(self, run: Run) -> None:
-        room = run.room
+    def _start(self, waiting: _Waiting) -> None:
+        room, claim = waiting.room, waiting.claim
+        run = Run(room, waiting.message, claim=claim, taken_up=claim is not None)
         if run.trigger.id in self._previous_at_start:
             run.previous = self._previous_at_start[run.trigger.id]
         else:
@@ -211,7 +212,8 @@ class RoomConductor:
         """Forget the room's waiting run: it never starts (a run taken up from a dead process is settled)."""
         dropped = self._waiting.pop(room_id, None)
         if dropped is not None and dropped.claim is not None:
-            settle = asyncio.create_task(self._record(dropped, None), name=f"room-run-dropped-{room_id}")
+            run = Run(dropped.room, dropped.message, claim=dropped.claim, taken_up=True)
+            settle = asyncio.create_task(self._record(run, None), name=f"room-run-dropped-{room_id}")
             settle.add_done_callback(partial(log_task_failure, logger))
 
     async def retry(self, room: Room, message: StoredMessage) -> bool:
@@ -223,8 +225,10 @@ class RoomConductor:
             return False
         if outcome is None or outcome.state is not ReplyState.FAILED:
             return False
-        planned = (self._runs.get(room.id), self._waiting.get(room.id))
-        if any(r is not None and r.trigger.id == message.id for r in planned):
+        running, waiting = self._runs.get(room.id), self._waiting.get(room.id)
+        if (running is not None and running.trigger.id == message.id) or (
+            waiting is not None and waiting.message.id == message.id
+        ):
             return False  # being re-run already
         logger.info("room %s: re-running the failed turns of %s", room.id, message.id)
         self.trigger(room, message)
@@ -289,7 +293,7 @@ class RoomConductor:
             if self._shown.pop(room_id, None) is not None:  # the room's turns stop before this run began
                 await asyncio.shield(self._announce(run, RunState.STOPPED, _cancelled(exc)))
             raise
-        if run.superseded.is_set():
+        if run.superseded:
             await self._record(run, None)  # a newer message came while it was claimed: it never began
             return
         run.started = asyncio.get_running_loop().time()
@@ -432,7 +436,7 @@ class RoomConductor:
     async def _turns(self, run: Run, planner: TurnPlanner) -> str:
         """Carry out the planner's decisions until it finishes or a newer message supersedes the run."""
         asker = room_sensay_user(run.room.id)
-        while not run.superseded.is_set():
+        while not run.superseded:
             if self._draining and run.claim is not None:
                 raise _HandedOver
             match planner.next():
@@ -572,6 +576,14 @@ def _seat(replica: Replica) -> Seat:
 def _cancelled(exc: asyncio.CancelledError) -> str:
     """Why a run was cancelled (the reason given to ``cancel``)."""
     return str(exc.args[0]) if exc.args else "stopped"
+
+
+class _Waiting(NamedTuple):
+    """A message whose run starts when the room's run under way ends (``claim``: taken up from a dead process)."""
+
+    room: Room
+    message: StoredMessage
+    claim: Claim | None
 
 
 @dataclass(frozen=True)

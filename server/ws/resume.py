@@ -56,6 +56,7 @@ async def replay(
         for message in missed:
             conn.send(encode_text(MessageFrame(message=message)))
         newest = missed[-1].seq if missed else latest
+        conn.got(stream, newest)
         conn.send(encode_text(ResumedFrame(stream=stream, replayed=len(missed), latest_seq=newest)))
 
 

@@ -56,13 +56,23 @@ logger = logging.getLogger(__name__)
 class SocketSession:
     """The protocol conversation on one socket."""
 
-    __slots__ = ("conn", "state", "settings", "hub")  # one per socket: no per-instance dict
+    __slots__ = ("conn", "state", "settings", "hub", "bad_input_logged")  # one per socket: no per-instance dict
 
     def __init__(self, conn: Connection, state: AppState) -> None:
         self.conn = conn
         self.state = state
         self.settings = state["settings"]
         self.hub = state["hub"]
+        self.bad_input_logged = False
+
+    def bad_input(self, code: ErrorCode, message: str) -> None:
+        """Count a client's bad frame, and log the first of a socket in one line (a flood must not flood the log)."""
+        metrics.FRAMES_RECEIVED.labels("invalid").inc()
+        if not self.bad_input_logged:
+            self.bad_input_logged = True
+            logger.info(
+                "client sent a bad frame (%s: %.200s); further ones on this socket are not logged", code, message
+            )
 
     def send(self, frame: ServerFrame) -> None:
         self.conn.send(encode_text(frame))
@@ -106,7 +116,8 @@ class SocketSession:
             return None
         try:
             frame: ClientFrame | None = decode_client_frame(message.get("text") or b"")
-        except FrameError:
+        except FrameError as exc:
+            self.bad_input(exc.code, exc.message)
             frame = None
         if not isinstance(frame, AuthFrame):
             await self.close(CloseCode.AUTH_FAILED, "the first frame must be auth")
@@ -159,6 +170,7 @@ class SocketSession:
                 return
             text = message.get("text")
             if text is None:
+                self.bad_input(ErrorCode.BINARY_NOT_SUPPORTED, "a binary frame")
                 self.error(ErrorCode.BINARY_NOT_SUPPORTED, "send JSON text frames, not binary frames")
                 continue
             if len(text) * 4 > limit and len(text.encode()) > limit:  # cheap bound first: UTF-8 is <= 4 bytes/char
@@ -178,7 +190,7 @@ class SocketSession:
             try:
                 frame = decode_client_frame(text)
             except FrameError as exc:
-                metrics.FRAMES_RECEIVED.labels("invalid").inc()
+                self.bad_input(exc.code, exc.message)
                 self.send(exc.to_frame())
                 continue
             metrics.FRAMES_RECEIVED.labels(type(frame).__struct_config__.tag).inc()

@@ -14,6 +14,7 @@ an event whose waiter exists only while someone waits.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any, Final
 
@@ -21,6 +22,11 @@ from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from .. import metrics
+
+logger = logging.getLogger(__name__)
+
+INVALID_DATA: Final = 1007
 FRAME_WRITER: Final = "sensay.frame_writer"
 """Scope extension holding the socket's :class:`~server.hub.connection.FrameWriter` (absent under other servers)."""
 
@@ -86,6 +92,10 @@ class _Inbox:
         return item
 
 
+def _peer(client: tuple[str, int] | None) -> str:
+    return client[0] if client else "unknown"
+
+
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     """Pass as ``uvicorn.run(..., ws=HubWebSocketProtocol)``; it is each socket's ``FrameWriter``."""
 
@@ -109,6 +119,28 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.handshake_complete and hasattr(self, "response"):
             del self.response  # sent (accepted or refused) and not read again: free its headers
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's, except that a text frame of invalid UTF-8 is a client's error: counted, closed with 1007 and
+        logged in one line, where uvicorn logs an ERROR with a traceback (for anyone, authenticated or not)."""
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            metrics.FRAMES_RECEIVED.labels("invalid").inc()
+            client = getattr(self, "scope", {}).get("client") or self.client  # the app resolved it behind proxies
+            logger.info("socket from %s closed: a text frame is not UTF-8 (%s)", _peer(client), exc.reason)
+            self.conn.send_close(INVALID_DATA, "text frames must be UTF-8")
+            self.handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
 
     def paused(self) -> bool:
         return not self.writable.is_set()

@@ -16,9 +16,12 @@ import pytest
 from server.app import create_app
 from server.config import Secret, Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
+from server.store.migrate import migrate
 
 from ..auth.gotrue_peer import GoTruePeer
 from ..auth.gotrue_support import ANON_KEY, gotrue_client, gotrue_settings, signup
+from ..databases import DatabaseFactory
+from ..store.test_claims import owner_role
 from ..utils import connect, run_server
 
 Headers = dict[str, str]
@@ -211,7 +214,9 @@ async def test_writes_upserts_and_what_they_return(hub: str, rest: httpx.AsyncCl
     )
     assert one.json() == {"completed": True}
     several = await rest.patch(
-        "/tasks", json={"text": "all the same"}, headers={**alice, "Accept": "application/vnd.pgrst.object+json"}
+        "/tasks?id=not.is.null",
+        json={"text": "all the same"},
+        headers={**alice, "Accept": "application/vnd.pgrst.object+json"},
     )
     error(several, 406, "PGRST116")
     texts = sorted(r["text"] for r in (await rest.get("/tasks?select=text", headers=alice)).json())
@@ -264,12 +269,12 @@ async def test_each_user_sees_and_changes_only_their_own_rows(hub: str, rest: ht
     anon_write = await rest.post("/tasks", json={"text": "anon", "user_id": alice_id}, headers=ANON)
     error(anon_write, 401, "42501")
     assert anon_write.headers["www-authenticate"] == "Bearer"
-    stolen = await rest.patch("/tasks", json={"text": "mine now"}, headers=alice)
+    stolen = await rest.patch("/tasks?id=not.is.null", json={"text": "mine now"}, headers=alice)
     assert stolen.status_code == 204
     assert [r["text"] for r in (await rest.get("/tasks?select=text", headers=bob)).json()] == ["bob's"]
-    moved = await rest.patch("/tasks", json={"user_id": bob_id}, headers=alice)
+    moved = await rest.patch("/tasks?id=not.is.null", json={"user_id": bob_id}, headers=alice)
     error(moved, 403, "42501")  # giving a task away breaks the policy's WITH CHECK
-    assert (await rest.delete("/tasks", headers=alice)).status_code == 204
+    assert (await rest.delete("/tasks?id=not.is.null", headers=alice)).status_code == 204
     assert [r["text"] for r in (await rest.get("/tasks?select=text", headers=bob)).json()] == ["bob's"]
     error(await rest.get("/sessions", headers=alice), 404, "PGRST205")
     error(await rest.get("/users", headers=alice), 404, "PGRST205")
@@ -294,6 +299,8 @@ async def test_bad_requests_are_answered_like_postgrest(hub: str, rest: httpx.As
     error(await rest.get("/tasks?text=fts.milk", headers=alice), 400, "PGRST127")
     error(await rest.get("/tasks", headers={**alice, "Accept": "text/csv"}), 406, "PGRST107")
     error(await rest.get("/nothing", headers=alice), 404, "PGRST205")
+    schema = error(await rest.get("/tasks", headers={**alice, "Accept-Profile": "auth"}), 406, "PGRST106")
+    assert schema["hint"] == "Only the following schemas are exposed: public"
     error(await rest.put("/tasks?id=eq.1", json={}, headers=alice), 405, "PGRST117")
     body = await rest.post("/tasks", content=b"{not json", headers={**alice, "Content-Type": "application/json"})
     assert error(body, 400, "PGRST102")["message"] == "Empty or invalid json"
@@ -302,7 +309,10 @@ async def test_bad_requests_are_answered_like_postgrest(hub: str, rest: httpx.As
         error(unknown, 400, "PGRST204")["message"]
         == "Could not find the 'colour' column of 'tasks' in the schema cache"
     )
-    error(await rest.patch("/tasks", json=[{"text": "x"}], headers=alice), 400, "PGRST102")
+    error(await rest.patch("/tasks?id=not.is.null", json=[{"text": "x"}], headers=alice), 400, "PGRST102")
+    everything = error(await rest.delete("/tasks", headers=alice), 400, "21000")
+    assert everything["message"] == "DELETE requires a WHERE clause", "as Supabase's pg-safeupdate answers"
+    error(await rest.patch("/tasks", json={"text": "x"}, headers=alice), 400, "21000")
 
     expired = await rest.get("/tasks", headers={"Authorization": "Bearer not.a.token"})
     assert expired.status_code == 401 and expired.json()["code"] == "PGRST301"
@@ -326,6 +336,33 @@ async def test_a_rest_write_reaches_the_owners_sockets(hub: str, rest: httpx.Asy
         assert frame["table"] == "tasks" and frame["op"] == "INSERT"
         assert frame["record"]["id"] == created.json()[0]["id"]
         assert frame["record"]["description"] == "from rest"
+
+
+@pytest.mark.parametrize("granted", [True, False], ids=["owner-granted-the-api-roles", "owner-alone"])
+async def test_the_hub_runs_as_a_non_superuser_owner(
+    databases: DatabaseFactory, settings: Settings, replica: LocalReplica, granted: bool
+) -> None:
+    """The tests' and the embedded server's login role is a superuser; a deployment's may be a plain table owner.
+    The hub works all the same; /rest/v1 does when the owner may act as the API roles, and otherwise refuses with
+    PostgreSQL's error, never a 500 or another user's rows."""
+    async with owner_role(databases.admin_dsn, granted=granted) as dsn:
+        await migrate(dsn)
+        configured = gotrue_settings(replace(settings, database_url=Secret(dsn)))
+        async with run_server(create_app(configured, replica=replica)) as url:
+            alice, _ = await user(url, "alice@example.com")
+            async with httpx.AsyncClient(base_url=url, headers=alice) as api:
+                assert (await api.post("/api/tasks", json={"description": "via the hub"})).status_code == 201
+                async with connect(url, alice["Authorization"].removeprefix("Bearer ")) as tab:
+                    await api.post("/api/tasks", json={"description": "watched"})
+                    frame, _ = await tab.recv_until("change")
+                    if frame["record"]["description"] == "via the hub":  # written before, relayed after we joined
+                        frame, _ = await tab.recv_until("change")
+                    assert frame["record"]["description"] == "watched"
+                listed = await api.get("/rest/v1/tasks?select=text&order=created_at", headers={"apikey": ANON_KEY})
+            if granted:
+                assert listed.status_code == 200 and listed.json() == [{"text": "via the hub"}, {"text": "watched"}]
+            else:
+                error(listed, 403, "42501")
 
 
 async def test_not_served_when_supabase_is_the_backend(settings: Settings, replica: LocalReplica) -> None:

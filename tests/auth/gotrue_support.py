@@ -12,6 +12,8 @@ from server.config import Settings
 ANON_KEY = "test-anon-key"
 PASSWORD = "correct horse battery"
 V2024 = {"X-Supabase-Api-Version": "2024-01-01"}
+LOOPBACK = ("127.0.0.1/32",)
+"""``TRUSTED_PROXIES`` that lets the tests' clients name other client addresses, as a proxy on this host would."""
 
 
 def gotrue_settings(settings: Settings, **changes: Any) -> Settings:

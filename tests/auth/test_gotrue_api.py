@@ -113,11 +113,10 @@ async def test_login_refusals(auth: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
     [
-        ("GET", "/authorize?provider=google", 400, "provider_disabled"),
         ("POST", "/otp", 400, "otp_disabled"),
         ("POST", "/magiclink", 400, "otp_disabled"),
         ("POST", "/recover", 400, "otp_disabled"),
-        ("POST", "/verify", 400, "otp_disabled"),
+        ("POST", "/resend", 400, "otp_disabled"),
         ("POST", "/factors", 400, "mfa_totp_enroll_not_enabled"),
         ("POST", "/sso", 400, "sso_provider_not_found"),
         ("GET", "/admin/users", 404, "feature_disabled"),

@@ -1,7 +1,8 @@
-"""Brute-force limits on sign-up, login and refresh, per client address and per email, against real servers."""
+"""Brute-force limits on sign-up, login and refresh, per client address and per account, against real servers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -13,18 +14,18 @@ from server.config import Secret, Settings
 from server.sensay.local import LocalReplica
 
 from ..utils import run_server
-from .gotrue_support import PASSWORD, gotrue_client, gotrue_settings, login, refresh, signup
+from .gotrue_support import LOOPBACK, PASSWORD, gotrue_client, gotrue_settings, refresh, signup
 
 WRONG = {"password": "wrong password"}
 
 
 def limited(settings: Settings, **rates: str) -> Settings:
-    generous = {"rate_limit_signup": "100/minute", "rate_limit_login": "100/minute", "rate_limit_email": "100/minute"}
-    return gotrue_settings(settings, **{**generous, "rate_limit_refresh": "100/minute", **rates})
+    generous = {f"rate_limit_{kind}": "100/minute" for kind in ("signup", "login", "refresh", "email", "account")}
+    return gotrue_settings(settings, **{**generous, "trusted_proxies": LOOPBACK, **rates})
 
 
 def from_address(address: str) -> dict[str, str]:
-    return {"X-Forwarded-For": address}  # uvicorn trusts it from 127.0.0.1, as behind a proxy
+    return {"X-Forwarded-For": address}  # the test server trusts loopback as a proxy (TRUSTED_PROXIES)
 
 
 def assert_limited(response: httpx.Response) -> None:
@@ -54,22 +55,86 @@ async def test_logins_per_address(hub: str) -> None:
         assert other.status_code == 400
 
 
+async def guess(auth: httpx.AsyncClient, email: str, address: str, password: str = "wrong password") -> int:
+    """One password login from ``address``: its status."""
+    body = {"email": email, "password": password}
+    return (await auth.post("/token?grant_type=password", json=body, headers=from_address(address))).status_code
+
+
+@pytest.mark.parametrize("hub", [{"rate_limit_email": "10/5minutes"}], indirect=True)
+async def test_ten_wrong_passwords_from_one_address_do_not_lock_the_owner_out(hub: str) -> None:
+    """After 10 wrong passwords from address A, A is refused for that account, and the owner's correct login
+    from address B succeeds, on /auth/v1/token and on /api/auth/login."""
+    async with gotrue_client(hub) as auth, httpx.AsyncClient(base_url=hub) as api:
+        await signup(auth, "owner@example.com")
+        await signup(auth, "owner2@example.com")
+        assert [await guess(auth, "owner@example.com", "203.0.113.1") for _ in range(10)] == [400] * 10
+        assert await guess(auth, "owner@example.com", "203.0.113.1", PASSWORD) == 429
+        assert await guess(auth, "owner@example.com", "198.51.100.2", PASSWORD) == 200
+
+        wrong = {"email": "owner2@example.com", "password": "wrong password"}
+        right = {"email": "owner2@example.com", "password": PASSWORD}
+        statuses = []
+        for _ in range(10):
+            answer = await api.post("/api/auth/login", json=wrong, headers=from_address("203.0.113.1"))
+            statuses.append(answer.status_code)
+        assert statuses == [401] * 10
+        refused = await api.post("/api/auth/login", json=right, headers=from_address("203.0.113.1"))
+        assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+        owner = await api.post("/api/auth/login", json=right, headers=from_address("198.51.100.2"))
+        assert owner.status_code == 200, owner.text
+
+
 @pytest.mark.parametrize("hub", [{"rate_limit_email": "3/minute"}], indirect=True)
-async def test_failed_logins_per_email(hub: str) -> None:
-    """Three failures for one email, from three addresses, lock that email for a while; its owner's successes
-    before that never counted, and other emails are untouched."""
+async def test_the_owners_successes_never_count(hub: str) -> None:
+    """A right password forgets the address's failures on the account: a typo now and then never adds up."""
     async with gotrue_client(hub) as auth:
-        await signup(auth, "victim@example.com")
-        await signup(auth, "bystander@example.com")
-        for _ in range(5):
-            await login(auth, "victim@example.com")  # successes use up nothing
+        await signup(auth, "typo@example.com")
+        for _ in range(4):
+            assert await guess(auth, "typo@example.com", "203.0.113.5") == 400
+            assert await guess(auth, "typo@example.com", "203.0.113.5") == 400
+            assert await guess(auth, "typo@example.com", "203.0.113.5", PASSWORD) == 200
+
+
+async def forty_parallel_guesses(configured: Settings, replica: LocalReplica) -> list[int]:
+    async with run_server(create_app(configured, replica=replica)) as hub, gotrue_client(hub, timeout=120) as auth:
+        await signup(auth, "target@example.com")
+        return list(await asyncio.gather(*(guess(auth, "target@example.com", "203.0.113.7") for _ in range(40))))
+
+
+async def test_parallel_guesses_never_exceed_the_limit(settings: Settings, replica: LocalReplica) -> None:
+    """40 wrong passwords for one account sent at once from one address: exactly the limit (10) are checked,
+    the rest are 429, because each is counted before its password is verified."""
+    statuses = await forty_parallel_guesses(limited(settings, rate_limit_email="10/5minutes"), replica)
+    assert sorted(set(statuses)) == [400, 429] and statuses.count(400) == 10, statuses
+
+
+async def test_parallel_guesses_never_exceed_the_limit_in_redis(
+    settings: Settings, replica: LocalReplica, shared_redis: str
+) -> None:
+    """The same with the counts in Redis (one Lua script checks and counts)."""
+    configured = replace(limited(settings, rate_limit_email="10/5minutes"), redis_url=Secret(shared_redis))
+    statuses = await forty_parallel_guesses(configured, replica)
+    assert sorted(set(statuses)) == [400, 429] and statuses.count(400) == 10, statuses
+
+
+@pytest.mark.parametrize(
+    "hub", [{"rate_limit_email": "10/minute", "rate_limit_account": "3/minute", "login_slowdown": 0.2}], indirect=True
+)
+async def test_guessing_from_many_addresses_gets_one_guess_each_and_the_owner_still_logs_in(hub: str) -> None:
+    """Past the account's limit across addresses, an address that failed on it is refused (even with the right
+    password); an address that has not failed is slowed, never refused: the owner logs in, a guesser gets one try."""
+    async with gotrue_client(hub) as auth:
+        await signup(auth, "popular@example.com")
+        await signup(auth, "other@example.com")
         for n in range(3):
-            body = {"email": "victim@example.com", **WRONG}
-            wrong = await auth.post("/token?grant_type=password", json=body, headers=from_address(f"203.0.113.{n}"))
-            assert wrong.status_code == 400
-        right = {"email": "victim@example.com", "password": PASSWORD}
-        assert_limited(await auth.post("/token?grant_type=password", json=right, headers=from_address("192.0.2.1")))
-        await login(auth, "bystander@example.com")
+            assert await guess(auth, "popular@example.com", f"203.0.113.{n}") == 400
+        assert await guess(auth, "popular@example.com", "203.0.113.0") == 429
+        assert await guess(auth, "popular@example.com", "203.0.113.1", PASSWORD) == 429
+        assert await guess(auth, "popular@example.com", "203.0.113.50") == 400  # a new address: one guess
+        assert await guess(auth, "popular@example.com", "203.0.113.50") == 429
+        assert await guess(auth, "popular@example.com", "198.51.100.9", PASSWORD) == 200  # the owner
+        assert await guess(auth, "other@example.com", "203.0.113.0", PASSWORD) == 200  # other accounts untouched
 
 
 @pytest.mark.parametrize("hub", [{"rate_limit_signup": "2/minute", "rate_limit_refresh": "2/minute"}], indirect=True)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from server.broker import Gap
 from server.broker.redis import PUBLISH_FAILED, RECONNECTED, RedisBroker
 
 from ..services import PrivateRedis
@@ -24,10 +25,21 @@ class Node:
     def __init__(self, url: str) -> None:
         self.broker = RedisBroker(url)
         self.frames: list[tuple[str, str]] = []
+        self.here_only: list[tuple[str, str]] = []
+        """Frames of this process's own failed publishes (delivered to its own sockets only)."""
         self.gaps: list[tuple[frozenset[str], str]] = []
+        self.lost_from: list[dict[str, dict[str, int]]] = []
+
+    def _gap(self, gap: Gap) -> None:
+        self.gaps.append((gap.channels, gap.reason))
+        self.lost_from.append({channel: dict(lost) for channel, lost in gap.lost_from.items()})
+
+    def _here_only(self, channel: str, payload: str) -> None:
+        self.frames.append((channel, payload))
+        self.here_only.append((channel, payload))
 
     async def __aenter__(self) -> Node:
-        await self.broker.connect(lambda c, p: self.frames.append((c, p)), lambda c, r: self.gaps.append((c, r)))
+        await self.broker.connect(lambda c, p: self.frames.append((c, p)), self._gap, local_listener=self._here_only)
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -83,11 +95,11 @@ async def test_a_publish_during_an_outage_reaches_local_sockets_and_the_others_r
         await sender.broker.subscribe(room)
         await watcher.broker.subscribe(room)
         await redis.stop()
-        await sender.broker.publish(room, "during")  # does not raise: retried, then turned into a gap
-        assert sender.frames == [(room, "during")], "the sender's own subscribers get it without Redis"
+        await sender.broker.publish(room, "during", position=(room, 7))  # not raised: retried, then a gap
+        assert sender.here_only == [(room, "during")], "the sender's own subscribers get it without Redis"
         assert not sender.broker.publishing
-        await sender.broker.publish(room, "during, too")  # skips Redis while it is known to be down
-        assert sender.frames[-1] == (room, "during, too")
+        await sender.broker.publish(room, "during, too", position=(room, 8))  # skips Redis while it is down
+        assert sender.here_only[-1] == (room, "during, too")
 
         await redis.start()
         # The watcher hears of the gap by its own reconnect, or by the sender's notice if that came later.
@@ -113,10 +125,12 @@ async def test_a_publish_that_fails_while_subscriptions_hold_is_announced_to_the
         async with Node(redis.url) as watcher:
             await watcher.broker.subscribe(room)
             await admin.execute_command("CLIENT", "PAUSE", 1500, "WRITE")  # PUBLISH waits; reads and pings do not
-            await sender.publish(room, "paused")
+            await sender.publish(room, "paused", position=(room, 12))
+            await sender.publish(room, "paused, too", position=(room, 13))
             assert not sender.publishing
             await until(lambda: bool(watcher.gaps))
             assert watcher.gaps == [(frozenset({room}), PUBLISH_FAILED)]
+            assert watcher.lost_from == [{room: {room: 12}}], "the notice names the first seq lost"
             await until(lambda: sender.publishing)
     finally:
         await sender.disconnect()

@@ -90,11 +90,16 @@ export class Sequencer {
 
 /**
  * What a `resync` frame asks to resume: the followed streams it names, and every followed chat stream when
- * `all_chats` (the broker between the hub's processes may have lost their live frames).
+ * `all_chats` (the broker between the hub's processes may have lost their live frames), each from the seq
+ * `resume_from` names for it (the last one the socket got before the gap: what came during the gap may have holes
+ * under it) when that is lower than our own position.
  */
 export function resyncPositions(positions: Record<string, number>, frame: ResyncFrame): Record<string, number> {
   const named = new Set(frame.streams ?? []);
+  const from = frame.resume_from ?? {};
   return Object.fromEntries(
-    Object.entries(positions).filter(([stream]) => named.has(stream) || (frame.all_chats && stream.startsWith("chat:"))),
+    Object.entries(positions)
+      .filter(([stream]) => named.has(stream) || (frame.all_chats && stream.startsWith("chat:")) || stream in from)
+      .map(([stream, last]) => [stream, Math.min(last, from[stream] ?? last)]),
   );
 }

@@ -58,6 +58,20 @@ test("a resync resumes the followed streams it names, and every chat stream when
   assert.deepEqual(resyncPositions(positions, feed), {}, "a change-feed gap is re-fetched over REST, not resumed");
 });
 
+test("a resync resumes from the seq it names when that is below our own position", () => {
+  // During the gap this socket got room:r 9 but never 8: the server names 7, the last seq before the gap.
+  const positions = { "chat:a": 5, "room:r": 9, "room:s": 2 };
+  const frame: ResyncFrame = {
+    type: "resync",
+    reason: "broker reconnected",
+    tables: [],
+    streams: ["room:r", "room:s"],
+    all_chats: true,
+    resume_from: { "room:r": 7, "chat:a": 5, "room:s": 4 },
+  };
+  assert.deepEqual(resyncPositions(positions, frame), { "chat:a": 5, "room:r": 7, "room:s": 2 });
+});
+
 test("reconnect delays follow the close-code table", () => {
   const options = { initialDelayMs: 500, maxDelayMs: 30_000, jitterMs: 1_000 };
   const high = () => 0.999;

@@ -15,6 +15,7 @@ _PGRST_STATUS = {
     "PGRST100": 400,
     "PGRST102": 400,
     "PGRST103": 416,
+    "PGRST106": 406,
     "PGRST107": 406,
     "PGRST116": 406,
     "PGRST117": 405,
@@ -30,6 +31,7 @@ _PGRST_STATUS = {
 }
 
 _SQLSTATE_STATUS = {
+    "21000": 400,  # only pg-safeupdate's "… requires a WHERE clause" reaches a client here
     "23503": 409,
     "23505": 409,
     "25006": 405,

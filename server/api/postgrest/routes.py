@@ -172,6 +172,8 @@ async def _write(request: Request, table: str, claims: dict[str, Any], query: Qu
         headers["Content-Range"] = _content_range(1, 0, outcome.rows if count else None)
         status = 200 if prefer.resolution == "merge-duplicates" and not outcome.inserted else 201
     else:
+        if not query.where:  # Supabase loads pg-safeupdate for its API: no accidental change of every row
+            raise Refusal("21000", f"{'UPDATE' if method == 'PATCH' else 'DELETE'} requires a WHERE clause")
         if method == "PATCH":
             values = parse_values(raw)
             ask = Update(table, values, tuple(query.where), returning, count, single)
@@ -200,6 +202,11 @@ async def table_endpoint(request: Request) -> Response:
     try:
         claims = await _claims(request)
         signed_in = "sub" in claims
+        for header in ("accept-profile", "content-profile"):  # supabase-js's `db: { schema }`
+            schema = request.headers.get(header, "public")
+            if schema != "public":
+                hint = "Only the following schemas are exposed: public"
+                raise Refusal("PGRST106", f"Invalid schema: {schema}", None, hint)
         query = parse_query(request.query_params.multi_items(), table)
         single = _wants_single(request.headers.get("accept"))
         if request.method in ("GET", "HEAD"):

@@ -421,7 +421,8 @@ export interface ChangeFrame {
 /**
  * Frames may have been missed. The change feed had a gap: re-fetch `tables` over REST. The broker between
  * processes had one: send `resume` for each of `streams` you follow (and for every chat stream you follow when
- * `all_chats`); presence and typing in those rooms may be stale too (join the room again for a `room.presence`).
+ * `all_chats`), from the seq `resume_from` names for it, else from the last seq you have; presence and typing in
+ * those rooms may be stale too (join the room again for a `room.presence`).
  */
 export interface ResyncFrame {
   /**
@@ -432,6 +433,12 @@ export interface ResyncFrame {
    * Human-readable cause; not meant to be parsed.
    */
   reason: string;
+  /**
+   * Per stream, the seq to `resume` it from: the last seq this socket got of it before the gap began. Messages that reached the socket during the gap (it may hold seq N+1 without N) do not count, so resuming from here leaves no hole. A stream of the gap not named here was sent nothing on this socket since it connected: resume it from the last seq you have.
+   */
+  resume_from?: {
+    [k: string]: number;
+  };
   /**
    * Streams (`room:<uuid>`) whose live frames may have been missed.
    */

@@ -582,6 +582,41 @@ export interface paths {
         patch: operations["gotrueUnsupportedPatch"];
         trace?: never;
     };
+    "/auth/v1/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an OAuth sign-in: the hub's local auth enables no provider, so GoTrue's "not enabled" error. */
+        get: operations["gotrueAuthorize"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An OAuth provider's callback: no sign-in ever starts here, so no state is ever valid. */
+        get: operations["gotrueCallback"];
+        put?: never;
+        /** An OAuth provider's callback: no sign-in ever starts here, so no state is ever valid. */
+        post: operations["gotrueCallbackPost"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/v1/health": {
         parameters: {
             query?: never;
@@ -679,6 +714,24 @@ export interface paths {
         /** Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``. */
         put: operations["gotrueUpdateUser"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/v1/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An email link (sign-up confirmation, magic link, recovery, invite): never one of this hub's. */
+        get: operations["gotrueVerifyLink"];
+        put?: never;
+        /** A one-time code or token hash: never one of this hub's. */
+        post: operations["gotrueVerify"];
         delete?: never;
         options?: never;
         head?: never;
@@ -876,7 +929,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "reply_delayed" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -1623,6 +1676,21 @@ export interface components {
             password?: string | null;
             /** @default  */
             phone?: string;
+        };
+        /** VerifyBody */
+        VerifyBody: {
+            /** @default  */
+            email?: string;
+            /** @default  */
+            phone?: string;
+            /** @default  */
+            redirect_to?: string;
+            /** @default  */
+            token?: string;
+            /** @default  */
+            token_hash?: string;
+            /** @default  */
+            type?: string;
         };
         /** VoiceCall */
         VoiceCall: {
@@ -2943,6 +3011,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -3364,6 +3446,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -3781,6 +3877,20 @@ export interface operations {
                         code?: "not_found";
                         /** @constant */
                         status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };
@@ -4239,6 +4349,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4691,6 +4815,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4755,6 +4893,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -4816,6 +4968,20 @@ export interface operations {
                         code?: "unauthorized";
                         /** @constant */
                         status?: 401;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };
@@ -5094,6 +5260,20 @@ export interface operations {
                         code?: "not_found";
                         /** @constant */
                         status?: 404;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };
@@ -5486,6 +5666,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -5548,6 +5737,15 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5624,6 +5822,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -5693,6 +5900,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
             500: {
                 headers: {
@@ -5755,6 +5971,195 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    gotrueAuthorize: {
+        parameters: {
+            query?: {
+                provider?: string;
+                redirect_to?: string;
+                scopes?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To `redirect_to` (when this hub may send browsers there), with GoTrue's `error`, `error_code` and `error_description` in the query and the fragment. */
+            302: {
+                headers: {
+                    /** @description `redirect_to` with the error. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` (the provider is not enabled, or unknown) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    gotrueCallback: {
+        parameters: {
+            query?: {
+                code?: string;
+                error?: string;
+                error_description?: string;
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `bad_oauth_callback` (no `state`), `bad_oauth_state` (a state this hub never issued) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    gotrueCallbackPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `bad_oauth_callback` (no `state`), `bad_oauth_state` (a state this hub never issued) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5888,6 +6293,15 @@ export interface operations {
             };
             /** @description `bad_jwt`, `session_not_found` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6031,7 +6445,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
-            /** @description `user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled` */
+            /** @description `user_already_exists`, `weak_password` (with `weak_password.reasons`), `anonymous_provider_disabled`, `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6142,7 +6556,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
-            /** @description `phone_provider_disabled`, `web3_provider_disabled` */
+            /** @description `phone_provider_disabled`, `web3_provider_disabled`, `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6316,7 +6730,7 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
-            /** @description `same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled` */
+            /** @description `same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled`, `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6330,6 +6744,165 @@ export interface operations {
                 headers: {
                     /** @description Seconds after which trying again may succeed. */
                     "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    gotrueVerifyLink: {
+        parameters: {
+            query?: {
+                redirect_to?: string;
+                token?: string;
+                token_hash?: string;
+                type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To `redirect_to` (when this hub may send browsers there), with GoTrue's `error`, `error_code` and `error_description` in the query and the fragment. */
+            302: {
+                headers: {
+                    /** @description `redirect_to` with the error. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `validation_failed` (no `type`, or no `token`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `otp_expired`: the hub's local auth sends no links, so none is valid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    gotrueVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyBody"];
+            };
+        };
+        responses: {
+            /** @description `validation_failed` (no `type`, or no token), `bad_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `otp_expired`: the hub's local auth sends no codes, so none is valid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `request_entity_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `validation_failed` (a string holding NUL) */
+            422: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
