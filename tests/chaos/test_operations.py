@@ -33,6 +33,8 @@ from tests.utils import ws_url
 
 from .cluster import Cluster, Process
 
+pytestmark = pytest.mark.timeout(300)  # three hubs, a PostgreSQL and 30 sockets start on a shared, loaded machine
+
 USERS = 10
 TABS = 3
 MESSAGES = 11
