@@ -1579,11 +1579,10 @@ export interface components {
         };
         /** TaskPatch */
         TaskPatch: {
-            /** @default null */
-            description?: string | null;
+            description?: string;
             due_at?: string | null;
-            /** @default null */
-            status?: ("completed" | "in_progress" | "pending") | null;
+            /** @enum {unknown} */
+            status?: "completed" | "in_progress" | "pending";
         };
         /**
          * TokenPair
@@ -5666,6 +5665,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5737,6 +5745,15 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5822,6 +5839,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5900,6 +5926,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5971,6 +6006,15 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
