@@ -220,6 +220,15 @@ class ErrorCode(StrEnum):
         "(REST says how long in `Retry-After`).",
         True,
     )
+    REPLY_DELAYED = (
+        "reply_delayed",
+        503,
+        True,
+        "The message is stored and its reply is held up by an outage of the database; the reply still comes by "
+        "itself once the outage ends, nothing needs re-sending. On the socket a non-final `notice` frame (not an "
+        "`error`); over REST a 503 (sending the same client id again later answers with the reply).",
+        True,
+    )
     INTERNAL_ERROR = (
         "internal_error",
         500,

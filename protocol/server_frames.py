@@ -126,6 +126,18 @@ class ReplyStartedFrame(_ServerFrame, tag="reply.started", kw_only=True):
     ] = False
 
 
+class NoticeFrame(_ServerFrame, tag="notice", kw_only=True):
+    """Something is held up, and nothing needs doing about it: not an error, and not final. With `reply_delayed`
+    the reply to `reply_to` waits for an outage (the database) to end; `reply.started` (with `restart`),
+    `reply.delta` and the `message` still follow, sent by this process or another."""
+
+    code: ErrorCode
+    message: Annotated[str, msgspec.Meta(description="Human-readable detail; not meant to be parsed.")]
+    id: Annotated[str | None, msgspec.Meta(description="The id of the client frame that asked for the reply.")] = None
+    stream: str | None = None
+    reply_to: Annotated[str | None, msgspec.Meta(description="Id of the message being answered.")] = None
+
+
 class ResumedFrame(_ServerFrame, tag="resumed", kw_only=True):
     """Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`."""
 
@@ -306,6 +318,7 @@ ServerFrame: TypeAlias = (
     | MessageFrame
     | ReplyDeltaFrame
     | ReplyStartedFrame
+    | NoticeFrame
     | ResumedFrame
     | ErrorFrame
     | ChangeFrame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -41,7 +42,7 @@ from .prototypes.simulations import Simulations
 from .ratelimit import RateLimiter
 from .realtime.service import Realtime
 from .realtime.tokens import Tokens
-from .replies import ReplicaDirectory, Replies
+from .replies import Leases, ReplicaDirectory, Replies
 from .rooms.conductor import RoomConductor
 from .rooms.service import RoomService
 from .sensay.client import SensayClient, build_http_client
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("server")
 
-SHUTDOWN_DRAIN_SECONDS = 10.0
+SHUTDOWN_CLOSE_SECONDS = 5.0
+"""How long the sockets still open at shutdown get to close (replies go on meanwhile)."""
 
 
 @asynccontextmanager
@@ -282,16 +284,16 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
 
             replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
             # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
+            leases = Leases(pool, lease=settings.reply_lease_seconds)
             replies = Replies(
                 sensay,
                 hub,
                 timeout=settings.sensay_timeout * 2,
-                pool=pool,
-                lease=settings.reply_lease_seconds,
+                leases=leases,
                 delta_interval=settings.reply_delta_ms / 1000,
             )
             chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
-            conductor = RoomConductor(pool, hub, replies, replicas)
+            conductor = RoomConductor(pool, hub, replies, replicas, leases)
             room_service = RoomService(pool, hub, conductor, replicas)
             prototypes = PrototypeService(pool, hub, replies, replicas, settings, converse=chat.converse)
 
@@ -327,9 +329,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             try:
                 yield state
             finally:
-                await hub.drain(SHUTDOWN_DRAIN_SECONDS)
-                await replies.drain(SHUTDOWN_DRAIN_SECONDS)
-                await conductor.drain(SHUTDOWN_DRAIN_SECONDS)
+                # Before anything closes (the Sensay client, the broker, the pool): replies and room turns finish
+                # within the drain, and what is still running is handed over, never failed by a closed stream.
+                await hub.drain(SHUTDOWN_CLOSE_SECONDS)
+                drain = settings.shutdown_drain_seconds
+                await asyncio.gather(replies.drain(drain), conductor.drain(drain))
 
     routes = [
         *rest_routes(settings),

@@ -92,6 +92,7 @@ class Settings:
     sensay_timeout: float = 30.0
     local_replica_word_delay: float = 0.0
     reply_lease_seconds: float = 10.0
+    shutdown_drain_seconds: float = 8.0
     reply_delta_ms: float = 40.0
     supabase_url: str | None = None
     supabase_anon_key: Secret | None = None
@@ -201,6 +202,7 @@ class Settings:
             sensay_timeout=reader.number("SENSAY_TIMEOUT", 30.0, low=0.1, high=600.0),
             local_replica_word_delay=reader.number("LOCAL_REPLICA_WORD_DELAY", 0.0, low=0.0, high=10.0),
             reply_lease_seconds=reader.number("REPLY_LEASE_SECONDS", 10.0, low=0.5, high=10.0),
+            shutdown_drain_seconds=reader.number("SHUTDOWN_DRAIN_SECONDS", 8.0, low=0.0, high=300.0),
             reply_delta_ms=reader.number("REPLY_DELTA_MS", 40.0, low=0.0, high=1000.0),
             supabase_url=reader.optional_http_url("SUPABASE_URL"),
             supabase_anon_key=reader.secret("SUPABASE_ANON_KEY"),

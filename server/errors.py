@@ -51,7 +51,8 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── ReplicaQuotaExceeded    replica_quota_exceeded (a Sensay usage quota is spent)
     │   └── ReplicaPolicyRefused    replica_policy_refused (Sensay's content policy)
     ├── SpeechUnavailable           speech_unavailable (no speech recogniser installed)
-    └── NotReady                    not_ready
+    ├── NotReady                    not_ready
+    └── ReplyDelayed                reply_delayed (the reply waits for the database; it still comes)
 """
 
 from __future__ import annotations
@@ -278,6 +279,10 @@ class NotReady(DomainError):
     """The database does not answer or is not migrated."""
 
 
+class ReplyDelayed(DomainError):
+    """A stored message's reply waits for the database to answer again; it still comes by itself."""
+
+
 ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
     {
         DomainError: ErrorCode.INTERNAL_ERROR,
@@ -323,6 +328,7 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         ReplicaQuotaExceeded: ErrorCode.REPLICA_QUOTA_EXCEEDED,
         ReplicaPolicyRefused: ErrorCode.REPLICA_POLICY_REFUSED,
         NotReady: ErrorCode.NOT_READY,
+        ReplyDelayed: ErrorCode.REPLY_DELAYED,
     }
 )
 """Each domain error class and its code; a class not listed takes its nearest listed base's code."""

@@ -53,6 +53,7 @@ from .gotrue_shapes import (
     gotrue_user,
 )
 from .guard import bearer_token
+from .methods import allowed_methods
 from .operation import RETRY_AFTER, Answer, Endpoint, Method, operation, routes_of
 from .parsing import read_body
 from .responses import json_response
@@ -154,8 +155,10 @@ def _identity(request: Request) -> LocalIdentity:
     return identity
 
 
-async def _body(request: Request, type_: type[Any]) -> Any:
+async def _body(request: Request, type_: type[Any], *, required: bool = False) -> Any:
     raw = await read_body(request, MAX_BODY_BYTES)
+    if required and not raw:
+        raise GoTrueError(400, "bad_json", "Could not parse request body as JSON: the body is empty")
     if raw is None:
         raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
     if has_nul(raw):  # PostgreSQL text cannot hold it (GoTrue itself would fail in its database)
@@ -425,7 +428,7 @@ class UserUpdate(msgspec.Struct):
 async def update_user(request: Request) -> Response:
     """Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``."""
     principal = await _principal(request)
-    body = await _body(request, UserUpdate)
+    body = await _body(request, UserUpdate, required=True)
     identity = _identity(request)
     if body.email and body.email.strip().lower() != (principal.email or "").lower():
         raise GoTrueError(
@@ -535,6 +538,9 @@ async def _not_supported(request: Request) -> Response:
     OAuth, magic links, OTP, verification, recovery, MFA, SSO, invitations and the admin API are not supported
     by the hub's local auth.
     """
+    served = allowed_methods(request.scope, request.app.routes, catch_all_counts=False)
+    if served:  # a route of its own serves this path, with other methods
+        raise GoTrueError(405, "method_not_allowed", "Method Not Allowed", headers={"Allow": ", ".join(served)})
     first = request.path_params["rest"].strip("/").split("/", 1)[0]
     code, message = _NOT_SUPPORTED.get(
         first,
@@ -553,6 +559,7 @@ def _unsupported(method: Method) -> Endpoint:
         {
             400: "`provider_disabled`, `otp_disabled`, `mfa_totp_enroll_not_enabled`, `sso_provider_not_found`",
             404: "`feature_disabled`",
+            405: "`method_not_allowed`: a route of its own serves the path, with the methods in `Allow`",
         },
     )(_not_supported)
 

@@ -23,6 +23,7 @@ from .operation import Answer, operation, routes_of
     tag="meta",
     answers={200: Answer(str, "Prometheus' text exposition format.", media_type="text/plain")},
     security=("serviceKey",),
+    security_optional=True,  # loopback clients need no key
     database=False,
 )
 async def metrics(request: Request) -> Response:

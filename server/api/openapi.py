@@ -81,6 +81,10 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     refs = dict(zip(types, schemas, strict=True))
     _require_encoded_fields(components, outputs=types, inputs=[op.body for op in operations])
     components["ErrorCode"]["x-enum-descriptions"] = {code.value: code.description for code in ErrorCode}
+    for body_type in types:  # what msgspec cannot say of a struct (e.g. a PATCH needs one field at least)
+        extra = getattr(body_type, "json_schema_extra", None)
+        if isinstance(extra, dict):
+            components[body_type.__name__].update(extra)
     paths: dict[str, dict[str, Any]] = {}
     used_tags: set[str] = set()
     for op in operations:
@@ -105,6 +109,8 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
                 "REST API of sensay-hub. Chat, rooms and live changes are also on the WebSocket at `/ws` "
                 "(`asyncapi.json`); supabase-js's Realtime (Phoenix channels with `postgres_changes`, `broadcast` "
                 "and `presence`) is on the WebSocket at `/realtime/v1/websocket` unless `SUPABASE_URL` is set. "
+                "No string may contain NUL (`\\u0000`, which PostgreSQL cannot store): a path, query or body holding "
+                "one is 422 `validation_error` (GoTrue's `validation_failed` on `/auth/v1`). "
                 "Errors are RFC 9457 problem documents whose `code` is the socket's error code for the same cause; "
                 "`/auth/v1` answers in GoTrue's shapes instead."
             ),
@@ -182,7 +188,7 @@ def _operation_object(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         str(status): _response_object(op, status, answer, refs) for status, answer in op.answers.items()
     }
     if op.security:
-        result["security"] = [{name: [] for name in op.security}]
+        result["security"] = [{name: [] for name in op.security}, *([{}] if op.security_optional else [])]
     return result
 
 

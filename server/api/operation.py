@@ -81,6 +81,8 @@ class Operation:
     path_params: Mapping[str, Any] = field(default_factory=dict)
     security: tuple[str, ...] = ("bearer",)
     """Security schemes the caller must satisfy, all together (none: public)."""
+    security_optional: bool = False
+    """Some callers need none of them (``/metrics`` from this machine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ def operation(
     problems: bool = True,
     security: tuple[str, ...] | None = None,
     database: bool = True,
+    security_optional: bool = False,
 ) -> Callable[[Handler], Endpoint]:
     """Declare the operation the decorated handler serves (see the module's docstring).
 
@@ -182,6 +185,7 @@ def operation(
             query=query,
             path_params=dict(path_params or {}),
             security=security if security is not None else () if public else ("bearer",),
+            security_optional=security_optional,
         )
         return Endpoint(op, handler)
 

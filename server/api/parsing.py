@@ -52,10 +52,14 @@ def read_query(request: Request, type_: type[T]) -> T:
     """
     given = {name: value for name, value in request.query_params.items() if value != ""}
     try:
-        return msgspec.convert(given, type_, strict=False)
+        value = msgspec.convert(given, type_, strict=False)
     except msgspec.ValidationError as exc:
         message, _, at = str(exc).partition(" - at `$.")
         raise InvalidInput(f"query parameter {at.rstrip('`')!r}: {message}" if at else message) from None
+    for name, raw in given.items():  # strict=False reads "null" as None: absent is the way to say none
+        if raw == "null" and getattr(value, name, "") is None:
+            raise InvalidInput(f"query parameter {name!r}: expected a value, got null (leave it out instead)")
+    return value
 
 
 def path_uuid(request: Request, name: str) -> UUID:

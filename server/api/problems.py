@@ -20,6 +20,7 @@ from protocol import ErrorCode
 
 from ..errors import DomainError, error_code
 from ..store.errors import OUTAGE_RETRY_AFTER, outage
+from .methods import allowed_methods
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,10 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
-    problem = Problem(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette names the methods of one route; the path may have several
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.scope, request.app.routes))}
+    problem = Problem(code, str(exc.detail), status=exc.status_code, headers=headers)
     return problem_response(problem, request.url.path)
 
 

@@ -28,8 +28,6 @@ from ..state import app_state
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/realtime/v1/websocket"
-SEND_QUEUE: Final = 1024
-"""Frames waiting for one socket; more and the socket is closed (4008) rather than let memory grow."""
 
 
 async def _refuse(websocket: WebSocket, status: int, error: str) -> None:
@@ -57,7 +55,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
         await _refuse(websocket, 401, str(refused).split(": ", 1)[-1])
         return
     await websocket.accept()
-    queue: asyncio.Queue[str | bytes] = asyncio.Queue(SEND_QUEUE)
+    # Frames waiting for this socket (``WS_SEND_QUEUE``, as on /ws); more and it is closed (4008), not let grow.
+    queue: asyncio.Queue[str | bytes] = asyncio.Queue(state["settings"].ws_send_queue)
     overflow = asyncio.Event()
 
     def outbox(frame: str | bytes) -> None:

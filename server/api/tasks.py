@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -35,8 +35,10 @@ class NewTask(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TaskPatch(msgspec.Struct, forbid_unknown_fields=True):
-    description: Description | None = None
-    status: TaskStatus | None = None
+    json_schema_extra: ClassVar[dict[str, int]] = {"minProperties": 1}  # an empty patch is 422
+
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    status: TaskStatus | msgspec.UnsetType = msgspec.UNSET
     due_at: DueAt | None | msgspec.UnsetType = msgspec.UNSET
     """A new due time is reminded again; ``null`` removes it."""
 
@@ -91,17 +93,19 @@ async def update_task(request: Request) -> Response:
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
     body = await read_json(request, TaskPatch)
-    if body.description is None and body.status is None and body.due_at is msgspec.UNSET:
+    if body.description is msgspec.UNSET and body.status is msgspec.UNSET and body.due_at is msgspec.UNSET:
         raise InvalidInput("give a description, a status or a due_at to change")
+    description = None if body.description is msgspec.UNSET else body.description
+    status = None if body.status is msgspec.UNSET else body.status
     state = app_state(request)
     try:
         if body.due_at is msgspec.UNSET:
             task = await tasks.update_task(
-                state["pool"], principal.user_id, task_id, description=body.description, status=body.status
+                state["pool"], principal.user_id, task_id, description=description, status=status
             )
         else:
             task = await tasks.update_task(
-                state["pool"], principal.user_id, task_id, description=body.description, status=body.status,
+                state["pool"], principal.user_id, task_id, description=description, status=status,
                 due_at=body.due_at,
             )  # fmt: skip
             state["prototypes"].due_work_added()

@@ -18,11 +18,30 @@ from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
 from ..prototypes import context, task_memory
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
+from ..replies.pipeline import DELAYED
 from ..store import conversations
+from ..store.errors import unreachable
 from ..store.records import Message
 from ..store.users import Executor
 
 KIND = "chat"
+OUTAGE_PATIENCE = 60.0
+OUTAGE_RETRY_SECONDS = 1.0
+
+
+def _bare_job(message: StoredMessage, user_id: UUID) -> ReplyJob:
+    """Enough of a reply job to address its frames (no prompt yet)."""
+    assert message.replica_id is not None
+    return ReplyJob(
+        kind=KIND,
+        asker=str(user_id),
+        replica_id=message.replica_id,
+        prompt="",
+        audience=UserAudience(user_id),
+        stream=message.stream,
+        reply_to=message.id,
+        client_id=message.client_id,
+    )
 
 
 class Accepted(NamedTuple):
@@ -70,7 +89,8 @@ class ChatService:
         self.replicas = replicas
         self.task_timezone = task_timezone
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
-        replies.register(KIND, ChatReplies(pool), durable=True)
+        self.storage = ChatReplies(pool)
+        replies.register(KIND, self.storage, durable=True)
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
@@ -102,6 +122,29 @@ class ChatService:
         user_id = UUID(message.user_id)
         if not accepted.duplicate:
             await self.hub.send_to_user(user_id, MessageFrame(message=message))
+        return self.replies.start(await self._job_despite_outages(message, user_id))
+
+    async def _job_despite_outages(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+        """The reply job. The message is stored and acked already: while the database does not answer, the user
+        hears that the reply is delayed (a ``notice``) and the job is made again, for up to ``OUTAGE_PATIENCE``
+        seconds (then the outage's error reaches the frame's id: sending it again makes the reply)."""
+        told = False
+        async with asyncio.timeout(OUTAGE_PATIENCE):
+            while True:
+                try:
+                    return await self._job(message, user_id)
+                except Exception as exc:
+                    if not unreachable(exc):
+                        raise
+                    if not told:
+                        notice = self.storage.delayed(_bare_job(message, user_id), DELAYED)
+                        if notice is not None:
+                            await self.hub.send_to_user(user_id, notice)
+                        told = True
+                await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+
+    async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+        assert message.replica_id is not None
         outcome = None
         if task_memory.parse_command(message.content) is not None:
             outcome = await task_memory.command_outcome(self.pool, UUID(message.id))
@@ -127,7 +170,7 @@ class ChatService:
             skip_history=outcome is not None,
             briefing=seen,
         )
-        return self.replies.start(job)
+        return job
 
     async def converse(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Conversation:
         """Send a message and wait for the reply (for clients without a socket).

@@ -221,12 +221,15 @@ class Realtime:
             if topic not in self._topics:
                 continue
             logger.warning("realtime: broker gap on %s (%s)", topic, reason)
+            for channel in list(self.channels(topic)):
+                channel.system("error", BROADCASTS_MISSED)
             book = self._presence[topic]
             others = [entry.ref for entry in book.entries.values() if entry.node != self.node]
             self._presence_changed(topic, [], others)
-            for channel in list(self.channels(topic)):
-                channel.system("error", BROADCASTS_MISSED)
+            # Ask the others for theirs, and tell them ours: whichever process heard the broker back last hears
+            # the other's announcement (the earlier one's went out while it was still away).
             self._spawn(self._publish(topic, {"k": "sync"}))
+            self._spawn(self._answer_sync(topic))
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work, name="realtime-publish")

@@ -2,12 +2,14 @@
 
 from .directory import ReplicaDirectory
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
+from .leases import Leases
 from .pipeline import Replies, ReplyStorage
 from .storages import CallerReplies, StreamReplies
 
 __all__ = [
     "Audience",
     "CallerReplies",
+    "Leases",
     "Reply",
     "ReplyJob",
     "Replies",

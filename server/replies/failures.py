@@ -7,6 +7,7 @@ from protocol import ErrorCode
 from ..errors import (
     ERROR_TABLE,
     DomainError,
+    NotReady,
     ReplicaNotFound,
     ReplicaPolicyRefused,
     ReplicaQuotaExceeded,
@@ -14,6 +15,7 @@ from ..errors import (
     ReplicaUnavailable,
 )
 from ..sensay.errors import SensayBadRequest, SensayError, SensayNotFound, SensayQuotaExceeded, SensayRefused
+from ..store.errors import unreachable
 
 
 def replica_failure(exc: BaseException) -> DomainError:
@@ -36,6 +38,8 @@ def replica_failure(exc: BaseException) -> DomainError:
         return ReplicaPolicyRefused("Sensay refused this message under its content policy; sending again will not help")
     if isinstance(exc, SensayError):
         return ReplicaRejected("the replica refused this message or answered unreadably; sending again will not help")
+    if unreachable(exc):
+        return NotReady("the database is not answering; send the same id again shortly")
     return DomainError("the server failed while producing the reply; send the same id again to retry")
 
 

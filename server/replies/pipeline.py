@@ -5,13 +5,15 @@ Chat, room turns, Pure Voice and Task Memory all produce replies here. What diff
 the audience, and where the reply is stored. Every failure reaches the audience (with the asking frame's
 client id) and the log (with its traceback), and is raised to the caller as a domain error.
 
-A kind registered ``durable`` (chat) keeps each reply as a row (``server/store/replies.py``, typed by ``leases``):
-the process that claims it asks Sensay, renewing its lease while it works; its failure is stored (``failed``, with
-code, ``retryable`` and ``retry_after``) and sending the same message again re-runs it. Every process sweeps for
-replies whose lease ran out (their process died or lost the database) and takes them up: a successor first looks
-in Sensay's chat history for the answer, so Sensay is asked once, and tells the audience to drop the partial
-deltas (``reply.started`` with ``restart``). A failure of the database itself is not stored as ``failed`` (it
-cannot be): the reply is left to its lease and taken up again once the database answers.
+A kind registered ``durable`` (chat) keeps each reply as a row held through :class:`~server.replies.leases.Leases`
+(the one lease mechanism, shared with room runs): the process that claims it asks Sensay, renewing its lease while
+it works; its failure is stored (``failed``, with code, ``retryable`` and ``retry_after``) and sending the same
+message again re-runs it. Every process sweeps for replies whose lease ran out (their process died or lost the
+database) or that were handed back (their process stopped) and takes them up: a successor first looks in Sensay's
+chat history for the answer, so Sensay is asked once, tells the audience to drop the partial deltas
+(``reply.started`` with ``restart``), and publishes a reply it finds stored but not recorded as published. A
+failure of the database itself is not stored as ``failed`` (it cannot be): the audience gets a ``notice``
+(``reply_delayed``) and the reply is left to its lease, taken up again once the database answers.
 """
 
 from __future__ import annotations
@@ -25,22 +27,22 @@ from datetime import datetime
 from functools import partial
 from typing import Final, Protocol
 
-import asyncpg
 import msgspec
 
 from protocol import ErrorCode, ErrorFrame, ServerFrame, room_stream
 
 from .. import metrics
-from ..errors import DomainError, ReplicaRejected, ReplicaUnavailable, error_code
+from ..errors import DomainError, NotReady, ReplicaRejected, ReplicaUnavailable, ReplyDelayed, error_code
 from ..hub.hub import Hub
 from ..logs import log_task_failure
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
-from . import leases
+from ..store.errors import unreachable
+from . import faults
 from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
-from .leases import Claim, ReplyState
+from .leases import Claim, Leases, ReplyState
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +50,10 @@ SWEEP_BATCH: Final = 32
 POLL_SECONDS: Final = 0.25
 DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
-_UNREACHABLE: Final = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-"""Failures of the database connection: a reply that meets one is left to its lease, not stored as failed."""
+HANDOVER_SECONDS: Final = 2.0
+"""How long a reply cancelled at shutdown may take to close its Sensay stream before it is handed over."""
+HANDED_OVER: Final = "the server is stopping: another process carries on"
+DELAYED: Final = "the database is not answering; the reply is stored once it answers again, nothing needs re-sending"
 
 
 class ReplyStorage(Protocol):
@@ -84,6 +83,10 @@ class ReplyStorage(Protocol):
         """The frame telling the audience the reply failed (``None``: nobody to tell)."""
         ...
 
+    def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
+        """The notice telling the audience the reply waits for an outage to end (``None``: nobody to tell)."""
+        ...
+
 
 class _LostLease(Exception):
     """Another process holds the reply now (this one's lease ran out)."""
@@ -111,7 +114,7 @@ class _Timing:
 
 class Replies:
     """Runs reply jobs: inline (:meth:`run`) or in a task the pipeline owns (:meth:`start`), durably for kinds
-    registered so (given a pool)."""
+    registered so (given :class:`~server.replies.leases.Leases`)."""
 
     def __init__(
         self,
@@ -119,30 +122,21 @@ class Replies:
         hub: Hub,
         *,
         timeout: float = 120.0,
-        pool: asyncpg.Pool | None = None,
-        lease: float = 10.0,
+        leases: Leases | None = None,
         delta_interval: float = DELTA_INTERVAL,
     ) -> None:
         self.sensay = sensay
         self.hub = hub
         self.timeout = timeout
         """Seconds a whole reply may take (Sensay retries included) before it fails as unavailable."""
-        self.pool = pool
-        self.lease = lease
-        """A dead process's replies are taken up within this many seconds."""
+        self.leases = leases
         self.delta_interval = delta_interval
         """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
-        self.holder = leases.holder_name()
         self._storages: dict[str, ReplyStorage] = {}
         self._durable: set[str] = set()
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
-
-    @property
-    def hold(self) -> float:
-        # Held for 3/4 of the lease and renewed (and swept) every 1/4: a dead holder's reply is taken up in time.
-        return self.lease * 0.75
 
     def register(self, kind: str, storage: ReplyStorage, *, durable: bool = False) -> None:
         """Keep and show the replies of jobs of ``kind`` with ``storage``; ``durable``: as rows with leases."""
@@ -157,14 +151,26 @@ class Replies:
         """
         self._resumers[kind] = resume
 
-    async def run(self, job: ReplyJob, *, restart: bool = False, fresh: bool = False) -> Reply:
+    async def run(
+        self,
+        job: ReplyJob,
+        *,
+        restart: bool = False,
+        fresh: bool = False,
+        asked_since: datetime | None = None,
+        resumable: bool = False,
+    ) -> Reply:
         """Produce the reply: stream it to the audience, keep it, show it; raise a :class:`DomainError` on failure.
 
-        ``restart``: the reply may have been under way in a process that died (clients drop its deltas).
-        ``fresh``: no attempt before this one can have kept it (it is not looked for).
-        Cancelling the call drops the reply (nothing is kept, nothing reported).
+        ``restart``: the reply may have been under way in a process that died (clients drop its deltas); a reply
+        found stored is shown again. ``fresh``: no attempt before this one can have kept it (it is not looked
+        for). ``asked_since``: Sensay may have been asked for it since then (its history is looked in first).
+        ``resumable``: the caller's lease takes the work up again after a database outage (the audience is told
+        the reply is delayed, not failed). Cancelling the call drops the reply (nothing is kept, nothing reported).
         """
-        return await self._produce(job, None, restart=restart, fresh=fresh)
+        return await self._produce(
+            job, None, restart=restart, fresh=fresh, asked_since=asked_since, resumable=resumable
+        )
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -181,7 +187,7 @@ class Replies:
 
     def start_sweeping(self) -> None:
         """Take up, from now on, durable replies whose lease ran out (in every process)."""
-        if self.pool is not None and self._sweeper is None:
+        if self.leases is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="reply-sweeper")
 
     async def stop_sweeping(self) -> None:
@@ -192,32 +198,54 @@ class Replies:
             self._sweeper = None
 
     async def _produce(
-        self, job: ReplyJob, claim: Claim | None, *, restart: bool = False, fresh: bool = False
+        self,
+        job: ReplyJob,
+        claim: Claim | None,
+        *,
+        restart: bool = False,
+        fresh: bool = False,
+        asked_since: datetime | None = None,
+        resumable: bool = False,
     ) -> Reply:
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
+        asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
         try:
             # A reply claimed for the first time was never under way: nothing to look for.
             fresh = fresh or (claim is not None and claim.attempt == 1)
             reply = None if fresh else await storage.existing(job)
             if reply is not None:
+                # Kept by a run that may have ended before showing it (a crash, a failure after it): a stored reply
+                # is a shown reply. A durable reply recorded as published never comes here (it is done).
+                await self._send(job.audience, storage.shown(job, reply))
                 return reply
             restart = restart or (claim is not None and claim.attempt > 1)
             await self._send(job.audience, storage.started(job, restart))
             content = None
-            if claim is not None and claim.asked_at is not None:
-                content = await self._answer_in_history(job, claim.asked_at)
+            since = claim.asked_at if claim is not None else asked_since
+            if since is not None:
+                asking = True
+                content = await self._answer_in_history(job, since)
+                asking = False
             if content is None:
                 if claim is not None:
-                    assert self.pool is not None
-                    if not await leases.asked(self.pool, job, self.holder):
+                    assert self.leases is not None
+                    if not await self.leases.asked(job):
                         raise _LostLease
+                asking = True
                 content = await self._stream(job, storage, timing)
+                asking = False
             reply = await storage.store(job, content)
+            faults.after_store()
         except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
             raise
         except Exception as exc:
+            if (claim is not None or resumable) and not asking and unreachable(exc):
+                timing.done(ErrorCode.REPLY_DELAYED.value)
+                self._outage(exc)
+                await self._send(job.audience, storage.delayed(job, DELAYED))
+                raise ReplyDelayed(DELAYED) from exc
             error = replica_failure(exc)
             timing.done(error_code(error).value)
             self._log(job, exc, error)
@@ -227,8 +255,14 @@ class Replies:
         await self._send(job.audience, storage.shown(job, reply))
         return reply
 
+    def _outage(self, exc: BaseException) -> None:
+        if self.leases is not None:
+            self.leases.outage.noticed(exc)
+        else:
+            logger.warning("a reply waits for the database: %s", exc)
+
     def _is_durable(self, job: ReplyJob) -> bool:
-        return self.pool is not None and job.kind in self._durable and job.reply_to is not None
+        return self.leases is not None and job.kind in self._durable and job.reply_to is not None
 
     def _own(self, job: ReplyJob, work: Coroutine[None, None, Reply]) -> asyncio.Task[Reply]:
         task = asyncio.create_task(work, name=f"reply-{job.kind}-{job.reply_to}")
@@ -237,11 +271,25 @@ class Replies:
         return task
 
     async def _durably(self, job: ReplyJob) -> Reply:
-        """Record the job, then produce it if this process claims it, else wait for whoever holds it."""
-        assert self.pool is not None and job.reply_to is not None
+        """Record the job, then produce it if this process claims it, else wait for whoever holds it.
+
+        While the database cannot record it, the audience is told the reply is delayed and recording is retried.
+        """
+        assert self.leases is not None and job.reply_to is not None
+        told = False
         try:
-            await leases.submit(self.pool, job, self.hold)
-            claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    try:
+                        claim = await self.leases.take(job)
+                        break
+                    except Exception as exc:
+                        if not unreachable(exc):
+                            raise
+                        if not told:
+                            await self._send(job.audience, self._storages[job.kind].delayed(job, DELAYED))
+                            told = True
+                        await asyncio.sleep(self.leases.beat)
         except Exception as exc:
             await self._report_unclaimed(job, exc)
             raise replica_failure(exc) from exc
@@ -250,74 +298,47 @@ class Replies:
         return await self._run_claimed(claim)
 
     async def _run_claimed(self, claim: Claim) -> Reply:
-        """Produce a claimed reply while renewing its lease; store how it ended."""
-        assert self.pool is not None
+        """Produce a claimed reply while renewing its lease; record how it ended, or hand it over when this
+        process stops."""
+        assert self.leases is not None
         job = claim.job
-        lost = asyncio.Event()
         work = asyncio.create_task(self._produce(job, claim), name=f"reply-work-{job.kind}-{job.reply_to}")
-        heartbeat = asyncio.create_task(self._heartbeat(job, work, lost), name=f"reply-lease-{job.reply_to}")
+        lost = asyncio.Event()
+
+        def taken_over() -> None:
+            lost.set()
+            work.cancel("another process took the reply over")
+
+        heartbeat = self.leases.keep(job, taken_over)
         try:
             reply = await work
         except _LostLease:
             logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
             return await self._await_outcome(job)
         except asyncio.CancelledError:
-            if not lost.is_set():
+            if not lost.is_set():  # this process is stopping: hand the reply over once its stream is closed
+                work.cancel(HANDED_OVER)
+                await asyncio.wait([work], timeout=HANDOVER_SECONDS)
+                await self.leases.release(job)
                 raise
             logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
             return await self._await_outcome(job)
         except DomainError as error:
-            await self._store_failure(job, error)
+            await self.leases.settle(job, error)
             raise
         finally:
             heartbeat.cancel()
-        try:
-            await leases.finish(self.pool, job, self.holder)
-        except Exception:
-            logger.warning("%s reply to %s is kept but could not be marked done", job.kind, job.reply_to, exc_info=True)
+        await self.leases.settle(job, None)
         return reply
-
-    async def _store_failure(self, job: ReplyJob, error: DomainError) -> None:
-        assert self.pool is not None
-        if isinstance(error.__cause__, _UNREACHABLE):
-            logger.warning("%s reply to %s is left to its lease: the database was unreachable", job.kind, job.reply_to)
-            return
-        code = error_code(error)
-        try:
-            await leases.fail(
-                self.pool,
-                job,
-                self.holder,
-                code=code.value,
-                retryable=code.retryable,
-                retry_after=error.retry_after,
-                detail=error.detail,
-            )
-        except Exception:
-            logger.warning("the failure of %s reply to %s could not be stored", job.kind, job.reply_to, exc_info=True)
-
-    async def _heartbeat(self, job: ReplyJob, work: asyncio.Task[Reply], lost: asyncio.Event) -> None:
-        assert self.pool is not None
-        while True:
-            await asyncio.sleep(self.lease / 4)
-            try:
-                held = await leases.renew(self.pool, job, self.holder, self.hold)
-            except Exception as exc:
-                logger.warning("the lease of %s reply to %s could not be renewed: %s", job.kind, job.reply_to, exc)
-                continue
-            if not held:
-                lost.set()
-                work.cancel("another process took the reply over")
-                return
 
     async def _await_outcome(self, job: ReplyJob) -> Reply:
         """Wait for the process holding the reply; take it over if that process's lease runs out."""
-        assert self.pool is not None and job.reply_to is not None
+        assert self.leases is not None and job.reply_to is not None
         storage = self._storages[job.kind]
-        async with asyncio.timeout(self.timeout + 2 * self.lease):
+        async with asyncio.timeout(self.timeout + 2 * self.leases.lease):
             while True:
                 try:
-                    outcome = await leases.outcome(self.pool, job.kind, job.reply_to)
+                    outcome = await self.leases.outcome(job.kind, job.reply_to)
                     if outcome is not None and outcome.state is ReplyState.DONE:
                         reply = await storage.existing(job)
                         if reply is not None:
@@ -325,13 +346,14 @@ class Replies:
                     elif outcome is not None and outcome.state is ReplyState.FAILED:
                         raise stored_failure(outcome.code, outcome.detail, outcome.retry_after)
                     elif outcome is None or outcome.lease_expired:
-                        claim = await leases.claim(self.pool, job.kind, job.reply_to, self.holder, self.hold)
+                        claim = await self.leases.claim(job.kind, job.reply_to)
                         if claim is not None:
                             return await self._run_claimed(claim)
                 except (DomainError, asyncio.CancelledError):
                     raise
                 except Exception as exc:
-                    logger.warning("waiting for %s reply to %s: %s", job.kind, job.reply_to, exc)
+                    if not unreachable(exc):
+                        logger.warning("waiting for %s reply to %s: %s", job.kind, job.reply_to, exc)
                 await asyncio.sleep(POLL_SECONDS)
 
     async def _answer_in_history(self, job: ReplyJob, asked_at: datetime) -> str | None:
@@ -353,23 +375,18 @@ class Replies:
                 await asyncio.sleep(HISTORY_POLL_SECONDS)
 
     async def _sweep_forever(self) -> None:
-        assert self.pool is not None
-        failing = False
+        assert self.leases is not None
         while True:
-            await asyncio.sleep(self.lease / 4)
+            await asyncio.sleep(self.leases.beat)
             kinds = sorted(self._durable | set(self._resumers))
             if not kinds:
                 continue
             try:
-                claims = await leases.claim_expired(self.pool, kinds, self.holder, self.hold, SWEEP_BATCH)
+                claims = await self.leases.claim_expired(kinds, SWEEP_BATCH)
             except Exception as exc:
-                if not failing:  # once per outage, not every sweep
-                    logger.warning("sweeping for replies whose process died failed (retrying): %s", exc)
-                failing = True
+                if not unreachable(exc):
+                    logger.warning("sweeping for work whose process died or stopped failed (retrying): %s", exc)
                 continue
-            if failing:
-                logger.warning("sweeping for replies whose process died works again")
-            failing = False
             for claim in claims:
                 job = claim.job
                 resume = self._resumers.get(job.kind)
@@ -406,11 +423,19 @@ class Replies:
             raise error from exc
 
     async def drain(self, timeout: float) -> None:
-        """Wait (bounded) for the replies the pipeline owns to be kept, so a restart loses none of them."""
+        """Stop claiming work; let the replies under way finish within ``timeout``; hand the rest over (pending
+        again, so another process, or this one restarted, carries on at once with ``reply.started`` restart)."""
+        if self.leases is not None:
+            self.leases.close()
         await self.stop_sweeping()
         tasks = list(self._running.values())
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel(HANDED_OVER)
+        if pending:
+            await asyncio.wait(pending, timeout=2 * HANDOVER_SECONDS)
 
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
         parts: list[str] = []
@@ -447,10 +472,11 @@ class Replies:
         if not task.cancelled():
             task.exception()  # reported and logged by run()
 
-    @staticmethod
-    def _log(job: ReplyJob, exc: BaseException, error: DomainError) -> None:
+    def _log(self, job: ReplyJob, exc: BaseException, error: DomainError) -> None:
         what = f"{job.kind} reply of replica {job.replica_id} to {job.reply_to} (client id {job.client_id})"
-        if isinstance(error, (ReplicaUnavailable, ReplicaRejected)):
+        if isinstance(error, NotReady):
+            self._outage(exc)
+        elif isinstance(error, (ReplicaUnavailable, ReplicaRejected)):
             logger.warning("%s failed: %s", what, exc, exc_info=exc)
         else:
             logger.error("%s failed", what, exc_info=exc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol import ErrorCode, ErrorFrame, MessageFrame, ReplyDeltaFrame, ReplyStartedFrame, ServerFrame
+from protocol import ErrorCode, ErrorFrame, MessageFrame, NoticeFrame, ReplyDeltaFrame, ReplyStartedFrame, ServerFrame
 
 from .jobs import Reply, ReplyJob
 
@@ -11,7 +11,7 @@ class StreamReplies:
     """The frames of a reply that becomes a message of ``job.stream``; subclasses say how it is stored.
 
     A start is a ``reply.started`` frame, deltas are ``reply.delta`` frames, the kept reply a ``message`` frame,
-    a failure an ``error`` frame carrying the asking frame's id and the stream.
+    a failure an ``error`` frame carrying the asking frame's id and the stream, a delay a ``notice``.
     """
 
     failure_detail: str | None = None
@@ -42,6 +42,11 @@ class StreamReplies:
             stream=job.stream,
         )
 
+    def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
+        return NoticeFrame(
+            code=ErrorCode.REPLY_DELAYED, message=detail, id=job.client_id, stream=job.stream, reply_to=job.reply_to
+        )
+
 
 class CallerReplies:
     """Replies only their caller sees and keeps (e.g. a task-memory answer recorded with its action)."""
@@ -62,4 +67,7 @@ class CallerReplies:
         return None
 
     def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
+        return None
+
+    def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
         return None

@@ -3,14 +3,18 @@
 The planner (``turns.py``) decides; the conductor carries out each decision: a reply job for a turn, a one-off
 question for a moderator, a voter or the judge, a frame for a phase, a vote or a verdict.
 
-Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user (``X-USER-ID``
-derived from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own
-history holds the rest of the context. Every turn is a job of the reply pipeline.
+Each replica keeps one Sensay conversation per room: the room acts at Sensay as its own user (``X-USER-ID`` derived
+from the room id), and each prompt carries what was said since that replica last spoke, so Sensay's own history
+holds the rest of the context. Every turn is a job of the reply pipeline.
 
 A run is a row of ``replies`` (kind ``room.run``, answering the message that started it), held with a lease
-while it runs: when its process dies, another process takes the run up and carries it out again, reusing the
-turns already stored. A failed run is kept as failed: when the same ``room.send`` comes again, the run is
-carried out again the same way, so only the failed turn and those after it ask Sensay.
+(:class:`~server.replies.leases.Leases`, the reply pipeline's own mechanism) while it runs: when its process dies,
+another process takes the run up and carries it out again, reusing the turns already stored (and showing them again:
+one may have been stored but never shown) and looking in Sensay's history for a turn that was being asked. A process
+that stops lets each room's current turn finish, then hands the run over. A run held up by a database outage tells
+the room its turn is delayed and is taken up again once the database answers. A failed run is kept as failed: when
+the same ``room.send`` comes again, the run is carried out again the same way, so only the failed turn and those
+after it ask Sensay.
 
 A room has at most one run under way and one waiting: a message that arrives during a run replaces the waiting
 one (its run would only be superseded before it began), so a room whose replicas are busy costs nothing per
@@ -45,15 +49,16 @@ from protocol import (
     room_stream,
 )
 
-from ..errors import DomainError, error_code
+from ..errors import DomainError, ReplyDelayed, error_code
 from ..hub.hub import Hub
 from ..logs import log_task_failure
 from ..prototypes import chatroom, context
-from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies, leases
+from ..replies import Leases, ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
 from ..replies.failures import replica_failure
 from ..replies.leases import Claim, ReplyState
 from ..sensay.client import Replica
 from ..store import rooms
+from ..store.errors import unreachable
 from ..store.records import Room
 from . import asking, modes
 from .asking import Seat
@@ -77,6 +82,9 @@ KIND: Final = "room"
 RUN_KIND: Final = "room.run"
 SHUTTING_DOWN: Final = "server shutting down"
 TAKEN_OVER: Final = "taken over by another process"
+DELAYED: Final = "waiting for the database"
+DELAYED_DETAIL: Final = "the database is not answering; the room's turns carry on once it answers again"
+HANDOVER_SECONDS: Final = 2.0
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
@@ -157,11 +165,15 @@ class Run:
 
 
 class RoomConductor:
-    def __init__(self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory, leases: Leases
+    ) -> None:
         self.pool = pool
         self.hub = hub
         self.replies = replies
         self.replicas = replicas
+        self.leases = leases
+        self._draining = False
         self._runs: dict[UUID, Run] = {}
         """The run under way in each room."""
         self._waiting: dict[UUID, _Waiting] = {}
@@ -171,7 +183,8 @@ class RoomConductor:
         self._previous: dict[UUID, str] = {}
         self._previous_at_start: dict[str, str | None] = {}
         """Who spoke before each failed run began, so its re-run plans the same turns (this process's runs)."""
-        replies.register(KIND, RoomReplies(pool))
+        self._storage = RoomReplies(pool)
+        replies.register(KIND, self._storage)
         replies.resume_with(RUN_KIND, self._take_up)
 
     def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
@@ -206,7 +219,7 @@ class RoomConductor:
     async def retry(self, room: Room, message: StoredMessage) -> bool:
         """Run the turns of ``message`` again if its run failed (the member sent it again); ``False`` if not."""
         try:
-            outcome = await leases.outcome(self.pool, RUN_KIND, message.id)
+            outcome = await self.leases.outcome(RUN_KIND, message.id)
         except Exception:
             logger.warning("room %s: could not tell whether the run of %s failed", room.id, message.id, exc_info=True)
             return False
@@ -233,6 +246,11 @@ class RoomConductor:
         return True
 
     async def drain(self, timeout: float) -> None:
+        """Let each room's current turn finish (within ``timeout``), then hand its run over: another process (or
+        this one restarted) carries on with the next turn at once. Nothing new is claimed meanwhile: a room's
+        waiting run is left pending for another process."""
+        self._draining = True
+        self.leases.close()
         deadline = asyncio.get_running_loop().time() + timeout
         while tasks := [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]:
             # A run that ends starts its room's waiting run: wait for those too, within the same time.
@@ -240,7 +258,8 @@ class RoomConductor:
             _done, pending = await asyncio.wait(tasks, timeout=max(0.0, left))
             if pending:
                 for task in pending:
-                    task.cancel(SHUTTING_DOWN)  # its lease runs out, and another process takes the run up
+                    task.cancel(SHUTTING_DOWN)
+                await asyncio.wait(pending, timeout=HANDOVER_SECONDS)
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
@@ -282,7 +301,7 @@ class RoomConductor:
             await self._announce(run, RunState.RUNNING)
         self._shown[room_id] = None
         state, reason = RunState.IDLE, DONE
-        heartbeat = asyncio.create_task(self._heartbeat(run), name=f"room-run-lease-{room_id}")
+        heartbeat = self._keep(run)
         try:
             async with asyncio.timeout(None) as deadline:
                 planner = await self._planner(run)
@@ -293,24 +312,47 @@ class RoomConductor:
             state, reason = RunState.STOPPED, "time limit"
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, _cancelled(exc)
-            if reason not in (SHUTTING_DOWN, TAKEN_OVER):
+            if reason == SHUTTING_DOWN:  # handed over: the run carries on elsewhere, nothing to announce
+                await asyncio.shield(self._hand_over(run, heartbeat))
+                raise
+            if reason != TAKEN_OVER:
                 await asyncio.shield(self._record(run, None))
             self._shown.pop(room_id, None)
             await asyncio.shield(self._announce(run, state, reason))
             raise
+        except _HandedOver:
+            await self._hand_over(run, heartbeat)
+            return
         except _Reported as exc:
-            state, reason = RunState.STOPPED, "a replica could not answer"
-            await self._record(run, exc.__cause__ or exc)
+            if isinstance(exc.__cause__, ReplyDelayed):  # the room was told; the run's lease takes it up again
+                state, reason = RunState.STOPPED, DELAYED
+            else:
+                state, reason = RunState.STOPPED, "a replica could not answer"
+                await self._record(run, exc.__cause__ or exc)
         except Exception as exc:  # a name lookup, a moderator's pick, a vote, a verdict: not a reply job
-            state, reason = RunState.STOPPED, "a replica could not answer"
-            await self._report(run, exc)
-            await self._record(run, exc)
+            if run.claim is not None and unreachable(exc):  # the run's lease takes it up again
+                state, reason = RunState.STOPPED, DELAYED
+                self.leases.outage.noticed(exc)
+                notice = self._storage.delayed(run.claim.job, DELAYED_DETAIL)
+                if notice is not None:
+                    await self.hub.send_to_channel(room_stream(str(run.room.id)), notice)
+            else:
+                state, reason = RunState.STOPPED, "a replica could not answer"
+                await self._report(run, exc)
+                await self._record(run, exc)
         else:
             await self._record(run, None)
         finally:
-            heartbeat.cancel()
+            if heartbeat is not None:
+                heartbeat.cancel()
         if room_id in self._shown:
             self._shown[room_id] = _Ending(run, state, reason)
+
+    async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None) -> None:
+        if heartbeat is not None:
+            heartbeat.cancel()
+        if run.claim is not None:
+            await self.leases.release(run.claim.job)
 
     def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
         """The row of a run: enough for any process to find the room and the message again."""
@@ -329,39 +371,36 @@ class RoomConductor:
         """Hold the run's lease; ``False`` when another process holds it or it ran already."""
         job = self._run_job(run.room.id, run.trigger)
         try:
-            await leases.submit(self.pool, job, self.replies.hold)
-            run.claim = await leases.claim(self.pool, RUN_KIND, run.trigger.id, self.replies.holder, self.replies.hold)
+            run.claim = await self.leases.take(job)
+            if run.claim is not None:
+                await self.leases.asked(job)  # a successor looks in Sensay's history for turns asked from now on
         except Exception:
             logger.warning("room %s: the run of %s runs without a lease", run.room.id, run.trigger.id, exc_info=True)
             return True
         return run.claim is not None
 
-    async def _heartbeat(self, run: Run) -> None:
+    def _keep(self, run: Run) -> asyncio.Task[None] | None:
+        """Renew the run's lease while it runs; a run another process took over stops here."""
         if run.claim is None:
-            return
-        job = run.claim.job
-        while True:
-            await asyncio.sleep(self.replies.lease / 4)
-            try:
-                held = await leases.renew(self.pool, job, self.replies.holder, self.replies.hold)
-            except Exception as exc:
-                logger.warning("room %s: the run's lease could not be renewed: %s", run.room.id, exc)
-                continue
-            if not held and run.task is not None:
+            return None
+
+        def taken_over() -> None:
+            if run.task is not None:
                 run.task.cancel(TAKEN_OVER)
-                return
+
+        return self.leases.keep(run.claim.job, taken_over)
 
     async def _take_up(self, claim: Claim) -> None:
         """Carry out the run of a process that died (reusing the turns it stored)."""
         assert claim.job.reply_to is not None
         found = await rooms.message_with_room(self.pool, UUID(claim.job.reply_to))
         if found is None:
-            await leases.settle(self.pool, claim.job, ReplyState.DONE)
+            await self.leases.settle(claim.job, None)
             return
         room, message = found
         later = await rooms.messages_after(self.pool, room.id, message.seq, TRANSCRIPT_LINES * 10)
         if any(m.sender == "user" for m in later):
-            await leases.settle(self.pool, claim.job, ReplyState.DONE)  # a newer message has a run of its own
+            await self.leases.settle(claim.job, None)  # a newer message has a run of its own
             return
         logger.warning("room %s: taking up the run of %s (attempt %d)", room.id, message.id, claim.attempt)
         self.trigger(room, message.wire(), claim=claim)
@@ -369,26 +408,13 @@ class RoomConductor:
     async def _record(self, run: Run, failure: BaseException | None) -> None:
         """Keep how the run ended, so the same message sent again re-runs a failed run (on any process)."""
         trigger = run.trigger
-        job = self._run_job(run.room.id, trigger)
-        try:
-            if failure is None:
-                self._previous_at_start.pop(trigger.id, None)
-                await leases.settle(self.pool, job, ReplyState.DONE)
-                return
-            self._previous_at_start[trigger.id] = run.previous
-            error = replica_failure(failure)
-            code = error_code(error)
-            await leases.settle(
-                self.pool,
-                job,
-                ReplyState.FAILED,
-                code=code.value,
-                retryable=code.retryable,
-                retry_after=error.retry_after,
-                detail=error.detail,
-            )
-        except Exception:
-            logger.warning("room %s: how the run of %s ended could not be kept", run.room.id, trigger.id, exc_info=True)
+        job = run.claim.job if run.claim is not None else self._run_job(run.room.id, trigger)
+        if failure is None:
+            self._previous_at_start.pop(trigger.id, None)
+            await self.leases.settle(job, None, held=run.claim is not None)
+            return
+        self._previous_at_start[trigger.id] = run.previous
+        await self.leases.settle(job, replica_failure(failure), held=run.claim is not None)
 
     async def _planner(self, run: Run) -> TurnPlanner:
         room, settings = run.room, run.room.settings
@@ -411,6 +437,8 @@ class RoomConductor:
         """Carry out the planner's decisions until it finishes or a newer message supersedes the run."""
         asker = room_sensay_user(run.room.id)
         while not run.superseded:
+            if self._draining and run.claim is not None:
+                raise _HandedOver
             match planner.next():
                 case Finished(reason):
                     await self._conclude(run, planner, reason)
@@ -491,8 +519,11 @@ class RoomConductor:
             client_id=run.trigger.client_id,
             briefing=briefing.sent,
         )
+        asked_since = run.claim.asked_at if run.taken_up and run.claim is not None else None
         try:
-            reply = await self.replies.run(job, restart=run.taken_up, fresh=run.fresh)
+            reply = await self.replies.run(
+                job, restart=run.taken_up, fresh=run.fresh, asked_since=asked_since, resumable=run.claim is not None
+            )
         except DomainError as exc:
             raise _Reported from exc
         assert reply.message is not None
@@ -565,4 +596,8 @@ class _Ending:
 
 
 class _Reported(Exception):
-    """A turn's reply failed, and the reply pipeline has already told the room and the log."""
+    """A turn's reply failed (or waits for the database), and the reply pipeline has already told the room."""
+
+
+class _HandedOver(Exception):
+    """This process is stopping: the run's next turn is left to another process."""

@@ -650,8 +650,21 @@ def create_local_replica(*, organization_secret: str, latency: float = 0.0, word
 def run_local_replica(*, host: str, port: int, organization_secret: str, word_delay: float, log_level: str) -> None:
     """Serve a local replica as the whole process (``sensay-hub local-replica``) until SIGINT or SIGTERM."""
     replica = create_local_replica(organization_secret=organization_secret, word_delay=word_delay)
-    uvicorn.run(replica, host=host, port=port, log_level=log_level, lifespan="off", ws="none", access_log=False)
+    uvicorn.run(
+        replica,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="off",
+        ws="none",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
 
+
+KEEP_ALIVE_SECONDS = 75
+"""Longer than the hub's HTTP client keeps an idle connection (30 s): a connection is never closed by the replica
+just as the hub reuses it (uvicorn's default, 5 s, broke requests under load with ``ReadError('')``)."""
 
 _in_replica_server: ContextVar[bool] = ContextVar("in_local_replica_server", default=False)
 
@@ -702,6 +715,7 @@ async def serve_local_replica(app: ASGIApp, host: str = "127.0.0.1", port: int =
         lifespan="off",
         ws="none",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _EmbeddedServer(config)
     uvicorn_logger = logging.getLogger("uvicorn.error")

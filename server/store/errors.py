@@ -42,7 +42,17 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # "cannot switch to state …; another operation is in progress": a pooled connection the server dropped
+    # mid-operation, reused before the pool noticed.
+    asyncpg.InternalClientError,
 )
+
+
+def unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc``, raised by a database call, says the database cannot be reached: the one test of that, for
+    the transports and the reply pipeline alike (``TimeoutError``, an ``OSError``, included: a connection that could
+    not be made in time)."""
+    return isinstance(exc, _OUTAGES)
 
 
 def outage(exc: BaseException) -> NotReady | None:
@@ -51,6 +61,6 @@ def outage(exc: BaseException) -> NotReady | None:
     The transports ask this of an unexpected error, so an outage answers 503 / a retryable error frame
     instead of 500; services never need to catch asyncpg's connection errors themselves.
     """
-    if isinstance(exc, _OUTAGES):
+    if unreachable(exc):
         return NotReady("the database is not answering; try again shortly")
     return None

@@ -3,8 +3,8 @@
 A process claims a reply with ``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
 while it works. A reply whose lease ran out (its process died, or lost the database) may be claimed by any
 process. Plain SQL on asyncpg: the lease is five statements, smaller than any job-queue library, and lives
-in the same database as the messages it answers. The job is kept as JSON; ``server.replies.leases`` binds these
-functions to its job type.
+in the same database as the messages it answers. A process that stops hands its work back (``release``).
+The job is kept as JSON; ``server.replies.leases`` binds these functions to its job type.
 """
 
 from __future__ import annotations
@@ -168,16 +168,33 @@ async def asked(pool: asyncpg.Pool, job: Work, holder: str) -> bool:
 
 
 async def finish(pool: asyncpg.Pool, job: Work, holder: str) -> None:
-    """The reply is kept: done."""
+    """The reply is kept and was published to its audience: done (a stored reply of a row not yet done may never
+    have been shown, and is published by whoever claims the row next)."""
     await pool.execute(
         """
-        UPDATE replies SET state = 'done', holder = NULL, updated_at = now()
+        UPDATE replies SET state = 'done', holder = NULL, published_at = now(), updated_at = now()
         WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
         """,
         job.kind,
         job.reply_to,
         holder,
     )
+
+
+async def release(pool: asyncpg.Pool, job: Work, holder: str) -> bool:
+    """Hand the work back unfinished (this process stops): pending again, its lease over, so any process claims it
+    at once. ``False`` when this process no longer held it."""
+    released = await pool.fetchval(
+        """
+        UPDATE replies SET state = 'pending', holder = NULL, lease_until = now(), updated_at = now()
+        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
+        RETURNING true
+        """,
+        job.kind,
+        job.reply_to,
+        holder,
+    )
+    return bool(released)
 
 
 async def fail(

@@ -58,6 +58,7 @@ def test_frame_type_tags() -> None:
         "message",
         "reply.delta",
         "reply.started",
+        "notice",
         "resumed",
         "error",
         "change",
@@ -179,6 +180,7 @@ def test_error_codes() -> None:
         ErrorCode.INTERNAL_ERROR,
         ErrorCode.AUTH_UNAVAILABLE,
         ErrorCode.NOT_READY,
+        ErrorCode.REPLY_DELAYED,
     }
     assert ErrorCode("replica_unavailable") is ErrorCode.REPLICA_UNAVAILABLE
     assert ErrorCode.REPLICA_REJECTED not in RETRYABLE

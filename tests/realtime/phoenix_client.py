@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import websockets
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 from server.realtime import phoenix
 from server.realtime.phoenix import Message, Vsn
@@ -113,3 +116,22 @@ def realtime_url(base_url: str, apikey: str | None, vsn: Vsn = Vsn.V2) -> str:
 async def phoenix_socket(base_url: str, apikey: str, vsn: Vsn = Vsn.V2) -> AsyncIterator[PhoenixClient]:
     async with websockets.connect(realtime_url(base_url, apikey, vsn), open_timeout=WAIT, max_queue=None) as ws:
         yield PhoenixClient(ws, vsn)
+
+
+async def stalled_socket(base_url: str, apikey: str, topic: str, *, rcvbuf: int = 4096) -> socket.socket:
+    """A V2 client that joins ``topic`` and then never reads again: the slowest possible consumer (websockets'
+    sans-I/O protocol over a plain socket with a tiny receive buffer, so nothing soaks up what the server sends)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    host, port = base_url.removeprefix("http://").split(":")
+    await loop.sock_connect(sock, (host, int(port)))
+    protocol = ClientProtocol(parse_uri(realtime_url(base_url, apikey)))
+    protocol.send_request(protocol.connect())
+    await loop.sock_sendall(sock, b"".join(protocol.data_to_send()))
+    while not protocol.events_received():
+        protocol.receive_data(await loop.sock_recv(sock, 65536))
+    protocol.send_text(phoenix.encode(Message(topic, "phx_join", {"config": {}}, "1", "1"), Vsn.V2).encode())
+    await loop.sock_sendall(sock, b"".join(protocol.data_to_send()))
+    return sock

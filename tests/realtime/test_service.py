@@ -83,3 +83,26 @@ async def test_presence_of_a_process_that_went_silent_leaves(two: tuple[Realtime
 
     await other.stop()  # a clean stop: its leaves are announced (``one`` no longer sweeps, so nothing else says so)
     await here.diff("leaves", "other")
+
+
+async def test_a_broker_gap_is_told_and_presence_asked_again(
+    two: tuple[Realtime, Realtime], redis: PrivateRedis
+) -> None:
+    """Redis restarted: broadcasts may have been lost, so each channel hears a ``system`` error saying so; the other
+    processes' presence is forgotten and learnt again from them."""
+    one, other = two
+    here, there = Socket(), Socket()
+    mine, theirs = _channel(here, "one"), _channel(there, "other")
+    await one.attach(mine)
+    await other.attach(theirs)
+    await other.track(theirs, {"on": 2})
+    await here.diff("joins", "other")
+    await redis.restart()
+    async with asyncio.timeout(30):  # the broker notices the restart at its next health check (5 s), then reconnects
+        while True:
+            _, _, _, name, payload = await here.frames.get()
+            if name == "system":
+                break
+    assert payload["status"] == "error" and "broadcasts" in payload["message"]
+    await here.diff("leaves", "other")  # forgotten ...
+    await here.diff("joins", "other")  # ... and told again by its process

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -22,7 +24,7 @@ from ..auth.gotrue_support import ANON_KEY, PASSWORD, gotrue_settings
 from ..conftest import TEST_JWT_SECRET
 from ..services import PrivateRedis
 from ..utils import run_server, signup_and_login
-from .phoenix_client import WAIT, phoenix_socket, realtime_url
+from .phoenix_client import WAIT, phoenix_socket, realtime_url, stalled_socket
 
 QUIET = 0.5
 """Seconds to wait for a frame that must not come (after a later frame proved the earlier one was sent)."""
@@ -321,3 +323,66 @@ async def test_a_logout_ends_the_sessions_channels(hub: str) -> None:
         assert again.payload["response"] == {"reason": "InvalidJWTToken: The token's session has ended"}
         still = await client.send("realtime:other", "broadcast", {"type": "broadcast", "event": "x", "payload": {}})
         assert (await client.reply(still)).payload["status"] == "ok", "the other session's channel is still joined"
+
+
+async def test_a_feed_gap_is_told_to_subscribers(hub: str, database_url: str) -> None:
+    """When the change feed may have missed changes (its LISTEN connection was cut), each channel with
+    postgres_changes hears a ``system`` error naming it, then "Subscribed to PostgreSQL" again; changes follow."""
+    alice = await _user(hub, "alice@example.com")
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with phoenix_socket(hub, ANON_KEY) as client:
+            await client.join("realtime:a", _tasks(), access_token=alice["access_token"])
+            await client.event("system")
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'sensay-hub change feed'"
+            )
+            assert killed == 1
+            gap, again = (await client.event("system", timeout=15)).payload, (await client.event("system")).payload
+            assert gap["status"] == "error" and gap["extension"] == "postgres_changes" and "missed" in gap["message"]
+            assert again["status"] == "ok" and again["message"] == "Subscribed to PostgreSQL"
+            await conn.execute("INSERT INTO tasks (user_id, description) VALUES ($1, 'after')", alice["user"]["id"])
+            change = await client.event("postgres_changes")
+            assert change.payload["data"]["record"]["description"] == "after"
+    finally:
+        await conn.close()
+
+
+async def test_a_frame_that_is_no_phoenix_message_closes_the_socket(hub: str) -> None:
+    """Nothing can be answered to a frame without a topic or ref: the socket closes with 4000 and the reason."""
+    async with websockets.connect(realtime_url(hub, ANON_KEY), open_timeout=WAIT) as ws:
+        await ws.send('{"not": "an array"}')
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(WAIT):
+                while True:
+                    await ws.recv()
+        assert ws.close_code == 4000 and ws.close_reason.startswith("not a Phoenix message")
+
+
+async def test_a_client_that_does_not_read_is_closed_while_others_keep_receiving(
+    settings: Settings, replica: LocalReplica
+) -> None:
+    """A socket whose send queue fills (``WS_SEND_QUEUE``) is closed with 4008; a reading one on the same topic
+    gets every broadcast."""
+    small_queue = gotrue_settings(replace(settings, ws_send_queue=16))
+    async with run_server(create_app(small_queue, replica=replica)) as url:
+        slow = await stalled_socket(url, ANON_KEY, "realtime:big")
+        async with phoenix_socket(url, ANON_KEY) as sender, phoenix_socket(url, ANON_KEY) as reader:
+            await sender.join("realtime:big", {"broadcast": {"ack": True}})
+            await reader.join("realtime:big")
+            big = "x" * 60_000
+            for n in range(120):
+                ref = await sender.send(
+                    "realtime:big", "broadcast", {"type": "broadcast", "event": "e", "payload": {"n": n, "big": big}}
+                )
+                await sender.reply(ref)
+                assert (await reader.event("broadcast")).payload["payload"]["n"] == n
+        data = bytearray()
+        close_frame = (4008).to_bytes(2, "big") + b"send queue overflowed"
+        async with asyncio.timeout(WAIT):
+            while close_frame not in data:  # read what was buffered, down to the close frame
+                chunk = await asyncio.get_running_loop().sock_recv(slow, 1 << 20)
+                assert chunk, "the server hung up without a close frame"
+                data += chunk
+        slow.close()

@@ -8,6 +8,7 @@ import type {
   ClientFrame,
   ErrorFrame,
   HelloFrame,
+  NoticeFrame,
   PrototypeEventFrame,
   ReplyDeltaFrame,
   ReplyStartedFrame,
@@ -79,6 +80,8 @@ export interface HubEvents {
   delta: ReplyDeltaFrame;
   /** A replica started on a reply ("typing"); with `restart`, drop the deltas received so far for `reply_to`. */
   started: ReplyStartedFrame;
+  /** Not an error and not final: e.g. `reply_delayed`, a reply waits for an outage to end and still comes. */
+  notice: NoticeFrame;
   room: RoomEvent;
   /** A row of the user's `tasks` or `prototype_interactions` changed. */
   change: ChangeFrame;
@@ -473,6 +476,8 @@ export class HubClient extends Emitter<HubEvents> {
         return this.emit("delta", frame);
       case "reply.started":
         return this.emit("started", frame);
+      case "notice":
+        return this.emit("notice", frame);
       case "change":
         return this.emit("change", frame);
       case "resync":

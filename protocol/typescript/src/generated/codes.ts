@@ -179,6 +179,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "replica_unavailable": {
     "retryable": true
   },
+  "reply_delayed": {
+    "retryable": true
+  },
   "resume_unavailable": {
     "retryable": false
   },

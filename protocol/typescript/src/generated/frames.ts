@@ -20,6 +20,7 @@ export type ServerFrame =
   | MessageFrame
   | ReplyDeltaFrame
   | ReplyStartedFrame
+  | NoticeFrame
   | ResumedFrame
   | ErrorFrame
   | ChangeFrame
@@ -80,6 +81,7 @@ export type ErrorCode =
   | "replica_rejected"
   | "replica_required"
   | "replica_unavailable"
+  | "reply_delayed"
   | "resume_unavailable"
   | "signup_rejected"
   | "speech_not_recognized"
@@ -343,6 +345,28 @@ export interface ReplyStartedFrame {
   restart?: boolean;
   stream: string;
   type: "reply.started";
+}
+/**
+ * Something is held up, and nothing needs doing about it: not an error, and not final. With `reply_delayed`
+ * the reply to `reply_to` waits for an outage (the database) to end; `reply.started` (with `restart`),
+ * `reply.delta` and the `message` still follow, sent by this process or another.
+ */
+export interface NoticeFrame {
+  code: ErrorCode;
+  /**
+   * The id of the client frame that asked for the reply.
+   */
+  id?: string | null;
+  /**
+   * Human-readable detail; not meant to be parsed.
+   */
+  message: string;
+  /**
+   * Id of the message being answered.
+   */
+  reply_to?: string | null;
+  stream?: string | null;
+  type: "notice";
 }
 /**
  * Replay of a stream after `resume` is complete: `replayed` messages were sent, up to `latest_seq`.

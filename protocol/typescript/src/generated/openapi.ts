@@ -954,7 +954,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "reply_delayed" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -1604,11 +1604,10 @@ export interface components {
         };
         /** TaskPatch */
         TaskPatch: {
-            /** @default null */
-            description?: string | null;
+            description?: string;
             due_at?: string | null;
-            /** @default null */
-            status?: ("completed" | "in_progress" | "pending") | null;
+            /** @enum {unknown} */
+            status?: "completed" | "in_progress" | "pending";
         };
         /**
          * TokenPair
@@ -5691,6 +5690,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5762,6 +5770,15 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5847,6 +5864,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5925,6 +5951,15 @@ export interface operations {
                     "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
                 };
             };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
             /** @description `validation_failed` (a string holding NUL) */
             422: {
                 headers: {
@@ -5996,6 +6031,15 @@ export interface operations {
             };
             /** @description `feature_disabled` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoTrueErrorBody"] | components["schemas"]["GoTrueLegacyErrorBody"];
+                };
+            };
+            /** @description `method_not_allowed`: a route of its own serves the path, with the methods in `Allow` */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };

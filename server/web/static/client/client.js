@@ -334,6 +334,8 @@ export class HubClient extends Emitter {
                 return this.emit("delta", frame);
             case "reply.started":
                 return this.emit("started", frame);
+            case "notice":
+                return this.emit("notice", frame);
             case "change":
                 return this.emit("change", frame);
             case "resync":

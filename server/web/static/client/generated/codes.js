@@ -175,6 +175,9 @@ export const ERROR_CODES = {
     "replica_unavailable": {
         "retryable": true
     },
+    "reply_delayed": {
+        "retryable": true
+    },
     "resume_unavailable": {
         "retryable": false
     },

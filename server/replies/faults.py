@@ -1,0 +1,19 @@
+"""A test-only fault hook: ``SENSAY_HUB_TEST_FAULT=kill-after-store`` makes the process kill itself (SIGKILL)
+right after it stores its first reply and before that reply is published, so the chaos tests can force the
+crash a stored-but-unannounced reply comes from. Never set it outside tests; unset, it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Final
+
+VARIABLE: Final = "SENSAY_HUB_TEST_FAULT"
+KILL_AFTER_STORE: Final = "kill-after-store"
+
+
+def after_store() -> None:
+    """Called between storing a reply and publishing it."""
+    if os.environ.get(VARIABLE) == KILL_AFTER_STORE:
+        os.kill(os.getpid(), signal.SIGKILL)
