@@ -153,7 +153,7 @@ async def show_evolution_nft(request: Request) -> Response:
     """
     principal = await require_principal(request)
     raw_level = request.path_params["level"]
-    if not raw_level.isdigit() or len(raw_level) > 3:
+    if not (raw_level.isascii() and raw_level.isdigit()) or len(raw_level) > 3:
         raise NotFound(f"no level {raw_level!r}")
     level = int(raw_level)
     replica_id = request.path_params["replica_id"]

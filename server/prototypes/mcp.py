@@ -52,13 +52,13 @@ def resolve(value: Any, outputs: list[dict[str, Any]]) -> Any:
         found: Any = outputs[-1]
         path = parts[1:]
     else:
-        if len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= len(outputs):
+        if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= len(outputs):
             raise InvalidInput(f"{value!r}: names no earlier step")
         found, path = outputs[int(parts[1])], parts[2:]
     for part in path:
         if isinstance(found, dict) and part in found:
             found = found[part]
-        elif isinstance(found, list) and part.isdigit() and int(part) < len(found):
+        elif isinstance(found, list) and part.isascii() and part.isdigit() and int(part) < len(found):
             found = found[int(part)]
         else:
             raise InvalidInput(f"{value!r}: the output has no {part!r}")

@@ -827,7 +827,7 @@ def _positive_int(query: Any, key: str, default: int) -> int:
     raw = query.get(key)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise _ApiError(400, f"{key}: expected a positive integer", "VALIDATION_ERROR")
     return int(raw)
 

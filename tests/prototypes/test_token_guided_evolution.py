@@ -88,4 +88,5 @@ async def test_each_level_reached_has_erc721_metadata_for_its_owner(
     level2 = (await http.get(uri[:-1] + "2", headers=bearer(alice))).json()
     assert level2["name"] == "Ada Lovelace: Maker"
     assert (await http.get(uri[:-1] + "3", headers=bearer(alice))).status_code == 404
+    assert (await http.get(uri[:-1] + "\u00b3", headers=bearer(alice))).status_code == 404, "a digit int() refuses"
     assert (await http.get(uri, headers=bearer(bob))).status_code == 404

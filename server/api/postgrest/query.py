@@ -208,7 +208,7 @@ def parse_columns(text: str, what: str) -> tuple[str, ...]:
 
 
 def _count(text: str, what: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "³" is a digit that int() refuses
         raise qp_error(what, text, f"{what} must be a non-negative integer")
     return int(text)
 
