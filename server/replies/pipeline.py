@@ -51,7 +51,8 @@ POLL_SECONDS: Final = 0.25
 DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
 HANDOVER_SECONDS: Final = 2.0
-"""How long a reply cancelled at shutdown may take to close its Sensay stream before it is handed over."""
+"""How long a reply stopped at shutdown may wait for Sensay to answer a request already sent (so whether Sensay
+took the message in is known), and then take to close its Sensay stream, before it is handed over."""
 HANDED_OVER: Final = "the server is stopping: another process carries on"
 DELAYED: Final = "the database is not answering; the reply is stored once it answers again, nothing needs re-sending"
 
@@ -90,6 +91,31 @@ class ReplyStorage(Protocol):
 
 class _LostLease(Exception):
     """Another process holds the reply now (this one's lease ran out)."""
+
+
+class _Asking:
+    """Whether a reply's request to Sensay is in doubt: sent, and not answered yet (Sensay may or may not have taken
+    the message in). A stopping process hands a reply over only once it is not: a successor asks again only when
+    Sensay's history has no trace of the message, so a request still on its way there would be asked twice."""
+
+    __slots__ = ("settled",)
+
+    def __init__(self) -> None:
+        self.settled = asyncio.Event()
+        self.settled.set()
+
+    def in_doubt(self, doubt: bool) -> None:
+        if doubt:
+            self.settled.clear()
+        else:
+            self.settled.set()
+
+    async def known(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until no request is in doubt; ``False`` if one still is."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.settled.wait()
+        return self.settled.is_set()
 
 
 class _Timing:
@@ -166,11 +192,22 @@ class Replies:
         found stored is shown again. ``fresh``: no attempt before this one can have kept it (it is not looked
         for). ``asked_since``: Sensay may have been asked for it since then (its history is looked in first).
         ``resumable``: the caller's lease takes the work up again after a database outage (the audience is told
-        the reply is delayed, not failed). Cancelling the call drops the reply (nothing is kept, nothing reported).
+        the reply is delayed, not failed). Cancelling the call drops the reply (nothing is kept, nothing reported),
+        once Sensay answered a request already sent (at most :data:`HANDOVER_SECONDS`), so that whoever carries on
+        finds the message in Sensay's history rather than asking again.
         """
-        return await self._produce(
-            job, None, restart=restart, fresh=fresh, asked_since=asked_since, resumable=resumable
+        request = _Asking()
+        work = asyncio.create_task(
+            self._produce(
+                job, None, request, restart=restart, fresh=fresh, asked_since=asked_since, resumable=resumable
+            ),
+            name=f"reply-work-{job.kind}-{job.reply_to}",
         )
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await _stop(work, request)
+            raise
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
         """Run ``job`` in a task owned by the pipeline (it outlives the caller's socket); join a running one.
@@ -201,6 +238,7 @@ class Replies:
         self,
         job: ReplyJob,
         claim: Claim | None,
+        request: _Asking,
         *,
         restart: bool = False,
         fresh: bool = False,
@@ -233,7 +271,7 @@ class Replies:
                     if not await self.leases.asked(job):
                         raise _LostLease
                 asking = True
-                content = await self._stream(job, storage, timing)
+                content = await self._stream(job, storage, timing, request)
                 asking = False
             reply = await storage.store(job, content)
             faults.after_store()
@@ -302,7 +340,8 @@ class Replies:
         process stops."""
         assert self.leases is not None
         job = claim.job
-        work = asyncio.create_task(self._produce(job, claim), name=f"reply-work-{job.kind}-{job.reply_to}")
+        request = _Asking()
+        work = asyncio.create_task(self._produce(job, claim, request), name=f"reply-work-{job.kind}-{job.reply_to}")
         lost = asyncio.Event()
 
         def taken_over() -> None:
@@ -311,15 +350,14 @@ class Replies:
 
         heartbeat = self.leases.keep(job, taken_over)
         try:
-            reply = await work
+            # Shielded: a stopping process hands the reply over (below) once its Sensay request is not in doubt.
+            reply = await asyncio.shield(work)
         except _LostLease:
             logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
             return await self._await_outcome(job)
         except asyncio.CancelledError:
-            if not lost.is_set():  # this process is stopping: hand the reply over once its stream is closed
-                work.cancel(HANDED_OVER)
-                await asyncio.wait([work], timeout=HANDOVER_SECONDS)
-                await self.leases.release(job)
+            if not lost.is_set():  # this process is stopping
+                await self._hand_over(job, work, request)
                 raise
             logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
             return await self._await_outcome(job)
@@ -330,6 +368,25 @@ class Replies:
             heartbeat.cancel()
         await self.leases.settle(job, None)
         return reply
+
+    async def _hand_over(self, job: ReplyJob, work: asyncio.Task[Reply], request: _Asking) -> None:
+        """Stop a claimed reply and hand it over (pending again), once Sensay answered any request already sent.
+
+        A request Sensay has not answered within :data:`HANDOVER_SECONDS` is not handed over: its lease runs out
+        first, and the successor, later, finds the message in Sensay's history rather than asking again.
+        """
+        assert self.leases is not None
+        known = await _stop(work, request)
+        if work.done() and not work.cancelled() and work.exception() is None:
+            await self.leases.settle(job, None)  # it finished meanwhile: stored and shown
+        elif known:
+            await self.leases.release(job)
+        else:
+            logger.warning(
+                "%s reply to %s: Sensay has not answered its request yet; left to its lease, not handed over",
+                job.kind,
+                job.reply_to,
+            )
 
     async def _await_outcome(self, job: ReplyJob) -> Reply:
         """Wait for the process holding the reply; take it over if that process's lease runs out."""
@@ -435,15 +492,20 @@ class Replies:
         for task in pending:
             task.cancel(HANDED_OVER)
         if pending:
-            await asyncio.wait(pending, timeout=2 * HANDOVER_SECONDS)
+            await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
 
-    async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing) -> str:
+    async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing, asking: _Asking) -> str:
         parts: list[str] = []
         deadline = asyncio.get_running_loop().time() + self.timeout
         show = partial(self._show_delta, job, storage)
         async with asyncio.timeout_at(deadline), DeltaCoalescer(show, self.delta_interval) as deltas:
             async for text in self.sensay.chat_stream(
-                job.asker, job.replica_id, job.prompt, skip_chat_history=job.skip_history, deadline=deadline
+                job.asker,
+                job.replica_id,
+                job.prompt,
+                skip_chat_history=job.skip_history,
+                deadline=deadline,
+                in_doubt=asking.in_doubt,
             ):
                 if not parts:
                     timing.first_delta()
@@ -480,6 +542,17 @@ class Replies:
             logger.warning("%s failed: %s", what, exc, exc_info=exc)
         else:
             logger.error("%s failed", what, exc_info=exc)
+
+
+async def _stop(work: asyncio.Task[Reply], request: _Asking) -> bool:
+    """Cancel ``work`` once Sensay answered any request it sent (waiting at most :data:`HANDOVER_SECONDS`), and give
+    it as long again to close its stream; ``False`` when a request was still in doubt (unanswered) at the cancel."""
+    known = await request.known(HANDOVER_SECONDS)
+    work.cancel(HANDED_OVER)
+    # Its failure, if it ends with one now, was reported where it happened: retrieved here, not reported again.
+    work.add_done_callback(lambda done: done.cancelled() or done.exception())
+    await asyncio.wait([work], timeout=HANDOVER_SECONDS)
+    return known
 
 
 def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | None:

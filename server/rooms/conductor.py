@@ -259,7 +259,7 @@ class RoomConductor:
             if pending:
                 for task in pending:
                     task.cancel(SHUTTING_DOWN)
-                await asyncio.wait(pending, timeout=HANDOVER_SECONDS)
+                await asyncio.wait(pending, timeout=2 * HANDOVER_SECONDS)  # a turn's request may be in doubt
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:

@@ -361,12 +361,15 @@ class SensayClient:
         source: Source = "web",
         skip_chat_history: bool = False,
         deadline: float | None = None,
+        in_doubt: Callable[[bool], None] | None = None,
     ) -> AsyncGenerator[str, None]:
         """Send the user's newest message and yield the answer's text deltas as they arrive.
 
         Raises :class:`SensayUnavailable` when the stream breaks off, so a partial answer is never mistaken for a
         whole one. Close the iterator (``contextlib.aclosing``) when stopping early. ``deadline`` as for
-        :meth:`chat`.
+        :meth:`chat`. ``in_doubt(True)`` is called as a request goes out and ``in_doubt(False)`` once Sensay
+        answered it (status and headers) or the attempt ended: in between, whether Sensay took the message in is
+        unknown, and cancelling then leaves it unknown.
         """
         await self.ensure_user(user_id)
         since = datetime.now(UTC)
@@ -381,6 +384,8 @@ class SensayClient:
                 try:
                     await stack.enter_async_context(self._semaphore)
                     start = time.perf_counter()
+                    if in_doubt is not None:
+                        in_doubt(True)
                     try:
                         response = await stack.enter_async_context(
                             self._http.stream("POST", path, content=body, headers=headers)
@@ -388,6 +393,9 @@ class SensayClient:
                     except httpx.HTTPError:
                         _count("POST", path, start, None)
                         raise
+                    finally:
+                        if in_doubt is not None:
+                            in_doubt(False)
                     _count("POST", path, start, response)
                     if response.is_success:
                         async for delta in _stream_deltas(response):
