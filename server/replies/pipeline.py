@@ -377,7 +377,11 @@ class Replies:
         """
         assert self.leases is not None
         known = await _stop(work, request)
-        if work.done() and not work.cancelled() and work.exception() is None:
+        if not work.done():
+            logger.warning(
+                "%s reply to %s: it did not stop; left to its lease, not handed over", job.kind, job.reply_to
+            )
+        elif not work.cancelled() and work.exception() is None:
             await self.leases.settle(job, None)  # it finished meanwhile: stored and shown
         elif known:
             await self.leases.release(job)
@@ -548,10 +552,14 @@ async def _stop(work: asyncio.Task[Reply], request: _Asking) -> bool:
     """Cancel ``work`` once Sensay answered any request it sent (waiting at most :data:`HANDOVER_SECONDS`), and give
     it as long again to close its stream; ``False`` when a request was still in doubt (unanswered) at the cancel."""
     known = await request.known(HANDOVER_SECONDS)
-    work.cancel(HANDED_OVER)
     # Its failure, if it ends with one now, was reported where it happened: retrieved here, not reported again.
     work.add_done_callback(lambda done: done.cancelled() or done.exception())
-    await asyncio.wait([work], timeout=HANDOVER_SECONDS)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HANDOVER_SECONDS):
+            while not work.done():
+                # Again until it ends: a library's shielded clean-up (closing a connection) may absorb a cancel.
+                work.cancel(HANDED_OVER)
+                await asyncio.wait([work], timeout=POLL_SECONDS)
     return known
 
 

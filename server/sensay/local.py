@@ -93,11 +93,12 @@ class _ApiError(Exception):
 
 
 class _Fault(NamedTuple):
-    kind: Literal["status", "cut", "hang", "lost"]
+    kind: Literal["status", "cut", "hang", "lost", "slow"]
     status: int = 500
     after_words: int = 0
     retry_after: float | None = None
     error_code: str = "INJECTED_FAILURE"
+    delay: float = 0.0
 
 
 @dataclass
@@ -291,6 +292,11 @@ class LocalReplica:
         """Answer the next ``n`` chat requests in full (kept in the history) but drop the connection before any word."""
         self._faults.extend([_Fault("lost")] * n)
 
+    def slow_next(self, seconds: float, n: int = 1) -> None:
+        """Take the next ``n`` chat requests in (into the history) only ``seconds`` after they arrived, then answer
+        them: a client that hangs up meanwhile does not stop it, as with Sensay once a request reached it."""
+        self._faults.extend([_Fault("slow", delay=seconds)] * n)
+
     def hang_next(self, n: int = 1) -> None:
         """Never answer the next ``n`` chat requests (until the client hangs up or the server stops)."""
         if self._release.is_set():
@@ -434,6 +440,9 @@ class LocalReplica:
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
             raise _ApiError(fault.status, f"Injected failure ({fault.status})", fault.error_code, headers)
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+            fault = None  # then answered as usual
 
         history = self._history.setdefault((user_id, replica.uuid), [])
         turn = sum(item["role"] == "user" for item in history) + 1

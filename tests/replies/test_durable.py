@@ -189,3 +189,35 @@ async def test_a_successor_takes_the_answer_from_sensay_history_instead_of_askin
     assert frames[-1]["message"]["content"] == answered.json()["content"]
     assert replica.chat_requests == calls_before
     assert replica.said_to(str(owner), ADA_LOVELACE_UUID) == ["warm up", "remember this"]
+
+
+def asked(replica: LocalReplica, content: str) -> int:
+    """Chat requests the replica received with ``content``."""
+    return sum(n for (_, _, said), n in replica.chats.items() if said == content)
+
+
+async def test_a_stopping_process_hands_a_reply_over_once_sensay_took_its_request_in(
+    server: str, settings: Settings, alice: dict, pool: asyncpg.Pool, replica: LocalReplica
+) -> None:
+    """A deploy stops a process while its request for a reply is on its way to Sensay (which takes the message in a
+    moment later): the process waits for Sensay's answer before handing the reply over, so the process that carries
+    on finds the message in Sensay's history and waits for its answer. Sensay is asked once, the user sees one reply."""
+    content = "asked while the process stops"
+    frame = {"type": "chat.send", "id": "deploy-1", "replica_id": ADA_LOVELACE_UUID, "content": content}
+    stopping = dataclasses.replace(settings, shutdown_drain_seconds=0.0)
+    async with connect(server, alice["access_token"]) as tab:
+        async with run_server(create_app(stopping, replica=replica)) as doomed_url:
+            async with connect(doomed_url, alice["access_token"]) as doomed:
+                replica.slow_next(1.0)
+                await doomed.send(frame)
+                ack, _ = await doomed.recv_until("ack")
+                async with asyncio.timeout(10):
+                    while not asked(replica, content):  # on its way: Sensay takes it in 1 s after it arrived
+                        await asyncio.sleep(0.01)
+        # The process stopped (its drain is 0 s); the one left carries on.
+        frames = await frames_until_reply(tab, timeout=5 * LEASE)
+    reply = frames[-1]["message"]
+    assert reply["reply_to"] == ack["message_id"]
+    assert asked(replica, content) == 1
+    row = await reply_row(pool, ack["message_id"])
+    assert (row["state"], row["attempts"]) == ("done", 2)
