@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from functools import partial
 from typing import Final, Protocol
@@ -244,7 +244,9 @@ class Replies:
         fresh: bool = False,
         asked_since: datetime | None = None,
         resumable: bool = False,
+        failing: Callable[[DomainError], Awaitable[None]] | None = None,
     ) -> Reply:
+        """``failing(error)``: called before the audience is told of a failure (nothing told before it returns)."""
         storage = self._storages[job.kind]
         timing = _Timing(job.kind)
         asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
@@ -287,6 +289,8 @@ class Replies:
             error = replica_failure(exc)
             timing.done(error_code(error).value)
             self._log(job, exc, error)
+            if failing is not None:
+                await failing(error)
             await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
             raise error from exc
         timing.done("stored")
@@ -341,7 +345,19 @@ class Replies:
         assert self.leases is not None
         job = claim.job
         request = _Asking()
-        work = asyncio.create_task(self._produce(job, claim, request), name=f"reply-work-{job.kind}-{job.reply_to}")
+        carrier = asyncio.current_task()
+
+        async def failing(error: DomainError) -> None:
+            # Recorded, and no longer joined by a re-send, before the audience hears of it: the user may send the
+            # same id again the moment the error arrives, and that must run the reply again.
+            assert self.leases is not None
+            await self.leases.settle(job, error)
+            if self._running.get(job.key) is carrier:
+                del self._running[job.key]
+
+        work = asyncio.create_task(
+            self._produce(job, claim, request, failing=failing), name=f"reply-work-{job.kind}-{job.reply_to}"
+        )
         lost = asyncio.Event()
 
         def taken_over() -> None:
@@ -361,9 +377,8 @@ class Replies:
                 raise
             logger.warning("%s reply to %s: another process took it over", job.kind, job.reply_to)
             return await self._await_outcome(job)
-        except DomainError as error:
-            await self.leases.settle(job, error)
-            raise
+        except DomainError:
+            raise  # recorded by ``failing`` (a delay is left to the lease)
         finally:
             heartbeat.cancel()
         await self.leases.settle(job, None)
