@@ -229,6 +229,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    # A stopped run (CI's end, `kill`) unwinds like Ctrl-C: the private Redis is stopped and pytest is killed,
+    # instead of both living on without their parent.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if sys.version_info < (3, 11):  # noqa: UP036 (this runs under any python3, not only the package's)
         say(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
         return MISSING

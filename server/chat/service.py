@@ -7,6 +7,7 @@ pipeline, not by a socket, so it is finished and stored even when every socket o
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import NamedTuple
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from protocol import MessageFrame, StoredMessage
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
 from ..prototypes import context, task_memory
-from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience
+from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience, faults
 from ..replies.pipeline import DELAYED
 from ..store import conversations
 from ..store.errors import unreachable
@@ -27,6 +28,10 @@ from ..store.users import Executor
 KIND = "chat"
 OUTAGE_PATIENCE = 60.0
 OUTAGE_RETRY_SECONDS = 1.0
+ORPHAN_HORIZON = 7 * 24 * 3600.0
+"""Seconds back the reply sweeper looks for acked messages whose reply was never recorded (older ones are left)."""
+
+logger = logging.getLogger(__name__)
 
 
 def _bare_job(message: StoredMessage, user_id: UUID) -> ReplyJob:
@@ -91,6 +96,7 @@ class ChatService:
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
         self.storage = ChatReplies(pool)
         replies.register(KIND, self.storage, durable=True)
+        replies.adopt_with(KIND, self._orphans)
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
@@ -120,6 +126,7 @@ class ChatService:
         message = accepted.message
         assert message.user_id is not None and message.replica_id is not None
         user_id = UUID(message.user_id)
+        faults.after_ack()
         if not accepted.duplicate:
             await self.hub.send_to_user(user_id, MessageFrame(message=message))
         return self.replies.start(await self._job_despite_outages(message, user_id))
@@ -127,7 +134,8 @@ class ChatService:
     async def _job_despite_outages(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
         """The reply job. The message is stored and acked already: while the database does not answer, the user
         hears that the reply is delayed (a ``notice``) and the job is made again, for up to ``OUTAGE_PATIENCE``
-        seconds (then the outage's error reaches the frame's id: sending it again makes the reply)."""
+        seconds (then the outage's error reaches the frame's id; the reply sweeper makes the reply once the database
+        answers, as it does for a message whose process died before making it)."""
         told = False
         async with asyncio.timeout(OUTAGE_PATIENCE):
             while True:
@@ -142,6 +150,21 @@ class ChatService:
                             await self.hub.send_to_user(user_id, notice)
                         told = True
                 await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+
+    async def _orphans(self, older_than: float, limit: int) -> list[ReplyJob]:
+        """The reply jobs of acked messages whose process died before recording their reply (as :meth:`deliver`
+        makes them), for the reply sweeper; a message whose job cannot be made is logged and looked at again."""
+        jobs = []
+        for found in await conversations.unanswered(self.pool, KIND, older_than, ORPHAN_HORIZON, limit):
+            message = found.wire()
+            assert message.user_id is not None
+            try:
+                jobs.append(await self._job(message, UUID(message.user_id)))
+            except Exception as exc:
+                if unreachable(exc):
+                    raise
+                logger.warning("the reply job of message %s could not be made (retrying): %s", message.id, exc)
+        return jobs
 
     async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
         assert message.replica_id is not None

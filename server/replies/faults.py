@@ -1,6 +1,7 @@
 """A test-only fault hook: ``SENSAY_HUB_TEST_FAULT=kill-after-store`` makes the process kill itself (SIGKILL)
 right after it stores its first reply and before that reply is published, so the chaos tests can force the
-crash a stored-but-unannounced reply comes from. Never set it outside tests; unset, it does nothing.
+crash a stored-but-unannounced reply comes from; ``kill-after-ack`` right after it acks its first chat or room
+message and before that message's reply (or room run) is recorded. Never set it outside tests; unset, it does nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from typing import Final
 
 VARIABLE: Final = "SENSAY_HUB_TEST_FAULT"
 KILL_AFTER_STORE: Final = "kill-after-store"
+KILL_AFTER_ACK: Final = "kill-after-ack"
 
 
 def after_store() -> None:
     """Called between storing a reply and publishing it."""
     if os.environ.get(VARIABLE) == KILL_AFTER_STORE:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def after_ack() -> None:
+    """Called between acking a chat or room message and recording its reply (or room run)."""
+    if os.environ.get(VARIABLE) == KILL_AFTER_ACK:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -9,7 +9,8 @@ A kind registered ``durable`` (chat) keeps each reply as a row held through :cla
 (the one lease mechanism, shared with room runs): the process that claims it asks Sensay, renewing its lease while
 it works; its failure is stored (``failed``, with code, ``retryable`` and ``retry_after``) and sending the same
 message again re-runs it. Every process sweeps for replies whose lease ran out (their process died or lost the
-database) or that were handed back (their process stopped) and takes them up: a successor first looks in Sensay's
+database) or that were handed back (their process stopped), and for acked messages whose process died before
+recording their reply (``adopt_with``), and takes them up: a successor first looks in Sensay's
 chat history for the answer, so Sensay is asked once, tells the audience to drop the partial deltas
 (``reply.started`` with ``restart``), and publishes a reply it finds stored but not recorded as published. A
 failure of the database itself is not stored as ``failed`` (it cannot be): the audience gets a ``notice``
@@ -163,6 +164,7 @@ class Replies:
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
+        self._orphans: dict[str, Callable[[float, int], Awaitable[list[ReplyJob]]]] = {}
 
     def register(self, kind: str, storage: ReplyStorage, *, durable: bool = False) -> None:
         """Keep and show the replies of jobs of ``kind`` with ``storage``; ``durable``: as rows with leases."""
@@ -176,6 +178,11 @@ class Replies:
         ``resume`` runs in a task and owns the claim from then on (renewing and settling it).
         """
         self._resumers[kind] = resume
+
+    def adopt_with(self, kind: str, find: Callable[[float, int], Awaitable[list[ReplyJob]]]) -> None:
+        """Sweep also for work of ``kind`` that was acked but never recorded: ``find(older_than, limit)`` gives the
+        jobs of up to ``limit`` such pieces older than ``older_than`` seconds (their process died in between)."""
+        self._orphans[kind] = find
 
     async def run(
         self,
@@ -480,6 +487,35 @@ class Replies:
                     claim.attempt,
                 )
                 self._own(job, self._run_claimed(claim))
+            await self._adopt_orphans()
+
+    async def _adopt_orphans(self) -> None:
+        """Record and claim (one process does) the replies of acked messages whose process died before recording
+        them; run those claimed here."""
+        assert self.leases is not None
+        for kind, find in self._orphans.items():
+            try:
+                jobs = await find(self.leases.lease, SWEEP_BATCH)
+                for job in jobs:
+                    if job.key in self._running:
+                        continue  # its reply is being recorded here (a slow start, not an orphan)
+                    claim = await self.leases.take(job)
+                    if claim is None:
+                        continue  # another process took it up
+                    logger.warning(
+                        "%s %s: its message was acked but its work never recorded (its process died): taken up",
+                        job.kind,
+                        job.reply_to,
+                    )
+                    resume = self._resumers.get(job.kind)
+                    if resume is not None:
+                        task = asyncio.create_task(resume(claim), name=f"adopt-{job.kind}-{job.reply_to}")
+                        task.add_done_callback(partial(log_task_failure, logger))
+                    else:
+                        self._own(job, self._run_claimed(claim))
+            except Exception as exc:
+                if not unreachable(exc):
+                    logger.warning("sweeping for acked %s messages without a reply failed (retrying): %s", kind, exc)
 
     async def _report_unclaimed(self, job: ReplyJob, exc: Exception) -> None:
         error = replica_failure(exc)

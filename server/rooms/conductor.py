@@ -87,6 +87,8 @@ DELAYED_DETAIL: Final = "the database is not answering; the room's turns carry o
 HANDOVER_SECONDS: Final = 2.0
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
+ORPHAN_HORIZON: Final = 7 * 24 * 3600.0
+"""Seconds back the sweeper looks for acked room messages whose run was never recorded (older ones are left)."""
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
 
 
@@ -186,6 +188,7 @@ class RoomConductor:
         self._storage = RoomReplies(pool)
         replies.register(KIND, self._storage)
         replies.resume_with(RUN_KIND, self._take_up)
+        replies.adopt_with(RUN_KIND, self._orphans)
 
     def trigger(self, room: Room, message: StoredMessage, *, claim: Claim | None = None) -> None:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
@@ -389,6 +392,13 @@ class RoomConductor:
                 run.task.cancel(TAKEN_OVER)
 
         return self.leases.keep(run.claim.job, taken_over)
+
+    async def _orphans(self, older_than: float, limit: int) -> list[ReplyJob]:
+        """The run jobs of acked room messages whose process died before recording their run, for the sweeper
+        (which claims them and takes them up with :meth:`_take_up`)."""
+        here = {run.trigger.id for run in self._runs.values()} | {w.message.id for w in self._waiting.values()}
+        found = await rooms.unrun_messages(self.pool, RUN_KIND, older_than, ORPHAN_HORIZON, limit)
+        return [self._run_job(m.room_id, m.wire()) for m in found if str(m.id) not in here]
 
     async def _take_up(self, claim: Claim) -> None:
         """Carry out the run of a process that died (reusing the turns it stored)."""

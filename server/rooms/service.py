@@ -15,7 +15,7 @@ from protocol import MAX_ID_LENGTH, MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, Forbidden, InvalidInput, NotFound, UnknownUser
 from ..hub.hub import ControlMessage, Hub
-from ..replies import ReplicaDirectory
+from ..replies import ReplicaDirectory, faults
 from ..store import errors as store_errors
 from ..store import rooms
 from ..store.records import Room, RoomMode, RoomSettings
@@ -165,6 +165,7 @@ class RoomService:
 
     async def deliver(self, accepted: RoomAccepted) -> None:
         """Show a new message to the room and let its replicas answer (a resent message re-runs a failed run)."""
+        faults.after_ack()
         if accepted.duplicate:
             await self.conductor.retry(accepted.room, accepted.message)
             return

@@ -140,3 +140,24 @@ async def latest_seq(db: Executor, user_id: UUID, replica_id: str) -> int:
         "SELECT last_seq FROM conversation_streams WHERE user_id = $1 AND replica_id = $2", user_id, replica_id
     )
     return value or 0
+
+
+async def unanswered(db: Executor, kind: str, older_than: float, horizon: float, limit: int) -> list[Message]:
+    """User messages stored between ``horizon`` and ``older_than`` seconds ago with neither a reply row of
+    ``kind`` nor a stored reply, oldest first: their process died between acking them and recording their reply."""
+    rows = await db.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM conversations c
+        WHERE c.sender = 'user'
+          AND c."timestamp" < now() - make_interval(secs => $2)
+          AND c."timestamp" > now() - make_interval(secs => $3)
+          AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.kind = $1 AND r.reply_to = c.id::text)
+          AND NOT EXISTS (SELECT 1 FROM conversations a WHERE a.reply_to = c.id)
+        ORDER BY c."timestamp" LIMIT $4
+        """,
+        kind,
+        older_than,
+        horizon,
+        limit,
+    )
+    return [from_row(Message, row) for row in rows]

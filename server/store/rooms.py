@@ -286,3 +286,29 @@ async def message_with_room(db: Executor, message_id: UUID) -> tuple[Room, RoomM
     message = from_row(RoomMessage, row)
     room = await db.fetchrow(f"SELECT {_ROOM} FROM rooms r WHERE id = $1", message.room_id)
     return (from_row(Room, room), message) if room is not None else None
+
+
+async def unrun_messages(db: Executor, kind: str, older_than: float, horizon: float, limit: int) -> list[RoomMessage]:
+    """Rooms' newest user messages stored between ``horizon`` and ``older_than`` seconds ago with no run row of
+    ``kind``, in rooms with no run open: their process died between acking them and recording their run."""
+    rows = await db.fetch(
+        f"""
+        SELECT {_MESSAGE} FROM room_messages m
+        WHERE m.sender = 'user'
+          AND m.created_at < now() - make_interval(secs => $2)
+          AND m.created_at > now() - make_interval(secs => $3)
+          AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.kind = $1 AND r.reply_to = m.id::text)
+          AND NOT EXISTS (SELECT 1 FROM room_messages n WHERE n.room_id = m.room_id AND n.seq > m.seq
+                          AND n.sender = 'user')
+          AND NOT EXISTS (
+              SELECT 1 FROM replies r JOIN room_messages o ON r.reply_to = o.id::text
+              WHERE r.kind = $1 AND r.state IN ('pending', 'running') AND o.room_id = m.room_id
+          )
+        ORDER BY m.created_at LIMIT $4
+        """,
+        kind,
+        older_than,
+        horizon,
+        limit,
+    )
+    return [from_row(RoomMessage, row) for row in rows]

@@ -41,6 +41,8 @@ async def test_gap_fetched_over_rest(
     login = await signup_and_login(http, "gap@example.com")
     headers = {"Authorization": f"Bearer {login['access_token']}"}
     replica_id = (await http.get("/api/replicas", headers=headers)).json()["default_replica_id"]
-    for n in range(GAP):
-        await conversations.append_user_message(pool, UUID(login["user"]["id"]), replica_id, f"seeded {n}", None)
+    user_id = UUID(login["user"]["id"])
+    for n in range(GAP // 2):  # answered exchanges: an unanswered message would get its reply from the sweeper
+        message, _ = await conversations.append_user_message(pool, user_id, replica_id, f"seeded {n}", None)
+        await conversations.append_reply(pool, user_id, replica_id, message.id, f"seeded answer {n}")
     await node_test("gap", HUB_URL=server, SEED_EMAIL="gap@example.com", SEED_REPLICA=replica_id, SEED_COUNT=str(GAP))
