@@ -44,6 +44,7 @@ from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, Leases, ReplyState
+from .published import PublishMarks
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,16 @@ class ReplyStorage(Protocol):
 
     def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
         """The notice telling the audience the reply waits for an outage to end (``None``: nobody to tell)."""
+        ...
+
+
+class DurableStorage(ReplyStorage, Protocol):
+    """A storage whose replies are rows held through a lease: it settles the row in the round trip that keeps the
+    reply."""
+
+    async def store_held(self, job: ReplyJob, content: str, holder: str, lease: float) -> Reply:
+        """Keep the finished reply and, in the same round trip, settle its row if ``holder`` still holds it
+        (``done``, its lease renewed for ``lease`` seconds until it is recorded as published)."""
         ...
 
 
@@ -160,17 +171,21 @@ class Replies:
         self.delta_interval = delta_interval
         """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
         self._storages: dict[str, ReplyStorage] = {}
-        self._durable: set[str] = set()
+        self._durable: dict[str, DurableStorage] = {}
+        self._published = PublishMarks(leases) if leases is not None else None
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
         self._orphans: dict[str, Callable[[float, int], Awaitable[list[ReplyJob]]]] = {}
 
-    def register(self, kind: str, storage: ReplyStorage, *, durable: bool = False) -> None:
-        """Keep and show the replies of jobs of ``kind`` with ``storage``; ``durable``: as rows with leases."""
+    def register(self, kind: str, storage: ReplyStorage) -> None:
+        """Keep and show the replies of jobs of ``kind`` with ``storage``."""
         self._storages[kind] = storage
-        if durable:
-            self._durable.add(kind)
+
+    def register_durable(self, kind: str, storage: DurableStorage) -> None:
+        """Keep and show the replies of jobs of ``kind`` with ``storage``, as rows held through leases."""
+        self._storages[kind] = storage
+        self._durable[kind] = storage
 
     def resume_with(self, kind: str, resume: Callable[[Claim], Coroutine[None, None, None]]) -> None:
         """Take up work of ``kind`` whose lease ran out with ``resume`` (work other than a reply, e.g. a room's run).
@@ -282,7 +297,7 @@ class Replies:
                 asking = True
                 content = await self._stream(job, storage, timing, request)
                 asking = False
-            reply = await storage.store(job, content)
+            reply = await self._keep(job, claim, storage, content)
             faults.after_store()
         except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
@@ -303,6 +318,14 @@ class Replies:
         timing.done("stored")
         await self._send(job.audience, storage.shown(job, reply))
         return reply
+
+    async def _keep(self, job: ReplyJob, claim: Claim | None, storage: ReplyStorage, content: str) -> Reply:
+        """Store the reply; a claimed one settles its row in the same round trip."""
+        durable = self._durable.get(job.kind) if claim is not None else None
+        if durable is None:
+            return await storage.store(job, content)
+        assert self.leases is not None
+        return await durable.store_held(job, content, self.leases.holder, self.leases.hold)
 
     def _outage(self, exc: BaseException) -> None:
         if self.leases is not None:
@@ -388,7 +411,8 @@ class Replies:
             raise  # recorded by ``failing`` (a delay is left to the lease)
         finally:
             heartbeat.cancel()
-        await self.leases.settle(job, None)
+        assert self._published is not None
+        self._published.add(job)  # stored and settled already; shown now
         return reply
 
     async def _hand_over(self, job: ReplyJob, work: asyncio.Task[Reply], request: _Asking) -> None:
@@ -461,7 +485,7 @@ class Replies:
         assert self.leases is not None
         while True:
             await asyncio.sleep(self.leases.beat)
-            kinds = sorted(self._durable | set(self._resumers))
+            kinds = sorted(set(self._durable) | set(self._resumers))
             if not kinds:
                 continue
             try:
@@ -541,13 +565,14 @@ class Replies:
             self.leases.close()
         await self.stop_sweeping()
         tasks = list(self._running.values())
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel(HANDED_OVER)
-        if pending:
-            await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel(HANDED_OVER)
+            if pending:
+                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
+        if self._published is not None:
+            await self._published.flush()
 
     async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing, asking: _Asking) -> str:
         parts: list[str] = []
