@@ -19,6 +19,7 @@ import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, ErrorCode, PrototypeEventFrame, ServerFrame
 
+from ..context.due_times import parse_due
 from ..errors import CallEnded, CallNotFound, InvalidInput, PinRequired, WrongPin
 from ..replies import CallerReplies, Reply, ReplyJob, UserAudience
 from ..store import interactions, voice_calls, voice_numbers
@@ -28,7 +29,6 @@ from ..store.users import Executor
 from ..store.voice_calls import DueCall, Line, LineSource, VoiceCall
 from . import voice_numbers as numbers
 from .base import Action, Context, Outcome, Prototype, require_replica
-from .due_times import parse_due
 from .speech import MAX_AUDIO_SECONDS
 from .telephony_sim import CallStatus, SimulatedCall, default_number
 
