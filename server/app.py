@@ -298,6 +298,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             conductor = RoomConductor(pool, hub, replies, replicas, leases)
             room_service = RoomService(pool, hub, conductor, replicas)
             prototypes = PrototypeService(pool, hub, replies, replicas, settings, conversations=turns)
+            await prototypes.seed()
 
             prototypes.start()
             stack.push_async_callback(prototypes.stop)
@@ -306,7 +307,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             await stack.enter_async_context(mcp.running())
 
             served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
-            listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
+            listeners = [route_changes(hub), (mcp.on_change, mcp.on_gap)]
+            listeners += [(served[0].on_change, served[0].on_gap)] if served else []
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*fan_out(*listeners))
             stack.push_async_callback(feed.stop)
