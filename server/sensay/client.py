@@ -18,7 +18,6 @@ import ipaddress
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+from cachetools import LRUCache
 
 from .. import metrics
 from .errors import SensayError, SensayNotFound, SensayUnavailable
@@ -116,7 +116,7 @@ class SensayClient:
         self._api_version = api_version
         self._backoff = Backoff(max_retries, backoff_base, backoff_cap)
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._known_users: OrderedDict[str, None] = OrderedDict()
+        self._known_users: LRUCache[str, bool] = LRUCache(_USER_CACHE_SIZE)
 
     def __repr__(self) -> str:
         return (
@@ -128,17 +128,14 @@ class SensayClient:
 
     async def ensure_user(self, user_id: str, name: str | None = None) -> None:
         """Create the user at Sensay unless this process already did; an existing user (409) is fine."""
-        if user_id in self._known_users:
-            self._known_users.move_to_end(user_id)
+        if self._known_users.get(user_id):
             return
         body: dict[str, Any] = {"id": user_id}
         clean_name = _clean_user_name(name)
         if clean_name:
             body["name"] = clean_name
         await self._request("POST", "/v1/users", body=body, accept=(409,))
-        self._known_users[user_id] = None
-        if len(self._known_users) > _USER_CACHE_SIZE:
-            self._known_users.popitem(last=False)
+        self._known_users[user_id] = True
 
     # replicas
 
