@@ -33,6 +33,7 @@ from .broker import create_broker
 from .broker.presence import create_presence
 from .chat.service import ChatService
 from .config import Settings
+from .context.conversation import Conversations
 from .feed.base import TABLES, Change, ChangeFeed, OnChange, OnGap
 from .feed.postgres import PostgresFeed
 from .hub.hub import ControlHandler, EndSession, Hub
@@ -292,10 +293,11 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
                 leases=leases,
                 delta_interval=settings.reply_delta_ms / 1000,
             )
-            chat = ChatService(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
+            turns = Conversations(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
+            chat = ChatService(turns)
             conductor = RoomConductor(pool, hub, replies, replicas, leases)
             room_service = RoomService(pool, hub, conductor, replicas)
-            prototypes = PrototypeService(pool, hub, replies, replicas, settings, converse=chat.converse)
+            prototypes = PrototypeService(pool, hub, replies, replicas, settings, conversations=turns)
 
             prototypes.start()
             stack.push_async_callback(prototypes.stop)

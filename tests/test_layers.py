@@ -15,20 +15,22 @@ ROOT: Final = Path(__file__).resolve().parent.parent / "server"
 
 LAYERS: Final[dict[str, int]] = {
     # the wiring: builds and runs everything
-    "__main__": 7,
-    "app": 7,
-    "startup": 7,
+    "__main__": 8,
+    "app": 8,
+    "startup": 8,
     # transports
-    "api": 6,
-    "ws": 6,
-    "web": 6,
+    "api": 7,
+    "ws": 7,
+    "web": 7,
     # what the transports read from the lifespan
-    "state": 5,
+    "state": 6,
     # services
-    "chat": 4,
-    "rooms": 4,
-    "prototypes": 4,
-    "realtime": 4,
+    "chat": 5,
+    "rooms": 5,
+    "prototypes": 5,
+    "realtime": 5,
+    # what the services share: what a replica is told, what a message asks of the task list, a conversation turn
+    "context": 4,
     # the one reply pipeline
     "replies": 3,
     # delivery

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from protocol import StoredMessage
-
 from ..config import Settings
+from ..context.conversation import Conversations
 from ..errors import InvalidInput
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
@@ -31,8 +30,8 @@ class Context:
     replies: Replies
     replicas: ReplicaDirectory
     settings: Settings
-    converse: Converse | None = None
-    """Replica chat as the chat service runs it (wired in by the app: services do not import each other)."""
+    conversations: Conversations
+    """Replica conversation turns, as chat runs them (shared with chat, below both)."""
     voice: VoiceKit = field(default_factory=VoiceKit)
     """Pure Voice's telephony provider, PIN hasher and speech recogniser."""
 
@@ -43,19 +42,6 @@ class Outcome(NamedTuple):
     result: dict[str, Any]
     interaction: Interaction
 
-
-class Conversed(Protocol):
-    """A chat message and the replica's stored reply."""
-
-    @property
-    def message(self) -> StoredMessage: ...
-
-    @property
-    def reply(self) -> StoredMessage: ...
-
-
-Converse = Callable[[UUID, str, str, str | None], Awaitable[Conversed]]
-"""Send a chat message as a user to a replica and wait for the stored reply (user, replica, content, client id)."""
 
 Handler = Callable[[Context, UUID, Any], Awaitable[Outcome]]
 StateView = Callable[[Context, UUID], Awaitable[dict[str, Any]]]

@@ -18,6 +18,7 @@ import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, ErrorCode, PrototypeEventFrame, ServerFrame
 
+from ..context.due_times import parse_due
 from ..errors import CallEnded, CallNotFound, InvalidInput, PinRequired, WrongPin
 from ..replies import CallerReplies, Reply, ReplyJob, UserAudience
 from ..store import interactions, voice_calls
@@ -26,7 +27,6 @@ from ..store.records import Interaction
 from ..store.users import Executor
 from ..store.voice_calls import DueCall, Line, LineSource, VoiceCall
 from .base import Action, Context, Outcome, Prototype, require_replica
-from .due_times import parse_due
 from .speech import MAX_AUDIO_SECONDS
 from .telephony_sim import CallStatus, SimulatedCall, default_number
 

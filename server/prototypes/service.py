@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from ..config import Settings
+from ..context.conversation import Conversations
 from ..errors import InsufficientFunds, PrototypeNotFound, UnknownAction
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
@@ -16,7 +17,7 @@ from ..store import interactions, ledger
 from ..store.ledger import Entry
 from ..store.records import Interaction
 from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
-from .base import Context, Converse, Prototype, convert
+from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
 
@@ -47,10 +48,10 @@ class PrototypeService:
         replicas: ReplicaDirectory,
         settings: Settings,
         *,
-        converse: Converse | None = None,
+        conversations: Conversations,
     ) -> None:
         self.context = Context(
-            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, converse=converse
+            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
         self.scheduler = Scheduler(

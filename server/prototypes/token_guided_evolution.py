@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 
 from protocol import MAX_ID_LENGTH
 
+from ..context.evolution_paths import MAX_LEVEL, PATHS, Path
 from ..errors import MaxLevel, NotFound, PathLocked
 from ..store import evolutions, interactions, ledger
 from .base import Action, Context, Outcome, Prototype, require_replica
 
 ID = "token-guided-evolution"
-Path = Literal["scholar", "creative", "strategist"]
-PATHS: dict[str, str] = {
-    "scholar": "Deeper knowledge: cites sources, explains step by step.",
-    "creative": "Richer imagination: stories, metaphors, unexpected angles.",
-    "strategist": "Sharper planning: options, trade-offs, next moves.",
-}
-MAX_LEVEL = 5
 BASE_COST = 50
 
 

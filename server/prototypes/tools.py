@@ -66,8 +66,7 @@ async def ask_replica(ctx: Context, user_id: UUID, params: AskInput) -> dict[str
     if replica_id is None:
         raise ReplicaRequired("give replica_id: no default replica is configured")
     await require_replica(ctx, user_id, replica_id)
-    assert ctx.converse is not None, "the chat service is wired in"
-    done = await ctx.converse(user_id, replica_id, params.question, f"mcp-{uuid4()}")
+    done = await ctx.conversations.converse(user_id, replica_id, params.question, f"mcp-{uuid4()}")
     return {"replica_id": replica_id, "answer": done.reply.content, "message_id": done.message.id}
 
 

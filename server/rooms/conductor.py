@@ -49,10 +49,10 @@ from protocol import (
     room_stream,
 )
 
+from ..context import briefing
 from ..errors import DomainError, ReplyDelayed, error_code
 from ..hub.hub import Hub
 from ..logs import log_task_failure
-from ..prototypes import chatroom, context
 from ..replies import Leases, ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
 from ..replies.failures import replica_failure
 from ..replies.leases import Claim, ReplyState
@@ -60,7 +60,7 @@ from ..sensay.client import Replica
 from ..store import rooms
 from ..store.errors import unreachable
 from ..store.records import Room
-from . import asking, modes
+from . import asking, conclusions, modes
 from .asking import Seat
 from .turns import (
     CONSENSUS,
@@ -133,7 +133,7 @@ class RoomReplies(StreamReplies):
             replica_id=job.replica_id,
             reply_to=UUID(job.reply_to),
         )
-        await context.kept(self.pool, job)
+        await briefing.kept(self.pool, job)
         return Reply(content=content, message=kept.wire())
 
 
@@ -507,7 +507,7 @@ class RoomConductor:
         else:
             verdict = planner.verdicts[-1]
             summary, detail = verdict.summary, {"verdict": verdict}
-        await chatroom.record_conclusion(
+        await conclusions.record_conclusion(
             self.pool, run.room, run_id=run.trigger.id, ending=reason, summary=summary, turns=run.turns, **detail
         )
 
@@ -515,19 +515,18 @@ class RoomConductor:
         room = run.room
         asker = room_sensay_user(room.id)
         # The room is its creator's: the replica is told the creator's memories and evolution, when they changed.
-        briefing = await context.brief(
-            self.pool, asker=asker, user_id=room.created_by, replica_id=speak.seat.replica_id
-        )
+        replica_id = speak.seat.replica_id
+        briefed = await briefing.brief(self.pool, asker=asker, user_id=room.created_by, replica_id=replica_id)
         job = ReplyJob(
             kind=KIND,
             asker=asker,
             replica_id=speak.seat.replica_id,
-            prompt=context.prompt_with(briefing, await self._prompt(room, speak)),
+            prompt=briefing.prompt_with(briefed, await self._prompt(room, speak)),
             audience=RoomAudience(room.id),
             stream=room_stream(str(room.id)),
             reply_to=answering.id,
             client_id=run.trigger.client_id,
-            briefing=briefing.sent,
+            briefing=briefed.sent,
         )
         asked_since = run.claim.asked_at if run.taken_up and run.claim is not None else None
         try:

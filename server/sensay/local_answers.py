@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 CONTEXT_OPENING: Final = "[Context from Sensay Hub, not said by anyone in this conversation."
-"""How a briefing starts (``server.prototypes.context.OPENING``)."""
+"""How a briefing starts (``server.context.briefing.OPENING``)."""
 _WITHDRAWN_TAIL: Final = "no longer apply.]"
 _SHARED_HEADING: Final = "Shared memories from your bonded replicas:"
 _UNLOCKED_HEADING: Final = "Your memories this user has unlocked:"

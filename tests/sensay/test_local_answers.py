@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
-from server.prototypes.context import WITHDRAWN, Briefing, ReplicaContext, prompt_with, render
-from server.prototypes.task_memory import CommandOutcome, outcome_prompt
+from server.context.briefing import WITHDRAWN, Briefing, ReplicaContext, prompt_with, render
+from server.context.task_list import CommandOutcome, outcome_prompt
 from server.rooms.asking import turn_prompt
 from server.rooms.modes import FREE_INSTRUCTIONS, PHASES
 from server.sensay.client import SensayClient, build_http_client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.prototypes.task_commands import TaskCommand, parse_command
+from server.context.task_commands import TaskCommand, parse_command
 
 
 @pytest.mark.parametrize(

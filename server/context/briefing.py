@@ -26,7 +26,7 @@ import asyncpg
 from ..replies import ReplyJob
 from ..store import bonds, briefings, evolutions, memories
 from ..store.users import Executor
-from .token_guided_evolution import MAX_LEVEL, PATHS
+from .evolution_paths import MAX_LEVEL, PATHS
 
 SHARED_LIMIT: Final = 20
 UNLOCKED_LIMIT: Final = 20

@@ -9,14 +9,14 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from server.prototypes.context import OPENING, WITHDRAWN
+from server.context.briefing import OPENING, WITHDRAWN
 from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID, LocalReplica
 from server.store import memories
 
 from ..conftest import bearer
+from ..prototypes.support import ok
 from ..rooms.test_rooms import join_all, make_room, say, until_turns_end
 from ..utils import connect
-from .support import ok
 
 BONDS, TOKENS, EVOLUTION = "bonding-replicas", "token-gated-memories", "token-guided-evolution"
 

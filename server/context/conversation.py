@@ -1,0 +1,222 @@
+"""One replica conversation turn: store the user's message, have the replica answer through the reply pipeline,
+keep the answer.
+
+Below the services: chat (the socket and ``POST /api/conversations``) and the prototypes that talk to a replica
+(Task Memory's chat action, the MCP ``ask_replica`` tool) share it, so no service calls another. A reply runs in a
+task owned by the reply pipeline, not by a socket, so it is finished and stored even when every socket of the user
+is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import NamedTuple
+from uuid import UUID
+
+import asyncpg
+
+from protocol import MessageFrame, StoredMessage
+
+from ..errors import ClientIdConflict, DomainError, error_code
+from ..hub.hub import Hub
+from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience, faults
+from ..replies.pipeline import DELAYED
+from ..store import conversations
+from ..store.errors import unreachable
+from ..store.records import Message
+from ..store.users import Executor
+from . import briefing, task_list
+
+KIND = "chat"
+OUTAGE_PATIENCE = 60.0
+OUTAGE_RETRY_SECONDS = 1.0
+ORPHAN_HORIZON = 7 * 24 * 3600.0
+"""Seconds back the reply sweeper looks for acked messages whose reply was never recorded (older ones are left)."""
+
+logger = logging.getLogger(__name__)
+
+
+def _bare_job(message: StoredMessage, user_id: UUID) -> ReplyJob:
+    """Enough of a reply job to address its frames (no prompt yet)."""
+    assert message.replica_id is not None
+    return ReplyJob(
+        kind=KIND,
+        asker=str(user_id),
+        replica_id=message.replica_id,
+        prompt="",
+        audience=UserAudience(user_id),
+        stream=message.stream,
+        reply_to=message.id,
+        client_id=message.client_id,
+    )
+
+
+class Accepted(NamedTuple):
+    """A stored user message, and whether its client id had stored it before."""
+
+    message: StoredMessage
+    duplicate: bool
+
+
+class Conversation(NamedTuple):
+    """A user message and the replica's reply to it."""
+
+    message: StoredMessage
+    reply: StoredMessage
+    duplicate: bool
+
+
+class ChatReplies(StreamReplies):
+    """Chat replies are rows of ``conversations`` answering the user's message (one reply per message)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def existing(self, job: ReplyJob) -> Reply | None:
+        assert job.reply_to is not None
+        found = await conversations.get_reply(self.pool, UUID(job.reply_to))
+        return Reply(content=found.message, message=found.wire()) if found is not None else None
+
+    async def store(self, job: ReplyJob, content: str) -> Reply:
+        assert isinstance(job.audience, UserAudience) and job.reply_to is not None
+        kept, _ = await conversations.append_reply(
+            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
+        )
+        await briefing.kept(self.pool, job)
+        return Reply(content=kept.message, message=kept.wire())
+
+
+class Conversations:
+    """Replica conversation turns of users: a message stored (with its task command applied), its reply run."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, hub: Hub, replies: Replies, replicas: ReplicaDirectory, *, task_timezone: str = "UTC"
+    ) -> None:
+        self.pool = pool
+        self.hub = hub
+        self.replies = replies
+        self.replicas = replicas
+        self.task_timezone = task_timezone
+        """Where a due time said in chat ("tomorrow at 5pm") is read."""
+        self.storage = ChatReplies(pool)
+        replies.register(KIND, self.storage, durable=True)
+        replies.adopt_with(KIND, self._orphans)
+
+    async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
+        """Store the user's message, once per client id.
+
+        A task command ("add task buy milk", see the Task Memory prototype) is applied in the transaction that
+        stores the message. Raises :class:`~server.errors.ReplicaNotFound` before storing anything when the
+        replica cannot be found, :class:`~server.errors.ClientIdConflict` when the client id stored another
+        message, and :class:`~server.errors.TaskConflict` (nothing stored) when the command's task changed meanwhile.
+        """
+        await self.replicas.require(str(user_id), replica_id)
+        command = task_list.parse_command(content)
+        seen = await task_list.list_seen(self.pool, user_id) if command is not None else []
+
+        async def apply(conn: Executor, message: Message) -> None:
+            assert command is not None
+            await task_list.apply_command(conn, user_id, message.id, command, seen, self.task_timezone)
+
+        message, duplicate = await conversations.append_user_message(
+            self.pool, user_id, replica_id, content, client_id, within=apply if command is not None else None
+        )
+        if duplicate and (message.replica_id != replica_id or message.message != content):
+            raise ClientIdConflict("this id was already used for a different message")
+        return Accepted(message.wire(), duplicate)
+
+    async def deliver(self, accepted: Accepted) -> asyncio.Task[Reply]:
+        """Show a newly stored message on every socket of its user, and start (or join) its reply."""
+        message = accepted.message
+        assert message.user_id is not None and message.replica_id is not None
+        user_id = UUID(message.user_id)
+        faults.after_ack()
+        if not accepted.duplicate:
+            await self.hub.send_to_user(user_id, MessageFrame(message=message))
+        return self.replies.start(await self._job_despite_outages(message, user_id))
+
+    async def _job_despite_outages(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+        """The reply job. The message is stored and acked already: while the database does not answer, the user
+        hears that the reply is delayed (a ``notice``) and the job is made again, for up to ``OUTAGE_PATIENCE``
+        seconds (then the outage's error reaches the frame's id; the reply sweeper makes the reply once the database
+        answers, as it does for a message whose process died before making it)."""
+        told = False
+        async with asyncio.timeout(OUTAGE_PATIENCE):
+            while True:
+                try:
+                    return await self._job(message, user_id)
+                except Exception as exc:
+                    if not unreachable(exc):
+                        raise
+                    if not told:
+                        notice = self.storage.delayed(_bare_job(message, user_id), DELAYED)
+                        if notice is not None:
+                            await self.hub.send_to_user(user_id, notice)
+                        told = True
+                await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+
+    async def _orphans(self, older_than: float, limit: int) -> list[ReplyJob]:
+        """The reply jobs of acked messages whose process died before recording their reply (as :meth:`deliver`
+        makes them), for the reply sweeper; a message whose job cannot be made is logged and looked at again."""
+        jobs = []
+        for found in await conversations.unanswered(self.pool, KIND, older_than, ORPHAN_HORIZON, limit):
+            message = found.wire()
+            assert message.user_id is not None
+            try:
+                jobs.append(await self._job(message, UUID(message.user_id)))
+            except Exception as exc:
+                if unreachable(exc):
+                    raise
+                logger.warning("the reply job of message %s could not be made (retrying): %s", message.id, exc)
+        return jobs
+
+    async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+        assert message.replica_id is not None
+        outcome = None
+        if task_list.parse_command(message.content) is not None:
+            outcome = await task_list.command_outcome(self.pool, UUID(message.id))
+        # What the replica is told beyond the message (memories, evolution) travels with it when it has changed.
+        briefed = await briefing.brief(self.pool, asker=str(user_id), user_id=user_id, replica_id=message.replica_id)
+        if outcome is not None:
+            # The replica is told what the command did, out of Sensay's history: the wrapper never becomes part
+            # of the user's conversation there (our stream keeps the user's words and the reply). Such a turn sees
+            # no earlier one, so it carries the whole context, and leaves nothing seen.
+            outcome_prompt = task_list.outcome_prompt(message.content, outcome)
+            prompt, seen = briefing.prompt_with(briefed, outcome_prompt, out_of_history=True), None
+        else:
+            prompt, seen = briefing.prompt_with(briefed, message.content), briefed.sent
+        job = ReplyJob(
+            kind=KIND,
+            asker=str(user_id),
+            replica_id=message.replica_id,
+            prompt=prompt,
+            audience=UserAudience(user_id),
+            stream=message.stream,
+            reply_to=message.id,
+            client_id=message.client_id,
+            skip_history=outcome is not None,
+            briefing=seen,
+        )
+        return job
+
+    async def converse(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Conversation:
+        """Send a message and wait for the reply (for clients without a socket).
+
+        When the reply fails, the raised error carries the stored ``message`` (sending the same client id
+        again retries it).
+        """
+        accepted = await self.send(user_id, replica_id, content, client_id)
+        try:
+            reply = await asyncio.shield(await self.deliver(accepted))
+        except DomainError as exc:
+            retryable = error_code(exc).retryable
+            advice = "send the same client_id again to retry" if retryable else "sending it again will not help"
+            raise type(exc)(
+                f"the message is stored but the replica could not answer; {advice}",
+                message=accepted.message,
+                retryable=retryable,
+                retry_after=exc.retry_after,
+            ) from exc
+        assert reply.message is not None
+        return Conversation(accepted.message, reply.message, accepted.duplicate)
