@@ -2,8 +2,9 @@
 
 A replica's context for a user holds the shared memories of the user's active bonds that include it (Bonding
 Replicas), the memories of it the user has unlocked (Token-Gated Memories), and its evolution path and level
-(Token-Guided Evolution). In a room, the context is the room creator's: the room is theirs, and its replies are
-seen by every member.
+(Token-Guided Evolution); in the user's own chat also their open tasks, due soonest first (Replica Task Memory),
+so the replica can bring one up. In a room, the context is the room creator's without their tasks: the room is
+theirs, and its replies are seen by every member.
 
 How it travels: Sensay keeps each conversation's history itself and we send only the newest message, so the
 context is put before a message as one bracketed preamble **only when it differs from what that replica last saw
@@ -24,15 +25,17 @@ from uuid import UUID
 import asyncpg
 
 from ..replies import ReplyJob
-from ..store import bonds, briefings, evolutions, memories
+from ..store import bonds, briefings, evolutions, memories, tasks
 from ..store.users import Executor
 from .evolution_paths import MAX_LEVEL, PATHS
 
 SHARED_LIMIT: Final = 20
 UNLOCKED_LIMIT: Final = 20
+TASKS_LIMIT: Final = 10
+TASKS_HEADING: Final = "The user's open tasks, due soonest first (bring one up when it helps them):"
 LINE_CHARS: Final = 500
 OPENING: Final = "[Context from Sensay Hub, not said by anyone in this conversation."
-WITHDRAWN: Final = f"{OPENING} The memories and evolution you were told of before no longer apply.]"
+WITHDRAWN: Final = f"{OPENING} The memories, evolution and tasks you were told of before no longer apply.]"
 
 
 class ReplicaContext(NamedTuple):
@@ -44,6 +47,8 @@ class ReplicaContext(NamedTuple):
     """(tier, memory) of the replica's memories the user has unlocked, lowest tier first."""
     evolution: tuple[str, int] | None
     """(path, level) the user has evolved the replica to."""
+    tasks: tuple[str, ...] = ()
+    """The user's open tasks as the replica reads them, due soonest first (only in the user's own chat)."""
 
 
 class Briefing(NamedTuple):
@@ -60,15 +65,22 @@ class Briefing(NamedTuple):
         return self.fingerprint if self.preamble is not None else None
 
 
-async def gather(db: Executor, user_id: UUID, replica_id: str) -> ReplicaContext:
-    """The replica's context for ``user_id``, read from the bonds, memories and evolutions stores."""
+async def gather(db: Executor, user_id: UUID, replica_id: str, *, with_tasks: bool = False) -> ReplicaContext:
+    """The replica's context for ``user_id``, read from the bonds, memories and evolutions stores, and with
+    ``with_tasks`` the user's open tasks (in their own chat; never in a room, whose replies every member reads)."""
     shared = await bonds.shared_memories(db, user_id, replica_id, SHARED_LIMIT)
     unlocked = await memories.unlocked_for(db, user_id, replica_id, UNLOCKED_LIMIT)
     evolution = await evolutions.get_evolution(db, user_id, replica_id)
+    open_tasks = await tasks.open_soonest_first(db, user_id, TASKS_LIMIT) if with_tasks else []
     return ReplicaContext(
         shared=shared,
         unlocked=[(m.tier, m.content) for m in unlocked],
         evolution=(evolution.path, evolution.level) if evolution is not None else None,
+        tasks=tuple(
+            f'task {t.number}: "{_line(t.description)}"'
+            + (f" (due {t.due_at:%a %d %b %Y %H:%M %Z})" if t.due_at else "")
+            for t in open_tasks
+        ),
     )
 
 
@@ -87,15 +99,21 @@ def render(context: ReplicaContext) -> str:
             f"You have evolved along the {path} path to level {level} of {MAX_LEVEL}: {PATHS.get(path, path)} "
             "Let it shape how you answer, the more the higher the level."
         )
+    if context.tasks:
+        parts.append(TASKS_HEADING)
+        parts += [f"- {task}" for task in context.tasks]
     if not parts:
         return ""
     return "\n".join([OPENING, *parts]) + "]"
 
 
-async def brief(pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str) -> Briefing:
-    """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``)."""
+async def brief(
+    pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str, with_tasks: bool = False
+) -> Briefing:
+    """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``;
+    ``with_tasks``: the user's open tasks too)."""
     async with pool.acquire() as conn:
-        text = render(await gather(conn, user_id, replica_id))
+        text = render(await gather(conn, user_id, replica_id, with_tasks=with_tasks))
         seen = await briefings.last_seen(conn, asker, replica_id)
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
     if seen == fingerprint or (seen is None and not text):
