@@ -73,25 +73,23 @@ async def _carry_out(
             return True, f'Deleted task {target.number} "{target.description}".', target.id
         if target.status == "completed":
             return False, f'Task {target.number} "{target.description}" was already completed.', target.id
-        await tasks.update_task(conn, user_id, target.id, status="completed")
+        await tasks.update_task(conn, user_id, target.id, status="completed", expected_updated_at=target.updated_at)
         return True, f'Marked task {target.number} "{target.description}" as completed.', target.id
-    except store_errors.NotFound:  # another message deleted it since the list was read: it is gone, once
-        return False, f'Task {target.number} "{target.description}" was deleted meanwhile.', target.id
+    except store_errors.NotFound:  # another message got there since the list was read: it acted, once
+        return False, f'Task {target.number} "{target.description}" was changed meanwhile; nothing was done.', target.id
 
 
 def _question(intent: TaskIntent, current: Sequence[Task]) -> str:
+    """The question that asks the user back (the replica says it; nothing was changed)."""
     verb = "complete" if intent.wanted == "complete" else "delete"
     if intent.candidates:
         named = " or ".join(f'task {t.number} "{t.description}"' for t in current if t.number in intent.candidates)
-        return (
-            f'Nothing was changed: "{intent.words}" could be {named}. Ask the user which one to {verb} '
-            "(by its number or in other words)."
-        )
+        return f'Nothing was changed: "{intent.words}" could be {named}. Which one should I {verb}?'
     open_tasks = [t for t in current if t.status != "completed" or intent.wanted == "delete"]
     listed = "; ".join(f'{t.number}. "{t.description}"' for t in soonest_first(open_tasks)[:CLARIFY_LISTED])
     return (
-        f'Nothing was changed: no task matches "{intent.words}". Ask the user which task to {verb}'
-        f"{' (the tasks: ' + listed + ')' if listed else ' (the list is empty)'}."
+        f'Nothing was changed: no task matches "{intent.words}". Which task should I {verb}? '
+        f"{'The tasks: ' + listed if listed else 'The list is empty'}."
     )
 
 

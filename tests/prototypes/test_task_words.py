@@ -81,9 +81,9 @@ async def test_what_the_user_did_completes_or_removes_the_task_it_names(http: ht
     assert 'Marked task 1 "call Bob" as completed.' in called
     which = await say(http, alice, "done with the milk")
     assert 'Nothing was changed: "the milk" could be task 3 "buy milk" or task 4 "pick up milk from Sam".' in which
-    assert "Ask the user which one to complete" in which
+    assert "Which one should I complete?" in which and which.startswith("Task Memory here: I need a word from you.")
     none = await say(http, alice, "Done with the report.")
-    assert 'no task matches "the report"' in none and '3. "buy milk"' in none
+    assert 'no task matches "the report". Which task should I complete? The tasks: 2. "the dentist"; 3.' in none
     assert [t["status"] for t in await tasks_of(http, alice)] == ["completed", "pending", "pending", "pending"]
 
     assert 'Marked task 3 "buy milk" as completed.' in await say(http, alice, "task 3 is done")

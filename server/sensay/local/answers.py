@@ -212,8 +212,10 @@ def guide(turn: Turn) -> str:
 def task_keeper(turn: Turn) -> str:
     said = turn.said
     if said.outcome:
-        return "Task Memory here: your list is up to date."
+        asked = said.outcome.startswith("Nothing was changed")
+        return "Task Memory here: I need a word from you." if asked else "Task Memory here: your list is up to date."
     return (
-        f'Task Memory here. {_you(said)} wrote: "{said.words}". I keep your task list: say "add task buy milk", '
-        f'"complete task 2", "delete task 3" or "show my tasks" (turn {turn.number}).'
+        f'Task Memory here. {_you(said)} wrote: "{said.words}". I keep your task list: tell me what you need to do '
+        f'("I need to buy milk on Friday") or did ("I called Bob"), or say "mark task 2 done", "delete task 3" or '
+        f'"show my tasks" (turn {turn.number}).'
     )
