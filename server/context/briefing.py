@@ -25,7 +25,7 @@ from uuid import UUID
 import asyncpg
 
 from ..replies import ReplyJob
-from ..store import bonds, briefings, evolutions, memories, tasks
+from ..store import briefings
 from ..store.users import Executor
 from .evolution_paths import MAX_LEVEL, PATHS
 
@@ -65,25 +65,6 @@ class Briefing(NamedTuple):
         return self.fingerprint if self.preamble is not None else None
 
 
-async def gather(db: Executor, user_id: UUID, replica_id: str, *, with_tasks: bool = False) -> ReplicaContext:
-    """The replica's context for ``user_id``, read from the bonds, memories and evolutions stores, and with
-    ``with_tasks`` the user's open tasks (in their own chat; never in a room, whose replies every member reads)."""
-    shared = await bonds.shared_memories(db, user_id, replica_id, SHARED_LIMIT)
-    unlocked = await memories.unlocked_for(db, user_id, replica_id, UNLOCKED_LIMIT)
-    evolution = await evolutions.get_evolution(db, user_id, replica_id)
-    open_tasks = await tasks.open_soonest_first(db, user_id, TASKS_LIMIT) if with_tasks else []
-    return ReplicaContext(
-        shared=shared,
-        unlocked=[(m.tier, m.content) for m in unlocked],
-        evolution=(evolution.path, evolution.level) if evolution is not None else None,
-        tasks=tuple(
-            f'task {t.number}: "{_line(t.description)}"'
-            + (f" (due {t.due_at:%a %d %b %Y %H:%M %Z})" if t.due_at else "")
-            for t in open_tasks
-        ),
-    )
-
-
 def render(context: ReplicaContext) -> str:
     """The context as the replica reads it; ``""`` when there is nothing to tell."""
     parts: list[str] = []
@@ -111,10 +92,22 @@ async def brief(
     pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str, with_tasks: bool = False
 ) -> Briefing:
     """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``;
-    ``with_tasks``: the user's open tasks too)."""
-    async with pool.acquire() as conn:
-        text = render(await gather(conn, user_id, replica_id, with_tasks=with_tasks))
-        seen = await briefings.last_seen(conn, asker, replica_id)
+    ``with_tasks``: the user's open tasks too, never in a room, whose replies every member reads)."""
+    found = await briefings.inputs(
+        pool,
+        asker,
+        user_id,
+        replica_id,
+        shared_limit=SHARED_LIMIT,
+        unlocked_limit=UNLOCKED_LIMIT,
+        tasks_limit=TASKS_LIMIT if with_tasks else 0,
+    )
+    told_tasks = tuple(
+        f'task {number}: "{_line(description)}"' + (f" (due {due:%a %d %b %Y %H:%M %Z})" if due else "")
+        for number, description, due in found.tasks
+    )
+    text = render(ReplicaContext(found.shared, found.unlocked, found.evolution, told_tasks))
+    seen = found.seen
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
     if seen == fingerprint or (seen is None and not text):
         return Briefing(None, fingerprint, text)

@@ -23,17 +23,6 @@ async def list_tasks(db: Executor, user_id: UUID) -> list[Task]:
     return [from_row(Task, row) for row in rows]
 
 
-async def open_soonest_first(db: Executor, user_id: UUID, limit: int) -> list[Task]:
-    """The user's tasks not completed, due soonest first, then those without a due time, oldest first."""
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND status <> 'completed'"
-        " ORDER BY due_at NULLS LAST, number LIMIT $2",
-        user_id,
-        limit,
-    )
-    return [from_row(Task, row) for row in rows]
-
-
 async def create_task(
     db: Executor, user_id: UUID, description: str, status: TaskStatus = "pending", due_at: datetime | None = None
 ) -> Task:
