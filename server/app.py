@@ -306,7 +306,8 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             await stack.enter_async_context(mcp.running())
 
             served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
-            listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
+            listeners = [route_changes(hub), (mcp.on_change, mcp.on_gap)]
+            listeners += [(served[0].on_change, served[0].on_gap)] if served else []
             feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
             await feed.start(*fan_out(*listeners))
             stack.push_async_callback(feed.stop)
