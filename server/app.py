@@ -298,6 +298,7 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             conductor = RoomConductor(pool, hub, replies, replicas, leases)
             room_service = RoomService(pool, hub, conductor, replicas)
             prototypes = PrototypeService(pool, hub, replies, replicas, settings, conversations=turns)
+            await prototypes.seed()
 
             prototypes.start()
             stack.push_async_callback(prototypes.stop)

@@ -42,6 +42,7 @@ LAYERS: Final[dict[str, int]] = {
     "broker": 1,
     "auth": 1,
     "ratelimit": 1,
+    "ratelimit_local": 1,
     # shared by all: the domain errors and the settings (the contract, protocol/, is outside server/)
     "errors": 0,
     "config": 0,
