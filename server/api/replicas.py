@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..sensay.client import Replica
+from ..chat.service import Replica
 from ..state import app_state
 from .guard import require_principal
 from .operation import operation, routes_of
@@ -37,9 +37,7 @@ class ReplicaList(msgspec.Struct):
 async def list_replicas(request: Request) -> Response:
     """Replicas the caller can chat with."""
     principal = await require_principal(request)
-    directory = app_state(request)["replicas"]
-    replicas = await directory.available(str(principal.user_id))
-    default = await directory.default_replica_id(str(principal.user_id), replicas)
+    replicas, default = await app_state(request)["chat"].replicas(principal.user_id)
     return json_response(ReplicaList(replicas, default))
 
 

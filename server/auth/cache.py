@@ -13,11 +13,9 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 from uuid import UUID
 
-if TYPE_CHECKING:
-    from .tokens import Principal
+from .principal import Principal
 
 LIVE_SESSION_TTL = 30.0
 """Seconds a session checked live in the table is taken as live without asking again."""

@@ -14,12 +14,13 @@ from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions, ledger
-from ..store.ledger import Entry
-from ..store.records import Interaction
+from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
+from ..store.records import Interaction as Interaction
 from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
+from .tasks import TaskService
 
 RECENT_INTERACTIONS = 20
 
@@ -54,6 +55,7 @@ class PrototypeService:
             pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
+        self.tasks = TaskService(pool, self.due_work_added)
         self.scheduler = Scheduler(
             self.context,
             [
