@@ -168,6 +168,14 @@ class ErrorCode(StrEnum):
         False,
         "The call waits for the caller's PIN (`enter_pin`) before the replica talks.",
     )
+    WRONG_CODE = (
+        "wrong_code",
+        403,
+        False,
+        "The phone number's verification code is wrong, expired or used up; the detail says how many attempts are "
+        "left (none: send a new code with `register_number`).",
+    )
+    NUMBER_TAKEN = "number_taken", 409, False, "Another user has verified this phone number."
     SPEECH_UNAVAILABLE = (
         "speech_unavailable",
         501,

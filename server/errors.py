@@ -19,7 +19,8 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── TransferNotFound        transfer_not_found
     │   └── ToolNotFound            tool_not_found
     ├── Forbidden                   forbidden
-    │   └── WrongPin                wrong_pin
+    │   ├── WrongPin                wrong_pin
+    │   └── WrongCode               wrong_code
     ├── Conflict                    (a group: each kind has its own code)
     │   ├── ClientIdConflict        client_id_conflict
     │   ├── InsufficientFunds       insufficient_funds
@@ -29,6 +30,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── BondEnded               bond_ended
     │   ├── CallEnded               call_ended
     │   ├── PinRequired             pin_required
+    │   ├── NumberTaken             number_taken
     │   ├── IllegalTransition       illegal_transition
     │   ├── AlreadyUnlocked         already_unlocked
     │   ├── ListingClosed           listing_closed
@@ -141,6 +143,10 @@ class WrongPin(Forbidden):
     """The caller's PIN is wrong (the detail says how many attempts are left)."""
 
 
+class WrongCode(Forbidden):
+    """The phone number's verification code is wrong, expired or used up."""
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state; each kind has its own code."""
 
@@ -175,6 +181,10 @@ class CallEnded(Conflict):
 
 class PinRequired(Conflict):
     """The call waits for the caller's PIN."""
+
+
+class NumberTaken(Conflict):
+    """Another user has verified this phone number."""
 
 
 class IllegalTransition(Conflict):
@@ -315,6 +325,8 @@ ERROR_TABLE: Final[Mapping[type[DomainError], ErrorCode]] = MappingProxyType(
         IllegalTransition: ErrorCode.ILLEGAL_TRANSITION,
         PinRequired: ErrorCode.PIN_REQUIRED,
         WrongPin: ErrorCode.WRONG_PIN,
+        WrongCode: ErrorCode.WRONG_CODE,
+        NumberTaken: ErrorCode.NUMBER_TAKEN,
         SpeechNotRecognized: ErrorCode.SPEECH_NOT_RECOGNIZED,
         SpeechUnavailable: ErrorCode.SPEECH_UNAVAILABLE,
         AlreadyUnlocked: ErrorCode.ALREADY_UNLOCKED,

@@ -1,4 +1,4 @@
-"""``/api/mock/*``: simulated outside services (telephony, a $SNSY chain, MCP tools), deterministic.
+"""``/api/mock/*``: simulated outside services (telephony and its text messages, a $SNSY chain, MCP tools).
 
 The simulations live in ``server.prototypes.simulations``; each call that changes something is recorded in
 ``prototype_interactions`` as prototype ``"mock"``.
@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from protocol import MAX_ID_LENGTH, ErrorCode
 
-from ..prototypes.telephony_sim import CallStatus, SimulatedCall
+from ..prototypes.telephony_sim import CallStatus, SimulatedCall, SimulatedMessage
 from ..prototypes.web3_sim import Transfer
 from ..state import app_state
 from .guard import require_principal
@@ -57,6 +57,12 @@ class CallShown(msgspec.Struct):
     """A simulated call."""
 
     call: SimulatedCall
+
+
+class TextMessages(msgspec.Struct):
+    """Text messages the simulated provider delivered for you, oldest first (at most the last 100)."""
+
+    messages: list[SimulatedMessage]
 
 
 class TransferRecorded(msgspec.Struct):
@@ -133,6 +139,17 @@ async def call_event(request: Request) -> Response:
     return json_response(CallRecorded(moved.value, moved.interaction_id))
 
 
+@operation("GET", "/api/mock/telephony/messages", "listTextMessages", tag="mock", answers={200: TextMessages})
+async def list_text_messages(request: Request) -> Response:
+    """The text messages the simulated provider sent on your behalf (e.g. a phone number's verification code).
+
+    The simulation stands in for the handset at each `to` number: a real provider delivers the text to that phone
+    only.
+    """
+    principal = await require_principal(request)
+    return json_response(TextMessages(app_state(request)["simulations"].telephony.messages(principal.user_id)))
+
+
 @operation(
     "POST",
     "/api/mock/web3/transfers",
@@ -195,4 +212,4 @@ async def run_tool(request: Request) -> Response:
     return json_response(ToolRan(tool.tool, tool.steps, tool.output, ran.interaction_id))
 
 
-routes = routes_of(place_call, show_call, call_event, create_transfer, show_transfer, run_tool)
+routes = routes_of(place_call, show_call, call_event, list_text_messages, create_transfer, show_transfer, run_tool)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
@@ -25,22 +26,6 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -84,7 +69,7 @@ def problem_of(error: DomainError, headers: Mapping[str, str] | None = None) -> 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
     body: dict[str, Any] = {
         "type": f"/problems/{problem.code}",
-        "title": _TITLES.get(problem.status, "Error"),
+        "title": _title(problem.status),
         "status": problem.status,
         "detail": problem.detail,
         "code": problem.code.value,
@@ -93,6 +78,14 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     if instance:
         body["instance"] = instance
     return Response(msgspec.json.encode(body), problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _title(status: int) -> str:
+    """The status's reason phrase, as Python's ``http`` module names it."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 async def handle_problem(request: Request, exc: Exception) -> Response:

@@ -196,6 +196,8 @@ async def show_ledger(request: Request) -> Response:
         ErrorCode.CALL_ENDED,
         ErrorCode.PIN_REQUIRED,
         ErrorCode.WRONG_PIN,
+        ErrorCode.WRONG_CODE,
+        ErrorCode.NUMBER_TAKEN,
         ErrorCode.SPEECH_NOT_RECOGNIZED,
         ErrorCode.SPEECH_UNAVAILABLE,
         ErrorCode.ALREADY_UNLOCKED,

@@ -79,12 +79,19 @@ class ChatReplies(StreamReplies):
         return Reply(content=found.message, message=found.wire()) if found is not None else None
 
     async def store(self, job: ReplyJob, content: str) -> Reply:
+        return await self._append(job, content, None)
+
+    async def store_held(self, job: ReplyJob, content: str, holder: str, lease: float) -> Reply:
+        return await self._append(job, content, conversations.Held(job.kind, holder, lease))
+
+    async def _append(self, job: ReplyJob, content: str, held: conversations.Held | None) -> Reply:
+        """The reply, the context its prompt carried marked as seen, and its row settled: one round trip."""
         assert isinstance(job.audience, UserAudience) and job.reply_to is not None
-        kept, _ = await conversations.append_reply(
-            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
+        seen = conversations.Seen(job.asker, job.briefing) if job.briefing is not None else None
+        kept = await conversations.append_reply(
+            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content, seen=seen, held=held
         )
-        await briefing.kept(self.pool, job)
-        return Reply(content=kept.message, message=kept.wire())
+        return Reply(content=kept.message.message, message=kept.message.wire())
 
 
 class Conversations:
@@ -100,7 +107,7 @@ class Conversations:
         self.task_timezone = task_timezone
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
         self.storage = ChatReplies(pool)
-        replies.register(KIND, self.storage, durable=True)
+        replies.register_durable(KIND, self.storage)
         replies.adopt_with(KIND, self._orphans)
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:

@@ -1,7 +1,8 @@
 """Pure Voice: phone calls with a replica, through the simulated telephony provider, transcribed line by line.
 
 Calls start in the app (``start_call``), come in through the provider (a call placed with a ``replica_id`` that
-is answered: the caller gives the owner's PIN, then the replica talks), or are scheduled (``schedule_call``) and
+is answered: the caller gives the owner's PIN, then the replica talks; a call from the owner's verified number
+(``register_number``, ``verify_number``) skips the PIN), or are scheduled (``schedule_call``) and
 placed by the scheduler when due, the replica opening the call. Every line is stored (``voice_lines``) and
 streamed to the owner's sockets as ``transcript`` events; the replica's answers come through the reply pipeline.
 Calls end on hang-up, from the provider, or after ``VOICE_CALL_MAX_SECONDS`` of talk (downtime not counted).
@@ -21,11 +22,12 @@ from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH, ErrorCode, PrototypeEven
 from ..context.due_times import parse_due
 from ..errors import CallEnded, CallNotFound, InvalidInput, PinRequired, WrongPin
 from ..replies import CallerReplies, Reply, ReplyJob, UserAudience
-from ..store import interactions, voice_calls
+from ..store import interactions, voice_calls, voice_numbers
 from ..store.errors import NotFound
 from ..store.records import Interaction
 from ..store.users import Executor
 from ..store.voice_calls import DueCall, Line, LineSource, VoiceCall
+from . import voice_numbers as numbers
 from .base import Action, Context, Outcome, Prototype, require_replica
 from .speech import MAX_AUDIO_SECONDS
 from .telephony_sim import CallStatus, SimulatedCall, default_number
@@ -79,7 +81,7 @@ class ScheduleCallParams(msgspec.Struct, forbid_unknown_fields=True):
         ),
     ]
     to: Phone | None = None
-    """The number called (default: the user's own simulated number)."""
+    """The number called (default: the user's verified number, else their own simulated number)."""
     purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
 
 
@@ -255,7 +257,7 @@ async def schedule_call(ctx: Context, user_id: UUID, params: ScheduleCallParams)
     await require_replica(ctx, user_id, params.replica_id)
     now = datetime.now(UTC)
     when = await asyncio.to_thread(_when, params.at, now, ctx.settings.task_timezone)  # dateparser is CPU-bound
-    to = params.to or default_number(user_id)
+    to = params.to or await voice_numbers.verified_number(ctx.pool, user_id) or default_number(user_id)
     async with ctx.pool.acquire() as conn, conn.transaction():
         call = await voice_calls.schedule_call(conn, user_id, params.replica_id, to, params.purpose, when)
         details = {"call_id": call.id, "replica_id": call.replica_id, "to": to, "scheduled_for": when}
@@ -322,11 +324,16 @@ async def expire_calls(ctx: Context) -> int:
 
 
 async def provider_answered(ctx: Context, user_id: UUID, simulated: SimulatedCall) -> None:
-    """A call placed with the provider for a replica was answered: it becomes an inbound call waiting for the PIN."""
+    """A call placed with the provider for a replica was answered: it becomes an inbound call waiting for the PIN,
+    or an active one when it comes from the user's verified number."""
     assert simulated.replica_id is not None
     async with ctx.pool.acquire() as conn, conn.transaction():
-        call = await voice_calls.open_inbound(conn, user_id, simulated.replica_id, simulated.from_, simulated.sid)
-        details = {"call_id": call.id, "sid": simulated.sid, "from": simulated.from_, "replica_id": call.replica_id}
+        known = simulated.from_ == await voice_numbers.verified_number(conn, user_id)
+        call = await voice_calls.open_inbound(
+            conn, user_id, simulated.replica_id, simulated.from_, simulated.sid, verified_caller=known
+        )
+        details = {"call_id": call.id, "sid": simulated.sid, "from": simulated.from_, "replica_id": call.replica_id,
+                   "verified_caller": known}  # fmt: skip
         await interactions.record(conn, user_id, ID, "incoming_call", details)
         await ctx.hub.send_to_user(user_id, _event("incoming_call", details))
     simulated.voice_call_id = call.id
@@ -365,14 +372,18 @@ def _event(event: str, data: dict[str, Any]) -> PrototypeEventFrame:
 
 
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
-    """The user's calls, newest first (scheduled ones by their time), their talk times and whether a PIN is set."""
+    """The user's calls, newest first (scheduled ones by their time), their talk times, whether a PIN is set, the
+    user's simulated number (calls to it reach the replica) and their own verified (or pending) number."""
     async with ctx.pool.acquire() as conn:
         calls = await voice_calls.list_calls(conn, user_id)
         pin_set = await voice_calls.pin_hash(conn, user_id) is not None
+        number = await voice_numbers.get(conn, user_id)
     return {
         "calls": calls,
         "pin_set": pin_set,
         "number": default_number(user_id),
+        "verified_number": number.number,
+        "pending_number": number.pending_number,
         "max_call_seconds": ctx.settings.voice_call_max_seconds,
     }
 
@@ -381,8 +392,9 @@ PROTOTYPE = Prototype(
     id=ID,
     name="Pure Voice",
     summary="Phone calls with a replica: start one in the app, have one come in through the mock telephony "
-    "provider (the caller gives your PIN), or schedule the replica to call; say lines as text or audio and hear the "
-    "replica answer as a streamed transcript, kept per call; calls end on hang-up or after VOICE_CALL_MAX_SECONDS.",
+    "provider (the caller gives your PIN, unless calling from your verified number), or schedule the replica to "
+    "call; say lines as text or audio and hear the replica answer as a streamed transcript, kept per call; calls "
+    "end on hang-up or after VOICE_CALL_MAX_SECONDS.",
     state=state,
     actions={
         "start_call": Action(StartCallParams, start_call),
@@ -392,12 +404,16 @@ PROTOTYPE = Prototype(
         "set_pin": Action(SetPinParams, set_pin),
         "enter_pin": Action(EnterPinParams, enter_pin),
         "schedule_call": Action(ScheduleCallParams, schedule_call),
+        "register_number": Action(numbers.RegisterNumberParams, numbers.register_number),
+        "verify_number": Action(numbers.VerifyNumberParams, numbers.verify_number),
+        "remove_number": Action(numbers.NoParams, numbers.remove_number),
     },
     events={
         "transcript": "{call_id, speaker: user|replica, text, final}: the user's line (final), the replica's answer "
         "in pieces (final false), then the replica's whole line (final true)",
         "transcript_error": "{call_id, message}: the replica failed mid-answer; no final line follows",
-        "incoming_call": "{call_id, sid, from, replica_id}: a call came in through the provider and waits for the PIN",
+        "incoming_call": "{call_id, sid, from, replica_id, verified_caller}: a call came in through the provider; it "
+        "waits for the PIN unless it comes from the user's verified number (verified_caller)",
         "call_placed": "{call_id, sid, to, purpose}: a scheduled call was placed and answered; the replica opens it",
         "call_ended": "{call_id, replica_id, reason: hung_up|expired|pin_failed|canceled|provider, duration_seconds}",
     },

@@ -34,5 +34,9 @@ class PerUserStore(Generic[T]):
         if len(items) > self.max_items:
             items.popitem(last=False)
 
+    def items(self, user_id: UUID) -> list[T]:
+        """The user's items, oldest first."""
+        return list(self._users.get(user_id, {}).values())
+
     def count(self, user_id: UUID) -> int:
         return len(self._users.get(user_id, ()))

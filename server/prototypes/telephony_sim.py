@@ -1,4 +1,5 @@
-"""A simulated telephony provider: calls move queued → ringing → answered → completed (or fail on the way).
+"""A simulated telephony provider: calls move queued → ringing → answered → completed (or fail on the way);
+text messages (verification codes) are delivered at once and shown by ``/api/mock/telephony/messages``.
 
 Deterministic: a call's sid comes from the user, the call's number in the user's sequence and its parties, and
 its clock is simulated (each status lands a fixed number of seconds after the previous one).
@@ -7,8 +8,9 @@ its clock is simulated (each status lands a fixed number of seconds after the pr
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 
@@ -66,12 +68,32 @@ class SimulatedCall(msgspec.Struct, kw_only=True):
     """The Pure Voice call this is (a replica answers a call placed with ``replica_id``; scheduled calls)."""
 
 
+class SimulatedMessage(msgspec.Struct, frozen=True):
+    """A text message the provider delivered (the simulated handset at ``to`` shows it)."""
+
+    sid: str
+    to: str
+    body: str
+    sent_at: datetime
+
+
 class Telephony:
-    """Per-user simulated calls, in memory."""
+    """Per-user simulated calls and text messages, in memory."""
 
     def __init__(self) -> None:
         self._calls: PerUserStore[SimulatedCall] = PerUserStore()
         self._placed: dict[UUID, int] = {}
+        self._messages: PerUserStore[SimulatedMessage] = PerUserStore(max_items=100)
+
+    def send_message(self, user_id: UUID, to: str, body: str) -> SimulatedMessage:
+        """Text ``body`` to ``to`` on the user's behalf; it is delivered at once."""
+        message = SimulatedMessage(sid=f"SM{uuid4().hex}", to=to, body=body, sent_at=datetime.now(UTC))
+        self._messages.put(user_id, message.sid, message)
+        return message
+
+    def messages(self, user_id: UUID) -> list[SimulatedMessage]:
+        """The text messages sent on the user's behalf, oldest first."""
+        return self._messages.items(user_id)
 
     def place(
         self, user_id: UUID, to: str, from_: str | None, replica_id: str | None, *, key: str = ""

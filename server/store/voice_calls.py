@@ -90,18 +90,22 @@ async def start_call(db: Executor, user_id: UUID, replica_id: str) -> VoiceCall:
     return from_row(VoiceCall, row)
 
 
-async def open_inbound(db: Executor, user_id: UUID, replica_id: str, caller: str, sid: str) -> VoiceCall:
-    """A call that came in through the provider (``sid``): it waits for the caller's PIN."""
+async def open_inbound(
+    db: Executor, user_id: UUID, replica_id: str, caller: str, sid: str, *, verified_caller: bool = False
+) -> VoiceCall:
+    """A call that came in through the provider (``sid``): it waits for the caller's PIN, or is active at once
+    when it comes from the user's verified number."""
     row = await db.fetchrow(
         f"""
         INSERT INTO voice_calls (user_id, replica_id, direction, status, peer_number, provider_sid, counted_at)
-        VALUES ($1, $2, 'inbound', 'awaiting_pin', $3, $4, now())
+        VALUES ($1, $2, 'inbound', CASE WHEN $5 THEN 'active' ELSE 'awaiting_pin' END, $3, $4, now())
         RETURNING {_COLUMNS}
         """,
         user_id,
         replica_id,
         caller,
         sid,
+        verified_caller,
     )
     return from_row(VoiceCall, row)
 

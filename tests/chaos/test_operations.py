@@ -44,6 +44,9 @@ DRAIN = 0.5
 """SHUTDOWN_DRAIN_SECONDS of the hubs: short, so a SIGTERM hands replies over instead of finishing them."""
 SETTLE_TIMEOUT = 60.0
 CHAT = f"chat:{ADA_LOVELACE_UUID}"
+ROOMS = 5
+ROOM_TURNS = 6
+"""Each room's one run: long enough to be under way on the hubs as they restart."""
 
 
 class Tab:
@@ -223,15 +226,15 @@ class Load:
             tab.start()
         await asyncio.wait_for(asyncio.gather(*(tab.ready.wait() for tab in self.tabs)), 20)
 
-    async def open_rooms(self, count: int, turns: int) -> None:
-        """``count`` users each open a round-robin room of the three replicas, joined by both their tabs."""
+    async def open_rooms(self, count: int, turns: int, mode: str = "round_robin") -> None:
+        """``count`` users each open a room of the three replicas (``mode``), joined by all their tabs."""
         async with httpx.AsyncClient(base_url=self.cluster.urls[0], timeout=20) as http:
             for user in self.users[:count]:
                 body = {
                     "name": "ops",
                     "replica_ids": [ADA_LOVELACE_UUID, SOCRATES_UUID, SENSAY_GUIDE_UUID],
                     "member_ids": [],
-                    "mode": "round_robin",
+                    "mode": mode,
                     "settings": {"max_turns": turns},
                 }
                 answer = await http.post("/api/rooms", json=body, headers={"Authorization": f"Bearer {user.token}"})
@@ -278,13 +281,13 @@ class Load:
                 await asyncio.sleep(0.05)
         print("streaming", self.streaming(), "answered", self.all_answered())
 
-    async def until_holding(self, process: Process, count: int) -> None:
-        """Until ``process`` holds the leases of ``count`` replies (it is streaming them)."""
+    async def until_holding(self, process: Process, count: int, timeout: float = 30) -> None:
+        """Until ``process`` holds the leases of ``count`` replies or room runs (it is carrying them out)."""
         assert process.process is not None
         pid = f":{process.process.pid}:"
         conn = await asyncpg.connect(self.cluster.database_url)
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(timeout):
                 while True:
                     held = await conn.fetchval(
                         "SELECT count(*) FROM replies WHERE state = 'running' AND strpos(holder, $1) > 0", pid
@@ -456,6 +459,36 @@ async def test_sigterm_mid_reply_hands_the_replies_over(setting: Callable[..., A
         counts.assert_none_lost(USERS * MESSAGES)
         assert counts.taken_up > 0 and counts.restarts > 0
         assert "handed over" in cluster.hubs[0].output() and "Traceback" not in cluster.hubs[0].output()
+    except BaseException:
+        print(cluster.logs())
+        raise
+
+
+async def test_rolling_restart_of_three_hubs(setting: Callable[..., Awaitable[Setting]]) -> None:
+    """A deploy restarts the three hubs in turn (SIGTERM, then started again) under chat and room load: the
+    replies and room runs of each stopping hub are handed over and finish elsewhere; the sockets reconnect and
+    resume; every reply and room turn is shown once on every socket of its audience, none failed."""
+    cluster = (await setting()).cluster
+    load = Load(cluster)
+    try:
+        await load.connect()
+        await load.open_rooms(ROOMS, ROOM_TURNS, mode="adversarial")  # turns until max_turns
+        await load.speak_in_rooms()  # the rooms' runs go on through the three restarts
+        batches = [USERS * MESSAGES // 3, USERS * MESSAGES // 3]
+        batches.append(USERS * MESSAGES - sum(batches))
+        for index, batch in enumerate(batches):
+            talking = asyncio.create_task(load.talk(batch))
+            with contextlib.suppress(TimeoutError):  # a hub idle by chance is stopped all the same
+                await load.until_holding(cluster.hubs[index], 3, timeout=10)
+            assert await terminate(cluster.hubs[index]) == 0
+            await cluster.start_hub(index)
+            await talking
+        counts = await load.settle_and_count()
+        counts.assert_none_lost(USERS * MESSAGES)
+        assert counts.room_turns >= ROOMS * ROOM_TURNS
+        assert counts.taken_up > 0 and counts.restarts > 0
+        for hub in cluster.hubs:
+            assert "Traceback" not in hub.output(), hub.name
     except BaseException:
         print(cluster.logs())
         raise

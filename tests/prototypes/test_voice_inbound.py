@@ -55,6 +55,7 @@ async def test_an_inbound_call_is_answered_by_the_replica_after_the_pin(
             "sid": provider_call["sid"],
             "from": CALLER,
             "replica_id": ADA_LOVELACE_UUID,
+            "verified_caller": False,
         }
         [call] = [c for c in (await state(http, alice, ID))["calls"] if c["id"] == call_id]
         assert (call["direction"], call["status"], call["peer_number"]) == ("inbound", "awaiting_pin", CALLER)

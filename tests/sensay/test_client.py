@@ -15,7 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from server.sensay.client import ChatHistoryItem, ChatStreamParser, Replica, SensayClient, build_http_client
+from server.sensay.client import ChatHistoryItem, Replica, SensayClient, build_http_client
 from server.sensay.errors import (
     SensayAuthError,
     SensayBadRequest,
@@ -377,66 +377,3 @@ def test_client_rejects_an_empty_secret(http: httpx.AsyncClient) -> None:
     """A client without a secret is a configuration error, caught at construction."""
     with pytest.raises(ValueError):
         SensayClient(http, organization_secret="")
-
-
-# stream parsing (sans I/O)
-
-
-def feed_all(lines: list[str]) -> list[str]:
-    parser = ChatStreamParser()
-    deltas = [delta for line in lines for delta in parser.feed(line)]
-    return deltas + parser.close()
-
-
-def test_parser_reads_data_stream_parts() -> None:
-    """Text parts are decoded JSON strings; other parts are ignored; d: finishes."""
-    lines = ['f:{"messageId":"m1"}', '0:"Hello "', "2:[1]", '0:"w\\u00f6rld\\n"', '0:""', 'e:{"finishReason":"stop"}']
-    assert feed_all([*lines, 'd:{"finishReason":"stop"}', '0:"ignored after finish"']) == ["Hello ", "wörld\n"]
-
-
-def test_parser_reads_sse_events() -> None:
-    """text-delta events (delta, textDelta or text keys) are yielded; comments and other events are ignored."""
-    lines = [
-        ": keep-alive",
-        "event: message",
-        'data: {"type":"start"}',
-        "",
-        'data: {"type":"text-delta","id":"0","delta":"a"}',
-        "",
-        'data: {"type":"text-delta","textDelta":"b"}\r',
-        "\r",
-        'data:{"type":"text-delta",',
-        'data: "text":"c"}',
-        "",
-        'data: {"type":"reasoning-delta","delta":"hidden"}',
-        "",
-        "data: [DONE]",
-        "",
-    ]
-    assert feed_all(lines) == ["a", "b", "c"]
-
-
-def test_parser_accepts_finish_event_without_done() -> None:
-    assert feed_all(['data: {"type":"text-delta","delta":"x"}', "", 'data: {"type":"finish"}']) == ["x"]
-
-
-@pytest.mark.parametrize(
-    "lines",
-    [['0:"partial"', '3:"model overloaded"'], ['data: {"type":"error","errorText":"model overloaded"}', ""]],
-)
-def test_parser_raises_on_error_parts(lines: list[str]) -> None:
-    """An error part in either style becomes a SensayError carrying the message."""
-    with pytest.raises(SensayError, match="model overloaded"):
-        feed_all(lines)
-
-
-@pytest.mark.parametrize("lines", [['0:"partial"'], ['data: {"type":"text-delta","delta":"partial"}', ""], []])
-def test_parser_requires_a_finish_marker(lines: list[str]) -> None:
-    """A body that ends without d:, finish or [DONE] is a broken stream."""
-    with pytest.raises(SensayUnavailable):
-        feed_all(lines)
-
-
-def test_parser_rejects_a_malformed_text_part() -> None:
-    with pytest.raises(SensayError):
-        feed_all(["0:not-json"])

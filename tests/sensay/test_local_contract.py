@@ -319,6 +319,24 @@ async def test_chat_body_rules(raw: httpx.AsyncClient, user_id: str, body: dict[
         assert body["content"] in answer["content"]
 
 
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"content": "hi", "source": "carrier-pigeon"}, "$.source"),
+        ({"content": "hi", "temperature": 0.3}, "temperature"),
+        ({"content": ""}, "$.content"),
+    ],
+)
+async def test_a_bad_chat_body_is_answered_with_what_is_wrong(
+    raw: httpx.AsyncClient, user_id: str, body: dict[str, Any], names: str
+) -> None:
+    """The 400's message names the field at fault, as Sensay's validation errors do."""
+    response = await raw.post(f"/v1/replicas/{SOCRATES_UUID}/chat/completions", json=body, headers=headers(user_id))
+    assert response.status_code == 400
+    answer = check_json_response(response)
+    assert answer["error_code"] == "VALIDATION_ERROR" and names in answer["error"]
+
+
 async def test_non_json_bodies_are_rejected(raw: httpx.AsyncClient, user_id: str) -> None:
     """A body that is not declared as JSON is 415; a malformed JSON body is 400."""
     chat = f"/v1/replicas/{SOCRATES_UUID}/chat/completions"

@@ -149,6 +149,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
   "not_ready": {
     "retryable": true
   },
+  "number_taken": {
+    "retryable": false
+  },
   "path_locked": {
     "retryable": false
   },
@@ -222,6 +225,9 @@ export const ERROR_CODES: Readonly<Record<string, { readonly retryable: boolean 
     "retryable": false
   },
   "validation_error": {
+    "retryable": false
+  },
+  "wrong_code": {
     "retryable": false
   },
   "wrong_pin": {

@@ -71,6 +71,7 @@ export type ErrorCode =
   | "method_not_allowed"
   | "not_found"
   | "not_ready"
+  | "number_taken"
   | "path_locked"
   | "pin_required"
   | "prototype_not_found"
@@ -96,6 +97,7 @@ export type ErrorCode =
   | "unknown_user"
   | "unsupported_media_type"
   | "validation_error"
+  | "wrong_code"
   | "wrong_pin";
 
 /**

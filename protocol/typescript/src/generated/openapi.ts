@@ -202,6 +202,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mock/telephony/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The text messages the simulated provider sent on your behalf (e.g. a phone number's verification code).
+         * @description The simulation stands in for the handset at each `to` number: a real provider delivers the text to that phone
+         *     only.
+         */
+        get: operations["listTextMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mock/web3/transfers": {
         parameters: {
             query?: never;
@@ -954,7 +975,7 @@ export interface components {
          *     occur only over REST.
          * @enum {unknown}
          */
-        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "reply_delayed" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_pin";
+        ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "number_taken" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "reply_delayed" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_code" | "wrong_pin";
         /**
          * Exchange
          * @description The stored message and the replica's stored reply.
@@ -1538,6 +1559,16 @@ export interface components {
             voice_call_id: string | null;
         };
         /**
+         * SimulatedMessage
+         * @description A text message the provider delivered (the simulated handset at ``to`` shows it).
+         */
+        SimulatedMessage: {
+            body: string;
+            sent_at: string;
+            sid: string;
+            to: string;
+        };
+        /**
          * StoredMessage
          * @description A persisted chat or room message: the same object in socket frames, resume replays and REST answers.
          */
@@ -1608,6 +1639,13 @@ export interface components {
             due_at?: string | null;
             /** @enum {unknown} */
             status?: "completed" | "in_progress" | "pending";
+        };
+        /**
+         * TextMessages
+         * @description Text messages the simulated provider delivered for you, oldest first (at most the last 100).
+         */
+        TextMessages: {
+            messages: components["schemas"]["SimulatedMessage"][];
         };
         /**
          * TokenPair
@@ -3247,6 +3285,68 @@ export interface operations {
             };
         };
     };
+    listTextMessages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Text messages the simulated provider delivered for you, oldest first (at most the last 100). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TextMessages"];
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
     createTransfer: {
         parameters: {
             query?: never;
@@ -3665,6 +3765,7 @@ export interface operations {
             };
             /**
              * @description - `forbidden`: The user may not perform this action (e.g. not a member of the room), or the socket must `room.join` the room before sending or typing in it.
+             *     - `wrong_code`: The phone number's verification code is wrong, expired or used up; the detail says how many attempts are left (none: send a new code with `register_number`).
              *     - `wrong_pin`: The caller's PIN is wrong (or none is set); the detail says how many attempts are left (none: the call has ended).
              */
             403: {
@@ -3674,7 +3775,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "forbidden" | "wrong_pin";
+                        code?: "forbidden" | "wrong_code" | "wrong_pin";
                         /** @constant */
                         status?: 403;
                     };
@@ -3709,6 +3810,7 @@ export interface operations {
              *     - `insufficient_funds`: The $SNSY balance (or stake) is too small for this.
              *     - `listing_closed`: The marketplace listing was sold or withdrawn already.
              *     - `max_level`: The replica is at the top level of its evolution path.
+             *     - `number_taken`: Another user has verified this phone number.
              *     - `path_locked`: The replica already follows another evolution path.
              *     - `pin_required`: The call waits for the caller's PIN (`enter_pin`) before the replica talks.
              *     - `task_conflict`: The task a command named changed while the command ran (e.g. another command deleted it): look again.
@@ -3720,7 +3822,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDocument"] & {
                         /** @enum {unknown} */
-                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "path_locked" | "pin_required" | "task_conflict";
+                        code?: "already_bonded" | "already_unlocked" | "bond_ended" | "call_ended" | "insufficient_funds" | "listing_closed" | "max_level" | "number_taken" | "path_locked" | "pin_required" | "task_conflict";
                         /** @constant */
                         status?: 409;
                     };

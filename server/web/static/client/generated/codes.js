@@ -145,6 +145,9 @@ export const ERROR_CODES = {
     "not_ready": {
         "retryable": true
     },
+    "number_taken": {
+        "retryable": false
+    },
     "path_locked": {
         "retryable": false
     },
@@ -218,6 +221,9 @@ export const ERROR_CODES = {
         "retryable": false
     },
     "validation_error": {
+        "retryable": false
+    },
+    "wrong_code": {
         "retryable": false
     },
     "wrong_pin": {
