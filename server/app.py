@@ -335,7 +335,8 @@ async def _running(
         await stack.enter_async_context(mcp.running())
 
         served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
-        listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
+        listeners = [route_changes(hub), (mcp.on_change, mcp.on_gap)]
+        listeners += [(served[0].on_change, served[0].on_gap)] if served else []
         feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
         await feed.start(*fan_out(*listeners))
         stack.push_async_callback(feed.stop)

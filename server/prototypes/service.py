@@ -16,7 +16,7 @@ from ..store import errors as store_errors
 from ..store import interactions, ledger
 from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
 from ..store.records import Interaction as Interaction
-from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
+from . import mcp_resources, pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
@@ -81,6 +81,22 @@ class PrototypeService:
             return await tools.call_tool(self.context, user_id, name, arguments)
         except store_errors.InsufficientFunds as exc:
             raise InsufficientFunds(str(exc)) from None
+
+    async def list_mcp_resources(self, user_id: UUID) -> list[mcp_resources.HubResource]:
+        """The user's tasks, conversations and replicas as MCP resources."""
+        return await mcp_resources.list_resources(self.context, user_id)
+
+    async def read_mcp_resource(self, user_id: UUID, uri: str) -> dict[str, Any]:
+        """One of the user's MCP resources as JSON; :class:`~server.errors.NotFound` if the URI names none."""
+        return await mcp_resources.read_resource(self.context, user_id, uri)
+
+    async def list_mcp_prompts(self, user_id: UUID) -> list[mcp_resources.ReplicaPrompt]:
+        """One MCP prompt per replica the user can talk to."""
+        return await mcp_resources.list_prompts(self.context, user_id)
+
+    async def mcp_prompt(self, user_id: UUID, name: str, arguments: dict[str, str]) -> tuple[str, str]:
+        """A replica's prompt: its description and its message."""
+        return await mcp_resources.get_prompt(self.context, user_id, name, arguments)
 
     async def evolution_nft(self, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
         """The mock ERC-721 metadata of an evolution level the user's replica reached."""

@@ -7215,7 +7215,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A request's answer, as a `message` event whose data is the JSON-RPC response. */
+            /** @description A request's answer, as a `message` event whose data is the JSON-RPC response (for `subscriptions/listen`: the acknowledgement, then change notifications until the client hangs up). */
             200: {
                 headers: {
                     [name: string]: unknown;
