@@ -328,6 +328,7 @@ async def _running(
         sensay = await stack.enter_async_context(_sensay(settings, replica))
         hub = await stack.enter_async_context(_hub(settings, redis_url, identity))
         services = _services(settings, pool, hub, sensay)
+        await services.prototypes.seed()
         services.prototypes.start()
         stack.push_async_callback(services.prototypes.stop)
         services.replies.start_sweeping()

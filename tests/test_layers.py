@@ -17,7 +17,7 @@ WIRING: Final = frozenset({"__main__", "app", "startup"})
 SHARED: Final = frozenset({"errors", "outages", "config", "logs", "metrics"})
 """Shared by all: the domain errors, what says the database is down, the settings, logging and metrics."""
 SERVICES: Final = frozenset({"chat", "rooms", "prototypes", "realtime", "tables"})
-BACKENDS: Final = frozenset({"store", "sensay", "feed", "broker", "auth", "ratelimit"})
+BACKENDS: Final = frozenset({"store", "sensay", "feed", "broker", "auth", "ratelimit", "ratelimit_local"})
 
 MAY_IMPORT: Final[dict[str, frozenset[str]]] = {
     # the wiring: builds and runs everything (README, "Map of the code")
@@ -45,7 +45,8 @@ MAY_IMPORT: Final[dict[str, frozenset[str]]] = {
     "feed": frozenset({"store"}),
     "broker": frozenset(),
     "auth": frozenset({"store", "ratelimit"}),
-    "ratelimit": frozenset(),
+    "ratelimit": frozenset({"ratelimit_local"}),
+    "ratelimit_local": frozenset(),
     **dict.fromkeys(SHARED, frozenset()),
 }
 """Each part of server/ (a subpackage or a top-level module) and the other parts it may import, besides the shared

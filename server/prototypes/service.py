@@ -75,6 +75,19 @@ class PrototypeService:
         await self.scheduler.stop()
         self.context.voice.close()
 
+    async def seed(self) -> None:
+        """Give the local replica's personas the memories they ship with (a real Sensay's are the operator's)."""
+        if self.context.settings.local_replica:
+            await token_gated_memories.seed_local_memories(self.context)
+
+    async def seed_memory(self, params: token_gated_memories.SeedMemory) -> token_gated_memories.MemoryView:
+        """Add or re-tier a house memory of a replica (the operator's seeding)."""
+        return await token_gated_memories.seed_memory(self.context, params)
+
+    async def evolutions(self, user_id: UUID) -> dict[str, token_guided_evolution.Evolved]:
+        """Replica id -> the path and level the user has evolved it to (only evolved replicas)."""
+        return await token_guided_evolution.evolved(self.context, user_id)
+
     async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
         try:
