@@ -16,7 +16,15 @@ from ..store import errors as store_errors
 from ..store import interactions, ledger
 from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
 from ..store.records import Interaction as Interaction
-from . import mcp_resources, pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
+from . import (
+    bonding_replicas,
+    mcp_resources,
+    pure_voice,
+    task_memory,
+    token_gated_memories,
+    token_guided_evolution,
+    tools,
+)
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
@@ -61,6 +69,7 @@ class PrototypeService:
             [
                 task_memory.remind_due_tasks,
                 token_gated_memories.lapse_due_stakes,
+                bonding_replicas.expire_due_bonds,
                 pure_voice.place_due_calls,
                 pure_voice.expire_calls,
             ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from uuid import UUID
 
+from .bonds import _LIVE
 from .memories import _VISIBLE
 from .users import Executor
 
@@ -30,7 +31,7 @@ SELECT
         SELECT content FROM (
             SELECT m.content, m.created_at, m.id FROM bond_memories m
             JOIN replica_bonds b ON b.id = m.bond_id
-            WHERE b.user_id = $1 AND b.active AND b.replica_ids @> ARRAY[$2::text]
+            WHERE b.user_id = $1 AND {_LIVE} AND b.replica_ids @> ARRAY[$2::text]
             ORDER BY m.created_at DESC, m.id DESC LIMIT $3
         ) newest ORDER BY created_at, id
     ) AS shared,
