@@ -21,11 +21,11 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
+from ..outages import unreachable
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience, faults
 from ..replies.failures import replica_failure
 from ..replies.pipeline import DELAYED
 from ..store import conversations
-from ..store.errors import unreachable
 from ..store.records import Message
 from ..store.users import Executor
 from . import briefing, task_list
