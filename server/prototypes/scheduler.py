@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..store.errors import outage
+from ..outages import outage
 from .base import Context
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions, ledger
-from ..store.ledger import Entry
-from ..store.records import Interaction
+from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
+from ..store.records import Interaction as Interaction
 from . import (
     bonding_replicas,
     mcp_resources,
@@ -28,6 +28,7 @@ from . import (
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
+from .tasks import TaskService
 
 RECENT_INTERACTIONS = 20
 
@@ -62,6 +63,7 @@ class PrototypeService:
             pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
+        self.tasks = TaskService(pool, self.due_work_added)
         self.scheduler = Scheduler(
             self.context,
             [

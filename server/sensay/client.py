@@ -14,7 +14,6 @@ took in is sent again. A ``skip_chat_history`` message cannot be checked, so it 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
@@ -27,9 +26,9 @@ import httpx
 import msgspec
 from cachetools import LRUCache
 
-from .. import metrics
 from .errors import SensayError, SensayNotFound, SensayUnavailable
 from .history import match_in_history
+from .http_client import build_http_client, count
 from .models import (
     ChatHistoryItem,
     Completion,
@@ -75,19 +74,6 @@ class _Answered(Exception):
 
     def __init__(self, answer: str) -> None:
         self.answer = answer
-
-
-def build_http_client(base_url: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` suited to :class:`SensayClient`: bounded pool, short connect, ``timeout`` per read."""
-    host = httpx.URL(base_url).host
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0),
-        headers={"User-Agent": "sensay-hub/0.1"},
-        # A proxy from the environment must never capture the loopback local replica.
-        trust_env=not _is_loopback(host),
-    )
 
 
 class SensayClient:
@@ -341,12 +327,12 @@ class SensayClient:
         try:
             response = await stack.enter_async_context(self._http.stream("POST", path, content=body, headers=headers))
         except httpx.HTTPError:
-            _count("POST", path, start, None)
+            count("POST", path, start, None)
             raise
         finally:
             if in_doubt is not None:
                 in_doubt(False)
-        _count("POST", path, start, response)
+        count("POST", path, start, response)
         return response
 
     async def find_in_history(
@@ -434,7 +420,7 @@ class SensayClient:
                             method, path, content=content, headers=headers, params=params
                         )
                     finally:
-                        _count(method, path, start, response)
+                        count(method, path, start, response)
             except httpx.HTTPError as exc:
                 raise transport_error(method, path, exc) from exc
             if response.is_success or response.status_code in accept:
@@ -462,17 +448,6 @@ def _is_json(response: httpx.Response) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _count(method: str, path: str, start: float, response: httpx.Response | None) -> None:
-    """Count a request by endpoint template and status (``error`` when no response came), and time it."""
-    parts = path.split("/")
-    if len(parts) > 3 and parts[2] == "replicas":
-        parts[3] = "{replicaUUID}"  # a label value per replica would be unbounded
-    endpoint = "/".join(parts)
-    status = str(response.status_code) if response is not None else "error"
-    metrics.SENSAY_REQUESTS.labels(method, endpoint, status).inc()
-    metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
-
-
 _REPLICA_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -489,12 +464,3 @@ def _clean_user_name(name: str | None) -> str | None:
         return None
     cleaned = " ".join(_NAME_DISALLOWED.sub("", name).split())[:_NAME_MAX].strip()
     return cleaned or None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
