@@ -1682,6 +1682,7 @@ export interface components {
             due_at: string | null;
             /** Format: uuid */
             id: string;
+            number: number;
             /** @default null */
             reminded_at: string | null;
             /** @enum {unknown} */
