@@ -142,15 +142,18 @@ async def test_democratic_replicas_vote_the_vote_is_shown_and_the_winner_states_
     record = change["record"]
     assert change["table"] == "prototype_interactions" and record["interaction_type"] == "conclusion"
     assert record["details"]["ending"] == "decided by vote" and record["details"]["vote"]["winner"] == vote["winner"]
+    assert record["details"]["summary_by"] == vote["winner"] and record["details"]["summary"], "the winner sums up"
     for member in (alice, bob):
         [kept] = await conclusions(http, member)
         assert kept["room_id"] == room["id"] and kept["run_id"] == end["run_id"]
 
 
 async def test_problem_solving_ends_when_the_judge_finds_consensus(
-    http: httpx.AsyncClient, alice: dict, bob: dict, server: str
+    http: httpx.AsyncClient, alice: dict, bob: dict, server: str, replica: LocalReplica
 ) -> None:
-    """After each round the judge is asked; when it finds the speakers agree, the room says so and the run ends."""
+    """After each round the judge is asked; when it finds the speakers agree, the room says so and the run ends.
+
+    The judge is then asked to sum the run up, and every member's conclusion record keeps its summary."""
     room = await make_room(http, alice, [bob], replica_ids=[ADA, SOCRATES], mode="problem_solving")
     end, frames = await run_room(server, alice, room, "We all agree: tea for the break. Do you agree?")
     assert sequence(frames) == ["phase:propose", ADA, SOCRATES, "consensus:met"]
@@ -159,6 +162,11 @@ async def test_problem_solving_ends_when_the_judge_finds_consensus(
     assert verdict["judge_id"] == ADA and verdict["summary"]
     [kept] = await conclusions(http, bob)
     assert kept["ending"] == "consensus" and kept["verdict"]["met"] is True
+    sensay_user = (await http.get(f"/api/rooms/{room['id']}", headers=bearer(alice))).json()["sensay_user_id"]
+    asked = replica.said_to(sensay_user, ADA)[-1]
+    assert "sum up in two or three sentences" in asked, "the judge was asked for the summary"
+    assert kept["summary_by"] == ADA and kept["summary"] and kept["summary"] != verdict["summary"]
+    assert [c["summary"] for c in await conclusions(http, alice)] == [kept["summary"]]
 
 
 async def test_problem_solving_without_agreement_runs_its_rounds_and_says_so(
