@@ -1,6 +1,7 @@
 """Reply rows in PostgreSQL: pending → running (holder, lease) → done | failed, claimed with a lease.
 
-A process claims a reply with ``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
+A process records and claims a reply in one upsert (:func:`take`), or claims an existing one with
+``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
 while it works. A reply whose lease ran out (its process died, or lost the database) may be claimed by any
 process. Plain SQL on asyncpg: the lease is five statements, smaller than any job-queue library, and lives
 in the same database as the messages it answers. A process that stops hands its work back (``release``).
