@@ -57,8 +57,7 @@ from protocol import NUL_MESSAGE, ErrorCode, has_nul
 
 from ..auth.tokens import Principal
 from ..errors import DomainError, InvalidInput, NotFound, error_code
-from ..feed.base import Change
-from ..prototypes.mcp_resources import JSON, TASKS_URI, TEMPLATES, task_uri
+from ..prototypes.mcp_resources import JSON, TASKS_URI, TEMPLATES, Change, task_uri
 from ..prototypes.tools import CATALOGUE, input_schema
 from ..state import app_state
 from .guard import require_principal

@@ -7,7 +7,6 @@ errors of HTTP itself (a body that is not JSON, too large, a wrong method) are :
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -19,8 +18,8 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..errors import DomainError, error_code
-from ..store.errors import OUTAGE_RETRY_AFTER, outage
+from ..errors import CredentialsMissing, DomainError, error_code, retry_after_header
+from ..outages import OUTAGE_RETRY_AFTER, outage
 from .methods import allowed_methods
 
 logger = logging.getLogger(__name__)
@@ -100,10 +99,11 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
     if code is ErrorCode.INTERNAL_ERROR:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     headers: dict[str, str] = {}
-    if code is ErrorCode.UNAUTHORIZED:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if code is ErrorCode.UNAUTHORIZED:  # RFC 6750 §3.1: no error code when no credentials were given
+        missing = isinstance(exc, CredentialsMissing)
+        headers["WWW-Authenticate"] = "Bearer" if missing else 'Bearer error="invalid_token"'
     if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        headers["Retry-After"] = retry_after_header(exc.retry_after)
     return problem_response(problem_of(exc, headers or None), request.url.path)
 
 
@@ -122,7 +122,9 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     by the request middleware). The client sees no internals either way."""
     down = outage(exc)
     if down is not None:
-        return problem_response(problem_of(down, {"Retry-After": str(OUTAGE_RETRY_AFTER)}), request.url.path)
+        return problem_response(
+            problem_of(down, {"Retry-After": retry_after_header(OUTAGE_RETRY_AFTER)}), request.url.path
+        )
     return problem_response(Problem(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred"), request.url.path)
 
 

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
+from ..chat.service import Replica as SensayReplica
 from ..prototypes.token_guided_evolution import Evolved
-from ..sensay.client import Replica as SensayReplica
 from ..state import app_state
 from .guard import require_principal
 from .operation import operation, routes_of
@@ -47,9 +47,7 @@ async def list_replicas(request: Request) -> Response:
     """Replicas the caller can chat with, each with the path and level the caller has evolved it to."""
     principal = await require_principal(request)
     state = app_state(request)
-    directory = state["replicas"]
-    replicas = await directory.available(str(principal.user_id))
-    default = await directory.default_replica_id(str(principal.user_id), replicas)
+    replicas, default = await state["chat"].replicas(principal.user_id)
     evolved = await state["prototypes"].evolutions(principal.user_id)
     listed = [Replica(**msgspec.structs.asdict(r), evolution=evolved.get(r.uuid)) for r in replicas]
     return json_response(ReplicaList(listed, default))

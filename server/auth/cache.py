@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from cachetools import TLRUCache, TTLCache
 
-if TYPE_CHECKING:
-    from .tokens import Principal
+from .principal import Principal
 
 LIVE_SESSION_TTL = 30.0
 """Seconds a session checked live in the table is taken as live without asking again."""

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 
 from ..errors import NotFound
+from ..feed.base import Change as Change  # re-exported: the row changes /mcp turns into resource updates
 from ..sensay.client import Replica
 from ..store import tasks
 from ..store.conversations import list_messages

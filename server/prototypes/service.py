@@ -14,12 +14,21 @@ from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions, ledger
-from ..store.ledger import Entry
-from ..store.records import Interaction
-from . import mcp_resources, pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
+from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
+from ..store.records import Interaction as Interaction
+from . import (
+    bonding_replicas,
+    mcp_resources,
+    pure_voice,
+    task_memory,
+    token_gated_memories,
+    token_guided_evolution,
+    tools,
+)
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
+from .tasks import TaskService
 
 RECENT_INTERACTIONS = 20
 
@@ -50,8 +59,15 @@ class PrototypeService:
         *,
         conversations: Conversations,
     ) -> None:
+        self.tasks = TaskService(pool, self.due_work_added)
         self.context = Context(
-            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
+            pool=pool,
+            hub=hub,
+            replies=replies,
+            replicas=replicas,
+            settings=settings,
+            conversations=conversations,
+            tasks=self.tasks,
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
         self.scheduler = Scheduler(
@@ -59,6 +75,7 @@ class PrototypeService:
             [
                 task_memory.remind_due_tasks,
                 token_gated_memories.lapse_due_stakes,
+                bonding_replicas.expire_due_bonds,
                 pure_voice.place_due_calls,
                 pure_voice.expire_calls,
             ],

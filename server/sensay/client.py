@@ -14,11 +14,9 @@ took in is sent again. A ``skip_chat_history`` message cannot be checked, so it 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -26,10 +24,11 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+from cachetools import LRUCache
 
-from .. import metrics
 from .errors import SensayError, SensayNotFound, SensayUnavailable
 from .history import match_in_history
+from .http_client import build_http_client, count
 from .models import (
     ChatHistoryItem,
     Completion,
@@ -77,19 +76,6 @@ class _Answered(Exception):
         self.answer = answer
 
 
-def build_http_client(base_url: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` suited to :class:`SensayClient`: bounded pool, short connect, ``timeout`` per read."""
-    host = httpx.URL(base_url).host
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0),
-        headers={"User-Agent": "sensay-hub/0.1"},
-        # A proxy from the environment must never capture the loopback local replica.
-        trust_env=not _is_loopback(host),
-    )
-
-
 class SensayClient:
     """Typed async client of the Sensay API, acting on behalf of our users.
 
@@ -116,7 +102,7 @@ class SensayClient:
         self._api_version = api_version
         self._backoff = Backoff(max_retries, backoff_base, backoff_cap)
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._known_users: OrderedDict[str, None] = OrderedDict()
+        self._known_users: LRUCache[str, bool] = LRUCache(_USER_CACHE_SIZE)
 
     def __repr__(self) -> str:
         return (
@@ -128,17 +114,14 @@ class SensayClient:
 
     async def ensure_user(self, user_id: str, name: str | None = None) -> None:
         """Create the user at Sensay unless this process already did; an existing user (409) is fine."""
-        if user_id in self._known_users:
-            self._known_users.move_to_end(user_id)
+        if self._known_users.get(user_id):
             return
         body: dict[str, Any] = {"id": user_id}
         clean_name = _clean_user_name(name)
         if clean_name:
             body["name"] = clean_name
         await self._request("POST", "/v1/users", body=body, accept=(409,))
-        self._known_users[user_id] = None
-        if len(self._known_users) > _USER_CACHE_SIZE:
-            self._known_users.popitem(last=False)
+        self._known_users[user_id] = True
 
     # replicas
 
@@ -344,12 +327,12 @@ class SensayClient:
         try:
             response = await stack.enter_async_context(self._http.stream("POST", path, content=body, headers=headers))
         except httpx.HTTPError:
-            _count("POST", path, start, None)
+            count("POST", path, start, None)
             raise
         finally:
             if in_doubt is not None:
                 in_doubt(False)
-        _count("POST", path, start, response)
+        count("POST", path, start, response)
         return response
 
     async def find_in_history(
@@ -437,7 +420,7 @@ class SensayClient:
                             method, path, content=content, headers=headers, params=params
                         )
                     finally:
-                        _count(method, path, start, response)
+                        count(method, path, start, response)
             except httpx.HTTPError as exc:
                 raise transport_error(method, path, exc) from exc
             if response.is_success or response.status_code in accept:
@@ -465,17 +448,6 @@ def _is_json(response: httpx.Response) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _count(method: str, path: str, start: float, response: httpx.Response | None) -> None:
-    """Count a request by endpoint template and status (``error`` when no response came), and time it."""
-    parts = path.split("/")
-    if len(parts) > 3 and parts[2] == "replicas":
-        parts[3] = "{replicaUUID}"  # a label value per replica would be unbounded
-    endpoint = "/".join(parts)
-    status = str(response.status_code) if response is not None else "error"
-    metrics.SENSAY_REQUESTS.labels(method, endpoint, status).inc()
-    metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
-
-
 _REPLICA_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -492,12 +464,3 @@ def _clean_user_name(name: str | None) -> str | None:
         return None
     cleaned = " ".join(_NAME_DISALLOWED.sub("", name).split())[:_NAME_MAX].strip()
     return cleaned or None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
