@@ -186,8 +186,17 @@ class RoomConductor:
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
+        room = run.room
+        roles = (
+            modes.roles(room.mode, room.replica_ids, room.settings.moderator_id) if state is RunState.RUNNING else {}
+        )
         frame = RoomTurnsFrame(
-            room_id=str(run.room.id), state=state.value, reason=reason, turns=run.turns, run_id=run.trigger.id
+            room_id=str(room.id),
+            state=state.value,
+            reason=reason,
+            turns=run.turns,
+            run_id=run.trigger.id,
+            roles=roles or None,
         )
         await self.hub.send_to_channel(room_stream(str(run.room.id)), frame)
 
