@@ -15,6 +15,8 @@ CHATROOM = "chatroom"
 """The prototype whose records a conclusion joins (``server.prototypes.chatroom.ID``: services do not import
 each other)."""
 CONCLUSION = "conclusion"
+RECORD_MARGIN = 2.0
+"""Seconds of a run's time limit kept for recording its conclusion after asking for its summary."""
 
 
 def summary_question(ending: str, turns: Sequence[tuple[str, str]]) -> str:

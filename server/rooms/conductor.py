@@ -443,11 +443,17 @@ class RoomConductor:
         )
 
     async def _sum_up(self, run: Run, replica_id: str, reason: str, planner: TurnPlanner) -> str:
-        """The summary of a concluded run, asked of one replica; empty if it could not answer (the run stands)."""
+        """The summary of a concluded run, asked of one replica; empty if it could not answer (the run stands).
+
+        It must not cost the run its conclusion: it gets what is left of the run's time limit, less a margin for
+        recording the conclusion."""
         question = conclusions.summary_question(reason, [(t.seat.name, t.text) for t in planner.turns])
+        limit = run.room.settings.time_limit_seconds or modes.default_time_limit(planner.budget)
+        left = run.started + limit - conclusions.RECORD_MARGIN - asyncio.get_running_loop().time()
         try:
-            return (await self.replies.ask(room_sensay_user(run.room.id), replica_id, question)).strip()
-        except DomainError:
+            async with asyncio.timeout(max(0.0, left)):
+                return (await self.replies.ask(room_sensay_user(run.room.id), replica_id, question)).strip()
+        except (DomainError, TimeoutError):
             return ""
 
     async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:

@@ -169,6 +169,21 @@ async def test_problem_solving_ends_when_the_judge_finds_consensus(
     assert [c["summary"] for c in await conclusions(http, alice)] == [kept["summary"]]
 
 
+async def test_a_replica_that_cannot_sum_up_leaves_the_verdict_s_words(
+    http: httpx.AsyncClient, alice: dict, server: str, replica: LocalReplica
+) -> None:
+    """The summary question fails: the run still ends in consensus and the conclusion is recorded, its summary the
+    verdict's words."""
+    room = await make_room(http, alice, [], replica_ids=[ADA, SOCRATES], mode="problem_solving")
+    replica.slow_next(0, n=3)  # the two proposals and the judge's question are answered as usual
+    replica.fail_next(100)  # the summary question is not, however often it is asked
+    end, frames = await run_room(server, alice, room, "We all agree: tea for the break. Do you agree?")
+    assert (end["state"], end["reason"]) == ("idle", "consensus")
+    [verdict] = of_type(frames, "room.verdict")
+    [kept] = await conclusions(http, alice)
+    assert kept["summary"] == verdict["summary"] and kept["summary_by"] == ADA
+
+
 async def test_problem_solving_without_agreement_runs_its_rounds_and_says_so(
     http: httpx.AsyncClient, alice: dict, server: str
 ) -> None:
