@@ -94,16 +94,24 @@ class _LostLease(Exception):
     """Another process holds the reply now (this one's lease ran out)."""
 
 
+class LeftToLease(asyncio.CancelledError):
+    """:meth:`Replies.run` was cancelled while its request to Sensay was in doubt (or the reply would not stop): the
+    caller must not hand its work over at once but leave it to its lease, so that whoever carries on later finds
+    the message in Sensay's history instead of asking again."""
+
+
 class _Asking:
     """Whether a reply's request to Sensay is in doubt: sent, and not answered yet (Sensay may or may not have taken
     the message in). A stopping process hands a reply over only once it is not: a successor asks again only when
     Sensay's history has no trace of the message, so a request still on its way there would be asked twice."""
 
-    __slots__ = ("settled",)
+    __slots__ = ("settled", "stopping")
 
     def __init__(self) -> None:
         self.settled = asyncio.Event()
         self.settled.set()
+        self.stopping = False
+        """The reply is being stopped (handed over): a failure from now on is the stop's, not the reply's."""
 
     def in_doubt(self, doubt: bool) -> None:
         if doubt:
@@ -212,8 +220,10 @@ class Replies:
         )
         try:
             return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            await _stop(work, request)
+        except asyncio.CancelledError as exc:
+            known = await _stop(work, request)
+            if not known or not work.done():
+                raise LeftToLease(*exc.args) from None
             raise
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
@@ -288,6 +298,12 @@ class Replies:
             timing.done("cancelled")
             raise
         except Exception as exc:
+            if request.stopping:
+                # Stopped to be handed over: an HTTP library's clean-up can absorb the cancel and the stream then
+                # breaks off (ReadError). That is no failure of the reply: nothing is reported, whoever carries on
+                # produces it.
+                timing.done("cancelled")
+                raise asyncio.CancelledError(HANDED_OVER) from exc
             if (claim is not None or resumable) and not asking and unreachable(exc):
                 timing.done(ErrorCode.REPLY_DELAYED.value)
                 self._outage(exc)
@@ -603,6 +619,7 @@ async def _stop(work: asyncio.Task[Reply], request: _Asking) -> bool:
     """Cancel ``work`` once Sensay answered any request it sent (waiting at most :data:`HANDOVER_SECONDS`), and give
     it as long again to close its stream; ``False`` when a request was still in doubt (unanswered) at the cancel."""
     known = await request.known(HANDOVER_SECONDS)
+    request.stopping = True
     # Its failure, if it ends with one now, was reported where it happened: retrieved here, not reported again.
     work.add_done_callback(lambda done: done.cancelled() or done.exception())
     with contextlib.suppress(TimeoutError):

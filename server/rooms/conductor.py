@@ -56,6 +56,7 @@ from ..logs import log_task_failure
 from ..replies import Leases, ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
 from ..replies.failures import replica_failure
 from ..replies.leases import Claim, ReplyState
+from ..replies.pipeline import HANDOVER_SECONDS, LeftToLease
 from ..sensay.client import Replica
 from ..store import rooms
 from ..store.errors import unreachable
@@ -84,7 +85,6 @@ SHUTTING_DOWN: Final = "server shutting down"
 TAKEN_OVER: Final = "taken over by another process"
 DELAYED: Final = "waiting for the database"
 DELAYED_DETAIL: Final = "the database is not answering; the room's turns carry on once it answers again"
-HANDOVER_SECONDS: Final = 2.0
 ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
 TRANSCRIPT_LINES: Final = 12
 ORPHAN_HORIZON: Final = 7 * 24 * 3600.0
@@ -262,7 +262,9 @@ class RoomConductor:
             if pending:
                 for task in pending:
                     task.cancel(SHUTTING_DOWN)
-                await asyncio.wait(pending, timeout=2 * HANDOVER_SECONDS)  # a turn's request may be in doubt
+                # A turn's request may be in doubt (up to HANDOVER_SECONDS), its stream then takes as long again to
+                # stop, and the run is handed back: all before the Sensay client and the pool close.
+                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
@@ -316,7 +318,7 @@ class RoomConductor:
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, _cancelled(exc)
             if reason == SHUTTING_DOWN:  # handed over: the run carries on elsewhere, nothing to announce
-                await asyncio.shield(self._hand_over(run, heartbeat))
+                await asyncio.shield(self._hand_over(run, heartbeat, in_doubt=isinstance(exc, LeftToLease)))
                 raise
             if reason != TAKEN_OVER:
                 await asyncio.shield(self._record(run, None))
@@ -351,11 +353,22 @@ class RoomConductor:
         if room_id in self._shown:
             self._shown[room_id] = _Ending(run, state, reason)
 
-    async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None) -> None:
+    async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None, *, in_doubt: bool = False) -> None:
+        """Hand the run back (pending) for another process to carry on at once; ``in_doubt``: its turn's request to
+        Sensay was still unanswered, so the run is left to its lease (the successor, later, finds the turn in
+        Sensay's history rather than asking again)."""
         if heartbeat is not None:
             heartbeat.cancel()
-        if run.claim is not None:
-            await self.leases.release(run.claim.job)
+        if run.claim is None:
+            return
+        if in_doubt:
+            logger.warning(
+                "room %s: the run of %s waits for Sensay to answer a turn's request; left to its lease",
+                run.room.id,
+                run.trigger.id,
+            )
+            return
+        await self.leases.release(run.claim.job)
 
     def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
         """The row of a run: enough for any process to find the room and the message again."""
