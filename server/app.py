@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 from starlette.applications import Starlette
@@ -52,6 +52,7 @@ from .state import AppState
 from .store.database import DEFAULT_STATEMENT_CACHE, create_pool
 from .store.embedded import embedded_postgres
 from .store.migrate import migrate
+from .tables import Tables
 from .web import demo
 from .ws import endpoint
 
@@ -246,105 +247,129 @@ async def _identity(settings: Settings, pool: asyncpg.Pool, limiter: RateLimiter
         passwords.close()
 
 
-def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
-    """Build the app; nothing is opened until the lifespan starts.
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, str, int]]:
+    """The pool (closed on exit), the DSN of a session-level connection, and how many migrations were applied."""
+    async with AsyncExitStack() as stack:
+        if settings.database_url is not None:
+            dsn = settings.database_url.reveal()
+            session_dsn = settings.database_session_url.reveal() if settings.database_session_url else dsn
+        else:
+            dsn = session_dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+        applied = await migrate(session_dsn)  # its advisory lock needs a session of its own
+        cache = 0 if settings.database_transaction_pooler else DEFAULT_STATEMENT_CACHE
+        pool = await create_pool(dsn, statement_cache_size=cache)
+        stack.push_async_callback(pool.close)
+        yield pool, session_dsn, len(applied)
 
-    ``replica`` replaces the local replica the app would build (tests use it to inject faults).
-    """
-    settings = settings if settings is not None else Settings.from_env()
-    mcp = mcp_server.McpEndpoint()
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        async with AsyncExitStack() as stack:
-            if settings.database_url is not None:
-                dsn = settings.database_url.reveal()
-                session_dsn = settings.database_session_url.reveal() if settings.database_session_url else dsn
-            else:
-                dsn = session_dsn = await stack.enter_async_context(embedded_postgres(settings.data_dir))
-            applied = await migrate(session_dsn)  # its advisory lock needs a session of its own
-            cache = 0 if settings.database_transaction_pooler else DEFAULT_STATEMENT_CACHE
-            pool = await create_pool(dsn, statement_cache_size=cache)
-            stack.push_async_callback(pool.close)
+@asynccontextmanager
+async def _sensay(settings: Settings, replica: LocalReplica | None) -> AsyncIterator[SensayClient]:
+    """The Sensay client, for api.sensay.io or the local replica; its HTTP client closed on exit."""
+    async with _sensay_base_url(settings, replica) as (base_url, org_secret):
+        http = build_http_client(base_url, timeout=settings.sensay_timeout)
+        async with http:
+            yield SensayClient(http, organization_secret=org_secret)
 
-            redis_url = settings.redis_url.reveal() if settings.redis_url else None
-            limiter = RateLimiter(redis_url, prefix=settings.redis_prefix)
-            stack.push_async_callback(limiter.aclose)
-            identity = await stack.enter_async_context(_identity(settings, pool, limiter))
 
-            base_url, org_secret = await stack.enter_async_context(_sensay_base_url(settings, replica))
-            http = build_http_client(base_url, timeout=settings.sensay_timeout)
-            stack.push_async_callback(http.aclose)
-            sensay = SensayClient(http, organization_secret=org_secret)
+@asynccontextmanager
+async def _hub(settings: Settings, redis_url: str | None, identity: IdentityBackend) -> AsyncIterator[Hub]:
+    """The hub over the broker ``redis_url`` chooses, started; stopped on exit."""
+    broker = create_broker(redis_url)
+    hub = Hub(broker, create_presence(broker, prefix=settings.redis_prefix, ttl=settings.presence_ttl))
+    await hub.start()
+    try:
+        hub.on_control(EndSession, _forget_session(identity))
+        yield hub
+    finally:
+        await hub.stop()
 
-            broker = create_broker(redis_url)
-            hub = Hub(broker, create_presence(broker, prefix=settings.redis_prefix, ttl=settings.presence_ttl))
-            await hub.start()
-            stack.push_async_callback(hub.stop)
-            hub.on_control(EndSession, _forget_session(identity))
 
-            replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
-            # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
-            leases = Leases(pool, lease=settings.reply_lease_seconds)
-            replies = Replies(
-                sensay,
-                hub,
-                timeout=settings.sensay_timeout * 2,
-                leases=leases,
-                delta_interval=settings.reply_delta_ms / 1000,
-            )
-            turns = Conversations(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
-            chat = ChatService(turns)
-            conductor = RoomConductor(pool, hub, replies, replicas, leases)
-            room_service = RoomService(pool, hub, conductor, replicas)
-            prototypes = PrototypeService(pool, hub, replies, replicas, settings, conversations=turns)
+class Services(NamedTuple):
+    replicas: ReplicaDirectory
+    replies: Replies
+    chat: ChatService
+    conductor: RoomConductor
+    rooms: RoomService
+    prototypes: PrototypeService
 
-            prototypes.start()
-            stack.push_async_callback(prototypes.stop)
-            replies.start_sweeping()
-            stack.push_async_callback(replies.stop_sweeping)
-            await stack.enter_async_context(mcp.running())
 
-            served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
-            listeners = [route_changes(hub)] + ([(served[0].on_change, served[0].on_gap)] if served else [])
-            feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
-            await feed.start(*fan_out(*listeners))
-            stack.push_async_callback(feed.stop)
-            stack.enter_context(metrics_listener(settings))
-            announce(settings, describe_backends(settings, len(applied)))
+def _services(settings: Settings, pool: asyncpg.Pool, hub: Hub, sensay: SensayClient) -> Services:
+    """The reply pipeline and the services on it; chat and the prototypes share one :class:`Conversations`."""
+    replicas = ReplicaDirectory(sensay, default_replica_id=settings.sensay_replica_id)
+    leases = Leases(pool, lease=settings.reply_lease_seconds)
+    # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
+    replies = Replies(
+        sensay, hub, timeout=settings.sensay_timeout * 2, leases=leases, delta_interval=settings.reply_delta_ms / 1000
+    )
+    turns = Conversations(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
+    conductor = RoomConductor(pool, hub, replies, replicas, leases)
+    return Services(
+        replicas=replicas,
+        replies=replies,
+        chat=ChatService(turns),
+        conductor=conductor,
+        rooms=RoomService(pool, hub, conductor, replicas),
+        prototypes=PrototypeService(pool, hub, replies, replicas, settings, conversations=turns),
+    )
 
-            state = AppState(
+
+@asynccontextmanager
+async def _running(
+    settings: Settings, replica: LocalReplica | None, mcp: mcp_server.McpEndpoint
+) -> AsyncIterator[AppState]:
+    """Everything the app runs on, opened in order, and closed in reverse once the hub has drained."""
+    async with AsyncExitStack() as stack:
+        pool, session_dsn, applied = await stack.enter_async_context(_database(settings))
+        redis_url = settings.redis_url.reveal() if settings.redis_url else None
+        limiter = RateLimiter(redis_url, prefix=settings.redis_prefix)
+        stack.push_async_callback(limiter.aclose)
+        identity = await stack.enter_async_context(_identity(settings, pool, limiter))
+        sensay = await stack.enter_async_context(_sensay(settings, replica))
+        hub = await stack.enter_async_context(_hub(settings, redis_url, identity))
+        services = _services(settings, pool, hub, sensay)
+        await services.prototypes.seed()
+        services.prototypes.start()
+        stack.push_async_callback(services.prototypes.stop)
+        services.replies.start_sweeping()
+        stack.push_async_callback(services.replies.stop_sweeping)
+        await stack.enter_async_context(mcp.running())
+
+        served = await stack.enter_async_context(_realtime(settings, pool, identity, hub, redis_url))
+        listeners = [route_changes(hub), (mcp.on_change, mcp.on_gap)]
+        listeners += [(served[0].on_change, served[0].on_gap)] if served else []
+        feed = _change_feed(settings, session_dsn, pool)  # LISTEN needs a session too
+        await feed.start(*fan_out(*listeners))
+        stack.push_async_callback(feed.stop)
+        stack.enter_context(metrics_listener(settings))
+        announce(settings, describe_backends(settings, applied))
+        try:
+            yield AppState(
                 settings=settings,
                 pool=pool,
                 identity=identity,
                 hub=hub,
-                replicas=replicas,
-                chat=chat,
-                rooms=room_service,
-                prototypes=prototypes,
-                simulations=Simulations(pool, prototypes.context),
+                replicas=services.replicas,
+                chat=services.chat,
+                rooms=services.rooms,
+                prototypes=services.prototypes,
+                simulations=Simulations(pool, services.prototypes.context),
                 limiter=limiter,
                 operators=Operators(hub),
                 realtime=served[0] if served else None,
                 realtime_tokens=served[1] if served else None,
+                tables=Tables(pool),
             )
-            try:
-                yield state
-            finally:
-                # Before anything closes (the Sensay client, the broker, the pool): replies and room turns finish
-                # within the drain, and what is still running is handed over, never failed by a closed stream.
-                await hub.drain(SHUTDOWN_CLOSE_SECONDS)
-                drain = settings.shutdown_drain_seconds
-                await asyncio.gather(replies.drain(drain), conductor.drain(drain))
+        finally:
+            # Before anything closes (the Sensay client, the broker, the pool): replies and room turns finish
+            # within the drain, and what is still running is handed over, never failed by a closed stream.
+            await hub.drain(SHUTDOWN_CLOSE_SECONDS)
+            drain = settings.shutdown_drain_seconds
+            await asyncio.gather(services.replies.drain(drain), services.conductor.drain(drain))
 
-    routes = [
-        *rest_routes(settings),
-        *endpoint.routes,
-        *realtime_api.routes(settings),
-        *mcp_server.routes(mcp),
-        *demo.routes,
-    ]
-    middleware = [
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    return [
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
@@ -355,11 +380,30 @@ def create_app(settings: Settings | None = None, *, replica: LocalReplica | None
             max_age=600,
         )
     ]
+
+
+def create_app(settings: Settings | None = None, *, replica: LocalReplica | None = None) -> Starlette:
+    """Build the app; nothing is opened until the lifespan starts.
+
+    ``replica`` replaces the local replica the app would build (tests use it to inject faults).
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    mcp = mcp_server.McpEndpoint()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        async with _running(settings, replica, mcp) as state:
+            yield state
+
+    routes = [
+        *rest_routes(settings),
+        *endpoint.routes,
+        *realtime_api.routes(settings),
+        *mcp_server.routes(mcp),
+        *demo.routes,
+    ]
     app = HubApp(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers=exception_handlers,
-        lifespan=lifespan,
+        routes=routes, middleware=_middleware(settings), exception_handlers=exception_handlers, lifespan=lifespan
     )
     app.trusted_proxies = proxies.TrustedProxies(proxies.parse_networks(",".join(settings.trusted_proxies)))
     return app

@@ -36,6 +36,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
     │   ├── ListingClosed           listing_closed
     │   └── TaskConflict            task_conflict
     ├── AuthError                   unauthorized
+    │   ├── CredentialsMissing      unauthorized (no bearer token or service key was given)
     │   ├── InvalidToken            unauthorized
     │   │   └── InvalidRefreshToken invalid_refresh_token
     │   │       ├── SessionExpired          (the session outlived its refresh lifetime)
@@ -59,6 +60,7 @@ their own trees (``store.errors``, ``sensay.errors``); services translate those 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
@@ -203,6 +205,10 @@ class TaskConflict(Conflict):
 
 class AuthError(DomainError):
     """Authentication failed; ``str(exc)`` is safe to show to the client."""
+
+
+class CredentialsMissing(AuthError):
+    """No credentials were given (a missing bearer token, or a route's service key)."""
 
 
 class InvalidToken(AuthError):
@@ -353,3 +359,9 @@ def error_code(error: DomainError) -> ErrorCode:
         if code is not None:
             return code
     raise AssertionError("unreachable: DomainError is in the table")
+
+
+def retry_after_header(seconds: float | None) -> str:
+    """``Retry-After`` for a wait of ``seconds`` (``None``: unknown): whole seconds, rounded up, at least 1, so a
+    client that waits as told is not turned away again."""
+    return str(max(1, math.ceil(seconds or 1)))

@@ -1,8 +1,10 @@
 """Rate limits that hold across processes: counts in memory, or in Redis when ``REDIS_URL`` is set.
 
 Built on the ``limits`` library (moving windows; in Redis, atomic Lua scripts run through redis-py's asyncio
-client). A rate is written as ``limits`` parses it, e.g. ``"30/5minutes"`` or ``"20 per second"``. A limiter
-whose store fails lets requests through and logs why: a Redis outage must not lock every user out.
+client); in memory counted by :class:`~server.ratelimit_local.LocalWindows` (the same strategy, without the
+expiry task of ``limits``' memory storage). A rate is written as ``limits`` parses it, e.g. ``"30/5minutes"`` or
+``"20 per second"``. A limiter whose store fails lets requests through and logs why: a Redis outage must not lock
+every user out.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import BlockingConnectionPool, ConnectionPool
+
+from .ratelimit_local import LocalWindows
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +48,10 @@ class RateLimiter:
 
     def __init__(self, redis_url: str | None = None, *, prefix: str = "sensay-hub") -> None:
         self._pool: ConnectionPool | None = None
-        storage: Storage
+        self._local: LocalWindows | None = None
+        self._limiter: MovingWindowRateLimiter | None = None
         if redis_url is None:
-            storage = MemoryStorage(wrap_exceptions=True)
+            self._local = LocalWindows()
         else:
             # Blocking: a burst of more hits than the pool's connections waits for one instead of failing (and
             # so letting every request of the burst through).
@@ -60,8 +65,7 @@ class RateLimiter:
                 wrap_exceptions=True,
                 connection_pool=self._pool,  # type: ignore[arg-type]  # ours, closed at shutdown; limits types options narrowly
             )
-        self._storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+            self._limiter = MovingWindowRateLimiter(storage)
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -69,14 +73,23 @@ class RateLimiter:
 
     async def hit(self, rate: RateLimitItem, *key: str) -> float | None:
         """Count one request for ``key``: ``None`` when within ``rate``, else the seconds until one would be."""
+        if self._local is not None:
+            return None if self._local.hit(rate, *key) else _wait(self._local.window(rate, *key).reset_time)
+        assert self._limiter is not None
         return await self._ask(self._limiter.hit, rate, key)
 
     async def check(self, rate: RateLimitItem, *key: str) -> float | None:
         """Like :meth:`hit` without counting: ``None`` while one more request would be within ``rate``."""
+        if self._local is not None:
+            return None if self._local.test(rate, *key) else _wait(self._local.window(rate, *key).reset_time)
+        assert self._limiter is not None
         return await self._ask(self._limiter.test, rate, key)
 
     async def used(self, rate: RateLimitItem, *key: str) -> int:
         """How many requests ``key`` has counted within ``rate``'s window now (0 when the store fails)."""
+        if self._local is not None:
+            return rate.amount - self._local.window(rate, *key).remaining
+        assert self._limiter is not None
         try:
             stats = await self._limiter.get_window_stats(rate, *key)
         except StorageError as exc:
@@ -86,6 +99,10 @@ class RateLimiter:
 
     async def clear(self, rate: RateLimitItem, *key: str) -> None:
         """Forget every request ``key`` counted within ``rate``."""
+        if self._local is not None:
+            self._local.clear(rate, *key)
+            return
+        assert self._limiter is not None
         try:
             await self._limiter.clear(rate, *key)
         except StorageError as exc:
@@ -103,5 +120,11 @@ class RateLimiter:
             return None
 
     async def _retry_after(self, rate: RateLimitItem, *key: str) -> float:
+        assert self._limiter is not None
         stats = await self._limiter.get_window_stats(rate, *key)
-        return max(1.0, math.ceil(stats.reset_time - time.time()))
+        return _wait(stats.reset_time)
+
+
+def _wait(reset_time: float) -> float:
+    """Whole seconds (at least one) until ``reset_time`` (epoch seconds)."""
+    return max(1.0, math.ceil(reset_time - time.time()))

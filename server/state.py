@@ -19,6 +19,8 @@ from .realtime.service import Realtime
 from .realtime.tokens import Tokens
 from .replies import ReplicaDirectory
 from .rooms.service import RoomService
+from .store.database import readiness
+from .tables import Tables
 
 
 class AppState(TypedDict):
@@ -36,6 +38,13 @@ class AppState(TypedDict):
     realtime: Realtime | None
     """``/realtime/v1``'s channels; ``None`` when ``SUPABASE_URL`` is set."""
     realtime_tokens: Tokens | None
+    tables: Tables
+    """``/rest/v1``'s tables (served with the local auth backend only)."""
+
+
+async def not_ready(state: AppState) -> str | None:
+    """Why the service cannot take requests (the database does not answer, or is not migrated), else ``None``."""
+    return await readiness(state["pool"])
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -9,7 +9,8 @@
 4. starts a private Redis on a free port for the tests (``TEST_REDIS_URL``; each test keeps its keys apart by a
    prefix of its own) and stops it at the end; PostgreSQL is 127.0.0.1:5432 when it answers (``TEST_DATABASE_URL``),
    else an embedded one per session, and every test gets a database of its own;
-5. runs ruff, ruff format --check, mypy --strict, then pytest; arguments after ``--`` go to pytest.
+5. runs ruff, ruff format --check, mypy --strict, then pytest on one xdist worker per CPU (``--workers``; the chaos
+   tests stay on one worker, one after another: tests/conftest.py); arguments after ``--`` go to pytest.
 
 ``--repeat N`` runs the chaos, broker and workers tests N times in a row instead (the flakiness check).
 Only the standard library is used here: this runs before the virtualenv exists.
@@ -223,6 +224,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, metavar="N", help="run the chaos, broker and workers tests N times")
     parser.add_argument("--floors", action="store_true", help="lowest direct versions pyproject.toml admits")
     parser.add_argument("--no-lint", action="store_true", help="skip ruff and mypy")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="pytest processes running tests side by side (default: one per CPU; 1 runs them in one process)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     return parser.parse_args(argv)
 
@@ -248,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {**os.environ, "TEST_REDIS_URL": redis_url}
         pytest = [str(python), "-m", "pytest"]
         if args.repeat is None:
-            return subprocess.run([*pytest, *args.pytest_args], cwd=ROOT, env=env, check=False).returncode
+            parallel = ["-n", str(args.workers), "--dist", "loadgroup"] if args.workers > 1 else []
+            return subprocess.run([*pytest, *parallel, *args.pytest_args], cwd=ROOT, env=env, check=False).returncode
         failed = 0
         for n in range(1, args.repeat + 1):
             started = time.monotonic()

@@ -115,6 +115,19 @@ def bearer(login: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {login['access_token']}"}
 
 
+SERIAL_GROUPS = {"chaos": Path(__file__).parent / "chaos"}
+"""Tests that run one after another on a single xdist worker (``--dist loadgroup``), by group and directory: each
+chaos test runs a cluster of hub processes, a replica and a Redis of its own, and two such clusters at once on a
+2-core machine would turn its fault-injection waits into a test of the machine's load."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for group, directory in SERIAL_GROUPS.items():
+            if item.path.is_relative_to(directory):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Temporary directories of this session's own, not under the per-user ``/tmp/pytest-of-<user>``: pytest makes that
     directory private (0700) whenever any session starts, which would lock a test's PostgreSQL (run as another user

@@ -235,3 +235,22 @@ def test_a_session_url_given_is_used_and_a_direct_url_is_no_pooler() -> None:
     assert settings.database_session_url == Secret("postgresql://u:p@db.internal:5432/app")
     direct = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db.internal:5432/app"})
     assert not direct.database_transaction_pooler and direct.database_session_url is None
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    """Several bad variables are reported together, each with what it got (a secret's value never shown)."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PORT": "eighty", "METRICS_PORT": "0", "JWT_SECRET": "hunter2", "LOG_LEVEL": "info"})
+    message = str(caught.value)
+    assert message.startswith("PORT:") and "'eighty'" in message
+    assert "METRICS_PORT:" in message and "JWT_SECRET:" in message and "hunter2" not in message
+
+
+def test_a_settings_field_read_from_the_environment_keeps_its_type() -> None:
+    """Secrets come back as Secret, lists as tuples, paths as Path: what the dataclass declares."""
+    settings = Settings.from_env(
+        {"SENSAY_API_KEY": "k", "TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16", "DATA_DIR": "/d"}
+    )
+    assert isinstance(settings.sensay_api_key, Secret) and settings.sensay_api_key.reveal() == "k"
+    assert settings.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16")
+    assert settings.data_dir == Path("/d")

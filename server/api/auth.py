@@ -12,10 +12,9 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..auth.identity import TokenPair
+from ..auth.identity import TokenPair, User
 from ..errors import RefreshTokenReused
 from ..state import app_state
-from ..store.records import User
 from .guard import require_principal
 from .operation import Answer, operation, routes_of
 from .parsing import read_json

@@ -9,11 +9,6 @@ project's ``apikey``. Served only with the local backend: with ``SUPABASE_URL`` 
 
 from __future__ import annotations
 
-import functools
-import hmac
-import math
-import re
-from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import Annotated, Any, Final, Literal, cast, get_args
 
@@ -21,233 +16,38 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from protocol import NUL_MESSAGE, has_nul
-
 from ..auth.errors import (
-    AuthError,
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
-    RateLimited,
     RefreshTokenReused,
     SamePassword,
     SessionExpired,
-    SessionRevoked,
-    WeakPassword,
 )
-from ..auth.identity import TokenPair
-from ..auth.local import LocalIdentity, LogoutScope
-from ..auth.tokens import Principal
+from ..auth.local import LogoutScope
 from .auth import client_address, end_sessions
 from .gotrue_shapes import (
-    GOTRUE_ERRORS,
-    GatewayRefusal,
-    GoTrueErrorBody,
     GoTrueHealth,
-    GoTrueLegacyErrorBody,
     GoTrueSession,
     GoTrueSettings,
     GoTrueUser,
     Jwks,
-    WeakPasswordReasons,
     gotrue_user,
 )
-from .guard import bearer_token
+from .gotrue_wire import (
+    BODY_FAILS,
+    GoTrueError,
+    body_of,
+    endpoint,
+    gotrue_operation,
+    identity_of,
+    principal_of,
+    session_response,
+    valid_email,
+)
 from .methods import allowed_methods
-from .operation import RETRY_AFTER, Answer, Endpoint, Method, operation, routes_of
-from .parsing import read_body
+from .operation import Answer, Endpoint, Method, routes_of
 from .responses import json_response
-
-API_VERSION_HEADER = "X-Supabase-Api-Version"
-API_VERSION = "2024-01-01"
-MAX_BODY_BYTES = 64 * 1024
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class GoTrueError(Exception):
-    """An error answered in GoTrue's shape."""
-
-    def __init__(
-        self,
-        status: int,
-        error_code: str,
-        message: str,
-        *,
-        headers: dict[str, str] | None = None,
-        weak_password: WeakPasswordReasons | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-        self.message = message
-        self.headers = headers or {}
-        self.weak_password = weak_password
-
-
-def _error_response(request: Request, error: GoTrueError) -> Response:
-    headers = {"x-sb-error-code": error.error_code, **error.headers}
-    asked = request.headers.get(API_VERSION_HEADER, "")
-    if _DATE.match(asked) and asked >= API_VERSION:  # ISO dates compare as strings; anything else is the oldest
-        headers[API_VERSION_HEADER] = API_VERSION
-        body: GoTrueErrorBody | GoTrueLegacyErrorBody = GoTrueErrorBody(
-            error.error_code, error.message, error.weak_password
-        )
-    else:
-        body = GoTrueLegacyErrorBody(error.status, error.error_code, error.message, error.weak_password)
-    return json_response(body, error.status, headers=headers)
-
-
-def nul_refusal(request: Request) -> Response:
-    """GoTrue's answer to a path or query string holding NUL (which PostgreSQL cannot store)."""
-    return _error_response(request, GoTrueError(422, "validation_failed", f"Invalid request: {NUL_MESSAGE}"))
-
-
-def _gateway_refusal(message: str, hint: str) -> Response:
-    # Supabase's API gateway answers this, not GoTrue: no error code, which is how clients tell the two apart.
-    return json_response(GatewayRefusal(message, hint), 401)
-
-
-def endpoint(*, apikey: bool = True) -> Callable[[Handler], Handler]:
-    """Check the ``apikey`` (header or query, as the gateway takes it) and turn :class:`GoTrueError` into answers."""
-
-    def wrap(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def run(request: Request) -> Response:
-            if apikey:
-                given = request.headers.get("apikey") or request.query_params.get("apikey")
-                if not given:
-                    return _gateway_refusal(
-                        "No API key found in request", "No `apikey` request header or url param was found."
-                    )
-                if not hmac.compare_digest(given.encode(), _identity(request).anon_key.encode()):
-                    return _gateway_refusal(
-                        "Invalid API key", "Double check your Supabase `anon` or `service_role` API key."
-                    )
-            try:
-                return await handler(request)
-            except GoTrueError as error:
-                return _error_response(request, error)
-            except WeakPassword as exc:  # from sign-up or a new password
-                reasons = WeakPasswordReasons(str(exc), exc.reasons)
-                return _error_response(request, GoTrueError(422, "weak_password", str(exc), weak_password=reasons))
-            except RateLimited as exc:
-                return _error_response(
-                    request,
-                    GoTrueError(
-                        429,
-                        "over_request_rate_limit",
-                        "Request rate limit reached",
-                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))},
-                    ),
-                )
-
-        return run
-
-    return wrap
-
-
-def _identity(request: Request) -> LocalIdentity:
-    identity = request.state.identity
-    assert isinstance(identity, LocalIdentity), "/auth/v1 is mounted only with the local backend"
-    return identity
-
-
-async def _body(request: Request, type_: type[Any], *, required: bool = False) -> Any:
-    raw = await read_body(request, MAX_BODY_BYTES)
-    if required and not raw:
-        raise GoTrueError(400, "bad_json", "Could not parse request body as JSON: the body is empty")
-    if raw is None:
-        raise GoTrueError(413, "request_entity_too_large", f"Request body too large (max {MAX_BODY_BYTES} bytes)")
-    if has_nul(raw):  # PostgreSQL text cannot hold it (GoTrue itself would fail in its database)
-        raise GoTrueError(422, "validation_failed", f"Invalid request body: {NUL_MESSAGE}")
-    try:
-        return msgspec.json.decode(raw or b"{}", type=type_)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise GoTrueError(400, "bad_json", f"Could not parse request body as JSON: {exc}") from None
-
-
-def _valid_email(email: str) -> str:
-    email = email.strip()
-    if not email:
-        raise GoTrueError(400, "validation_failed", "An email address is required")
-    if len(email) > 255:
-        raise GoTrueError(400, "validation_failed", "An email address is too long")
-    if not _EMAIL.match(email):
-        raise GoTrueError(400, "validation_failed", "Unable to validate email address: invalid format")
-    return email.lower()  # as GoTrue stores it
-
-
-async def _principal(request: Request) -> Principal:
-    """The caller, with GoTrue's answers for a missing, bad or logged-out token."""
-    token = bearer_token(request)
-    if token is None:
-        raise GoTrueError(401, "no_authorization", "This endpoint requires a valid Bearer token")
-    try:
-        return await _identity(request).authenticate(token)
-    except SessionRevoked:
-        raise GoTrueError(403, "session_not_found", "Session from session_id claim in JWT does not exist") from None
-    except AuthError as exc:
-        raise GoTrueError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}") from None
-
-
-async def _session_response(identity: LocalIdentity, pair: TokenPair) -> Response:
-    profile = await identity.profile(pair.user.id)
-    body = GoTrueSession(
-        access_token=pair.access_token,
-        token_type="bearer",
-        expires_in=pair.expires_in,
-        expires_at=pair.expires_at,
-        refresh_token=pair.refresh_token,
-        user=gotrue_user(profile),
-    )
-    return json_response(body, headers={"Cache-Control": "no-store"})
-
-
-# -- endpoints --------------------------------------------------------------------------------------
-
-
-_GATEWAY: Final = "`apikey` missing or wrong (the gateway's `{message, hint}`)"
-_BODY: Final = {400: "`bad_json`", 413: "`request_entity_too_large`"}
-
-
-def _gotrue(
-    method: Method,
-    path: str,
-    operation_id: str,
-    ok: dict[int, Any],
-    fails: dict[int, str],
-    *,
-    apikey: bool = True,
-    bearer: bool = False,
-    body: Any = None,
-    query: type[msgspec.Struct] | None = None,
-) -> Callable[[Handler], Endpoint]:
-    """Declare a ``/auth/v1`` operation: its errors are GoTrue's (``fails``: status → codes), not problem documents."""
-    answers: dict[int, Any] = dict(ok)
-    if (body is not None or query is not None or "{" in path) and "validation_failed" not in fails.get(422, ""):
-        nul = "`validation_failed` (a string holding NUL)"
-        fails = {**fails, 422: f"{fails[422]}, {nul}" if 422 in fails else nul}
-    if apikey:
-        fails = {**fails, 401: f"{fails[401]}; or {_GATEWAY}" if 401 in fails else _GATEWAY}
-    for status, codes in fails.items():
-        shapes: Any = GatewayRefusal if codes == _GATEWAY else GOTRUE_ERRORS
-        if apikey and status == 401 and codes != _GATEWAY:
-            shapes = (GatewayRefusal, *GOTRUE_ERRORS)
-        answers[status] = Answer(shapes, codes, RETRY_AFTER if status == 429 else {})
-    return operation(
-        method,
-        f"/auth/v1{path}",
-        operation_id,
-        tag="gotrue",
-        answers=answers,
-        body=body,
-        query=query,
-        problems=False,
-        security=("apikey", "bearer") if bearer else ("apikey",) if apikey else (),
-    )
 
 
 class SignupBody(msgspec.Struct):
@@ -257,7 +57,7 @@ class SignupBody(msgspec.Struct):
     data: dict[str, Any] | None = None
 
 
-@_gotrue(
+@gotrue_operation(
     "POST",
     "/signup",
     "gotrueSignUp",
@@ -274,20 +74,20 @@ class SignupBody(msgspec.Struct):
 @endpoint()
 async def signup(request: Request) -> Response:
     """Create a user and log them in (GoTrue with auto-confirm: the hub sends no confirmation mail)."""
-    body = await _body(request, SignupBody)
+    body = await body_of(request, SignupBody)
     if body.phone and not body.email:
         raise GoTrueError(400, "phone_provider_disabled", "Phone signups are disabled")
     if not body.email and not body.password:
         raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
-    email = _valid_email(body.email)
+    email = valid_email(body.email)
     if not body.password:
         raise GoTrueError(400, "validation_failed", "Signup requires a valid password")
-    identity = _identity(request)
+    identity = identity_of(request)
     try:
         profile = await identity.register(email, body.password, client=client_address(request), metadata=body.data)
     except EmailTaken:
         raise GoTrueError(422, "user_already_exists", "User already registered") from None
-    return await _session_response(identity, await identity.start_session(profile))
+    return await session_response(identity, await identity.start_session(profile))
 
 
 class PasswordGrant(msgspec.Struct):
@@ -324,7 +124,7 @@ _UNSUPPORTED_GRANTS = {  # PKCE never starts here (no OAuth, no magic links), so
 }
 
 
-@_gotrue(
+@gotrue_operation(
     "POST",
     "/token",
     "gotrueToken",
@@ -352,7 +152,7 @@ async def token(request: Request) -> Response:
 
 
 async def _password_grant(request: Request) -> Response:
-    body = await _body(request, PasswordGrant)
+    body = await body_of(request, PasswordGrant)
     if body.email and body.phone:
         raise GoTrueError(
             400, "validation_failed", "Only an email address or phone number should be provided on login."
@@ -361,19 +161,19 @@ async def _password_grant(request: Request) -> Response:
         raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
     if not body.email:
         raise GoTrueError(400, "validation_failed", "missing email or phone")
-    identity = _identity(request)
+    identity = identity_of(request)
     try:
         pair = await identity.login(body.email.strip(), body.password, client=client_address(request))
     except InvalidCredentials:
         raise GoTrueError(400, "invalid_credentials", "Invalid login credentials") from None
-    return await _session_response(identity, pair)
+    return await session_response(identity, pair)
 
 
 async def _refresh_grant(request: Request) -> Response:
-    body = await _body(request, RefreshGrant)
+    body = await body_of(request, RefreshGrant)
     if len(body.refresh_token) < 12:
         raise GoTrueError(400, "validation_failed", "Refresh token is not valid")
-    identity = _identity(request)
+    identity = identity_of(request)
     try:
         pair = await identity.refresh(body.refresh_token, client=client_address(request))
     except RefreshTokenReused as exc:
@@ -383,10 +183,10 @@ async def _refresh_grant(request: Request) -> Response:
         raise GoTrueError(400, "session_expired", "Invalid Refresh Token: Session Expired") from None
     except InvalidToken:
         raise GoTrueError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found") from None
-    return await _session_response(identity, pair)
+    return await session_response(identity, pair)
 
 
-@_gotrue(
+@gotrue_operation(
     "GET",
     "/user",
     "gotrueGetUser",
@@ -397,8 +197,8 @@ async def _refresh_grant(request: Request) -> Response:
 @endpoint()
 async def get_user(request: Request) -> Response:
     """The user of the token."""
-    principal = await _principal(request)
-    return json_response(gotrue_user(await _identity(request).profile(principal.user_id)))
+    principal = await principal_of(request)
+    return json_response(gotrue_user(await identity_of(request).profile(principal.user_id)))
 
 
 class UserUpdate(msgspec.Struct):
@@ -408,13 +208,13 @@ class UserUpdate(msgspec.Struct):
     data: dict[str, Any] | None = None
 
 
-@_gotrue(
+@gotrue_operation(
     "PUT",
     "/user",
     "gotrueUpdateUser",
     {200: GoTrueUser},
     {
-        **_BODY,
+        **BODY_FAILS,
         401: "`no_authorization`",
         403: "`bad_jwt`, `session_not_found`",
         422: "`same_password`, `weak_password`, `email_address_not_authorized`, `phone_provider_disabled`, "
@@ -427,9 +227,9 @@ class UserUpdate(msgspec.Struct):
 @endpoint()
 async def update_user(request: Request) -> Response:
     """Change the password (ending the user's other sessions) and/or merge ``data`` into ``user_metadata``."""
-    principal = await _principal(request)
-    body = await _body(request, UserUpdate, required=True)
-    identity = _identity(request)
+    principal = await principal_of(request)
+    body = await body_of(request, UserUpdate, required=True)
+    identity = identity_of(request)
     if body.email and body.email.strip().lower() != (principal.email or "").lower():
         raise GoTrueError(
             422, "email_address_not_authorized", "Changing the email address is not supported by the hub's local auth"
@@ -446,7 +246,7 @@ async def update_user(request: Request) -> Response:
     return json_response(gotrue_user(profile))
 
 
-@_gotrue(
+@gotrue_operation(
     "POST",
     "/logout",
     "gotrueLogOut",
@@ -458,11 +258,11 @@ async def update_user(request: Request) -> Response:
 @endpoint()
 async def logout(request: Request) -> Response:
     """End this session (``scope=local``), all the user's (``global``, the default) or all others (``others``)."""
-    principal = await _principal(request)
+    principal = await principal_of(request)
     scope = request.query_params.get("scope") or "global"
     if scope not in get_args(LogoutScope):
         raise GoTrueError(400, "validation_failed", f"Unsupported logout scope {scope!r}")
-    ended = await _identity(request).end_sessions(principal, cast(LogoutScope, scope))
+    ended = await identity_of(request).end_sessions(principal, cast(LogoutScope, scope))
     await end_sessions(request, principal.user_id, ended)
     return Response(status_code=204)
 
@@ -473,7 +273,7 @@ _OAUTH_PROVIDERS = (
 ).split()
 
 
-@_gotrue("GET", "/settings", "gotrueSettings", {200: GoTrueSettings}, {})
+@gotrue_operation("GET", "/settings", "gotrueSettings", {200: GoTrueSettings}, {})
 @endpoint()
 async def settings(request: Request) -> Response:
     """Which sign-up and login methods are on."""
@@ -491,7 +291,7 @@ async def settings(request: Request) -> Response:
     )
 
 
-@_gotrue("GET", "/health", "gotrueHealth", {200: GoTrueHealth}, {})
+@gotrue_operation("GET", "/health", "gotrueHealth", {200: GoTrueHealth}, {})
 @endpoint()
 async def health(request: Request) -> Response:
     """GoTrue's health check."""
@@ -499,7 +299,7 @@ async def health(request: Request) -> Response:
     return json_response(GoTrueHealth(version("sensay-hub"), "GoTrue", description))
 
 
-@_gotrue(
+@gotrue_operation(
     "GET",
     "/.well-known/jwks.json",
     "gotrueJwks",
@@ -510,7 +310,7 @@ async def health(request: Request) -> Response:
 @endpoint(apikey=False)
 async def jwks(request: Request) -> Response:
     """The public keys of ES256 tokens (empty with HS256, whose secret is never shown), open as Supabase's is."""
-    document = msgspec.convert(_identity(request).keys.jwks(), Jwks)
+    document = msgspec.convert(identity_of(request).keys.jwks(), Jwks)
     return json_response(document, headers={"Cache-Control": "public, max-age=600"})
 
 
@@ -551,7 +351,7 @@ async def _not_supported(request: Request) -> Response:
 
 
 def _unsupported(method: Method) -> Endpoint:
-    return _gotrue(
+    return gotrue_operation(
         method,
         "/{rest:path}",
         f"gotrueUnsupported{method.title()}",

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..state import app_state
-from .gotrue import _OAUTH_PROVIDERS, MAX_BODY_BYTES, GoTrueError, _body, _error_response, _gotrue, endpoint
+from .gotrue import _OAUTH_PROVIDERS
+from .gotrue_wire import MAX_BODY_BYTES, GoTrueError, body_of, endpoint, error_response, gotrue_operation
 from .operation import Answer, routes_of
 from .parsing import read_body
 
@@ -77,7 +78,7 @@ def _may_redirect_to(request: Request, target: str) -> bool:
 def _answer(request: Request, error: GoTrueError, redirect_to: str) -> Response:
     """GoTrue's error as a redirect to ``redirect_to`` when the hub may send the browser there, else as JSON."""
     if not redirect_to or not _may_redirect_to(request, redirect_to):
-        return _error_response(request, error)
+        return error_response(request, error)
     fields = {
         "error": _OAUTH_ERRORS.get(error.status, "server_error"),
         "error_code": error.error_code,
@@ -91,7 +92,7 @@ def _answer(request: Request, error: GoTrueError, redirect_to: str) -> Response:
 _PUBLIC: dict[str, Any] = {"apikey": False}
 
 
-@_gotrue(
+@gotrue_operation(
     "GET",
     "/authorize",
     "gotrueAuthorize",
@@ -124,15 +125,15 @@ async def _callback(request: Request) -> Response:
 
 
 _CALLBACK_FAILS: Final = {400: "`bad_oauth_callback` (no `state`), `bad_oauth_state` (a state this hub never issued)"}
-callback_get = _gotrue("GET", "/callback", "gotrueCallback", {}, _CALLBACK_FAILS, query=CallbackQuery, **_PUBLIC)(
-    endpoint(apikey=False)(_callback)
-)
-callback_post = _gotrue("POST", "/callback", "gotrueCallbackPost", {}, _CALLBACK_FAILS, **_PUBLIC)(
+callback_get = gotrue_operation(
+    "GET", "/callback", "gotrueCallback", {}, _CALLBACK_FAILS, query=CallbackQuery, **_PUBLIC
+)(endpoint(apikey=False)(_callback))
+callback_post = gotrue_operation("POST", "/callback", "gotrueCallbackPost", {}, _CALLBACK_FAILS, **_PUBLIC)(
     endpoint(apikey=False)(_callback)
 )
 
 
-@_gotrue(
+@gotrue_operation(
     "GET",
     "/verify",
     "gotrueVerifyLink",
@@ -156,7 +157,7 @@ async def verify_link(request: Request) -> Response:
     return _answer(request, error, query.get("redirect_to", ""))
 
 
-@_gotrue(
+@gotrue_operation(
     "POST",
     "/verify",
     "gotrueVerify",
@@ -172,7 +173,7 @@ async def verify_link(request: Request) -> Response:
 @endpoint(apikey=False)
 async def verify(request: Request) -> Response:
     """A one-time code or token hash: never one of this hub's."""
-    body = await _body(request, VerifyBody)
+    body = await body_of(request, VerifyBody)
     if not body.type:
         raise GoTrueError(400, "validation_failed", "Verify requires a verification type")
     if not body.token and not body.token_hash:

@@ -8,7 +8,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 import msgspec
 
-from ..store.users import Profile
+from ..auth.local import Profile
 
 _IDENTITY_NAMESPACE = uuid5(NAMESPACE_URL, "sensay-hub:identity")
 

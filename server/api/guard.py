@@ -6,13 +6,11 @@ import secrets
 
 from starlette.requests import HTTPConnection
 
-from protocol import ErrorCode
-
 from .. import metrics
 from ..auth.tokens import Principal
+from ..errors import CredentialsMissing, RateLimited
 from ..ratelimit import parsed_rate
 from ..state import app_state
-from .problems import Problem
 from .proxies import was_forwarded
 
 
@@ -22,14 +20,14 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def require_principal(conn: HTTPConnection) -> Principal:
-    """The verified caller; a missing token is a 401 problem, a bad one an ``AuthError`` (401 from the table).
+    """The verified caller; a missing or bad token is an ``AuthError`` (401 from the table).
 
     A write (POST, PUT, PATCH, DELETE) also counts against the user's REST write rate: 429 with ``Retry-After``
     beyond it, on whichever process (with Redis) the requests land.
     """
     token = bearer_token(conn)
     if token is None:
-        raise Problem(ErrorCode.UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise CredentialsMissing("missing bearer token")
     state = app_state(conn)
     principal = await state["identity"].authenticate(token)
     if conn.scope.get("method", "GET") in WRITES:
@@ -37,8 +35,7 @@ async def require_principal(conn: HTTPConnection) -> Principal:
         retry_after = await state["limiter"].hit(rate, "rest-writes", str(principal.user_id))
         if retry_after is not None:
             metrics.RATE_LIMITED.labels("rest_writes").inc()
-            detail = "too many writes; try again later"
-            raise Problem(ErrorCode.RATE_LIMITED, detail, headers={"Retry-After": str(int(retry_after))})
+            raise RateLimited("too many writes; try again later", retry_after)
     return principal
 
 
@@ -59,6 +56,4 @@ def require_service_key(conn: HTTPConnection, *, loopback_ok: bool = False) -> N
     key = app_state(conn)["settings"].server_api_key
     token = bearer_token(conn)
     if key is None or token is None or not secrets.compare_digest(token.encode(), key.reveal().encode()):
-        raise Problem(
-            ErrorCode.UNAUTHORIZED, "this route needs the service key", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise CredentialsMissing("this route needs the service key")

@@ -11,8 +11,7 @@ from starlette.responses import Response
 from protocol import ErrorCode
 
 from ..errors import NotReady
-from ..state import app_state
-from ..store.database import readiness
+from ..state import app_state, not_ready
 from .operation import operation, routes_of
 from .responses import json_response
 
@@ -40,7 +39,7 @@ async def healthz(request: Request) -> Response:
 )
 async def readyz(request: Request) -> Response:
     """The database answers and is migrated (else 503 `not_ready`)."""
-    problem = await readiness(app_state(request)["pool"])
+    problem = await not_ready(app_state(request))
     if problem is not None:
         raise NotReady(problem)
     return json_response(Readiness())

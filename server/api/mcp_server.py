@@ -2,22 +2,53 @@
 
 Any MCP client (Claude Desktop, an agent, the SDK's own client) connects with the user's bearer token, verified
 exactly as REST verifies it: no token, no tools. The tools are the catalogue of ``server.prototypes.tools``:
-ask one of the user's replicas, list replicas, read and change tasks, and the mock tools. The transport is
-stateless (any process of a deployment answers any request), so it needs no session affinity.
+ask one of the user's replicas, list replicas, read and change tasks, search the user's conversations and tasks,
+and the mock tools. Resources and prompts are ``server.prototypes.mcp_resources``; task changes from the change
+feed reach the user's ``subscriptions/listen`` streams on this process. The transport is stateless (any process of
+a deployment answers any request), so it needs no session affinity.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+from uuid import UUID
 
 import msgspec
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams, TextContent, Tool
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    CallToolRequestParams,
+    CallToolResult,
+    GetPromptRequestParams,
+    GetPromptResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    Prompt,
+    PromptArgument,
+    PromptMessage,
+    ReadResourceRequestParams,
+    ReadResourceResult,
+    Resource,
+    ResourceTemplate,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
+    TextContent,
+    TextResourceContents,
+    Tool,
+)
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -25,7 +56,8 @@ from starlette.types import Message, Receive, Scope, Send
 from protocol import NUL_MESSAGE, ErrorCode, has_nul
 
 from ..auth.tokens import Principal
-from ..errors import DomainError, InvalidInput, error_code
+from ..errors import DomainError, InvalidInput, NotFound, error_code
+from ..prototypes.mcp_resources import JSON, TASKS_URI, TEMPLATES, Change, task_uri
 from ..prototypes.tools import CATALOGUE, input_schema
 from ..state import app_state
 from .guard import require_principal
@@ -34,10 +66,13 @@ from .parsing import read_body
 from .problems import Problem
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PATH: Final = "/mcp"
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 """Largest JSON-RPC message accepted (a question of the longest message, escaped, fits)."""
+MAX_LISTENS_PER_USER: Final = 16
+"""Open ``subscriptions/listen`` streams one user may hold on one process."""
 _PRINCIPAL: Final = "sensay_hub.principal"
 """Where the endpoint leaves the verified caller in the request's scope for the tool handler."""
 
@@ -48,10 +83,20 @@ class McpEndpoint:
     def __init__(self) -> None:
         self.server: Server[Any] = Server(
             "sensay-hub",
-            instructions="Tools of your Sensay hub: talk to your replicas and keep your task list.",
+            instructions="Your Sensay hub: talk to your replicas, keep your task list, search what you said; your "
+            "tasks, conversations and replicas are resources, and each replica has a prompt.",
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=self._listen,
         )
+        self._buses: dict[UUID, tuple[InMemorySubscriptionBus, ListenHandler]] = {}
+        """Each listening user's own bus: a user's listen streams hear only that user's changes."""
+        self._listening: Counter[UUID] = Counter()
         # DNS-rebinding protection checks Host against a list we cannot know for every deployment; a request
         # without the user's bearer token gets nothing here anyway.
         self.sessions = StreamableHTTPSessionManager(
@@ -101,6 +146,99 @@ class McpEndpoint:
             return CallToolResult(content=[TextContent(type="text", text=_json(body))], is_error=True)
         return CallToolResult(content=[TextContent(type="text", text=_json(output))], structured_content=output)
 
+    async def _list_resources(self, ctx: Any, params: PaginatedRequestParams | None) -> ListResourcesResult:
+        user_id, service = _caller(ctx)
+        listed = await service.list_mcp_resources(user_id)
+        resources = [
+            Resource(uri=r.uri, name=r.name, title=r.title, description=r.description, mime_type=JSON) for r in listed
+        ]
+        return ListResourcesResult(resources=resources)
+
+    async def _list_resource_templates(
+        self, ctx: Any, params: PaginatedRequestParams | None
+    ) -> ListResourceTemplatesResult:
+        templates = [
+            ResourceTemplate(uri_template=t.uri_template, name=t.name, description=t.description, mime_type=JSON)
+            for t in TEMPLATES
+        ]
+        return ListResourceTemplatesResult(resource_templates=templates)
+
+    async def _read_resource(self, ctx: Any, params: ReadResourceRequestParams) -> ReadResourceResult:
+        user_id, service = _caller(ctx)
+        uri = str(params.uri)
+        content = await _answer(service.read_mcp_resource(user_id, uri), "resources/read", user_id)
+        return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type=JSON, text=_json(content))])
+
+    async def _list_prompts(self, ctx: Any, params: PaginatedRequestParams | None) -> ListPromptsResult:
+        user_id, service = _caller(ctx)
+        question = PromptArgument(name="question", description="What to ask the replica (optional)", required=False)
+        prompts = [
+            Prompt(name=p.name, title=p.title, description=p.description, arguments=[question])
+            for p in await service.list_mcp_prompts(user_id)
+        ]
+        return ListPromptsResult(prompts=prompts)
+
+    async def _get_prompt(self, ctx: Any, params: GetPromptRequestParams) -> GetPromptResult:
+        user_id, service = _caller(ctx)
+        found = service.mcp_prompt(user_id, params.name, dict(params.arguments or {}))
+        description, text = await _answer(found, "prompts/get", user_id)
+        message = PromptMessage(role="user", content=TextContent(type="text", text=text))
+        return GetPromptResult(description=description, messages=[message])
+
+    async def _listen(self, ctx: Any, params: SubscriptionsListenRequestParams) -> SubscriptionsListenResult:
+        """A ``subscriptions/listen`` stream (protocol 2026-07-28) of the caller's changes, on this process."""
+        user_id, _ = _caller(ctx)
+        entry = self._buses.get(user_id)
+        if entry is None:
+            bus = InMemorySubscriptionBus()
+            entry = self._buses[user_id] = (bus, ListenHandler(bus, max_subscriptions=MAX_LISTENS_PER_USER))
+        self._listening[user_id] += 1
+        try:
+            return await entry[1](ctx, params)
+        finally:
+            self._listening[user_id] -= 1
+            if self._listening[user_id] <= 0:
+                del self._listening[user_id]
+                self._buses.pop(user_id, None)
+
+    async def on_change(self, change: Change) -> None:
+        """A row change from the change feed (every process runs its own): a task's change reaches its owner's
+        listen streams as an update of the task and of the task list, and an added or deleted task as a changed
+        resource list."""
+        entry = self._buses.get(change.user_id)
+        if entry is None or change.table != "tasks":
+            return
+        row = change.record or change.old_record or {}
+        bus = entry[0]
+        if "id" in row:
+            await bus.publish(ResourceUpdated(uri=task_uri(row["id"])))
+        await bus.publish(ResourceUpdated(uri=TASKS_URI))
+        if change.op in ("INSERT", "DELETE"):
+            await bus.publish(ResourcesListChanged())
+
+    async def on_gap(self, reason: str) -> None:
+        """Changes may have been missed: every listener is told its resource list changed (refetch)."""
+        for bus, _ in list(self._buses.values()):
+            await bus.publish(ResourcesListChanged())
+
+
+def _caller(ctx: Any) -> tuple[UUID, Any]:
+    """The verified user of the request, and the prototypes service."""
+    request: Request = ctx.request
+    principal: Principal = request.scope[_PRINCIPAL]
+    return principal.user_id, app_state(request)["prototypes"]
+
+
+async def _answer(pending: Awaitable[T], method: str, user_id: UUID) -> T:
+    """``pending``'s result; a domain error becomes a JSON-RPC error (not found: invalid params, as MCP says)."""
+    try:
+        return await pending
+    except NotFound as exc:
+        raise MCPError(INVALID_PARAMS, exc.detail) from None
+    except DomainError as exc:
+        logger.error("MCP %s failed for %s", method, user_id, exc_info=exc)
+        raise MCPError(INTERNAL_ERROR, exc.detail) from None
+
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     """``receive`` that gives the already read ``body`` first (the SDK reads the request again)."""
@@ -122,8 +260,10 @@ def _json(value: Any) -> str:
 
 _JSON_RPC_MESSAGE: Final = {
     "type": "object",
-    "description": "A JSON-RPC 2.0 request (with `id`) or notification (without), e.g. `initialize`, "
-    "`tools/list`, `tools/call`; the tools describe themselves in `tools/list`.",
+    "description": "A JSON-RPC 2.0 request (with `id`) or notification (without), e.g. `initialize` (or "
+    "`server/discover` on the 2026-07-28 wire), `tools/list`, `tools/call`, `resources/list`, "
+    "`resources/templates/list`, `resources/read`, `prompts/list`, `prompts/get`, `subscriptions/listen`; the tools "
+    "describe themselves in `tools/list`.",
     "properties": {
         "jsonrpc": {"const": "2.0"},
         "id": {"type": ["string", "integer"]},
@@ -173,7 +313,9 @@ PATH_ITEM: Final = {
     "summary": "Model Context Protocol server (streamable HTTP, stateless)",
     "description": "The MCP endpoint of the hub, built on the official `mcp` SDK. Not REST: JSON-RPC 2.0 messages "
     "in, answers as server-sent events. Authenticate with the user's bearer token, verified as REST verifies it. "
-    "Stateless: any process answers any request, and no `Mcp-Session-Id` is issued.",
+    "Stateless: any process answers any request, and no `Mcp-Session-Id` is issued. Tools, resources (the user's "
+    "tasks, conversations and replicas as `sensay-hub://` URIs) and prompts (one per replica); on the 2026-07-28 "
+    "wire a `subscriptions/listen` request's answer is a stream of the user's task changes.",
     "post": {
         "operationId": "mcpMessage",
         "tags": ["mcp"],
@@ -183,7 +325,8 @@ PATH_ITEM: Final = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": _JSON_RPC_MESSAGE}}},
         "responses": {
             "200": {
-                "description": "A request's answer, as a `message` event whose data is the JSON-RPC response.",
+                "description": "A request's answer, as a `message` event whose data is the JSON-RPC response (for "
+                "`subscriptions/listen`: the acknowledgement, then change notifications until the client hangs up).",
                 "content": {"text/event-stream": _EVENT_STREAM},
             },
             "202": {"description": "A notification (or response) was accepted; no body."},

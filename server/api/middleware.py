@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from protocol import NUL_MESSAGE, ErrorCode
 
 from .. import logs, metrics
-from ..store.errors import outage
-from . import gotrue
+from ..outages import outage
+from . import gotrue_wire
 from .problems import Problem, problem_response
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class RefuseNul:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (b"%00" in scope["query_string"] or "\x00" in scope["path"]):
             if scope["path"].startswith(GOTRUE_PREFIX):  # GoTrue's routes answer in GoTrue's shape
-                await gotrue.nul_refusal(Request(scope))(scope, receive, send)
+                await gotrue_wire.nul_refusal(Request(scope))(scope, receive, send)
                 return
             problem = Problem(ErrorCode.VALIDATION_ERROR, f"the URL holds %00: {NUL_MESSAGE}")
             await problem_response(problem, None)(scope, receive, send)

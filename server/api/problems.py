@@ -7,8 +7,8 @@ errors of HTTP itself (a body that is not JSON, too large, a wrong method) are :
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
@@ -18,30 +18,14 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..errors import DomainError, error_code
-from ..store.errors import OUTAGE_RETRY_AFTER, outage
+from ..errors import CredentialsMissing, DomainError, error_code, retry_after_header
+from ..outages import OUTAGE_RETRY_AFTER, outage
 from .methods import allowed_methods
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -85,7 +69,7 @@ def problem_of(error: DomainError, headers: Mapping[str, str] | None = None) -> 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
     body: dict[str, Any] = {
         "type": f"/problems/{problem.code}",
-        "title": _TITLES.get(problem.status, "Error"),
+        "title": _title(problem.status),
         "status": problem.status,
         "detail": problem.detail,
         "code": problem.code.value,
@@ -94,6 +78,14 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     if instance:
         body["instance"] = instance
     return Response(msgspec.json.encode(body), problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _title(status: int) -> str:
+    """The status's reason phrase, as Python's ``http`` module names it."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 async def handle_problem(request: Request, exc: Exception) -> Response:
@@ -107,10 +99,11 @@ async def handle_domain_error(request: Request, exc: Exception) -> Response:
     if code is ErrorCode.INTERNAL_ERROR:
         logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     headers: dict[str, str] = {}
-    if code is ErrorCode.UNAUTHORIZED:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if code is ErrorCode.UNAUTHORIZED:  # RFC 6750 §3.1: no error code when no credentials were given
+        missing = isinstance(exc, CredentialsMissing)
+        headers["WWW-Authenticate"] = "Bearer" if missing else 'Bearer error="invalid_token"'
     if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        headers["Retry-After"] = retry_after_header(exc.retry_after)
     return problem_response(problem_of(exc, headers or None), request.url.path)
 
 
@@ -129,7 +122,9 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     by the request middleware). The client sees no internals either way."""
     down = outage(exc)
     if down is not None:
-        return problem_response(problem_of(down, {"Retry-After": str(OUTAGE_RETRY_AFTER)}), request.url.path)
+        return problem_response(
+            problem_of(down, {"Retry-After": retry_after_header(OUTAGE_RETRY_AFTER)}), request.url.path
+        )
     return problem_response(Problem(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred"), request.url.path)
 
 

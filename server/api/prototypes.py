@@ -13,9 +13,8 @@ from starlette.responses import Response
 from protocol import ErrorCode
 
 from ..errors import NotFound
+from ..prototypes.service import Entry, Interaction
 from ..state import app_state
-from ..store.ledger import Entry
-from ..store.records import Interaction
 from .guard import require_principal
 from .operation import operation, routes_of
 from .pages import MAX_PAGE, PageQuery

@@ -10,9 +10,8 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..rooms.service import NewRoom
+from ..rooms.service import NewRoom, Room
 from ..state import app_state
-from ..store.records import Room
 from .guard import require_principal
 from .operation import Answer, operation, routes_of
 from .pages import MessagePage, PageQuery, page_of

@@ -1,7 +1,8 @@
 """``/api/server/*``: the server API for the people who run sensay-hub, authenticated by the service key.
 
 As Centrifugo's server API does: publish a notification to a user or a room, disconnect a user's sockets, and
-see a room's presence and a user's connections. Every call reaches every process that shares the broker.
+see a room's presence and a user's connections. Every call reaches every process that shares the broker. And
+seed a replica's memories for Token-Gated Memories.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from protocol import NotificationFrame, room_stream
 
 from ..errors import InvalidInput
 from ..hub.operators import ConnectionInfo
+from ..prototypes.token_gated_memories import MemoryView, SeedMemory
 from ..state import app_state
 from .guard import require_service_key
 from .operation import Answer, operation, routes_of
@@ -139,4 +141,21 @@ async def connections(request: Request) -> Response:
     return json_response(Connections(user_id, found))
 
 
-routes = routes_of(publish, disconnect, presence, connections)
+@operation(
+    "POST",
+    "/api/server/memories",
+    "serverSeedMemory",
+    tag="server",
+    body=SeedMemory,
+    answers={200: Answer(MemoryView, "The house memory as stored (new, or the one with this content re-tiered).")},
+    security=_SERVICE,
+)
+async def seed_memory(request: Request) -> Response:
+    """Give a replica a memory to unlock in Token-Gated Memories (a house memory: no author, spending on it pays
+    no one); seeding the same replica and content again sets its tier and price."""
+    require_service_key(request)
+    body = await read_json(request, SeedMemory)
+    return json_response(await app_state(request)["prototypes"].seed_memory(body))
+
+
+routes = routes_of(publish, disconnect, presence, connections, seed_memory)

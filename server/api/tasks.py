@@ -12,11 +12,9 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
+from ..prototypes.tasks import Task, TaskStatus
 from ..state import app_state
-from ..store import errors as store_errors
-from ..store import tasks
-from ..store.records import Task, TaskStatus
 from .guard import require_principal
 from .operation import Answer, operation, routes_of
 from .parsing import path_uuid, read_json
@@ -56,7 +54,7 @@ _TASK_ID = {"task_id": UUID}
 async def list_tasks(request: Request) -> Response:
     """The caller's tasks."""
     principal = await require_principal(request)
-    return json_response(TaskList(await tasks.list_tasks(app_state(request)["pool"], principal.user_id)))
+    return json_response(TaskList(await app_state(request)["prototypes"].tasks.list(principal.user_id)))
 
 
 @operation(
@@ -71,10 +69,9 @@ async def create_task(request: Request) -> Response:
     """Create a task."""
     principal = await require_principal(request)
     body = await read_json(request, NewTask)
-    state = app_state(request)
-    task = await tasks.create_task(state["pool"], principal.user_id, body.description.strip(), body.status, body.due_at)
-    if task.due_at is not None:
-        state["prototypes"].due_work_added()
+    task = await app_state(request)["prototypes"].tasks.create(
+        principal.user_id, body.description, body.status, body.due_at
+    )
     return json_response(task, 201, headers={"Location": f"/api/tasks/{task.id}"})
 
 
@@ -97,20 +94,9 @@ async def update_task(request: Request) -> Response:
         raise InvalidInput("give a description, a status or a due_at to change")
     description = None if body.description is msgspec.UNSET else body.description
     status = None if body.status is msgspec.UNSET else body.status
-    state = app_state(request)
-    try:
-        if body.due_at is msgspec.UNSET:
-            task = await tasks.update_task(
-                state["pool"], principal.user_id, task_id, description=description, status=status
-            )
-        else:
-            task = await tasks.update_task(
-                state["pool"], principal.user_id, task_id, description=description, status=status,
-                due_at=body.due_at,
-            )  # fmt: skip
-            state["prototypes"].due_work_added()
-    except store_errors.NotFound:
-        raise NotFound("no such task") from None
+    task = await app_state(request)["prototypes"].tasks.update(
+        principal.user_id, task_id, description=description, status=status, due_at=body.due_at
+    )
     return json_response(task)
 
 
@@ -127,10 +113,7 @@ async def delete_task(request: Request) -> Response:
     """Delete a task (another user's task is 404)."""
     principal = await require_principal(request)
     task_id = path_uuid(request, "task_id")
-    try:
-        await tasks.delete_task(app_state(request)["pool"], principal.user_id, task_id)
-    except store_errors.NotFound:
-        raise NotFound("no such task") from None
+    await app_state(request)["prototypes"].tasks.delete(principal.user_id, task_id)
     return Response(status_code=204)
 
 

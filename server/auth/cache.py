@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 from uuid import UUID
 
-if TYPE_CHECKING:
-    from .tokens import Principal
+from cachetools import TLRUCache, TTLCache
+
+from .principal import Principal
 
 LIVE_SESSION_TTL = 30.0
 """Seconds a session checked live in the table is taken as live without asking again."""
@@ -27,7 +26,10 @@ TOKEN_CACHE_SIZE = 10_000
 
 
 class LiveSessions:
-    """Sessions known to be live (checked against the table at most every ``ttl`` seconds) or ended."""
+    """Sessions known to be live (checked against the table at most every ``ttl`` seconds) or ended.
+
+    Both are cachetools caches: least recently used first out when full, and each entry gone once it expires.
+    """
 
     def __init__(
         self,
@@ -38,26 +40,21 @@ class LiveSessions:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._check = check
-        self.ttl = ttl
-        self.capacity = capacity
         self._clock = clock
-        self._live: OrderedDict[UUID, tuple[UUID, float]] = OrderedDict()  # session -> (user, checked until)
-        self._ended: dict[UUID, float] = {}  # session -> when its last token expires
+        self._live: TTLCache[UUID, UUID] = TTLCache(capacity, ttl, timer=clock)  # session -> user
+        # session -> when its last token expires
+        self._ended: TLRUCache[UUID, float] = TLRUCache(capacity, _until_value, timer=clock)
         self._asking: dict[tuple[UUID, UUID], asyncio.Future[bool]] = {}  # one question per session at a time
 
     async def is_live(self, session_id: UUID, user_id: UUID) -> bool:
-        now = self._clock()
-        if self._ended and self._is_ended(session_id, now):
+        """Whether the user's session is live: remembered, else asked of the table (and remembered if so)."""
+        if session_id in self._ended:
             return False
-        known = self._live.get(session_id)
-        if known is not None and known[0] == user_id and known[1] > now:
+        if self._live.get(session_id) == user_id:
             return True
         live = await self._ask(session_id, user_id)
         if live and session_id not in self._ended:  # not ended while the table was asked
-            self._live[session_id] = (user_id, now + self.ttl)
-            self._live.move_to_end(session_id)
-            while len(self._live) > self.capacity:
-                self._live.popitem(last=False)
+            self._live[session_id] = user_id
         return live
 
     async def _ask(self, session_id: UUID, user_id: UUID) -> bool:
@@ -82,25 +79,21 @@ class LiveSessions:
     def ended(self, session_id: UUID, expires_at: float) -> None:
         """The session was logged out: refuse it from now on (remembered until ``expires_at``)."""
         self._live.pop(session_id, None)
-        now = self._clock()
-        if expires_at <= now:
-            return
-        if len(self._ended) >= self.capacity:
-            self._ended = {sid: exp for sid, exp in self._ended.items() if exp > now}
-        self._ended[session_id] = max(expires_at, self._ended.get(session_id, 0.0))
+        expires_at = max(expires_at, self._ended.get(session_id, 0.0))
+        if expires_at > self._clock():
+            self._ended[session_id] = expires_at
 
     def forget(self) -> None:
         """Ask the table again for every session (e.g. after missing broker messages)."""
         self._live.clear()
 
-    def _is_ended(self, session_id: UUID, now: float) -> bool:
-        expires_at = self._ended.get(session_id)
-        if expires_at is None:
-            return False
-        if expires_at <= now:
-            del self._ended[session_id]
-            return False
-        return True
+
+def _until_value(key: object, expires_at: float, now: float) -> float:
+    return expires_at
+
+
+def _until_token_expiry(token: str, known: tuple[Principal, object, str | None], now: float) -> float:
+    return known[0].expires_at
 
 
 class VerifiedTokens:
@@ -111,23 +104,16 @@ class VerifiedTokens:
     """
 
     def __init__(self, capacity: int = TOKEN_CACHE_SIZE, *, clock: Callable[[], float] = time.time) -> None:
-        self.capacity = capacity
         self._clock = clock
-        self._principals: OrderedDict[str, tuple[Principal, object, str | None]] = OrderedDict()
+        self._principals: TLRUCache[str, tuple[Principal, object, str | None]] = TLRUCache(
+            capacity, _until_token_expiry, timer=clock
+        )
 
     def get(self, token: str) -> tuple[Principal, object, str | None] | None:
         """The token's principal, the key that verified it and that key's ``kid``, unless the token expired since."""
-        known = self._principals.get(token)
-        if known is None:
-            return None
-        if known[0].expires_at <= self._clock():
-            del self._principals[token]
-            return None
-        self._principals.move_to_end(token)
-        return known
+        return self._principals.get(token)
 
     def put(self, token: str, principal: Principal, key: object, kid: str | None) -> None:
-        self._principals[token] = (principal, key, kid)
-        self._principals.move_to_end(token)
-        while len(self._principals) > self.capacity:
-            self._principals.popitem(last=False)
+        """Remember a verified token until its ``exp``."""
+        if principal.expires_at > self._clock():
+            self._principals[token] = (principal, key, kid)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from ..store.records import User
+from ..store.records import User as User  # re-exported: what the transports show of a user
 from .tokens import Principal
 
 

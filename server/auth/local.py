@@ -18,7 +18,7 @@ from ..store import sessions, users
 from ..store.errors import Conflict
 from ..store.records import User
 from ..store.sessions import Refresh
-from ..store.users import Profile
+from ..store.users import Profile as Profile  # re-exported: what the GoTrue stand-in shows
 from . import refresh_tokens
 from .cache import LiveSessions
 from .errors import (

@@ -9,7 +9,6 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -18,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import jwt
+from cachetools import LRUCache
 from supabase_auth import AsyncGoTrueClient
 from supabase_auth.errors import AuthError as GoTrueError
 from supabase_auth.errors import AuthRetryableError, AuthUnknownError
@@ -140,8 +140,7 @@ class SupabaseIdentity:
         self.jwks = JwksCache(jwks_url(url), http=self._http, headers={"apiKey": anon_key}) if use_jwks else None
         self.verifier = SupabaseTokenVerifier(jwt_secret, self.jwks, issuer=issuer)
         self.revoked = RevokedSessions(revoked_capacity)
-        self._known: OrderedDict[UUID, str] = OrderedDict()  # user id -> email already in our table
-        self._known_capacity = known_users_capacity
+        self._known: LRUCache[UUID, str] = LRUCache(known_users_capacity)  # user id -> email already in our table
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -215,10 +214,8 @@ class SupabaseIdentity:
         if not principal.email:
             # Anonymous and phone-only Supabase users: our users table needs an email.
             raise InvalidToken("this account has no email address")
-        if self._known.get(principal.user_id) != principal.email:
+        if self._known.get(principal.user_id) != principal.email:  # a hit counts as a use
             await self._remember(await upsert_user(self.pool, principal.user_id, principal.email, None))
-        else:
-            self._known.move_to_end(principal.user_id)
         return principal
 
     async def get_user(self, principal: Principal) -> User:
@@ -281,9 +278,6 @@ class SupabaseIdentity:
 
     async def _remember(self, user: User) -> None:
         self._known[user.id] = user.email
-        self._known.move_to_end(user.id)
-        while len(self._known) > self._known_capacity:
-            self._known.popitem(last=False)
 
 
 def _uuid(value: object) -> UUID | None:

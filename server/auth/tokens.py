@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -19,22 +18,10 @@ from .cache import VerifiedTokens
 from .errors import InvalidToken
 from .jwks import JwksCache
 from .keys import ISSUER, SigningKeys
+from .principal import Principal as Principal  # re-exported: where callers have always found it
 
 AUDIENCE = "authenticated"
 ROLE = "authenticated"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a verified token speaks for."""
-
-    user_id: UUID
-    email: str | None
-    role: str
-    session_id: UUID | None
-    expires_at: int
-    # The bearer token itself, for backends that must present it upstream again (Supabase logout).
-    access_token: str | None = field(default=None, repr=False, compare=False)
 
 
 class TokenIssuer:

@@ -14,9 +14,10 @@ from protocol import StoredMessage
 
 from ..context.conversation import Accepted, Conversation, Conversations
 from ..replies import Reply
+from ..sensay.client import Replica
 from ..store import conversations
 
-__all__ = ["Accepted", "ChatService", "Conversation"]
+__all__ = ["Accepted", "ChatService", "Conversation", "Replica"]
 
 
 class ChatService:
@@ -44,8 +45,19 @@ class ChatService:
         return [m.wire() for m in found]
 
     async def latest_seq(self, user_id: UUID, replica_id: str) -> int:
-        """The seq of the newest message of the user's stream with the replica (0 when empty)."""
-        return await conversations.latest_seq(self.pool, user_id, replica_id)
+        """The seq of the newest message of the user's stream with the replica (0 when empty).
+
+        An empty stream of a replica that does not exist is :class:`~server.errors.ReplicaNotFound` (a stored
+        stream stays resumable even when its replica is gone)."""
+        latest = await conversations.latest_seq(self.pool, user_id, replica_id)
+        if latest == 0:
+            await self.turns.replicas.require(str(user_id), replica_id)
+        return latest
+
+    async def replicas(self, user_id: UUID) -> tuple[list[Replica], str | None]:
+        """The replicas the user can chat with, and the one to chat with by default (``None``: none)."""
+        available = await self.turns.replicas.available(str(user_id))
+        return available, await self.turns.replicas.default_replica_id(str(user_id), available)
 
     async def replay(self, user_id: UUID, replica_id: str, after: int, limit: int) -> list[StoredMessage]:
         """The stream's messages after seq ``after``, oldest first (for resume)."""

@@ -24,7 +24,7 @@ from uuid import UUID
 import asyncpg
 
 from ..replies import ReplyJob
-from ..store import bonds, briefings, evolutions, memories
+from ..store import briefings
 from ..store.users import Executor
 from .evolution_paths import MAX_LEVEL, PATHS
 
@@ -60,18 +60,6 @@ class Briefing(NamedTuple):
         return self.fingerprint if self.preamble is not None else None
 
 
-async def gather(db: Executor, user_id: UUID, replica_id: str) -> ReplicaContext:
-    """The replica's context for ``user_id``, read from the bonds, memories and evolutions stores."""
-    shared = await bonds.shared_memories(db, user_id, replica_id, SHARED_LIMIT)
-    unlocked = await memories.unlocked_for(db, user_id, replica_id, UNLOCKED_LIMIT)
-    evolution = await evolutions.get_evolution(db, user_id, replica_id)
-    return ReplicaContext(
-        shared=shared,
-        unlocked=[(m.tier, m.content) for m in unlocked],
-        evolution=(evolution.path, evolution.level) if evolution is not None else None,
-    )
-
-
 def render(context: ReplicaContext) -> str:
     """The context as the replica reads it; ``""`` when there is nothing to tell."""
     parts: list[str] = []
@@ -94,9 +82,11 @@ def render(context: ReplicaContext) -> str:
 
 async def brief(pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str) -> Briefing:
     """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``)."""
-    async with pool.acquire() as conn:
-        text = render(await gather(conn, user_id, replica_id))
-        seen = await briefings.last_seen(conn, asker, replica_id)
+    found = await briefings.inputs(
+        pool, asker, user_id, replica_id, shared_limit=SHARED_LIMIT, unlocked_limit=UNLOCKED_LIMIT
+    )
+    text = render(ReplicaContext(found.shared, found.unlocked, found.evolution))
+    seen = found.seen
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
     if seen == fingerprint or (seen is None and not text):
         return Briefing(None, fingerprint, text)

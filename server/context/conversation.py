@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import NamedTuple
 from uuid import UUID
 
@@ -20,10 +21,11 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
+from ..outages import unreachable
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience, faults
+from ..replies.failures import replica_failure
 from ..replies.pipeline import DELAYED
 from ..store import conversations
-from ..store.errors import unreachable
 from ..store.records import Message
 from ..store.users import Executor
 from . import briefing, task_list
@@ -32,6 +34,9 @@ KIND = "chat"
 OUTAGE_PATIENCE = 60.0
 OUTAGE_RETRY_SECONDS = 1.0
 ORPHAN_HORIZON = 7 * 24 * 3600.0
+ORPHAN_TRIES = 5
+"""Sweeps of this process that may fail to make an orphaned message's reply job before its reply is settled as
+failed (and the user told), rather than tried again every sweep until the message leaves ``ORPHAN_HORIZON``."""
 """Seconds back the reply sweeper looks for acked messages whose reply was never recorded (older ones are left)."""
 
 logger = logging.getLogger(__name__)
@@ -79,12 +84,19 @@ class ChatReplies(StreamReplies):
         return Reply(content=found.message, message=found.wire()) if found is not None else None
 
     async def store(self, job: ReplyJob, content: str) -> Reply:
+        return await self._append(job, content, None)
+
+    async def store_held(self, job: ReplyJob, content: str, holder: str, lease: float) -> Reply:
+        return await self._append(job, content, conversations.Held(job.kind, holder, lease))
+
+    async def _append(self, job: ReplyJob, content: str, held: conversations.Held | None) -> Reply:
+        """The reply, the context its prompt carried marked as seen, and its row settled: one round trip."""
         assert isinstance(job.audience, UserAudience) and job.reply_to is not None
-        kept, _ = await conversations.append_reply(
-            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content
+        seen = conversations.Seen(job.asker, job.briefing) if job.briefing is not None else None
+        kept = await conversations.append_reply(
+            self.pool, job.audience.user_id, job.replica_id, UUID(job.reply_to), content, seen=seen, held=held
         )
-        await briefing.kept(self.pool, job)
-        return Reply(content=kept.message, message=kept.wire())
+        return Reply(content=kept.message.message, message=kept.message.wire())
 
 
 class Conversations:
@@ -100,8 +112,10 @@ class Conversations:
         self.task_timezone = task_timezone
         """Where a due time said in chat ("tomorrow at 5pm") is read."""
         self.storage = ChatReplies(pool)
-        replies.register(KIND, self.storage, durable=True)
+        replies.register_durable(KIND, self.storage)
         replies.adopt_with(KIND, self._orphans)
+        self._orphan_failures: Counter[str] = Counter()
+        """Failed attempts to make the reply job of each orphaned message (this process's)."""
 
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
@@ -164,12 +178,47 @@ class Conversations:
             message = found.wire()
             assert message.user_id is not None
             try:
+                faults.orphan_job()
                 jobs.append(await self._job(message, UUID(message.user_id)))
             except Exception as exc:
                 if unreachable(exc):
                     raise
-                logger.warning("the reply job of message %s could not be made (retrying): %s", message.id, exc)
+                await self._job_failed(message, UUID(message.user_id), exc)
         return jobs
+
+    async def _job_failed(self, message: StoredMessage, user_id: UUID, exc: Exception) -> None:
+        """Count a failure to make an orphan's reply job; after :data:`ORPHAN_TRIES` settle its reply as failed
+        (a ``failed`` row with the cause's code: sending the same id again runs it) and tell the user's sockets."""
+        self._orphan_failures[message.id] += 1
+        tries = self._orphan_failures[message.id]
+        if tries < ORPHAN_TRIES:
+            logger.info(
+                "the reply job of message %s could not be made (try %d of %d): %s", message.id, tries, ORPHAN_TRIES, exc
+            )
+            return
+        del self._orphan_failures[message.id]
+        error = replica_failure(exc)
+        job = ReplyJob(
+            kind=KIND,
+            asker=str(user_id),
+            replica_id=message.replica_id or "",
+            prompt=message.content,
+            audience=UserAudience(user_id),
+            stream=message.stream,
+            reply_to=message.id,
+            client_id=message.client_id,
+        )
+        logger.warning(
+            "the reply to message %s is settled as failed: its job could not be made in %d sweeps",
+            message.id,
+            ORPHAN_TRIES,
+            exc_info=exc,
+        )
+        assert self.replies.leases is not None  # orphans are swept only with leases
+        await self.replies.leases.settle(job, error, held=False)
+        frame = self.storage.failed(job, error_code(error), error.detail)
+        if frame is not None:
+            await self.hub.send_to_user(user_id, frame)
 
     async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
         assert message.replica_id is not None

@@ -18,7 +18,6 @@ from websockets.frames import OP_TEXT, Frame
 from protocol import CloseCode
 
 from .. import metrics
-from ..auth.tokens import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +61,17 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class Bearer(Protocol):
+    """Who a socket speaks for, as the hub needs it (the session's verified token, ``server.auth.tokens.Principal``:
+    delivery does not depend on how tokens are verified)."""
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
+
+    @property
+    def session_id(self) -> uuid.UUID | None: ...
 
 
 class FrameWriter(Protocol):
@@ -134,7 +144,7 @@ class Connection:
         self.id = secrets.token_hex(16)  # 32 hex digits like uuid4().hex, at a third of its cost
         self.websocket = websocket
         self.writer = writer
-        self.principal: Principal | None = None
+        self.principal: Bearer | None = None
         self.state = ConnectionState.AUTHENTICATING
         self.max_queue = max_queue
         self._queue: deque[Outgoing] | None = None  # made when the transport pushes back: an idle socket has none

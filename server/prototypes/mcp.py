@@ -120,8 +120,9 @@ PROTOTYPE = Prototype(
     id=ID,
     name="MCP client/server",
     summary="The hub speaks the Model Context Protocol at /mcp (your bearer token; tools: ask a replica, list "
-    "replicas, read and change tasks, search, summarize, translate, calculator). Workflows chain those tools, "
-    "each step's output feeding the next.",
+    "replicas, read and change tasks, search your conversations and tasks, summarize, translate, calculator; your "
+    "tasks, conversations and replicas as resources; a prompt per replica). Workflows chain those tools, each "
+    "step's output feeding the next.",
     state=state,
     actions={"run_workflow": Action(RunWorkflowParams, run_workflow)},
     events={

@@ -1,4 +1,5 @@
-"""Due work of the prototypes: task reminders, lapsed memory stakes, scheduled calls and calls that run too long.
+"""Due work of the prototypes: task reminders, lapsed memory stakes, expired bonds, scheduled calls and calls that
+run too long.
 
 Every process runs one :class:`Scheduler`. The work lives in the domain rows themselves (a task's ``due_at``, an
 unlock's ``expires_at``, a call's ``scheduled_for``), each sweep claims what is due with
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..store.errors import outage
+from ..outages import outage
 from .base import Context
 
 logger = logging.getLogger(__name__)

@@ -14,12 +14,21 @@ from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store import errors as store_errors
 from ..store import interactions, ledger
-from ..store.ledger import Entry
-from ..store.records import Interaction
-from . import pure_voice, task_memory, token_gated_memories, token_guided_evolution, tools
+from ..store.ledger import Entry as Entry  # re-exported, with Interaction: what the transports show
+from ..store.records import Interaction as Interaction
+from . import (
+    bonding_replicas,
+    mcp_resources,
+    pure_voice,
+    task_memory,
+    token_gated_memories,
+    token_guided_evolution,
+    tools,
+)
 from .base import Context, Prototype, convert
 from .registry import PROTOTYPES
 from .scheduler import Scheduler
+from .tasks import TaskService
 
 RECENT_INTERACTIONS = 20
 
@@ -54,11 +63,13 @@ class PrototypeService:
             pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
+        self.tasks = TaskService(pool, self.due_work_added)
         self.scheduler = Scheduler(
             self.context,
             [
                 task_memory.remind_due_tasks,
                 token_gated_memories.lapse_due_stakes,
+                bonding_replicas.expire_due_bonds,
                 pure_voice.place_due_calls,
                 pure_voice.expire_calls,
             ],
@@ -73,12 +84,41 @@ class PrototypeService:
         await self.scheduler.stop()
         self.context.voice.close()
 
+    async def seed(self) -> None:
+        """Give the local replica's personas the memories they ship with (a real Sensay's are the operator's)."""
+        if self.context.settings.local_replica:
+            await token_gated_memories.seed_local_memories(self.context)
+
+    async def seed_memory(self, params: token_gated_memories.SeedMemory) -> token_gated_memories.MemoryView:
+        """Add or re-tier a house memory of a replica (the operator's seeding)."""
+        return await token_gated_memories.seed_memory(self.context, params)
+
+    async def evolutions(self, user_id: UUID) -> dict[str, token_guided_evolution.Evolved]:
+        """Replica id -> the path and level the user has evolved it to (only evolved replicas)."""
+        return await token_guided_evolution.evolved(self.context, user_id)
+
     async def call_tool(self, user_id: UUID, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool of the MCP catalogue as the user (what ``/mcp`` serves)."""
         try:
             return await tools.call_tool(self.context, user_id, name, arguments)
         except store_errors.InsufficientFunds as exc:
             raise InsufficientFunds(str(exc)) from None
+
+    async def list_mcp_resources(self, user_id: UUID) -> list[mcp_resources.HubResource]:
+        """The user's tasks, conversations and replicas as MCP resources."""
+        return await mcp_resources.list_resources(self.context, user_id)
+
+    async def read_mcp_resource(self, user_id: UUID, uri: str) -> dict[str, Any]:
+        """One of the user's MCP resources as JSON; :class:`~server.errors.NotFound` if the URI names none."""
+        return await mcp_resources.read_resource(self.context, user_id, uri)
+
+    async def list_mcp_prompts(self, user_id: UUID) -> list[mcp_resources.ReplicaPrompt]:
+        """One MCP prompt per replica the user can talk to."""
+        return await mcp_resources.list_prompts(self.context, user_id)
+
+    async def mcp_prompt(self, user_id: UUID, name: str, arguments: dict[str, str]) -> tuple[str, str]:
+        """A replica's prompt: its description and its message."""
+        return await mcp_resources.get_prompt(self.context, user_id, name, arguments)
 
     async def evolution_nft(self, user_id: UUID, replica_id: str, level: int) -> dict[str, Any]:
         """The mock ERC-721 metadata of an evolution level the user's replica reached."""

@@ -5,6 +5,10 @@ premium 100, expert 500, exclusive 2000 staked). Consumption: one chosen memory 
 price (paid to its author, for good) or by staking five times its price on it for a term; a staked unlock the
 owner neither renews nor releases lapses at the end of its term, and its stake comes back less a decay
 (``MEMORY_STAKE_DECAY_PERCENT``). Permanent unlocks can be sold to other users on a mock marketplace.
+
+Prices follow use (:func:`unlock_price`): every unlock made by spending or staking raises the next one's price by
+a tenth of the memory's base price, never below the base (the floor) nor above three times it (the cap).
+House memories (no author) are seeded by the operator; spending on one pays no one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..store import chain, interactions, ledger, memories
 from ..store import errors as store_errors
 from ..store.users import Executor
 from .base import Action, Context, Outcome, Prototype, require_replica
+from .memory_seeds import LOCAL_SEEDS
 
 ID = "token-gated-memories"
 MAX_BUY = 1_000
@@ -30,6 +35,10 @@ MAX_AMOUNT = 1_000_000_000
 STAKE_MULTIPLE = 5
 """A staked unlock holds this many times the memory's price, for a term."""
 LAPSES_PER_SWEEP = 100
+PRICE_STEP_PERCENT = 10
+"""Each unlock so far adds this share of the base price to the next unlock's price."""
+PRICE_CAP_MULTIPLE = 3
+"""The price never exceeds this many times the base price."""
 
 Movement = Callable[[Executor, UUID, int, dict[str, Any]], Awaitable[ledger.Account]]
 Tier = Literal["public", "premium", "expert", "exclusive"]
@@ -45,6 +54,15 @@ class TokenAmountParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AddMemoryParams(msgspec.Struct, forbid_unknown_fields=True):
+    replica_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    tier: Tier
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CONTENT_LENGTH)]
+    price: Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)] | None = None
+
+
+class SeedMemory(msgspec.Struct, forbid_unknown_fields=True):
+    """A house memory for a replica: seeding the same content again sets its tier and price."""
+
     replica_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
     tier: Tier
     content: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CONTENT_LENGTH)]
@@ -67,6 +85,40 @@ class SellParams(msgspec.Struct, forbid_unknown_fields=True):
 
 class ListingParams(msgspec.Struct, forbid_unknown_fields=True):
     listing_id: UUID
+
+
+def unlock_price(base: int, unlocks: int) -> int:
+    """What the next unlock of a memory costs after ``unlocks`` unlocks (by spending or staking): the base price
+    plus a tenth of it per unlock (rounded down), from the base (the floor) up to three times it (the cap)."""
+    return max(base, min(base * PRICE_CAP_MULTIPLE, base + base * unlocks * PRICE_STEP_PERCENT // 100))
+
+
+class MemoryView(msgspec.Struct, frozen=True):
+    """A memory as an action answers it: ``price`` is what the next unlock costs, ``base_price`` its floor."""
+
+    id: UUID
+    replica_id: str
+    author_id: UUID | None
+    tier: str
+    content: str
+    price: int
+    base_price: int
+    unlocks: int
+    created_at: datetime
+
+
+def _view(memory: memories.Memory) -> MemoryView:
+    return MemoryView(
+        id=memory.id,
+        replica_id=memory.replica_id,
+        author_id=memory.author_id,
+        tier=memory.tier,
+        content=memory.content,
+        price=unlock_price(memory.price, memory.unlocks),
+        base_price=memory.price,
+        unlocks=memory.unlocks,
+        created_at=memory.created_at,
+    )
 
 
 async def buy(ctx: Context, user_id: UUID, params: BuyParams) -> Outcome:
@@ -102,32 +154,65 @@ async def add_memory(ctx: Context, user_id: UUID, params: AddMemoryParams) -> Ou
         )
         details = {"memory_id": memory.id, "replica_id": memory.replica_id, "tier": memory.tier, "price": memory.price}
         interaction = await interactions.record(conn, user_id, ID, "add_memory", details)
-    return Outcome({"memory": memory}, interaction)
+    return Outcome({"memory": _view(memory)}, interaction)
+
+
+async def seed_memory(ctx: Context, params: SeedMemory) -> MemoryView:
+    """Add (or re-tier and re-price) a house memory of a replica: the operator's way to give a replica
+    memories to unlock. Recorded in no user's records (it belongs to no user)."""
+    async with ctx.pool.acquire() as conn:
+        return _view(await memories.seed_memory(conn, params.replica_id, params.tier, params.content, params.price))
+
+
+async def seed_local_memories(ctx: Context) -> int:
+    """Seed the local replica's personas with their memories (idempotent); returns how many there are."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        for replica_id, seeds in LOCAL_SEEDS.items():
+            for tier, content in seeds:
+                await memories.seed_memory(conn, replica_id, tier, content, None)
+    return sum(len(seeds) for seeds in LOCAL_SEEDS.values())
 
 
 async def unlock(ctx: Context, user_id: UUID, params: UnlockParams) -> Outcome:
-    """Unlock one memory: ``spend`` its price (paid to its author, for good) or ``stake`` five times its price
-    for a term (``MEMORY_STAKE_SECONDS``); 409 already_unlocked, 409 insufficient_funds."""
+    """Unlock one memory at its current price (see :func:`unlock_price`): ``spend`` it (paid to its author, for
+    good) or ``stake`` five times it for a term (``MEMORY_STAKE_SECONDS``); 409 already_unlocked, 409
+    insufficient_funds."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        await ledger.lock_account(conn, user_id)  # orders this user's unlocks of the same memory
-        memory = await _memory(conn, params.memory_id)
+        # The memory's row lock comes first and orders every unlock of it: each pays the price its turn sees,
+        # and a user's second unlock at the same time finds the first (one charge).
+        memory = await _memory(conn, params.memory_id, for_update=True)
+        await ledger.lock_account(conn, user_id)
         if await memories.is_visible(conn, user_id, memory.id):
             raise AlreadyUnlocked("the memory is unlocked for you already")
+        price = unlock_price(memory.price, memory.unlocks)
         memo = {"prototype": ID, "action": "unlock", "memory_id": memory.id, "method": params.method}
         if params.method == "spend":
-            amount, expires_at = memory.price, None
-            if amount:
-                account = await ledger.transfer(conn, user_id, memory.author_id, amount, memo)
-            else:
-                account = await ledger.get_account(conn, user_id)
+            amount, expires_at = price, None
+            account = await _pay(conn, user_id, memory.author_id, amount, memo)
         else:
-            amount = memory.price * STAKE_MULTIPLE
+            amount = price * STAKE_MULTIPLE
             expires_at = datetime.now(UTC) + timedelta(seconds=ctx.settings.memory_stake_seconds)
             account = await (ledger.lock(conn, user_id, amount, memo) if amount else ledger.get_account(conn, user_id))
-        made = await memories.add_unlock(conn, user_id, memory.id, params.method, amount, expires_at)
+        try:
+            made = await memories.add_unlock(conn, user_id, memory.id, params.method, amount, expires_at)
+        except store_errors.Conflict:
+            raise AlreadyUnlocked("the memory is unlocked for you already") from None
+        await memories.count_unlock(conn, memory.id)
         details = {**memo, "unlock_id": made.id, "amount": amount, "expires_at": expires_at}
         interaction = await interactions.record(conn, user_id, ID, "unlock", details)
-    return Outcome({"unlock": made, "memory": memory, "balance": account.balance}, interaction)
+        after = await _memory(conn, memory.id)
+    return Outcome({"unlock": made, "memory": _view(after), "balance": account.balance}, interaction)
+
+
+async def _pay(
+    db: Executor, user_id: UUID, author_id: UUID | None, amount: int, memo: dict[str, Any]
+) -> ledger.Account:
+    """Pay a memory's price to its author; a house memory's price leaves the ledger."""
+    if not amount:
+        return await ledger.get_account(db, user_id)
+    if author_id is None:
+        return await ledger.spend(db, user_id, amount, memo)
+    return await ledger.transfer(db, user_id, author_id, amount, memo)
 
 
 async def renew(ctx: Context, user_id: UUID, params: UnlockIdParams) -> Outcome:
@@ -231,9 +316,9 @@ async def lapse_due_stakes(ctx: Context) -> int:
     return len(lapsed)
 
 
-async def _memory(db: Executor, memory_id: UUID) -> memories.Memory:
+async def _memory(db: Executor, memory_id: UUID, *, for_update: bool = False) -> memories.Memory:
     try:
-        return await memories.get_memory(db, memory_id)
+        return await memories.get_memory(db, memory_id, for_update=for_update)
     except store_errors.NotFound:
         raise NotFound(f"no memory {memory_id}") from None
 
@@ -281,6 +366,39 @@ def _account(account: ledger.Account, tiers: list[memories.Tier]) -> dict[str, A
     }
 
 
+class ListedMemory(msgspec.Struct, frozen=True):
+    """A memory as one user's state lists it: content only when unlocked for them; ``price`` is what the next
+    unlock costs."""
+
+    id: UUID
+    replica_id: str
+    tier: str
+    price: int
+    base_price: int
+    unlocks: int
+    unlocked: bool
+    content: str | None
+    created_at: datetime
+    authored: bool
+    house: bool
+
+
+def _priced(memory: memories.MemoryView) -> ListedMemory:
+    return ListedMemory(
+        id=memory.id,
+        replica_id=memory.replica_id,
+        tier=memory.tier,
+        price=unlock_price(memory.price, memory.unlocks),
+        base_price=memory.price,
+        unlocks=memory.unlocks,
+        unlocked=memory.unlocked,
+        content=memory.content,
+        created_at=memory.created_at,
+        authored=memory.authored,
+        house=memory.house,
+    )
+
+
 async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
     """Balance and stake, the tiers, every memory (content only when unlocked for you), your live unlocks and
     the marketplace's open offers. The full journal is ``GET /api/ledger``."""
@@ -294,7 +412,7 @@ async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
     return {
         **_account(account, tiers),
         "wallet_address": wallet,
-        "memories": listed,
+        "memories": [_priced(m) for m in listed],
         "unlocks": unlocks,
         "marketplace": offers,
     }
@@ -304,8 +422,9 @@ PROTOTYPE = Prototype(
     id=ID,
     name="Token-Gated Memories",
     summary="Buy mock $SNSY; stake it to open whole tiers of replicas' memories (premium 100, expert 500, "
-    "exclusive 2000 staked), or unlock one memory by spending its price or staking on it for a term; sell "
-    "permanent unlocks to other users. Unlocked memories reach the replica when it talks to you.",
+    "exclusive 2000 staked), or unlock one memory by spending its price or staking on it for a term (each "
+    "unlock raises the next one's price by a tenth, up to three times the base); sell permanent unlocks to "
+    "other users. Unlocked memories reach the replica when it talks to you.",
     state=state,
     actions={
         "buy": Action(BuyParams, buy),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import msgspec
@@ -101,6 +101,30 @@ async def nft_metadata(ctx: Context, user_id: UUID, replica_id: str, level: int)
             {"trait_type": "Level", "value": level, "display_type": "number", "max_value": MAX_LEVEL},
             {"trait_type": "Cost", "value": level_cost(level), "display_type": "number"},
         ],
+    }
+
+
+class Evolved(msgspec.Struct, frozen=True):
+    """How far the user has evolved a replica, as ``GET /api/replicas`` shows it."""
+
+    path: Path
+    level: Annotated[int, msgspec.Meta(ge=1, le=MAX_LEVEL)]
+    max_level: int
+    title: Annotated[str, msgspec.Meta(description="The level's title on the path, e.g. `Reader`.")]
+    next_cost: Annotated[int | None, msgspec.Meta(description="Tokens the next level costs; null at the top.")]
+
+
+async def evolved(ctx: Context, user_id: UUID) -> dict[str, Evolved]:
+    """Replica id -> its path and level for the user (replicas never evolved are absent)."""
+    return {
+        e.replica_id: Evolved(
+            path=cast(Path, e.path),
+            level=e.level,
+            max_level=MAX_LEVEL,
+            title=TITLES[e.path][e.level - 1],
+            next_cost=level_cost(e.level + 1) if e.level < MAX_LEVEL else None,
+        )
+        for e in await evolutions.list_evolutions(ctx.pool, user_id)
     }
 
 

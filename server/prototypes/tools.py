@@ -1,5 +1,6 @@
 """The tools a user's MCP clients and the MCP prototype's workflows call: the hub's own (ask one of the user's
-replicas, list replicas, read and change tasks) and the mock tools (search, summarize, translate, calculator).
+replicas, list replicas, read and change tasks, search the user's conversations and tasks) and the mock tools
+(summarize, translate, calculator).
 
 One catalogue for both, so a workflow step does exactly what the same tool does over ``/mcp``.
 """
@@ -17,9 +18,11 @@ from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
 
 from ..errors import NotFound, ReplicaRequired, ToolFailed, ToolNotFound
 from ..store import errors as store_errors
+from ..store import search as store_search
 from ..store import tasks
 from ..store.records import TaskStatus
 from .base import Context, convert, require_replica
+from .mcp_resources import conversation_uri, task_uri
 from .mcp_tools import TOOLS, ToolError
 
 Call = Callable[[Context, UUID, Any], Awaitable[dict[str, Any]]]
@@ -47,6 +50,11 @@ class AddTaskInput(msgspec.Struct, forbid_unknown_fields=True):
 
 class TaskRef(msgspec.Struct, forbid_unknown_fields=True):
     task_id: UUID
+
+
+class SearchInput(msgspec.Struct, forbid_unknown_fields=True):
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
 
 
 class UpdateTaskInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,6 +106,24 @@ async def delete_task(ctx: Context, user_id: UUID, params: TaskRef) -> dict[str,
     return {"deleted": msgspec.to_builtins(task)}
 
 
+async def search(ctx: Context, user_id: UUID, params: SearchInput) -> dict[str, Any]:
+    total, hits = await store_search.search(ctx.pool, user_id, params.query.strip() or params.query, params.limit)
+    results = [
+        {
+            "kind": hit.kind,
+            "id": hit.id,
+            "replica_id": hit.replica_id,
+            "snippet": hit.text[:300],
+            "score": round(hit.score, 4),
+            "at": hit.at,
+            "uri": conversation_uri(hit.replica_id) if hit.replica_id is not None else task_uri(hit.id),
+        }
+        for hit in hits
+    ]
+    found: dict[str, Any] = msgspec.to_builtins({"query": params.query, "total": total, "results": results})
+    return found
+
+
 def _mock(name: str) -> ToolSpec:
     tool = TOOLS[name]
 
@@ -121,7 +147,12 @@ CATALOGUE: dict[str, ToolSpec] = {
     "add_task": ToolSpec("Add a task, optionally due at a time (you get a reminder)", AddTaskInput, add_task),
     "update_task": ToolSpec("Change a task's status or description", UpdateTaskInput, update_task),
     "delete_task": ToolSpec("Delete a task", TaskRef, delete_task),
-    **{name: _mock(name) for name in TOOLS},
+    "search": ToolSpec(
+        "Search your own conversations and tasks (full text, or a literal part of a word); best matches first",
+        SearchInput,
+        search,
+    ),
+    **{name: _mock(name) for name in TOOLS if name != "search"},
 }
 
 

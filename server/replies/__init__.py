@@ -3,12 +3,13 @@
 from .directory import ReplicaDirectory
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Leases
-from .pipeline import Replies, ReplyStorage
-from .storages import CallerReplies, StreamReplies
+from .pipeline import Replies
+from .storages import CallerReplies, DurableStorage, ReplyStorage, StreamReplies
 
 __all__ = [
     "Audience",
     "CallerReplies",
+    "DurableStorage",
     "Leases",
     "Reply",
     "ReplyJob",

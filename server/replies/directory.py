@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Final
+
+from cachetools import TTLCache
 
 from ..sensay.client import Replica, SensayClient
 from ..sensay.errors import SensayError
@@ -16,29 +19,33 @@ CACHE_ENTRIES: Final = 100_000
 class ReplicaDirectory:
     """Replica lookups for chat, rooms, prototypes and REST, with one error mapping.
 
-    A replica found for an asker is remembered for ``ttl`` seconds, so a busy chat does not ask Sensay
-    before every message. Failures are never cached.
+    A replica found for an asker is remembered for ``ttl`` seconds (at most :data:`CACHE_ENTRIES`, least recently
+    used first out), so a busy chat does not ask Sensay before every message. Failures are never cached.
     """
 
-    def __init__(self, sensay: SensayClient, *, default_replica_id: str | None = None, ttl: float = CACHE_SECONDS):
+    def __init__(
+        self,
+        sensay: SensayClient,
+        *,
+        default_replica_id: str | None = None,
+        ttl: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.sensay = sensay
         self.configured_default = default_replica_id
-        self.ttl = ttl
-        self._found: dict[tuple[str, str], tuple[float, Replica]] = {}
+        self._found: TTLCache[tuple[str, str], Replica] = TTLCache(CACHE_ENTRIES, ttl, timer=clock)
 
     async def require(self, asker: str, replica_id: str) -> Replica:
         """The replica as ``asker`` sees it; :class:`~server.errors.ReplicaNotFound` (or unavailable/rejected)."""
         key = (asker, replica_id)
         cached = self._found.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             replica = await self.sensay.get_replica(asker, replica_id)
         except SensayError as exc:
             raise lookup_failure(exc, replica_id) from exc
-        if len(self._found) >= CACHE_ENTRIES:
-            self._found.clear()
-        self._found[key] = (time.monotonic() + self.ttl, replica)
+        self._found[key] = replica
         return replica
 
     async def name(self, asker: str, replica_id: str) -> str:

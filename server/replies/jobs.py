@@ -28,7 +28,7 @@ class ReplyJob(msgspec.Struct, frozen=True, kw_only=True):
     """One reply to produce: who asks Sensay, which replica, what, where it shows and how it is kept."""
 
     kind: str
-    """Which registered :class:`~server.replies.pipeline.ReplyStorage` keeps the reply (``chat``, ``room``, ...)."""
+    """Which registered :class:`~server.replies.storages.ReplyStorage` keeps the reply (``chat``, ``room``, ...)."""
     asker: str
     """The Sensay user the question is asked as (``X-USER-ID``): one of our users, or a room."""
     replica_id: str

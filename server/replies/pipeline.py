@@ -20,131 +20,38 @@ failure of the database itself is not stored as ``failed`` (it cannot be): the a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from functools import partial
-from typing import Final, Protocol
+from typing import Final
 
-import msgspec
+from protocol import ErrorCode, ServerFrame, room_stream
 
-from protocol import ErrorCode, ErrorFrame, ServerFrame, room_stream
-
-from .. import metrics
 from ..errors import DomainError, NotReady, ReplicaRejected, ReplicaUnavailable, ReplyDelayed, error_code
 from ..hub.hub import Hub
-from ..logs import log_task_failure
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
 from ..store.errors import unreachable
 from . import faults
+from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, LeftToLease, Timing, stop, with_wait
 from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, Leases, ReplyState
+from .published import PublishMarks
+from .storages import DurableStorage, ReplyStorage
+from .sweeper import FindOrphans, Resume, Sweeper
 
 logger = logging.getLogger(__name__)
 
-SWEEP_BATCH: Final = 32
-POLL_SECONDS: Final = 0.25
 DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
-HANDOVER_SECONDS: Final = 2.0
-"""How long a reply stopped at shutdown may wait for Sensay to answer a request already sent (so whether Sensay
-took the message in is known), and then take to close its Sensay stream, before it is handed over."""
-HANDED_OVER: Final = "the server is stopping: another process carries on"
 DELAYED: Final = "the database is not answering; the reply is stored once it answers again, nothing needs re-sending"
-
-
-class ReplyStorage(Protocol):
-    """How one kind of reply is shown and kept."""
-
-    async def existing(self, job: ReplyJob) -> Reply | None:
-        """The reply if it was kept already (a job run again must not store it twice)."""
-        ...
-
-    def started(self, job: ReplyJob, restart: bool) -> ServerFrame | None:
-        """The frame telling the audience a replica started on the reply (``restart``: drop earlier deltas)."""
-        ...
-
-    def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:
-        """The frame showing the ``index``-th piece of the reply as it streams (``None``: not shown)."""
-        ...
-
-    async def store(self, job: ReplyJob, content: str) -> Reply:
-        """Keep the finished reply."""
-        ...
-
-    def shown(self, job: ReplyJob, reply: Reply) -> ServerFrame | None:
-        """The frame showing the kept reply (``None``: not shown)."""
-        ...
-
-    def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
-        """The frame telling the audience the reply failed (``None``: nobody to tell)."""
-        ...
-
-    def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
-        """The notice telling the audience the reply waits for an outage to end (``None``: nobody to tell)."""
-        ...
 
 
 class _LostLease(Exception):
     """Another process holds the reply now (this one's lease ran out)."""
-
-
-class LeftToLease(asyncio.CancelledError):
-    """:meth:`Replies.run` was cancelled while its request to Sensay was in doubt (or the reply would not stop): the
-    caller must not hand its work over at once but leave it to its lease, so that whoever carries on later finds
-    the message in Sensay's history instead of asking again."""
-
-
-class _Asking:
-    """Whether a reply's request to Sensay is in doubt: sent, and not answered yet (Sensay may or may not have taken
-    the message in). A stopping process hands a reply over only once it is not: a successor asks again only when
-    Sensay's history has no trace of the message, so a request still on its way there would be asked twice."""
-
-    __slots__ = ("settled", "stopping")
-
-    def __init__(self) -> None:
-        self.settled = asyncio.Event()
-        self.settled.set()
-        self.stopping = False
-        """The reply is being stopped (handed over): a failure from now on is the stop's, not the reply's."""
-
-    def in_doubt(self, doubt: bool) -> None:
-        if doubt:
-            self.settled.clear()
-        else:
-            self.settled.set()
-
-    async def known(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until no request is in doubt; ``False`` if one still is."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self.settled.wait()
-        return self.settled.is_set()
-
-
-class _Timing:
-    """Reply latency for the metrics: to the first delta and to the end, observed with the outcome."""
-
-    __slots__ = ("kind", "start", "first")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.start = time.perf_counter()
-        self.first: float | None = None
-
-    def first_delta(self) -> None:
-        self.first = time.perf_counter() - self.start
-
-    def done(self, outcome: str) -> None:
-        """``outcome``: ``stored``, ``cancelled`` or the failure's error code (a small fixed set)."""
-        metrics.REPLY_SECONDS.labels(self.kind, outcome).observe(time.perf_counter() - self.start)
-        if self.first is not None:
-            metrics.REPLY_FIRST_DELTA.labels(self.kind, outcome).observe(self.first)
 
 
 class Replies:
@@ -168,26 +75,34 @@ class Replies:
         self.delta_interval = delta_interval
         """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
         self._storages: dict[str, ReplyStorage] = {}
-        self._durable: set[str] = set()
+        self._durable: dict[str, DurableStorage] = {}
+        self._published = PublishMarks(leases) if leases is not None else None
         self._running: dict[tuple[str, str | None], asyncio.Task[Reply]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
-        self._resumers: dict[str, Callable[[Claim], Coroutine[None, None, None]]] = {}
-        self._orphans: dict[str, Callable[[float, int], Awaitable[list[ReplyJob]]]] = {}
+        self._resumers: dict[str, Resume] = {}
+        self._orphans: dict[str, FindOrphans] = {}
+        self._sweeper = (
+            Sweeper(leases, self._durable, self._resumers, self._orphans, self._running, self._take_up)
+            if leases is not None
+            else None
+        )
 
-    def register(self, kind: str, storage: ReplyStorage, *, durable: bool = False) -> None:
-        """Keep and show the replies of jobs of ``kind`` with ``storage``; ``durable``: as rows with leases."""
+    def register(self, kind: str, storage: ReplyStorage) -> None:
+        """Keep and show the replies of jobs of ``kind`` with ``storage``."""
         self._storages[kind] = storage
-        if durable:
-            self._durable.add(kind)
 
-    def resume_with(self, kind: str, resume: Callable[[Claim], Coroutine[None, None, None]]) -> None:
+    def register_durable(self, kind: str, storage: DurableStorage) -> None:
+        """Keep and show the replies of jobs of ``kind`` with ``storage``, as rows held through leases."""
+        self._storages[kind] = storage
+        self._durable[kind] = storage
+
+    def resume_with(self, kind: str, resume: Resume) -> None:
         """Take up work of ``kind`` whose lease ran out with ``resume`` (work other than a reply, e.g. a room's run).
 
         ``resume`` runs in a task and owns the claim from then on (renewing and settling it).
         """
         self._resumers[kind] = resume
 
-    def adopt_with(self, kind: str, find: Callable[[float, int], Awaitable[list[ReplyJob]]]) -> None:
+    def adopt_with(self, kind: str, find: FindOrphans) -> None:
         """Sweep also for work of ``kind`` that was acked but never recorded: ``find(older_than, limit)`` gives the
         jobs of up to ``limit`` such pieces older than ``older_than`` seconds (their process died in between)."""
         self._orphans[kind] = find
@@ -211,7 +126,7 @@ class Replies:
         once Sensay answered a request already sent (at most :data:`HANDOVER_SECONDS`), so that whoever carries on
         finds the message in Sensay's history rather than asking again.
         """
-        request = _Asking()
+        request = Asking()
         work = asyncio.create_task(
             self._produce(
                 job, None, request, restart=restart, fresh=fresh, asked_since=asked_since, resumable=resumable
@@ -221,7 +136,7 @@ class Replies:
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError as exc:
-            known = await _stop(work, request)
+            known = await stop(work, request)
             if not known or not work.done():
                 raise LeftToLease(*exc.args) from None
             raise
@@ -241,21 +156,18 @@ class Replies:
 
     def start_sweeping(self) -> None:
         """Take up, from now on, durable replies whose lease ran out (in every process)."""
-        if self.leases is not None and self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="reply-sweeper")
+        if self._sweeper is not None:
+            self._sweeper.start()
 
     async def stop_sweeping(self) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+            await self._sweeper.stop()
 
     async def _produce(
         self,
         job: ReplyJob,
         claim: Claim | None,
-        request: _Asking,
+        request: Asking,
         *,
         restart: bool = False,
         fresh: bool = False,
@@ -265,7 +177,7 @@ class Replies:
     ) -> Reply:
         """``failing(error)``: called before the audience is told of a failure (nothing told before it returns)."""
         storage = self._storages[job.kind]
-        timing = _Timing(job.kind)
+        timing = Timing(job.kind)
         asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
         try:
             # A reply claimed for the first time was never under way: nothing to look for.
@@ -292,7 +204,7 @@ class Replies:
                 asking = True
                 content = await self._stream(job, storage, timing, request)
                 asking = False
-            reply = await storage.store(job, content)
+            reply = await self._keep(job, claim, storage, content)
             faults.after_store()
         except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
@@ -314,11 +226,19 @@ class Replies:
             self._log(job, exc, error)
             if failing is not None:
                 await failing(error)
-            await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
+            await self._send(job.audience, with_wait(storage.failed(job, error_code(error), error.detail), error))
             raise error from exc
         timing.done("stored")
         await self._send(job.audience, storage.shown(job, reply))
         return reply
+
+    async def _keep(self, job: ReplyJob, claim: Claim | None, storage: ReplyStorage, content: str) -> Reply:
+        """Store the reply; a claimed one settles its row in the same round trip."""
+        durable = self._durable.get(job.kind) if claim is not None else None
+        if durable is None:
+            return await storage.store(job, content)
+        assert self.leases is not None
+        return await durable.store_held(job, content, self.leases.holder, self.leases.hold)
 
     def _outage(self, exc: BaseException) -> None:
         if self.leases is not None:
@@ -328,6 +248,10 @@ class Replies:
 
     def _is_durable(self, job: ReplyJob) -> bool:
         return self.leases is not None and job.kind in self._durable and job.reply_to is not None
+
+    def _take_up(self, claim: Claim) -> None:
+        """Run a reply claimed by the sweeper in a task owned by the pipeline."""
+        self._own(claim.job, self._run_claimed(claim))
 
     def _own(self, job: ReplyJob, work: Coroutine[None, None, Reply]) -> asyncio.Task[Reply]:
         task = asyncio.create_task(work, name=f"reply-{job.kind}-{job.reply_to}")
@@ -367,7 +291,7 @@ class Replies:
         process stops."""
         assert self.leases is not None
         job = claim.job
-        request = _Asking()
+        request = Asking()
         carrier = asyncio.current_task()
 
         async def failing(error: DomainError) -> None:
@@ -404,17 +328,18 @@ class Replies:
             raise  # recorded by ``failing`` (a delay is left to the lease)
         finally:
             heartbeat.cancel()
-        await self.leases.settle(job, None)
+        assert self._published is not None
+        self._published.add(job)  # stored and settled already; shown now
         return reply
 
-    async def _hand_over(self, job: ReplyJob, work: asyncio.Task[Reply], request: _Asking) -> None:
+    async def _hand_over(self, job: ReplyJob, work: asyncio.Task[Reply], request: Asking) -> None:
         """Stop a claimed reply and hand it over (pending again), once Sensay answered any request already sent.
 
         A request Sensay has not answered within :data:`HANDOVER_SECONDS` is not handed over: its lease runs out
         first, and the successor, later, finds the message in Sensay's history rather than asking again.
         """
         assert self.leases is not None
-        known = await _stop(work, request)
+        known = await stop(work, request)
         if not work.done():
             logger.warning(
                 "%s reply to %s: it did not stop; left to its lease, not handed over", job.kind, job.reply_to
@@ -473,71 +398,11 @@ class Replies:
                     return found.answer
                 await asyncio.sleep(HISTORY_POLL_SECONDS)
 
-    async def _sweep_forever(self) -> None:
-        assert self.leases is not None
-        while True:
-            await asyncio.sleep(self.leases.beat)
-            kinds = sorted(self._durable | set(self._resumers))
-            if not kinds:
-                continue
-            try:
-                claims = await self.leases.claim_expired(kinds, SWEEP_BATCH)
-            except Exception as exc:
-                if not unreachable(exc):
-                    logger.warning("sweeping for work whose process died or stopped failed (retrying): %s", exc)
-                continue
-            for claim in claims:
-                job = claim.job
-                resume = self._resumers.get(job.kind)
-                if resume is not None:
-                    logger.warning("%s %s: taken up after its lease ran out", job.kind, job.reply_to)
-                    task = asyncio.create_task(resume(claim), name=f"resume-{job.kind}-{job.reply_to}")
-                    task.add_done_callback(partial(log_task_failure, logger))
-                    continue
-                if job.key in self._running:
-                    continue  # still ours: its lease lapsed while the database was away, and is ours again
-                logger.warning(
-                    "%s reply to %s: taken up after its lease ran out (attempt %d)",
-                    job.kind,
-                    job.reply_to,
-                    claim.attempt,
-                )
-                self._own(job, self._run_claimed(claim))
-            await self._adopt_orphans()
-
-    async def _adopt_orphans(self) -> None:
-        """Record and claim (one process does) the replies of acked messages whose process died before recording
-        them; run those claimed here."""
-        assert self.leases is not None
-        for kind, find in self._orphans.items():
-            try:
-                jobs = await find(self.leases.lease, SWEEP_BATCH)
-                for job in jobs:
-                    if job.key in self._running:
-                        continue  # its reply is being recorded here (a slow start, not an orphan)
-                    claim = await self.leases.take(job)
-                    if claim is None:
-                        continue  # another process took it up
-                    logger.warning(
-                        "%s %s: its message was acked but its work never recorded (its process died): taken up",
-                        job.kind,
-                        job.reply_to,
-                    )
-                    resume = self._resumers.get(job.kind)
-                    if resume is not None:
-                        task = asyncio.create_task(resume(claim), name=f"adopt-{job.kind}-{job.reply_to}")
-                        task.add_done_callback(partial(log_task_failure, logger))
-                    else:
-                        self._own(job, self._run_claimed(claim))
-            except Exception as exc:
-                if not unreachable(exc):
-                    logger.warning("sweeping for acked %s messages without a reply failed (retrying): %s", kind, exc)
-
     async def _report_unclaimed(self, job: ReplyJob, exc: Exception) -> None:
         error = replica_failure(exc)
         self._log(job, exc, error)
         storage = self._storages[job.kind]
-        await self._send(job.audience, _with_wait(storage.failed(job, error_code(error), error.detail), error))
+        await self._send(job.audience, with_wait(storage.failed(job, error_code(error), error.detail), error))
 
     async def ask(self, asker: str, replica_id: str, prompt: str) -> str:
         """A one-off question whose answer is neither shown nor kept (e.g. a moderator's pick)."""
@@ -557,15 +422,16 @@ class Replies:
             self.leases.close()
         await self.stop_sweeping()
         tasks = list(self._running.values())
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel(HANDED_OVER)
-        if pending:
-            await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel(HANDED_OVER)
+            if pending:
+                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
+        if self._published is not None:
+            await self._published.flush()
 
-    async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: _Timing, asking: _Asking) -> str:
+    async def _stream(self, job: ReplyJob, storage: ReplyStorage, timing: Timing, asking: Asking) -> str:
         parts: list[str] = []
         deadline = asyncio.get_running_loop().time() + self.timeout
         show = partial(self._show_delta, job, storage)
@@ -613,26 +479,3 @@ class Replies:
             logger.warning("%s failed: %s", what, exc, exc_info=exc)
         else:
             logger.error("%s failed", what, exc_info=exc)
-
-
-async def _stop(work: asyncio.Task[Reply], request: _Asking) -> bool:
-    """Cancel ``work`` once Sensay answered any request it sent (waiting at most :data:`HANDOVER_SECONDS`), and give
-    it as long again to close its stream; ``False`` when a request was still in doubt (unanswered) at the cancel."""
-    known = await request.known(HANDOVER_SECONDS)
-    request.stopping = True
-    # Its failure, if it ends with one now, was reported where it happened: retrieved here, not reported again.
-    work.add_done_callback(lambda done: done.cancelled() or done.exception())
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(HANDOVER_SECONDS):
-            while not work.done():
-                # Again until it ends: a library's shielded clean-up (closing a connection) may absorb a cancel.
-                work.cancel(HANDED_OVER)
-                await asyncio.wait([work], timeout=POLL_SECONDS)
-    return known
-
-
-def _with_wait(frame: ServerFrame | None, error: DomainError) -> ServerFrame | None:
-    """An error frame carries the wait the cause asked for (Sensay's ``Retry-After``)."""
-    if isinstance(frame, ErrorFrame) and error.retry_after is not None:
-        return msgspec.structs.replace(frame, retry_after=error.retry_after)
-    return frame

@@ -1,10 +1,55 @@
-"""Ready-made storages: replies kept as messages of a stream (chat, rooms), and replies only the caller sees."""
+"""What a storage of replies is (:class:`ReplyStorage`, :class:`DurableStorage`), and ready-made ones: replies kept
+as messages of a stream (chat, rooms), and replies only the caller sees."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from protocol import ErrorCode, ErrorFrame, MessageFrame, NoticeFrame, ReplyDeltaFrame, ReplyStartedFrame, ServerFrame
 
 from .jobs import Reply, ReplyJob
+
+
+class ReplyStorage(Protocol):
+    """How one kind of reply is shown and kept."""
+
+    async def existing(self, job: ReplyJob) -> Reply | None:
+        """The reply if it was kept already (a job run again must not store it twice)."""
+        ...
+
+    def started(self, job: ReplyJob, restart: bool) -> ServerFrame | None:
+        """The frame telling the audience a replica started on the reply (``restart``: drop earlier deltas)."""
+        ...
+
+    def delta(self, job: ReplyJob, index: int, text: str) -> ServerFrame | None:
+        """The frame showing the ``index``-th piece of the reply as it streams (``None``: not shown)."""
+        ...
+
+    async def store(self, job: ReplyJob, content: str) -> Reply:
+        """Keep the finished reply."""
+        ...
+
+    def shown(self, job: ReplyJob, reply: Reply) -> ServerFrame | None:
+        """The frame showing the kept reply (``None``: not shown)."""
+        ...
+
+    def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
+        """The frame telling the audience the reply failed (``None``: nobody to tell)."""
+        ...
+
+    def delayed(self, job: ReplyJob, detail: str) -> ServerFrame | None:
+        """The notice telling the audience the reply waits for an outage to end (``None``: nobody to tell)."""
+        ...
+
+
+class DurableStorage(ReplyStorage, Protocol):
+    """A storage whose replies are rows held through a lease: it settles the row in the round trip that keeps the
+    reply."""
+
+    async def store_held(self, job: ReplyJob, content: str, holder: str, lease: float) -> Reply:
+        """Keep the finished reply and, in the same round trip, settle its row if ``holder`` still holds it
+        (``done``, its lease renewed for ``lease`` seconds until it is recorded as published)."""
+        ...
 
 
 class StreamReplies:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Final
 from uuid import UUID
 
+from cachetools import LRUCache
+
 from ..hub.hub import ControlMessage
 from ..store.records import Room
 
 MAX_ROOMS: Final = 10_000
-"""Rooms remembered per process; the oldest entry goes first past it."""
+"""Rooms remembered per process; the least recently used goes first past it."""
 
 
 class RoomChanged(ControlMessage, tag="room_changed", frozen=True):
@@ -28,8 +30,7 @@ class RoomCache:
     """Rooms by id with the members seen sending to them; bounded by :data:`MAX_ROOMS`."""
 
     def __init__(self, max_rooms: int = MAX_ROOMS) -> None:
-        self._max_rooms = max_rooms
-        self._rooms: dict[UUID, tuple[Room, set[UUID]]] = {}
+        self._rooms: LRUCache[UUID, tuple[Room, set[UUID]]] = LRUCache(max_rooms)
 
     def member_room(self, room_id: UUID, user_id: UUID) -> Room | None:
         """The room if this user was found to be its member, else ``None`` (ask the database)."""
@@ -37,15 +38,16 @@ class RoomCache:
         return entry[0] if entry is not None and user_id in entry[1] else None
 
     def remember(self, room: Room, member: UUID) -> None:
+        """The database confirmed ``member`` belongs to ``room``."""
         entry = self._rooms.get(room.id)
         if entry is None:
-            if len(self._rooms) >= self._max_rooms:
-                del self._rooms[next(iter(self._rooms))]
             entry = self._rooms[room.id] = (room, set())
         entry[1].add(member)
 
     def forget(self, room_id: UUID) -> None:
+        """The room changed: ask the database again."""
         self._rooms.pop(room_id, None)
 
     def clear(self) -> None:
+        """Forget every room."""
         self._rooms.clear()

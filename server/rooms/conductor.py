@@ -26,43 +26,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import uuid
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
 from protocol import (
-    ErrorCode,
     ErrorFrame,
     RoomBallot,
     RoomPhaseFrame,
     RoomTurnsFrame,
     RoomVerdictFrame,
     RoomVoteFrame,
-    ServerFrame,
     StoredMessage,
     room_stream,
 )
 
-from ..context import briefing
 from ..errors import DomainError, ReplyDelayed, error_code
 from ..hub.hub import Hub
 from ..logs import log_task_failure
-from ..replies import Leases, ReplicaDirectory, Replies, Reply, ReplyJob, RoomAudience, StreamReplies
+from ..outages import unreachable
+from ..replies import Leases, ReplicaDirectory, Replies, ReplyJob, RoomAudience
+from ..replies.asking import HANDOVER_SECONDS, LeftToLease
 from ..replies.failures import replica_failure
 from ..replies.leases import Claim, ReplyState
-from ..replies.pipeline import HANDOVER_SECONDS, LeftToLease
 from ..sensay.client import Replica
 from ..store import rooms
-from ..store.errors import unreachable
 from ..store.records import Room
-from . import asking, conclusions, modes
+from . import conclusions, modes, prompts
 from .asking import Seat
+from .prompts import KIND, TRANSCRIPT_LINES, room_sensay_user
+from .room_replies import RoomReplies
+from .runs import Ending, Run, RunState, Waiting
 from .turns import (
     CONSENSUS,
     DECIDED_BY_VOTE,
@@ -79,91 +76,14 @@ from .turns import (
 
 logger = logging.getLogger(__name__)
 
-KIND: Final = "room"
 RUN_KIND: Final = "room.run"
 SHUTTING_DOWN: Final = "server shutting down"
 TAKEN_OVER: Final = "taken over by another process"
 DELAYED: Final = "waiting for the database"
 DELAYED_DETAIL: Final = "the database is not answering; the room's turns carry on once it answers again"
-ROOM_USER_NAMESPACE: Final = uuid.UUID("6f1d3f4e-5b8a-4c1e-9a57-2f0e8c9d7b10")
-TRANSCRIPT_LINES: Final = 12
 ORPHAN_HORIZON: Final = 7 * 24 * 3600.0
 """Seconds back the sweeper looks for acked room messages whose run was never recorded (older ones are left)."""
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
-
-
-def room_sensay_user(room_id: UUID) -> str:
-    """The Sensay user a room acts as: one conversation per replica per room."""
-    return str(uuid.uuid5(ROOM_USER_NAMESPACE, str(room_id)))
-
-
-class RunState(enum.Enum):
-    RUNNING = "running"
-    STOPPED = "stopped"
-    IDLE = "idle"
-
-
-class RoomReplies(StreamReplies):
-    """A room turn is a replica message of ``room_messages`` answering the message before it."""
-
-    @staticmethod
-    def stopped(detail: str) -> str:
-        """What a room hears when its turns stop on a failure (the detail says whether sending again helps)."""
-        return f"the room's turns stopped: {detail}"
-
-    def failed(self, job: ReplyJob, code: ErrorCode, detail: str) -> ServerFrame | None:
-        return super().failed(job, code, self.stopped(detail))
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def existing(self, job: ReplyJob) -> Reply | None:
-        """The turn's reply stored by an earlier (failed) run of the same message."""
-        assert isinstance(job.audience, RoomAudience) and job.reply_to is not None
-        found = await rooms.reply_of(self.pool, job.audience.room_id, UUID(job.reply_to), job.replica_id)
-        return Reply(content=found.message, message=found.wire()) if found is not None else None
-
-    async def store(self, job: ReplyJob, content: str) -> Reply:
-        assert isinstance(job.audience, RoomAudience) and job.reply_to is not None
-        kept, _ = await rooms.append_message(
-            self.pool,
-            job.audience.room_id,
-            sender="replica",
-            content=content,
-            replica_id=job.replica_id,
-            reply_to=UUID(job.reply_to),
-        )
-        await briefing.kept(self.pool, job)
-        return Reply(content=content, message=kept.wire())
-
-
-@dataclass
-class Run:
-    room: Room
-    trigger: StoredMessage
-    task: asyncio.Task[None] | None = None
-    turns: int = 0
-    superseded: bool = False
-    """A newer message came: the run ends after its current turn."""
-    previous: str | None = None
-    """The replica that spoke last before the run (round robin continues from it)."""
-    claim: Claim | None = None
-    """The run's lease (``None`` until claimed, or when the database could not record it)."""
-    taken_up: bool = False
-    """The run was taken up from a process that died: a turn it was streaming starts over."""
-    started: float = 0.0
-    """When the run began (loop time), after the run before it ended: its time limit counts from here."""
-
-    @property
-    def fresh(self) -> bool:
-        """The run's first attempt: none of its turns can have been kept before."""
-        return self.claim is not None and self.claim.attempt == 1 and not self.taken_up
-
-    last: StoredMessage = field(init=False)
-    """The latest message of the run: the trigger, then each reply."""
-
-    def __post_init__(self) -> None:
-        self.last = self.trigger
 
 
 class RoomConductor:
@@ -178,9 +98,9 @@ class RoomConductor:
         self._draining = False
         self._runs: dict[UUID, Run] = {}
         """The run under way in each room."""
-        self._waiting: dict[UUID, _Waiting] = {}
+        self._waiting: dict[UUID, Waiting] = {}
         """The run of each room's newest message, to start when the run under way ends."""
-        self._shown: dict[UUID, _Ending | None] = {}
+        self._shown: dict[UUID, Ending | None] = {}
         """Rooms whose members were told ``running`` and not yet the ending (the last run's ending, once known)."""
         self._previous: dict[UUID, str] = {}
         self._previous_at_start: dict[str, str | None] = {}
@@ -194,13 +114,13 @@ class RoomConductor:
         """Start the replicas' turns after a user message; a run in progress ends after its current turn."""
         current = self._runs.get(room.id)
         if current is None:
-            self._start(_Waiting(room, message, claim))
+            self._start(Waiting(room, message, claim))
             return
         current.superseded = True
         self._drop_waiting(room.id)
-        self._waiting[room.id] = _Waiting(room, message, claim)
+        self._waiting[room.id] = Waiting(room, message, claim)
 
-    def _start(self, waiting: _Waiting) -> None:
+    def _start(self, waiting: Waiting) -> None:
         room, claim = waiting.room, waiting.claim
         run = Run(room, waiting.message, claim=claim, taken_up=claim is not None)
         if run.trigger.id in self._previous_at_start:
@@ -351,7 +271,7 @@ class RoomConductor:
             if heartbeat is not None:
                 heartbeat.cancel()
         if room_id in self._shown:
-            self._shown[room_id] = _Ending(run, state, reason)
+            self._shown[room_id] = Ending(run, state, reason)
 
     async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None, *, in_doubt: bool = False) -> None:
         """Hand the run back (pending) for another process to carry on at once; ``in_doubt``: its turn's request to
@@ -525,22 +445,7 @@ class RoomConductor:
         )
 
     async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:
-        room = run.room
-        asker = room_sensay_user(room.id)
-        # The room is its creator's: the replica is told the creator's memories and evolution, when they changed.
-        replica_id = speak.seat.replica_id
-        briefed = await briefing.brief(self.pool, asker=asker, user_id=room.created_by, replica_id=replica_id)
-        job = ReplyJob(
-            kind=KIND,
-            asker=asker,
-            replica_id=speak.seat.replica_id,
-            prompt=briefing.prompt_with(briefed, await self._prompt(room, speak)),
-            audience=RoomAudience(room.id),
-            stream=room_stream(str(room.id)),
-            reply_to=answering.id,
-            client_id=run.trigger.client_id,
-            briefing=briefed.sent,
-        )
+        job = await prompts.turn_job(self.pool, self.replicas, run.room, speak, answering, run.trigger.client_id)
         asked_since = run.claim.asked_at if run.taken_up and run.claim is not None else None
         try:
             reply = await self.replies.run(
@@ -566,29 +471,6 @@ class RoomConductor:
         )
         await self.hub.send_to_channel(stream, frame)
 
-    async def _prompt(self, room: Room, speak: Speak) -> str:
-        """What was said since this replica last spoke, under the room's header, then its instruction."""
-        recent = await rooms.transcript(self.pool, room.id, TRANSCRIPT_LINES)
-        lines: list[tuple[str, str]] = []
-        for sender, email, replica_id, text in reversed(recent):
-            if replica_id == speak.seat.replica_id:
-                break
-            if sender == "replica" and replica_id:
-                who = await self.replicas.name(room_sensay_user(room.id), replica_id)
-            else:  # the address's local part only: the prompt reaches Sensay and other members' screens
-                who = (email or "someone").split("@", 1)[0]
-            lines.append((who, text))
-        settings = room.settings
-        return asking.turn_prompt(
-            room.name,
-            room.mode,
-            lines[::-1],
-            speak.instruction,
-            phase=speak.phase,
-            topic=settings.topic,
-            goal=settings.goal,
-        )
-
 
 def _seat(replica: Replica) -> Seat:
     profile = " ".join(filter(None, [replica.short_description, replica.purpose, *replica.tags]))
@@ -598,23 +480,6 @@ def _seat(replica: Replica) -> Seat:
 def _cancelled(exc: asyncio.CancelledError) -> str:
     """Why a run was cancelled (the reason given to ``cancel``)."""
     return str(exc.args[0]) if exc.args else "stopped"
-
-
-class _Waiting(NamedTuple):
-    """A message whose run starts when the room's run under way ends (``claim``: taken up from a dead process)."""
-
-    room: Room
-    message: StoredMessage
-    claim: Claim | None
-
-
-@dataclass(frozen=True)
-class _Ending:
-    """How a room's last run ended, announced once no run follows it."""
-
-    run: Run
-    state: RunState
-    reason: str
 
 
 class _Reported(Exception):

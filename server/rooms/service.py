@@ -18,11 +18,13 @@ from ..hub.hub import ControlMessage, Hub
 from ..replies import ReplicaDirectory, faults
 from ..store import errors as store_errors
 from ..store import rooms
-from ..store.records import Room, RoomMode, RoomSettings
+from ..store.records import Room as Room  # re-exported: what the transports show of a room
+from ..store.records import RoomMode, RoomSettings
 from ..store.room_writer import RoomMessageWriter
 from ..store.rooms import NewRoomMessage
 from .cache import RoomCache, RoomChanged
-from .conductor import RoomConductor, room_sensay_user
+from .conductor import RoomConductor
+from .prompts import room_sensay_user
 
 ReplicaId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 

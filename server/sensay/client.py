@@ -14,11 +14,9 @@ took in is sent again. A ``skip_chat_history`` message cannot be checked, so it 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -26,10 +24,11 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+from cachetools import LRUCache
 
-from .. import metrics
 from .errors import SensayError, SensayNotFound, SensayUnavailable
 from .history import match_in_history
+from .http_client import build_http_client, count
 from .models import (
     ChatHistoryItem,
     Completion,
@@ -77,19 +76,6 @@ class _Answered(Exception):
         self.answer = answer
 
 
-def build_http_client(base_url: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` suited to :class:`SensayClient`: bounded pool, short connect, ``timeout`` per read."""
-    host = httpx.URL(base_url).host
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0),
-        headers={"User-Agent": "sensay-hub/0.1"},
-        # A proxy from the environment must never capture the loopback local replica.
-        trust_env=not _is_loopback(host),
-    )
-
-
 class SensayClient:
     """Typed async client of the Sensay API, acting on behalf of our users.
 
@@ -116,7 +102,7 @@ class SensayClient:
         self._api_version = api_version
         self._backoff = Backoff(max_retries, backoff_base, backoff_cap)
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._known_users: OrderedDict[str, None] = OrderedDict()
+        self._known_users: LRUCache[str, bool] = LRUCache(_USER_CACHE_SIZE)
 
     def __repr__(self) -> str:
         return (
@@ -128,17 +114,14 @@ class SensayClient:
 
     async def ensure_user(self, user_id: str, name: str | None = None) -> None:
         """Create the user at Sensay unless this process already did; an existing user (409) is fine."""
-        if user_id in self._known_users:
-            self._known_users.move_to_end(user_id)
+        if self._known_users.get(user_id):
             return
         body: dict[str, Any] = {"id": user_id}
         clean_name = _clean_user_name(name)
         if clean_name:
             body["name"] = clean_name
         await self._request("POST", "/v1/users", body=body, accept=(409,))
-        self._known_users[user_id] = None
-        if len(self._known_users) > _USER_CACHE_SIZE:
-            self._known_users.popitem(last=False)
+        self._known_users[user_id] = True
 
     # replicas
 
@@ -277,40 +260,56 @@ class SensayClient:
         path = _replica_path(replica_id, "/chat/completions")
         body = msgspec.json.encode({"content": content, "source": source, "skip_chat_history": skip_chat_history})
         headers = self._headers(user_id, has_body=True, accept="text/event-stream")
-        yielded = False
-        attempt = 0
-        while True:
-            failed: httpx.Response | None = None
-            async with AsyncExitStack() as stack:
-                try:
-                    response = await self._open_stream(stack, path, body, headers, in_doubt)
-                    if response.is_success:
-                        async for delta in _stream_deltas(response):
-                            yielded = True
-                            yield delta
-                            # Deltas parsed from one read arrive without a pause; yielding here lets socket
-                            # senders drain between them, so a fast reply cannot overflow healthy send queues.
-                            await asyncio.sleep(0)
-                        return
-                    await response.aread()
-                    error = response_error("POST", path, response)
-                    failed = response
-                except httpx.HTTPError as exc:
-                    error = transport_error("POST", path, exc)
-                    if yielded:
-                        error = SensayUnavailable(f"Sensay stream for POST {path} broke off: {exc!r}")
-                        error.__cause__ = exc
-                except SensayUnavailable as exc:
-                    error = exc
-                if yielded or self._backoff.gives_up(error, attempt):
-                    raise error from error.__cause__
+
+        async def may_resend(error: SensayError) -> None:
+            await self._check_before_resend(error, user_id, replica_id, content, skip_chat_history, since)
+
+        async def attempt() -> tuple[AsyncExitStack, AsyncIterator[str], list[str]]:
+            return await self._open_answer(path, body, headers, in_doubt)
+
+        try:
+            stack, deltas, first = await self._backoff.run(attempt, deadline=deadline, before_retry=may_resend)
+        except _Answered as answered:
+            yield answered.answer
+            return
+        async with stack:
             try:
-                await self._check_before_resend(error, user_id, replica_id, content, skip_chat_history, since)
-            except _Answered as answered:
-                yield answered.answer
-                return
-            await self._backoff.pause(attempt, error, failed, deadline)
-            attempt += 1
+                for delta in first:
+                    yield delta
+                    await asyncio.sleep(0)
+                async for delta in deltas:
+                    yield delta
+                    # Deltas parsed from one read arrive without a pause; yielding here lets socket
+                    # senders drain between them, so a fast reply cannot overflow healthy send queues.
+                    await asyncio.sleep(0)
+            except httpx.HTTPError as exc:
+                raise SensayUnavailable(f"Sensay stream for POST {path} broke off: {exc!r}") from exc
+
+    async def _open_answer(
+        self, path: str, body: bytes, headers: dict[str, str], in_doubt: Callable[[bool], None] | None
+    ) -> tuple[AsyncExitStack, AsyncIterator[str], list[str]]:
+        """One attempt of a streamed chat: the open response (in the stack), its deltas and the first of them.
+
+        Everything that fails before the first delta fails here, so it may be retried; nothing after it is.
+        """
+        stack = AsyncExitStack()
+        try:
+            response = await self._open_stream(stack, path, body, headers, in_doubt)
+            if not response.is_success:
+                await response.aread()
+                raise response_error("POST", path, response)
+            deltas = _stream_deltas(response)
+            stack.push_async_callback(deltas.aclose)
+            first = [await anext(deltas)]
+        except StopAsyncIteration:
+            first = []
+        except httpx.HTTPError as exc:
+            await stack.aclose()
+            raise transport_error("POST", path, exc) from exc
+        except BaseException:
+            await stack.aclose()
+            raise
+        return stack, deltas, first
 
     async def _open_stream(
         self,
@@ -328,12 +327,12 @@ class SensayClient:
         try:
             response = await stack.enter_async_context(self._http.stream("POST", path, content=body, headers=headers))
         except httpx.HTTPError:
-            _count("POST", path, start, None)
+            count("POST", path, start, None)
             raise
         finally:
             if in_doubt is not None:
                 in_doubt(False)
-        _count("POST", path, start, response)
+        count("POST", path, start, response)
         return response
 
     async def find_in_history(
@@ -410,8 +409,8 @@ class SensayClient:
         """
         content = msgspec.json.encode(body) if body is not None else None
         headers = self._headers(user_id, has_body=content is not None)
-        attempt = 0
-        while True:
+
+        async def attempt() -> httpx.Response:
             response: httpx.Response | None = None
             try:
                 async with self._semaphore:
@@ -421,22 +420,17 @@ class SensayClient:
                             method, path, content=content, headers=headers, params=params
                         )
                     finally:
-                        _count(method, path, start, response)
+                        count(method, path, start, response)
             except httpx.HTTPError as exc:
-                error = transport_error(method, path, exc)
-            else:
-                if response.is_success or response.status_code in accept:
-                    return response
-                error = response_error(method, path, response)
-            if self._backoff.gives_up(error, attempt):
-                raise error from error.__cause__
-            if may_resend is not None:
-                await may_resend(error)
-            await self._backoff.pause(attempt, error, response, deadline)
-            attempt += 1
+                raise transport_error(method, path, exc) from exc
+            if response.is_success or response.status_code in accept:
+                return response
+            raise response_error(method, path, response)
+
+        return await self._backoff.run(attempt, deadline=deadline, before_retry=may_resend)
 
 
-async def _stream_deltas(response: httpx.Response) -> AsyncIterator[str]:
+async def _stream_deltas(response: httpx.Response) -> AsyncGenerator[str, None]:
     if _is_json(response):
         await response.aread()
         yield decode(response, Completion).content
@@ -452,17 +446,6 @@ async def _stream_deltas(response: httpx.Response) -> AsyncIterator[str]:
 def _is_json(response: httpx.Response) -> bool:
     media_type: str = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json")
-
-
-def _count(method: str, path: str, start: float, response: httpx.Response | None) -> None:
-    """Count a request by endpoint template and status (``error`` when no response came), and time it."""
-    parts = path.split("/")
-    if len(parts) > 3 and parts[2] == "replicas":
-        parts[3] = "{replicaUUID}"  # a label value per replica would be unbounded
-    endpoint = "/".join(parts)
-    status = str(response.status_code) if response is not None else "error"
-    metrics.SENSAY_REQUESTS.labels(method, endpoint, status).inc()
-    metrics.SENSAY_DURATION.labels(endpoint).observe(time.perf_counter() - start)
 
 
 _REPLICA_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -481,12 +464,3 @@ def _clean_user_name(name: str | None) -> str | None:
         return None
     cleaned = " ".join(_NAME_DISALLOWED.sub("", name).split())[:_NAME_MAX].strip()
     return cleaned or None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

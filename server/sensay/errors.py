@@ -56,6 +56,8 @@ class SensayError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         """Seconds Sensay asked us to wait (``Retry-After``) when the wait did not fit the caller's budget."""
+        self.requested_wait: float | None = None
+        """Seconds Sensay's ``Retry-After`` asked for, waited out before a retry when it fits."""
 
     def __str__(self) -> str:
         details = [f"status={self.status}"] if self.status is not None else []

@@ -1,22 +1,24 @@
-"""When a failed Sensay request is tried again, and how long to wait first.
+"""When a failed Sensay request is tried again, and how long to wait first (with tenacity).
 
 Retries (full-jitter exponential backoff, or ``Retry-After`` when the server sends one) cover 429, 5xx,
 connection errors and timeouts only. A ``Retry-After`` that does not fit the caller's ``deadline`` (or exceeds a
-minute) is not waited out: the error is raised at once with ``retry_after`` set.
+minute) is not waited out: the error is raised at once with ``retry_after`` set. A caller's ``before_retry``
+(the client's history check) is awaited before each wait and may raise instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import httpx
 import msgspec
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .errors import SensayError, SensayUnavailable, error_for_status
 from .models import ErrorBody, request_id_header
@@ -28,6 +30,10 @@ _NOT_RETRYABLE_TRANSPORT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError,
 # Failures after which the request was certainly not taken in by Sensay.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _NOT_PROCESSED_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+_T = TypeVar("_T")
+BeforeRetry = Callable[[SensayError], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -42,30 +48,58 @@ class Backoff:
         if self.max_retries < 0 or self.base < 0 or self.cap < 0:
             raise ValueError("max_retries and backoff must be >= 0")
 
-    def gives_up(self, error: SensayError, attempt: int) -> bool:
-        """Whether ``error`` on attempt ``attempt`` (from 0) ends the call."""
-        return not error.retryable or attempt >= self.max_retries
+    async def run(
+        self,
+        call: Callable[[], Awaitable[_T]],
+        *,
+        deadline: float | None = None,
+        before_retry: BeforeRetry | None = None,
+    ) -> _T:
+        """``call()``'s result, calling it again after each retryable :class:`SensayError` until retries run out.
 
-    async def pause(
-        self, attempt: int, error: SensayError, response: httpx.Response | None, deadline: float | None = None
-    ) -> None:
-        """Sleep for the server's Retry-After if given, else a full-jitter exponential backoff.
-
-        A Retry-After beyond ``deadline`` (or beyond a minute) is not waited out: ``error`` is raised at once,
-        carrying the wait in ``retry_after``.
+        ``deadline`` (event-loop time) bounds a server's ``Retry-After``; ``before_retry`` may raise to stop.
         """
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
-        if retry_after is not None:
-            now = asyncio.get_running_loop().time()
-            if retry_after > MAX_RETRY_AFTER or (deadline is not None and now + retry_after > deadline):
-                error.retry_after = retry_after
-                error.message += f"; Sensay asks to wait {retry_after:g} s, more than the time left"
-                raise error from error.__cause__
-            delay = retry_after
-        else:
-            delay = random.uniform(0.0, min(self.cap, self.base * 2**attempt))
-        logger.warning("%s; retry %d/%d in %.2fs", error, attempt + 1, self.max_retries, delay)
-        await asyncio.sleep(delay)
+        jitter = wait_random_exponential(multiplier=self.base, max=self.cap)
+
+        def wait(state: RetryCallState) -> float:
+            asked = _error(state).requested_wait
+            return asked if asked is not None else jitter(state)
+
+        async def before_sleep(state: RetryCallState) -> None:
+            error = _error(state)
+            if before_retry is not None:
+                await before_retry(error)
+            _check_requested_wait(error, deadline)
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.warning("%s; retry %d/%d in %.2fs", error, state.attempt_number, self.max_retries, delay)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            retry=retry_if_exception(lambda exc: isinstance(exc, SensayError) and exc.retryable),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(call)
+
+
+def _error(state: RetryCallState) -> SensayError:
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, SensayError)
+    return error
+
+
+def _check_requested_wait(error: SensayError, deadline: float | None) -> None:
+    """Raise ``error`` (with ``retry_after``) when the server's ``Retry-After`` is beyond ``deadline`` or a minute."""
+    asked = error.requested_wait
+    if asked is None:
+        return
+    now = asyncio.get_running_loop().time()
+    if asked > MAX_RETRY_AFTER or (deadline is not None and now + asked > deadline):
+        error.retry_after = asked
+        error.message += f"; Sensay asks to wait {asked:g} s, more than the time left"
+        raise error from error.__cause__
 
 
 def transport_error(method: str, path: str, exc: httpx.HTTPError) -> SensayError:
@@ -84,12 +118,14 @@ def response_error(method: str, path: str, response: httpx.Response) -> SensayEr
     except (msgspec.DecodeError, msgspec.ValidationError):
         body = ErrorBody()
     detail = body.error or response.reason_phrase or "error"
-    return error_for_status(
+    error = error_for_status(
         response.status_code,
         f"Sensay {method} {path} failed: {detail}",
         request_id=body.request_id or request_id_header(response),
         error_code=body.error_code,
     )
+    error.requested_wait = parse_retry_after(response.headers.get("Retry-After"))
+    return error
 
 
 def may_have_reached(error: SensayError) -> bool:

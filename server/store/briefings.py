@@ -2,7 +2,68 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+from uuid import UUID
+
+from .bonds import _LIVE
+from .memories import _VISIBLE
 from .users import Executor
+
+
+class Inputs(NamedTuple):
+    """What a replica's context for one user is made of, and the fingerprint of what it last saw."""
+
+    shared: list[str]
+    """Memories of the user's active bonds that include the replica: the newest, oldest first."""
+    unlocked: list[tuple[str, str]]
+    """(tier, memory) of the replica's memories the user has unlocked, lowest tier first."""
+    evolution: tuple[str, int] | None
+    """(path, level) the user has evolved the replica to."""
+    seen: str | None
+    """The fingerprint of the context the replica last saw in its conversation with the asker."""
+
+
+# The bonds, memories and evolutions stores' reads (``bonds.shared_memories``, ``memories.unlocked_for``,
+# ``evolutions.get_evolution``) and ``last_seen``, as one statement: a briefing is one round trip.
+_INPUTS = f"""
+SELECT
+    ARRAY(
+        SELECT content FROM (
+            SELECT m.content, m.created_at, m.id FROM bond_memories m
+            JOIN replica_bonds b ON b.id = m.bond_id
+            WHERE b.user_id = $1 AND {_LIVE} AND b.replica_ids @> ARRAY[$2::text]
+            ORDER BY m.created_at DESC, m.id DESC LIMIT $3
+        ) newest ORDER BY created_at, id
+    ) AS shared,
+    u.tiers, u.contents, e.path, e.level,
+    (SELECT fingerprint FROM replica_briefings WHERE asker = $5 AND replica_id = $2) AS seen
+FROM (
+    SELECT array_agg(tier ORDER BY rank, created_at, id) AS tiers,
+           array_agg(content ORDER BY rank, created_at, id) AS contents
+    FROM (
+        SELECT m.tier, m.content, t.rank, m.created_at, m.id
+        FROM replica_memories m JOIN memory_tiers t ON t.tier = m.tier
+        WHERE m.replica_id = $2 AND {_VISIBLE}
+        ORDER BY t.rank, m.created_at, m.id LIMIT $4
+    ) visible
+) u
+LEFT JOIN replica_evolutions e ON e.user_id = $1 AND e.replica_id = $2
+"""
+
+
+async def inputs(
+    db: Executor, asker: str, user_id: UUID, replica_id: str, *, shared_limit: int, unlocked_limit: int
+) -> Inputs:
+    """What ``replica_id``'s context for ``user_id`` is made of, and what it last saw with ``asker``: one round
+    trip."""
+    row = await db.fetchrow(_INPUTS, user_id, replica_id, shared_limit, unlocked_limit, asker)
+    assert row is not None, "one row, whatever the tables hold"
+    return Inputs(
+        shared=list(row["shared"]),
+        unlocked=list(zip(row["tiers"] or [], row["contents"] or [], strict=True)),
+        evolution=(row["path"], row["level"]) if row["path"] is not None else None,
+        seen=row["seen"],
+    )
 
 
 async def last_seen(db: Executor, asker: str, replica_id: str) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from .records import Message, Sender, from_row
+from .replies import settling
 from .users import Executor
 
 _COLUMNS = 'id, user_id, replica_id, seq, sender, message, "timestamp", client_id, reply_to'
@@ -25,6 +27,47 @@ WITH counter AS (
 INSERT INTO conversations (user_id, replica_id, seq, sender, message, client_id, reply_to)
 SELECT $1, $2, last_seq, $3, $4, $5, $6 FROM counter RETURNING {_COLUMNS}
 """
+
+
+# A reply, in one round trip: stored as above, the context its prompt carried marked as seen by the replica, and
+# its held row settled (done, to be published); each part is skipped when its parameters are NULL.
+_APPEND_REPLY = f"""
+WITH counter AS (
+    INSERT INTO conversation_streams (user_id, replica_id, last_seq) VALUES ($1, $2, 1)
+    ON CONFLICT (user_id, replica_id) DO UPDATE SET last_seq = conversation_streams.last_seq + 1
+    RETURNING last_seq
+), kept AS (
+    INSERT INTO conversations (user_id, replica_id, seq, sender, message, reply_to)
+    SELECT $1, $2, last_seq, 'replica', $3, $4::uuid FROM counter RETURNING {_COLUMNS}
+), seen AS (
+    INSERT INTO replica_briefings (asker, replica_id, fingerprint)
+    SELECT $5, $2, $6 FROM kept WHERE $6::text IS NOT NULL
+    ON CONFLICT (asker, replica_id) DO UPDATE SET fingerprint = excluded.fingerprint, seen_at = now()
+), settled AS ({settling("$7", "$4::text", "$8", "$9")})
+SELECT kept.*, EXISTS (SELECT FROM settled) AS settled FROM kept
+"""
+
+
+class Seen(NamedTuple):
+    """The replica has seen the context with ``fingerprint`` in its conversation with ``asker``."""
+
+    asker: str
+    fingerprint: str
+
+
+class StoredReply(NamedTuple):
+    """A stored reply, and whether its held row was settled with it."""
+
+    message: Message
+    settled: bool
+
+
+class Held(NamedTuple):
+    """The reply's row held by ``holder`` (kind ``kind``), to settle with it; the lease runs ``lease`` seconds on."""
+
+    kind: str
+    holder: str
+    lease: float
 
 
 async def _append(
@@ -71,16 +114,39 @@ async def append_user_message(
 
 
 async def append_reply(
-    pool: asyncpg.Pool, user_id: UUID, replica_id: str, reply_to: UUID, content: str
-) -> tuple[Message, bool]:
-    """Store the replica's reply to message ``reply_to``; a second reply to the same message is not stored."""
+    pool: asyncpg.Pool,
+    user_id: UUID,
+    replica_id: str,
+    reply_to: UUID,
+    content: str,
+    *,
+    seen: Seen | None = None,
+    held: Held | None = None,
+) -> StoredReply:
+    """Store the replica's reply to message ``reply_to`` and, in the same round trip, record ``seen`` and settle
+    the ``held`` reply row (see :func:`server.store.replies.settling`). A second reply to the same message is not
+    stored (nor anything else done): the first is returned, unsettled."""
+    briefing = seen or Seen("", "")
     try:
-        return await _append(pool, user_id, replica_id, "replica", content, None, reply_to), False
+        row = await pool.fetchrow(
+            _APPEND_REPLY,
+            user_id,
+            replica_id,
+            content,
+            reply_to,
+            briefing.asker or None,
+            briefing.fingerprint or None,
+            held.kind if held else None,
+            held.holder if held else None,
+            held.lease if held else None,
+        )
     except asyncpg.UniqueViolationError:
         existing = await get_reply(pool, reply_to)
         if existing is None:
             raise
-        return existing, True
+        return StoredReply(existing, False)
+    assert row is not None, "the reply's insert returns its row"
+    return StoredReply(from_row(Message, row), bool(row["settled"]))
 
 
 async def get_by_client_id(db: Executor, user_id: UUID, client_id: str) -> Message | None:

@@ -2,7 +2,7 @@
 
 A user sees a memory of a replica when they wrote it, when their staked tokens reach its tier's threshold, or
 while they hold a live unlock of it (spent, bought, or staked and not yet lapsed): :func:`unlocked_for` is that
-rule in one query, for whoever builds what a replica is told.
+rule in one query, for whoever builds what a replica is told. A house memory has no author: the operator seeded it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ class Tier(msgspec.Struct, frozen=True):
 class Memory(msgspec.Struct, frozen=True):
     id: UUID
     replica_id: str
-    author_id: UUID
+    author_id: UUID | None
+    """``None`` for a house memory, seeded by the operator."""
     tier: str
     content: str
     price: int
+    """The base price; what an unlock costs follows ``unlocks`` (the prototype's pricing rule)."""
+    unlocks: int
+    """Unlocks made so far by spending or staking."""
     created_at: datetime
 
 
@@ -66,14 +70,14 @@ class Listing(msgspec.Struct, frozen=True):
     closed_at: datetime | None
 
 
-_MEMORY = "m.id, m.replica_id, m.author_id, m.tier, m.content, m.price, m.created_at"
+_MEMORY = "m.id, m.replica_id, m.author_id, m.tier, m.content, m.price, m.unlocks, m.created_at"
 _UNLOCK = "id, user_id, memory_id, method, amount, created_at, expires_at, ended_at, end_reason"
 _LISTING = "id, seller_id, unlock_id, memory_id, price, status, buyer_id, created_at, closed_at"
 
-# The one visibility rule (see the module docstring); $1 is the user. A staked unlock past its expiry no longer
-# counts even before the sweeper has ended it.
+# The one visibility rule (see the module docstring); $1 is the user (a house memory's author is NULL: no one's).
+# A staked unlock past its expiry no longer counts even before the sweeper has ended it.
 _VISIBLE = """(
-    m.author_id = $1
+    m.author_id IS NOT DISTINCT FROM $1
     OR t.threshold <= coalesce((SELECT a.staked FROM ledger_accounts a WHERE a.user_id = $1), 0)
     OR EXISTS (
         SELECT 1 FROM memory_unlocks u
@@ -112,8 +116,32 @@ async def create_memory(
     return from_row(Memory, row)
 
 
-async def get_memory(db: Executor, memory_id: UUID) -> Memory:
-    row = await db.fetchrow(f"SELECT {_MEMORY} FROM replica_memories m WHERE m.id = $1", memory_id)
+async def seed_memory(db: Executor, replica_id: str, tier: str, content: str, price: int | None) -> Memory:
+    """Add a house memory (no author) to a replica, or set the tier and price of the one with this content;
+    ``price`` ``None`` takes the tier's. :class:`NotFound` for an unknown tier."""
+    row = await db.fetchrow(
+        f"""
+        INSERT INTO replica_memories AS m (replica_id, author_id, tier, content, price)
+        SELECT $1, NULL, t.tier, $3, coalesce($4, t.price) FROM memory_tiers t WHERE t.tier = $2
+        ON CONFLICT (replica_id, md5(content)) WHERE author_id IS NULL
+        DO UPDATE SET tier = excluded.tier, price = excluded.price
+        RETURNING {_MEMORY}
+        """,
+        replica_id,
+        tier,
+        content,
+        price,
+    )
+    if row is None:
+        raise NotFound(f"no tier {tier!r}")
+    return from_row(Memory, row)
+
+
+async def get_memory(db: Executor, memory_id: UUID, *, for_update: bool = False) -> Memory:
+    """One memory; ``for_update`` holds it until the transaction ends (without blocking new rows that refer to
+    it). :class:`NotFound` otherwise."""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
+    row = await db.fetchrow(f"SELECT {_MEMORY} FROM replica_memories m WHERE m.id = $1{lock}", memory_id)
     if row is None:
         raise NotFound("memory not found")
     return from_row(Memory, row)
@@ -142,17 +170,22 @@ class MemoryView(msgspec.Struct, frozen=True):
     replica_id: str
     tier: str
     price: int
+    """The base price (the prototype shows what the next unlock costs)."""
+    unlocks: int
     unlocked: bool
     content: str | None
     created_at: datetime
     authored: bool
+    house: bool
+    """Seeded by the operator (no author)."""
 
 
 async def list_for_user(db: Executor, user_id: UUID, replica_id: str | None, limit: int = 200) -> list[MemoryView]:
     """The memories of one replica (or of all), each saying whether ``user_id`` has unlocked it."""
     rows = await db.fetch(
         f"""
-        SELECT m.id, m.replica_id, m.tier, m.price, m.created_at, m.author_id = $1 AS authored,
+        SELECT m.id, m.replica_id, m.tier, m.price, m.unlocks, m.created_at,
+               coalesce(m.author_id = $1, false) AS authored, m.author_id IS NULL AS house,
                {_VISIBLE} AS unlocked, m.content
         FROM replica_memories m JOIN memory_tiers t ON t.tier = m.tier
         WHERE $2::text IS NULL OR m.replica_id = $2
@@ -168,10 +201,12 @@ async def list_for_user(db: Executor, user_id: UUID, replica_id: str | None, lim
             replica_id=row["replica_id"],
             tier=row["tier"],
             price=row["price"],
+            unlocks=row["unlocks"],
             unlocked=row["unlocked"],
             content=row["content"] if row["unlocked"] else None,
             created_at=row["created_at"],
             authored=row["authored"],
+            house=row["house"],
         )
         for row in rows
     ]
@@ -206,6 +241,11 @@ async def add_unlock(
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("the memory is unlocked already") from exc
     return from_row(Unlock, row)
+
+
+async def count_unlock(db: Executor, memory_id: UUID) -> None:
+    """Count one more unlock of the memory (by spending or staking)."""
+    await db.execute("UPDATE replica_memories SET unlocks = unlocks + 1 WHERE id = $1", memory_id)
 
 
 async def get_unlock(db: Executor, user_id: UUID, unlock_id: UUID, *, for_update: bool = False) -> Unlock:

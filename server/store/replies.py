@@ -5,6 +5,10 @@ while it works. A reply whose lease ran out (its process died, or lost the datab
 process. Plain SQL on asyncpg: the lease is five statements, smaller than any job-queue library, and lives
 in the same database as the messages it answers. A process that stops hands its work back (``release``).
 The job is kept as JSON; ``server.replies.leases`` binds these functions to its job type.
+
+A reply stored with its row settled in the same statement (:func:`settling`) is ``done`` but not yet published:
+its holder keeps the lease until it records the publication (:func:`finish_many`); should it die in between,
+the row's lease runs out and whoever sweeps it up next publishes the stored reply.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import enum
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
@@ -113,12 +118,14 @@ async def claim(
 async def claim_expired(
     pool: asyncpg.Pool, job_type: type[J], kinds: list[str], holder: str, lease: float, limit: int
 ) -> list[Claim[J]]:
-    """Take up to ``limit`` replies of ``kinds`` whose lease ran out: their process died or lost the database."""
+    """Take up to ``limit`` replies of ``kinds`` whose lease ran out: their process died or lost the database
+    (also stored ones it died before publishing)."""
     rows = await pool.fetch(
         f"""
         WITH c AS (
             SELECT kind, reply_to FROM replies
-            WHERE state IN ('pending', 'running') AND lease_until < now() AND kind = ANY($1::text[])
+            WHERE (state IN ('pending', 'running') OR (state = 'done' AND published_at IS NULL))
+              AND lease_until < now() AND kind = ANY($1::text[])
             ORDER BY lease_until
             LIMIT $4
             FOR UPDATE SKIP LOCKED
@@ -141,7 +148,8 @@ async def renew(pool: asyncpg.Pool, job: Work, holder: str, lease: float) -> boo
     renewed = await pool.fetchval(
         """
         UPDATE replies SET lease_until = now() + make_interval(secs => $4)
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
+        WHERE kind = $1 AND reply_to = $2 AND holder = $3
+          AND (state = 'running' OR (state = 'done' AND published_at IS NULL))
         RETURNING true
         """,
         job.kind,
@@ -167,16 +175,34 @@ async def asked(pool: asyncpg.Pool, job: Work, holder: str) -> bool:
     return bool(noted)
 
 
+def settling(kind: str, reply_to: str, holder: str, lease: str) -> str:
+    """SQL (to run in the statement that stores the reply) recording a held reply as stored: ``done``, its lease
+    renewed for ``lease`` seconds until its publication is recorded. The arguments are the statement's
+    placeholders (``$n``); the update returns ``true`` when this process still held the reply."""
+    return f"""
+        UPDATE replies SET state = 'done', lease_until = now() + make_interval(secs => {lease}), updated_at = now()
+        WHERE kind = {kind} AND reply_to = {reply_to} AND holder = {holder} AND state = 'running'
+        RETURNING true
+        """
+
+
 async def finish(pool: asyncpg.Pool, job: Work, holder: str) -> None:
     """The reply is kept and was published to its audience: done (a stored reply of a row not yet done may never
     have been shown, and is published by whoever claims the row next)."""
+    await finish_many(pool, [job], holder)
+
+
+async def finish_many(pool: asyncpg.Pool, jobs: Sequence[Work], holder: str) -> None:
+    """The replies are kept and were published to their audience: done, published, no longer held."""
     await pool.execute(
         """
-        UPDATE replies SET state = 'done', holder = NULL, published_at = now(), updated_at = now()
-        WHERE kind = $1 AND reply_to = $2 AND holder = $3 AND state = 'running'
+        UPDATE replies r SET state = 'done', holder = NULL, published_at = now(), updated_at = now()
+        FROM unnest($1::text[], $2::text[]) AS j(kind, reply_to)
+        WHERE r.kind = j.kind AND r.reply_to = j.reply_to AND r.holder = $3
+          AND (r.state = 'running' OR (r.state = 'done' AND r.published_at IS NULL))
         """,
-        job.kind,
-        job.reply_to,
+        [job.kind for job in jobs],
+        [job.reply_to for job in jobs],
         holder,
     )
 

@@ -10,16 +10,13 @@ from protocol import ErrorCode, ErrorFrame, MessageFrame, ResumedFrame, ResumeFr
 from ..chat.service import ChatService
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection
-from ..replies import ReplicaDirectory
 from ..rooms.service import RoomService
 
 MAX_REPLAY: Final = 500
 """Most messages replayed per stream; a client further behind re-fetches history over REST."""
 
 
-async def replay(
-    conn: Connection, frame: ResumeFrame, chat: ChatService, rooms: RoomService, replicas: ReplicaDirectory
-) -> None:
+async def replay(conn: Connection, frame: ResumeFrame, chat: ChatService, rooms: RoomService) -> None:
     """Queue every stored message after each stream's last seen ``seq``, in order, then a ``resumed`` frame.
 
     A stream that cannot be resumed gets an ``error`` naming it: ``not_found``/``forbidden`` for a room the user
@@ -34,8 +31,6 @@ async def replay(
         try:
             if kind == "chat":
                 latest = await chat.latest_seq(user_id, key)
-                if latest == 0:  # nothing stored yet: the replica may not exist (a stored stream stays resumable)
-                    await replicas.require(str(user_id), key)
             else:
                 latest = await rooms.latest_seq(UUID(key), user_id)
         except DomainError as exc:

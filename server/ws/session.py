@@ -45,9 +45,9 @@ from ..auth.errors import AuthError, AuthUnavailable
 from ..auth.tokens import Principal
 from ..errors import DomainError, error_code
 from ..hub.connection import Connection, TokenBucket
+from ..outages import outage
 from ..ratelimit import parsed_rate
 from ..state import AppState
-from ..store.errors import outage
 from .resume import replay
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ class SocketSession:
             case ChatSendFrame():
                 await self.handle_chat_send(frame)
             case ResumeFrame():
-                await replay(self.conn, frame, self.state["chat"], self.state["rooms"], self.state["replicas"])
+                await replay(self.conn, frame, self.state["chat"], self.state["rooms"])
             case RoomJoinFrame():
                 await self.state["rooms"].enter(UUID(frame.room_id), self.conn.user_id)
                 await self.hub.join_room(self.conn, frame.room_id, answer_to=frame.id)

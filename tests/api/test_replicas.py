@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from server.sensay.local import ADA_LOVELACE_UUID
+from server.sensay.local import ADA_LOVELACE_UUID, SOCRATES_UUID
 
 from ..conftest import bearer
 from ..utils import connect, scrape
@@ -23,6 +23,25 @@ async def test_replicas_answer_in_snake_case(http: httpx.AsyncClient, alice: dic
     camel = {key for replica in body["replicas"] for key in replica if key != key.lower()}
     assert camel == set(), "no camelCase field leaks from Sensay"
     assert body["default_replica_id"] == body["replicas"][0]["uuid"]
+
+
+async def test_each_replica_shows_the_callers_evolution(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
+    """After Alice evolves Socrates twice on the scholar path, her list shows it (level 2 of 5, "Reader", next 200)
+    and null for the others; Bob's list shows no evolution at all."""
+    bought = {"action": "buy", "params": {"amount": 150}}
+    assert (
+        await http.post("/api/prototype/token-gated-memories/actions", json=bought, headers=bearer(alice))
+    ).is_success
+    evolve = {"action": "evolve", "params": {"replica_id": SOCRATES_UUID, "path": "scholar"}}
+    for _ in range(2):
+        done = await http.post("/api/prototype/token-guided-evolution/actions", json=evolve, headers=bearer(alice))
+        assert done.status_code == 200, done.text
+    mine = (await http.get("/api/replicas", headers=bearer(alice))).json()["replicas"]
+    assert {r["uuid"]: r["evolution"] for r in mine if r["evolution"]} == {
+        SOCRATES_UUID: {"path": "scholar", "level": 2, "max_level": 5, "title": "Reader", "next_cost": 200}
+    }
+    theirs = (await http.get("/api/replicas", headers=bearer(bob))).json()["replicas"]
+    assert [r["evolution"] for r in theirs] == [None] * len(theirs)
 
 
 async def test_one_default_replica_rule_for_rest_and_the_prototypes(http: httpx.AsyncClient, alice: dict) -> None:

@@ -38,6 +38,7 @@ async def two_nodes(settings: Settings, replica: LocalReplica, shared_redis: str
         ("POST", "/api/server/users/6f1c2a9e-0b7d-4c3e-9a51-2d8e7f4b1c60/disconnect"),
         ("GET", "/api/server/rooms/6f1c2a9e-0b7d-4c3e-9a51-2d8e7f4b1c60/presence"),
         ("GET", "/api/server/users/6f1c2a9e-0b7d-4c3e-9a51-2d8e7f4b1c60/connections"),
+        ("POST", "/api/server/memories"),
     ],
 )
 async def test_the_server_api_refuses_a_missing_or_wrong_key_even_from_loopback(
@@ -103,3 +104,39 @@ async def test_presence_and_connections_cover_every_process_and_disconnect_close
         async with asyncio.timeout(5):
             while (await http.get(f"/api/server/users/{user_id}/connections", headers=OPERATOR)).json()["connections"]:
                 await asyncio.sleep(0.05)  # each node unregisters the closed sockets on its own schedule
+
+
+async def test_an_operator_seeds_a_replicas_memories_to_unlock(settings: Settings, replica: LocalReplica) -> None:
+    """A seeded memory is locked for every user at its tier's price; seeding the same content again re-tiers and
+    re-prices it (the same memory); a user who spends the price reads it; an unknown tier is 422."""
+    keyed = replace(settings, service_key=Secret(KEY))
+    real_replica = "0b6f2e1a-9c3d-4e5f-8a7b-6c5d4e3f2a10"  # as a real Sensay replica's id would be
+    async with run_server(create_app(keyed, replica=replica)) as url, httpx.AsyncClient(base_url=url) as http:
+        user = await signup_and_login(http, "reader@example.com")
+        seed = {"replica_id": real_replica, "tier": "premium", "content": "She kept every ticket stub."}
+        first = await http.post("/api/server/memories", json=seed, headers=OPERATOR)
+        assert first.status_code == 200, first.text
+        made = first.json()
+        assert (made["tier"], made["price"], made["author_id"], made["content"]) == (
+            "premium",
+            10,
+            None,
+            "She kept every ticket stub.",
+        )
+        again = await http.post("/api/server/memories", json={**seed, "tier": "expert", "price": 70}, headers=OPERATOR)
+        assert again.status_code == 200 and (again.json()["id"], again.json()["tier"], again.json()["price"]) == (
+            made["id"],
+            "expert",
+            70,
+        )
+        listed = (await http.get("/api/prototype/token-gated-memories", headers=bearer(user))).json()["state"]
+        [shown] = [m for m in listed["memories"] if m["replica_id"] == real_replica]
+        assert (shown["id"], shown["unlocked"], shown["content"], shown["price"], shown["house"]) == (
+            made["id"],
+            False,
+            None,
+            70,
+            True,
+        )
+        bad = await http.post("/api/server/memories", json={**seed, "tier": "legendary"}, headers=OPERATOR)
+        assert bad.status_code == 422 and bad.json()["code"] == "validation_error"

@@ -97,3 +97,33 @@ async def test_sockets_of_one_session_connecting_together_ask_once() -> None:
     table.gate.set()
     assert all(await asyncio.gather(*pending))
     assert table.asked == 1
+
+
+async def test_past_its_capacity_the_least_recently_used_session_is_asked_for_again() -> None:
+    """A session in use stays remembered; the one unused longest is the one asked for again."""
+    table = Table()
+    sessions = LiveSessions(table.check, capacity=2)
+    busy, idle, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    user = uuid.uuid4()
+    table.live.update((busy, idle, new))
+    for session in (busy, idle, busy, new):
+        assert await sessions.is_live(session, user)
+    assert table.asked == 3
+    assert await sessions.is_live(busy, user)
+    assert table.asked == 3, "the session in use was kept"
+    assert await sessions.is_live(idle, user)
+    assert table.asked == 4, "the idle one was dropped"
+
+
+async def test_an_ended_session_is_asked_for_again_once_its_tokens_expired() -> None:
+    """An ended session is refused until its last token's expiry; then the table decides again."""
+    table, now = Table(), [1000.0]
+    sessions = LiveSessions(table.check, clock=lambda: now[0])
+    session, user = uuid.uuid4(), uuid.uuid4()
+    table.live.add(session)
+    sessions.ended(session, expires_at=now[0] + 60)
+    sessions.ended(session, expires_at=now[0] + 10)  # an earlier expiry does not shorten it
+    now[0] += 30
+    assert not await sessions.is_live(session, user) and table.asked == 0
+    now[0] += 31
+    assert await sessions.is_live(session, user) and table.asked == 1

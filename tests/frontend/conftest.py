@@ -18,7 +18,7 @@ def node_tests() -> Path:
     """The Node tests compiled with the client's sources (``npm ci`` first when needed)."""
     install_dependencies()
     shutil.rmtree(TEST_BUILD, ignore_errors=True)
-    tsc("-p", "tsconfig.test.json")
+    tsc("-p", "tsconfig.test.json", "--outDir", str(TEST_BUILD))
     return TEST_BUILD
 
 

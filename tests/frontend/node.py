@@ -15,7 +15,9 @@ import pytest
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 PACKAGE: Final = ROOT / "protocol" / "typescript"
-TEST_BUILD: Final = PACKAGE / ".test-build"
+TEST_BUILD: Final = PACKAGE / ".test-build" / os.environ.get("PYTEST_XDIST_WORKER", "main")
+"""Where this pytest process compiles the Node tests: one directory per xdist worker, so that one worker's fresh
+compile never deletes the files another is running."""
 SUPABASE_JS_PROJECT: Final = ROOT / "tests" / "auth" / "js"
 """The npm project with the supabase-js version the tests run (``npm ci``'d by tests/auth/test_supabase_js.py)."""
 _TS_BLOCK: Final = re.compile(r"^```ts\n(.*?)^```", re.DOTALL | re.MULTILINE)

@@ -7,8 +7,9 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from server.prototypes import context
+from server.context.briefing import SHARED_LIMIT
 from server.sensay.local import ADA_LOVELACE_UUID, SENSAY_GUIDE_UUID, SOCRATES_UUID
+from server.store import bonds
 
 from ..conftest import bearer
 from .support import act, ok, problem, state
@@ -56,7 +57,7 @@ async def test_a_replicas_context_holds_its_active_bonds_memories(
     user_id = UUID(alice["user"]["id"])
 
     async def shared(user: UUID, replica_id: str) -> list[str]:
-        return (await context.gather(pool, user, replica_id)).shared
+        return await bonds.shared_memories(pool, user, replica_id, SHARED_LIMIT)
 
     assert await shared(user_id, ADA_LOVELACE_UUID) == []
     first = (await ok(http, alice, ID, "bond", replica_ids=[ADA_LOVELACE_UUID, SOCRATES_UUID]))["bond"]["id"]

@@ -16,10 +16,14 @@ ID = "mcp"
 async def test_a_workflow_chains_tools_and_reports_each_real_step(
     server: str, http: httpx.AsyncClient, alice: dict, bob: dict
 ) -> None:
-    """search → summarize its top snippet → ask Socrates about the summary → add a task named by the answer:
-    every step runs (Alice's chat and task list show it), and each is reported running then completed."""
+    """search Alice's own tasks → summarize the top snippet → ask Socrates about the summary → add a task named by
+    the answer: every step runs (Alice's chat and task list show it), and each is reported running then
+    completed."""
+    seed = "Replicas remember conversations, so each answer builds on the last. Ask one what it recalls."
+    created = await http.post("/api/tasks", json={"description": seed}, headers=bearer(alice))
+    assert created.status_code == 201, created.text
     steps = [
-        {"tool": "search", "input": {"query": "replica memory", "limit": 1}},
+        {"tool": "search", "input": {"query": "remembering", "limit": 1}},
         {"tool": "summarize", "input": {"text": "$prev.results.0.snippet", "max_sentences": 1}},
         {"tool": "ask_replica", "input": {"question": "$prev.summary", "replica_id": SOCRATES_UUID}},
         {"tool": "add_task", "input": {"description": "$steps.1.summary"}},
@@ -36,7 +40,8 @@ async def test_a_workflow_chains_tools_and_reports_each_real_step(
     )
     assert result["output"]["task"]["description"] == summary
     assert [t["description"] for t in (await http.get("/api/tasks", headers=bearer(alice))).json()["tasks"]] == [
-        summary
+        seed,
+        summary,
     ]
     runs = (await state(http, alice, ID))["runs"]
     assert runs[0]["run_id"] == result["run_id"] and runs[0]["status"] == "completed"

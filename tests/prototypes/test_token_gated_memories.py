@@ -10,6 +10,7 @@ import httpx
 
 from server.app import create_app
 from server.config import Settings
+from server.prototypes.token_gated_memories import unlock_price
 from server.sensay.local import ADA_LOVELACE_UUID as ADA
 from server.sensay.local import LocalReplica
 
@@ -25,7 +26,12 @@ def unlocked(view: dict) -> list[str]:
 
 
 def visible(view: dict) -> dict[str, str | None]:
-    return {m["id"]: m["content"] for m in view["memories"]}
+    """The users' own memories (not the house memories the personas ship with): id -> content if unlocked."""
+    return {m["id"]: m["content"] for m in view["memories"] if not m["house"]}
+
+
+def house(view: dict, replica_id: str, tier: str) -> list[dict]:
+    return [m for m in view["memories"] if m["house"] and m["replica_id"] == replica_id and m["tier"] == tier]
 
 
 async def test_stake_levels_open_whole_tiers(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
@@ -63,7 +69,8 @@ async def test_a_staked_unlock_lapses_with_decay_unless_renewed_or_released(
     settings: Settings, replica: LocalReplica
 ) -> None:
     """With a 1 s term: a released stake comes back whole; a lapsed one locks the memory again and comes back
-    less 10 %, once (one lapse record, one stake_lapsed event)."""
+    less 10 %, once (one lapse record, one stake_lapsed event). The second stake is on a price the first unlock
+    raised (55)."""
     quick = replace(settings, memory_stake_seconds=1.0, scheduler_interval=0.1)
     async with run_server(create_app(quick, replica=replica)) as url, httpx.AsyncClient(base_url=url) as http:
         alice = await signup_and_login(http, "alice@example.com")
@@ -76,12 +83,13 @@ async def test_a_staked_unlock_lapses_with_decay_unless_renewed_or_released(
         assert released["returned"] == 250 and released["balance"] == 1000
 
         async with connect(url, alice["access_token"]) as tab:
-            await ok(http, alice, ID, "unlock", memory_id=memory["id"], method="stake")
+            again = await ok(http, alice, ID, "unlock", memory_id=memory["id"], method="stake")
+            assert again["unlock"]["amount"] == 275
             assert visible(await state(http, alice, ID))[memory["id"]] == "secret"
             [lapsed] = await collect_events(tab, ID, "stake_lapsed", lambda e: True)
-        assert lapsed["returned"] == 225
+        assert lapsed["returned"] == 248  # 275 less 10 %, rounded in the holder's favour
         after = await state(http, alice, ID)
-        assert after["balance"] == 975 and visible(after)[memory["id"]] is None and after["unlocks"] == []
+        assert after["balance"] == 973 and visible(after)[memory["id"]] is None and after["unlocks"] == []
         records = (await http.get(f"/api/prototype/{ID}", headers=bearer(alice))).json()["interactions"]
         assert [r["interaction_type"] for r in records].count("lapse") == 1
 
@@ -150,3 +158,94 @@ async def test_concurrent_stakes_never_overdraw(http: httpx.AsyncClient, alice: 
         "SELECT count(*) FROM prototype_interactions WHERE user_id = $1 AND interaction_type = 'stake'", user_id
     )
     assert recorded == 20
+
+
+async def test_a_new_user_finds_memories_to_unlock_on_every_persona(http: httpx.AsyncClient, alice: dict) -> None:
+    """Before doing anything, Alice sees two locked house memories per lockable tier of every local replica, at
+    the tiers' prices; spending 10 on one of Ada's opens it (the tokens go to no one) and Ada is told it."""
+    replicas = (await http.get("/api/replicas", headers=bearer(alice))).json()["replicas"]
+    start = await state(http, alice, ID)
+    for replica in replicas:
+        for tier, price in (("premium", 10), ("expert", 50), ("exclusive", 200)):
+            shipped = house(start, replica["uuid"], tier)
+            assert len(shipped) == 2, (replica["name"], tier)
+            assert [(m["unlocked"], m["content"], m["price"]) for m in shipped] == [(False, None, price)] * 2
+        assert house(start, replica["uuid"], "public") == [], "public memories would reach every chat"
+
+    chosen = house(start, ADA, "premium")[0]
+    await ok(http, alice, ID, "buy", amount=10)
+    done = await ok(http, alice, ID, "unlock", memory_id=chosen["id"])
+    assert done["balance"] == 0 and done["unlock"]["amount"] == 10
+    opened = {m["id"]: m for m in (await state(http, alice, ID))["memories"]}[chosen["id"]]
+    assert opened["unlocked"] and opened["content"]
+    journal = (await http.get("/api/ledger", headers=bearer(alice))).json()["entries"]
+    assert [(e["kind"], e["amount"]) for e in journal] == [("spend", 10), ("mint", 10)]
+    reply = await http.post("/api/conversations", json={"replica_id": ADA, "content": "hi"}, headers=bearer(alice))
+    assert opened["content"] in reply.json()["reply"]["content"]
+
+
+def test_the_price_rule_has_a_floor_and_a_cap() -> None:
+    """A tenth of the base per unlock so far, rounded down, from the base up to three times it."""
+    assert [unlock_price(10, n) for n in (0, 1, 2, 9, 19, 20, 21, 500)] == [10, 11, 12, 19, 29, 30, 30, 30]
+    assert [unlock_price(50, n) for n in (0, 1, 3)] == [50, 55, 65]
+    assert [unlock_price(5, n) for n in (0, 1, 2, 3)] == [5, 5, 6, 6]
+    assert [unlock_price(0, n) for n in (0, 7)] == [0, 0], "a free memory stays free"
+
+
+async def test_each_unlock_raises_the_next_ones_price(http: httpx.AsyncClient, alice: dict, bob: dict) -> None:
+    """Bob's premium memory costs 10; after Alice spends on it Carol pays 11, a staked unlock then locks 5 x 12,
+    and the state shows the next price with its base."""
+    memory = (await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="premium", content="Note G"))["memory"]
+    assert (memory["price"], memory["base_price"], memory["unlocks"]) == (10, 10, 0)
+    carol = await signup_and_login(http, "carol@example.com")
+    dave = await signup_and_login(http, "dave@example.com")
+    for user in (alice, carol, dave):
+        await ok(http, user, ID, "buy", amount=100)
+    first = await ok(http, alice, ID, "unlock", memory_id=memory["id"])
+    assert (first["unlock"]["amount"], first["balance"], first["memory"]["price"]) == (10, 90, 11)
+    second = await ok(http, carol, ID, "unlock", memory_id=memory["id"])
+    assert (second["unlock"]["amount"], second["balance"]) == (11, 89)
+    staked = await ok(http, dave, ID, "unlock", memory_id=memory["id"], method="stake")
+    assert (staked["unlock"]["amount"], staked["balance"]) == (60, 40)
+    listed = {m["id"]: m for m in (await state(http, bob, ID))["memories"]}[memory["id"]]
+    assert (listed["price"], listed["base_price"], listed["unlocks"]) == (13, 10, 3)
+    assert (await state(http, bob, ID))["balance"] == 21, "spent prices go to the author; a stake does not"
+
+
+async def test_two_unlocks_at_once_charge_once(http: httpx.AsyncClient, alice: dict, pool: asyncpg.Pool) -> None:
+    """Alice's two simultaneous unlocks of one memory: one succeeds, one is 409 already_unlocked, one charge."""
+    memory = house(await state(http, alice, ID), ADA, "expert")[0]
+    await ok(http, alice, ID, "buy", amount=120)
+    responses = await asyncio.gather(*(act(http, alice, ID, "unlock", memory_id=memory["id"]) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    assert [r.json()["code"] for r in responses if r.status_code == 409] == ["already_unlocked"]
+    assert (await state(http, alice, ID))["balance"] == 70
+    spends = await pool.fetchval(
+        "SELECT count(*) FROM ledger_entries WHERE user_id = $1 AND kind = 'spend'", alice["user"]["id"]
+    )
+    assert spends == 1
+
+
+async def test_two_free_unlocks_at_once_by_a_user_without_an_account(
+    http: httpx.AsyncClient, alice: dict, bob: dict
+) -> None:
+    """Alice, who never bought a token, unlocks Bob's free memory twice at once: 200 and 409 already_unlocked."""
+    free = await ok(http, bob, ID, "add_memory", replica_id=ADA, tier="premium", content="on the house", price=0)
+    responses = await asyncio.gather(
+        *(act(http, alice, ID, "unlock", memory_id=free["memory"]["id"]) for _ in range(2))
+    )
+    assert sorted((r.status_code, r.json().get("code")) for r in responses) == [
+        (200, None),
+        (409, "already_unlocked"),
+    ]
+
+
+async def test_simultaneous_unlocks_by_different_users_pay_successive_prices(http: httpx.AsyncClient) -> None:
+    """Four users unlock the same house memory at once: they pay 10, 11, 12 and 13, each price once."""
+    users = [await signup_and_login(http, f"user{n}@example.com") for n in range(4)]
+    memory = house(await state(http, users[0], ID), ADA, "premium")[0]
+    for user in users:
+        await ok(http, user, ID, "buy", amount=100)
+    responses = await asyncio.gather(*(act(http, u, ID, "unlock", memory_id=memory["id"]) for u in users))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    assert sorted(r.json()["result"]["unlock"]["amount"] for r in responses) == [10, 11, 12, 13]

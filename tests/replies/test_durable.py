@@ -15,7 +15,8 @@ import pytest
 
 from server.app import create_app
 from server.config import Settings
-from server.replies import ReplyJob, UserAudience, leases
+from server.context.conversation import ORPHAN_TRIES
+from server.replies import ReplyJob, UserAudience, faults, leases
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 from server.store import conversations
 
@@ -221,3 +222,33 @@ async def test_a_stopping_process_hands_a_reply_over_once_sensay_took_its_reques
     assert asked(replica, content) == 1
     row = await reply_row(pool, ack["message_id"])
     assert (row["state"], row["attempts"]) == ("done", 2)
+
+
+async def test_an_orphan_whose_job_cannot_be_made_is_settled_as_failed_after_a_few_sweeps(
+    server: str,
+    http: httpx.AsyncClient,
+    alice: dict,
+    pool: asyncpg.Pool,
+    replica: LocalReplica,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An acked message with no reply row whose reply job can never be made (test-only fault hook) is not tried
+    every sweep for 7 days: after ORPHAN_TRIES sweeps its reply is a `failed` row, the user's sockets get the error
+    frame with the message's client id, and the log one WARNING; sending the same id again runs it."""
+    monkeypatch.setenv(faults.VARIABLE, faults.ORPHAN_JOB_FAILS)
+    owner = await user_id(http, alice)
+    message, _ = await conversations.append_user_message(pool, owner, ADA_LOVELACE_UUID, "never answered", "orph-1")
+    async with connect(server, alice["access_token"]) as tab:
+        error, _ = await tab.recv_until("error", timeout=5 * LEASE + ORPHAN_TRIES * LEASE)
+        row = await reply_row(pool, str(message.id))
+        monkeypatch.delenv(faults.VARIABLE)
+        frame = {"type": "chat.send", "id": "orph-1", "replica_id": ADA_LOVELACE_UUID, "content": "never answered"}
+        await tab.send(frame)
+        frames = await frames_until_reply(tab, timeout=5 * LEASE)
+    assert (error["id"], error["stream"], error["code"]) == ("orph-1", ADA, row["code"])
+    assert row["state"] == "failed" and row["code"] == "internal_error"
+    assert frames[-1]["message"]["reply_to"] == str(message.id)
+    settled = [r for r in caplog.records if "settled as failed" in r.getMessage()]
+    assert [r.levelname for r in settled] == ["WARNING"]
+    assert replica.chat_requests == 1

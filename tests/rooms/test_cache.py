@@ -41,3 +41,14 @@ def test_the_oldest_room_goes_past_the_bound() -> None:
     for room in rooms:
         cache.remember(room, user)
     assert [cache.member_room(r.id, user) for r in rooms] == [None, rooms[1], rooms[2]]
+
+
+def test_a_room_in_use_outlives_older_unused_ones_past_the_bound() -> None:
+    """Past the bound the least recently used room goes, not the first remembered."""
+    cache, user = RoomCache(max_rooms=2), uuid.uuid4()
+    busy, idle, new = _room(), _room(), _room()
+    cache.remember(busy, user)
+    cache.remember(idle, user)
+    assert cache.member_room(busy.id, user) == busy
+    cache.remember(new, user)
+    assert [cache.member_room(r.id, user) for r in (busy, idle, new)] == [busy, None, new]

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,6 +76,19 @@ def log_in(http: httpx.Client, email: str) -> str:
     return token
 
 
+def every_page(http: httpx.Client, path: str, key: str, **params: str) -> list[dict[str, Any]]:
+    """Every item of a listing paged by ``next_before`` (the traffic during a slow backup can fill several pages)."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, str | int] = {**params, "limit": 200}
+    while True:
+        page = http.get(path, params=query)
+        assert page.status_code == 200, page.text
+        items += page.json()[key]
+        if page.json()["next_before"] is None:
+            return items
+        query["before"] = page.json()["next_before"]
+
+
 def test_a_backup_taken_under_traffic_restores_every_acked_message_task_and_ledger_entry(tmp_path: Path) -> None:
     (tmp_path / "live").mkdir()
     (tmp_path / "restored").mkdir()
@@ -109,11 +123,11 @@ def test_a_backup_taken_under_traffic_restores_every_acked_message_task_and_ledg
     assert loaded.returncode == 0, loaded.stderr
     with serving(tmp_path / "restored") as hub, httpx.Client(base_url=hub.base_url, timeout=30) as http:
         http.headers["Authorization"] = f"Bearer {log_in(http, email)}"
-        history = http.get("/api/conversations", params={"replica_id": ADA_LOVELACE_UUID, "limit": 200}).json()
+        history = every_page(http, "/api/conversations", "messages", replica_id=ADA_LOVELACE_UUID)
         tasks = http.get("/api/tasks").json()["tasks"]
-        ledger = http.get("/api/ledger", params={"limit": 200}).json()["entries"]
+        ledger = every_page(http, "/api/ledger", "entries")
 
-    messages = {m["id"] for m in history["messages"]}
+    messages = {m["id"] for m in history}
     assert [mid for at, mid in traffic.messages if at < began and mid not in messages] == []
     assert [tid for at, tid in traffic.tasks if at < began and tid not in {t["id"] for t in tasks}] == []
     bought = {entry["amount"] for entry in ledger if entry["kind"] == "mint"}  # a buy mints

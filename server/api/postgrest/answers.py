@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 from starlette.responses import Response
 
-from ...store.postgrest.model import Refusal
+from ...tables import Refusal
 
 _PGRST_STATUS = {
     "PGRST100": 400,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
-from ...store.postgrest.model import (
+from ...tables import (
     OPERATORS,
     Condition,
     Field,

@@ -23,8 +23,7 @@ from ...auth.local import LocalIdentity
 from ...errors import AuthError
 from ...ratelimit import parsed_rate
 from ...state import app_state
-from ...store import postgrest
-from ...store.postgrest.model import STAR, Delete, Insert, Outcome, Read, Refusal, Update
+from ...tables import STAR, Delete, Insert, Outcome, Read, Refusal, Update
 from ..guard import bearer_token
 from ..parsing import read_body
 from ..responses import json_response
@@ -121,7 +120,7 @@ async def _read(request: Request, table: str, claims: dict[str, Any], query: Que
     prefer = parse_prefer(request.headers.getlist("prefer"))
     counted = prefer.count is not None
     ask = Read(table, query.select or STAR, tuple(query.where), query.order, limit, offset, counted, single)
-    outcome = await postgrest.run(app_state(request)["pool"], claims, ask)
+    outcome = await app_state(request)["tables"].answer(claims, ask)
     upper = offset + outcome.rows - 1
     headers = {"Content-Range": _content_range(offset, upper, outcome.total)}
     applied = prefer.applied(mutation=False, insert=False)
@@ -159,7 +158,7 @@ async def _write(request: Request, table: str, claims: dict[str, Any], query: Qu
         if body is None:
             raise Refusal("PGRST102", f"Request body too large (at most {MAX_BODY_BYTES} bytes)")
         raw = body
-    pool = app_state(request)["pool"]
+    tables = app_state(request)["tables"]
     headers: dict[str, str] = {}
     if method == "POST":
         rows, columns = parse_rows(raw, query.columns)
@@ -168,7 +167,7 @@ async def _write(request: Request, table: str, claims: dict[str, Any], query: Qu
         ask: Insert | Update | Delete = Insert(
             table, rows, columns, query.on_conflict, prefer.resolution, returning, count, single
         )
-        outcome = await postgrest.run(pool, claims, ask)
+        outcome = await tables.answer(claims, ask)
         headers["Content-Range"] = _content_range(1, 0, outcome.rows if count else None)
         status = 200 if prefer.resolution == "merge-duplicates" and not outcome.inserted else 201
     else:
@@ -180,11 +179,11 @@ async def _write(request: Request, table: str, claims: dict[str, Any], query: Qu
             if not values:  # nothing to set: nothing changes (PostgREST answers the same)
                 outcome = Outcome("[]", 0, None, 0)
             else:
-                outcome = await postgrest.run(pool, claims, ask)
+                outcome = await tables.answer(claims, ask)
             headers["Content-Range"] = _content_range(0, outcome.rows - 1, outcome.rows if count else None)
         else:
             ask = Delete(table, tuple(query.where), returning, count, single)
-            outcome = await postgrest.run(pool, claims, ask)
+            outcome = await tables.answer(claims, ask)
             headers["Content-Range"] = _content_range(1, 0, outcome.rows if count else None)
         status = 200
     applied = prefer.applied(mutation=True, insert=method == "POST")

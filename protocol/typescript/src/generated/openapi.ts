@@ -342,7 +342,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Replicas the caller can chat with. */
+        /** Replicas the caller can chat with, each with the path and level the caller has evolved it to. */
         get: operations["listReplicas"];
         put?: never;
         post?: never;
@@ -415,6 +415,26 @@ export interface paths {
         get: operations["listRoomMessages"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/server/memories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a replica a memory to unlock in Token-Gated Memories (a house memory: no author, spending on it pays
+         * @description no one); seeding the same replica and content again sets its tier and price.
+         */
+        post: operations["serverSeedMemory"];
         delete?: never;
         options?: never;
         head?: never;
@@ -977,6 +997,20 @@ export interface components {
          */
         ErrorCode: "already_authenticated" | "already_bonded" | "already_unlocked" | "auth_unavailable" | "binary_not_supported" | "body_too_large" | "bond_ended" | "bond_not_found" | "call_ended" | "call_not_found" | "client_id_conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_credentials" | "invalid_frame" | "invalid_json" | "invalid_refresh_token" | "listing_closed" | "malformed_json" | "max_level" | "method_not_allowed" | "not_found" | "not_ready" | "number_taken" | "path_locked" | "pin_required" | "prototype_not_found" | "rate_limited" | "replica_not_found" | "replica_policy_refused" | "replica_quota_exceeded" | "replica_rejected" | "replica_required" | "replica_unavailable" | "reply_delayed" | "resume_unavailable" | "signup_rejected" | "speech_not_recognized" | "speech_unavailable" | "task_conflict" | "tool_failed" | "tool_not_found" | "transfer_not_found" | "unauthorized" | "unknown_action" | "unknown_type" | "unknown_user" | "unsupported_media_type" | "validation_error" | "wrong_code" | "wrong_pin";
         /**
+         * Evolved
+         * @description How far the user has evolved a replica, as ``GET /api/replicas`` shows it.
+         */
+        Evolved: {
+            level: number;
+            max_level: number;
+            /** @description Tokens the next level costs; null at the top. */
+            next_cost: number | null;
+            /** @enum {unknown} */
+            path: "creative" | "scholar" | "strategist";
+            /** @description The level's title on the path, e.g. `Reader`. */
+            title: string;
+        };
+        /**
          * Exchange
          * @description The stored message and the replica's stored reply.
          */
@@ -1183,6 +1217,22 @@ export interface components {
             expires_at: number;
             session_id: string | null;
             user: components["schemas"]["User"];
+        };
+        /**
+         * MemoryView
+         * @description A memory as an action answers it: ``price`` is what the next unlock costs, ``base_price`` its floor.
+         */
+        MemoryView: {
+            author_id: string | null;
+            base_price: number;
+            content: string;
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            price: number;
+            replica_id: string;
+            tier: string;
+            unlocks: number;
         };
         /**
          * MessagePage
@@ -1423,9 +1473,11 @@ export interface components {
         };
         /**
          * Replica
-         * @description A replica as Sensay describes it, with our snake_case field names (Sensay's are camelCase).
+         * @description A replica, with how far the caller has evolved it (Token-Guided Evolution).
          */
         Replica: {
+            /** @description The caller's path and level for this replica; null if never evolved. */
+            evolution: components["schemas"]["Evolved"] | null;
             /** @default null */
             greeting: string | null;
             /** @default null */
@@ -1522,6 +1574,18 @@ export interface components {
             time_limit_seconds?: number | null;
             /** @default null */
             topic?: string | null;
+        };
+        /**
+         * SeedMemory
+         * @description A house memory for a replica: seeding the same content again sets its tier and price.
+         */
+        SeedMemory: {
+            content: string;
+            /** @default null */
+            price?: number | null;
+            replica_id: string;
+            /** @enum {unknown} */
+            tier: "exclusive" | "expert" | "premium" | "public";
         };
         /**
          * SignedUp
@@ -4785,6 +4849,128 @@ export interface operations {
             };
         };
     };
+    serverSeedMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeedMemory"];
+            };
+        };
+        responses: {
+            /** @description The house memory as stored (new, or the one with this content re-tiered). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryView"];
+                };
+            };
+            /** @description - `malformed_json`: The request body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "malformed_json";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description - `unauthorized`: The bearer token is missing, invalid, expired or revoked (the socket closes with 4001 instead). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description - `body_too_large`: The request body is larger than the API accepts. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "body_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description - `unsupported_media_type`: The body must be sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                        /** @constant */
+                        status?: 415;
+                    };
+                };
+            };
+            /** @description - `validation_error`: A body field, query parameter or action parameter is missing, has the wrong type or violates a limit (the detail names it). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "validation_error";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description - `internal_error`: Unexpected server failure. Retrying after a backoff is safe (sends are idempotent by id). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "internal_error";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description - `not_ready`: The database does not answer or is not migrated yet (`/readyz`); nothing was stored. Retry after a backoff (REST says how long in `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDocument"] & {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
     serverPublish: {
         parameters: {
             query?: never;
@@ -7215,7 +7401,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A request's answer, as a `message` event whose data is the JSON-RPC response. */
+            /** @description A request's answer, as a `message` event whose data is the JSON-RPC response (for `subscriptions/listen`: the acknowledgement, then change notifications until the client hangs up). */
             200: {
                 headers: {
                     [name: string]: unknown;
