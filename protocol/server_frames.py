@@ -295,6 +295,18 @@ class RoomVerdictFrame(_ServerFrame, tag="room.verdict", kw_only=True):
     summary: Annotated[str, msgspec.Meta(description="The judge's words: the shared position, or what is missing.")]
 
 
+class RoomModeFrame(_ServerFrame, tag="room.mode", kw_only=True):
+    """A member changed the room's mode and settings (`PATCH /api/rooms/{id}`): runs from the next one on use them;
+    a run under way keeps the mode it began with."""
+
+    room_id: str
+    mode: Annotated[str, msgspec.Meta(description="The room's new mode, e.g. `swot`.")]
+    settings: Annotated[
+        dict[str, Any], msgspec.Meta(description="The room's new settings, as `GET /api/rooms/{id}` shows them.")
+    ]
+    changed_by: Annotated[str, msgspec.Meta(description="The user who changed it.")]
+
+
 class PrototypeEventFrame(_ServerFrame, tag="prototype.event", kw_only=True):
     """Progress of a running prototype (e.g. a voice transcript line, an MCP step)."""
 
@@ -331,6 +343,7 @@ ServerFrame: TypeAlias = (
     | RoomPhaseFrame
     | RoomVoteFrame
     | RoomVerdictFrame
+    | RoomModeFrame
     | PrototypeEventFrame
     | NotificationFrame
 )

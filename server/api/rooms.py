@@ -1,4 +1,4 @@
-"""``/api/rooms``: create rooms of users and replicas, list them, read their messages, add members."""
+"""``/api/rooms``: create rooms of users and replicas, list them, change their mode, read messages, add members."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from protocol import ErrorCode
 
-from ..rooms.service import NewRoom, Room
+from ..rooms.service import NewRoom, Room, RoomChange
 from ..state import app_state
 from .guard import require_principal
 from .operation import Answer, operation, routes_of
@@ -82,6 +82,24 @@ async def get_room(request: Request) -> Response:
 
 
 @operation(
+    "PATCH",
+    "/api/rooms/{room_id}",
+    "changeRoomMode",
+    tag="rooms",
+    path_params=_ROOM_ID,
+    body=RoomChange,
+    answers={200: Answer(Room, "The room with its new mode and settings.")},
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN],
+)
+async def change_room(request: Request) -> Response:
+    """Change the room's mode and settings for its next run (its creator only); members hear a `room.mode` frame."""
+    principal = await require_principal(request)
+    body = await read_json(request, RoomChange)
+    room = await app_state(request)["rooms"].change(path_uuid(request, "room_id"), principal.user_id, body)
+    return json_response(room)
+
+
+@operation(
     "GET",
     "/api/rooms/{room_id}/messages",
     "listRoomMessages",
@@ -120,4 +138,4 @@ async def add_member(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = routes_of(create_room, list_rooms, get_room, room_messages, add_member)
+routes = routes_of(create_room, list_rooms, get_room, change_room, room_messages, add_member)

@@ -2,8 +2,9 @@
 
 A replica's context for a user holds the shared memories of the user's active bonds that include it (Bonding
 Replicas), the memories of it the user has unlocked (Token-Gated Memories), and its evolution path and level
-(Token-Guided Evolution). In a room, the context is the room creator's: the room is theirs, and its replies are
-seen by every member.
+(Token-Guided Evolution); in the user's own chat also their open tasks, due soonest first (Replica Task Memory),
+so the replica can bring one up. In a room, the context is the room creator's without their tasks: the room is
+theirs, and its replies are seen by every member.
 
 How it travels: Sensay keeps each conversation's history itself and we send only the newest message, so the
 context is put before a message as one bracketed preamble **only when it differs from what that replica last saw
@@ -30,9 +31,11 @@ from .evolution_paths import MAX_LEVEL, PATHS
 
 SHARED_LIMIT: Final = 20
 UNLOCKED_LIMIT: Final = 20
+TASKS_LIMIT: Final = 10
+TASKS_HEADING: Final = "The user's open tasks, due soonest first (bring one up when it helps them):"
 LINE_CHARS: Final = 500
 OPENING: Final = "[Context from Sensay Hub, not said by anyone in this conversation."
-WITHDRAWN: Final = f"{OPENING} The memories and evolution you were told of before no longer apply.]"
+WITHDRAWN: Final = f"{OPENING} The memories, evolution and tasks you were told of before no longer apply.]"
 
 
 class ReplicaContext(NamedTuple):
@@ -44,6 +47,8 @@ class ReplicaContext(NamedTuple):
     """(tier, memory) of the replica's memories the user has unlocked, lowest tier first."""
     evolution: tuple[str, int] | None
     """(path, level) the user has evolved the replica to."""
+    tasks: tuple[str, ...] = ()
+    """The user's open tasks as the replica reads them, due soonest first (only in the user's own chat)."""
 
 
 class Briefing(NamedTuple):
@@ -75,17 +80,33 @@ def render(context: ReplicaContext) -> str:
             f"You have evolved along the {path} path to level {level} of {MAX_LEVEL}: {PATHS.get(path, path)} "
             "Let it shape how you answer, the more the higher the level."
         )
+    if context.tasks:
+        parts.append(TASKS_HEADING)
+        parts += [f"- {task}" for task in context.tasks]
     if not parts:
         return ""
     return "\n".join([OPENING, *parts]) + "]"
 
 
-async def brief(pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str) -> Briefing:
-    """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``)."""
+async def brief(
+    pool: asyncpg.Pool, *, asker: str, user_id: UUID, replica_id: str, with_tasks: bool = False
+) -> Briefing:
+    """What to tell ``replica_id`` in its conversation with ``asker`` (a user, or a room acting for ``user_id``;
+    ``with_tasks``: the user's open tasks too, never in a room, whose replies every member reads)."""
     found = await briefings.inputs(
-        pool, asker, user_id, replica_id, shared_limit=SHARED_LIMIT, unlocked_limit=UNLOCKED_LIMIT
+        pool,
+        asker,
+        user_id,
+        replica_id,
+        shared_limit=SHARED_LIMIT,
+        unlocked_limit=UNLOCKED_LIMIT,
+        tasks_limit=TASKS_LIMIT if with_tasks else 0,
     )
-    text = render(ReplicaContext(found.shared, found.unlocked, found.evolution))
+    told_tasks = tuple(
+        f'task {number}: "{_line(description)}"' + (f" (due {due:%a %d %b %Y %H:%M %Z})" if due else "")
+        for number, description, due in found.tasks
+    )
+    text = render(ReplicaContext(found.shared, found.unlocked, found.evolution, told_tasks))
     seen = found.seen
     fingerprint = hashlib.sha256(text.encode()).hexdigest()[:32]
     if seen == fingerprint or (seen is None and not text):

@@ -120,21 +120,20 @@ class Conversations:
     async def send(self, user_id: UUID, replica_id: str, content: str, client_id: str | None) -> Accepted:
         """Store the user's message, once per client id.
 
-        A task command ("add task buy milk", see the Task Memory prototype) is applied in the transaction that
-        stores the message. Raises :class:`~server.errors.ReplicaNotFound` before storing anything when the
-        replica cannot be found, :class:`~server.errors.ClientIdConflict` when the client id stored another
-        message, and :class:`~server.errors.TaskConflict` (nothing stored) when the command's task changed meanwhile.
+        What the message asks of the task list ("add task buy milk", "I called Bob", see the Task Memory
+        prototype) is read here, once, and applied in the transaction that stores the message. Raises
+        :class:`~server.errors.ReplicaNotFound` before storing anything when the replica cannot be found, and
+        :class:`~server.errors.ClientIdConflict` when the client id stored another message.
         """
         await self.replicas.require(str(user_id), replica_id)
-        command = task_list.parse_command(content)
-        seen = await task_list.list_seen(self.pool, user_id) if command is not None else []
+        request = task_list.read(content)
 
         async def apply(conn: Executor, message: Message) -> None:
-            assert command is not None
-            await task_list.apply_command(conn, user_id, message.id, command, seen, self.task_timezone)
+            assert request is not None
+            await task_list.apply_request(conn, user_id, message.id, request, self.task_timezone)
 
         message, duplicate = await conversations.append_user_message(
-            self.pool, user_id, replica_id, content, client_id, within=apply if command is not None else None
+            self.pool, user_id, replica_id, content, client_id, within=apply if request is not None else None
         )
         if duplicate and (message.replica_id != replica_id or message.message != content):
             raise ClientIdConflict("this id was already used for a different message")
@@ -222,11 +221,13 @@ class Conversations:
 
     async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
         assert message.replica_id is not None
-        outcome = None
-        if task_list.parse_command(message.content) is not None:
-            outcome = await task_list.command_outcome(self.pool, UUID(message.id))
+        # The outcome was kept with the message when it was stored (the message is not read again).
+        outcome = await task_list.command_outcome(self.pool, UUID(message.id))
         # What the replica is told beyond the message (memories, evolution) travels with it when it has changed.
-        briefed = await briefing.brief(self.pool, asker=str(user_id), user_id=user_id, replica_id=message.replica_id)
+        # In the user's own chat the replica is told their open tasks too, so it can bring one up.
+        briefed = await briefing.brief(
+            self.pool, asker=str(user_id), user_id=user_id, replica_id=message.replica_id, with_tasks=True
+        )
         if outcome is not None:
             # The replica is told what the command did, out of Sensay's history: the wrapper never becomes part
             # of the user's conversation there (our stream keeps the user's words and the reply). Such a turn sees

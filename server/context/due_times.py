@@ -16,6 +16,16 @@ _TIME_WORDS: Final = re.compile(
     re.IGNORECASE,
 )
 
+# dateparser drops a bare hour ("next Tuesday at 9"); say it as a clock time, 1-6 in the afternoon as people mean.
+_BARE_HOUR: Final = re.compile(
+    r"\b(at|by|around)\s+(1[0-2]|[1-9])\b(?!\s*(?:[:.]\d|am\b|pm\b|a\.m|p\.m|o'?clock))", re.IGNORECASE
+)
+
+
+def _clock(found: re.Match[str]) -> str:
+    hour = int(found[2])
+    return f"{found[1]} {hour + 12 if hour <= 6 else hour:02d}:00"
+
 
 def parse_due(text: str, now: datetime, timezone: str) -> datetime | None:
     """The first future time ``text`` names, read in ``timezone`` relative to ``now`` (aware); ``None`` if none.
@@ -30,7 +40,7 @@ def parse_due(text: str, now: datetime, timezone: str) -> datetime | None:
         "TIMEZONE": timezone,
         "RETURN_AS_TIMEZONE_AWARE": True,
     }
-    found = search_dates(text, languages=["en"], settings=settings)
+    found = search_dates(_BARE_HOUR.sub(_clock, text), languages=["en"], settings=settings)
     for phrase, when in found or []:
         if not _TIME_WORDS.search(phrase):
             continue

@@ -24,7 +24,8 @@ CHANNEL = "sensay_changes"
 APPLICATION_NAME = "sensay-hub change feed"
 _READ_BACK = {
     "tasks": (
-        "SELECT id, user_id, description, status, due_at, reminded_at, created_at, updated_at FROM tasks WHERE id = $1"
+        "SELECT id, user_id, number, description, status, due_at, reminded_at, created_at, updated_at FROM tasks"
+        " WHERE id = $1"
     ),
     "prototype_interactions": (
         "SELECT id, user_id, prototype, interaction_type, details, created_at FROM prototype_interactions WHERE id = $1"

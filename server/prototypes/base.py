@@ -16,6 +16,7 @@ from ..errors import InvalidInput
 from ..hub.hub import Hub
 from ..replies import ReplicaDirectory, Replies
 from ..store.records import Interaction
+from .tasks import TaskService
 from .voice_kit import VoiceKit
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ class Context:
     settings: Settings
     conversations: Conversations
     """Replica conversation turns, as chat runs them (shared with chat, below both)."""
+    tasks: TaskService
+    """The user's tasks edited directly (a due time wakes the scheduler)."""
     voice: VoiceKit = field(default_factory=VoiceKit)
     """Pure Voice's telephony provider, PIN hasher and speech recogniser."""
 

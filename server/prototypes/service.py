@@ -59,11 +59,17 @@ class PrototypeService:
         *,
         conversations: Conversations,
     ) -> None:
+        self.tasks = TaskService(pool, self.due_work_added)
         self.context = Context(
-            pool=pool, hub=hub, replies=replies, replicas=replicas, settings=settings, conversations=conversations
+            pool=pool,
+            hub=hub,
+            replies=replies,
+            replicas=replicas,
+            settings=settings,
+            conversations=conversations,
+            tasks=self.tasks,
         )
         replies.register(pure_voice.ID, pure_voice.VoiceReplies(self.context))
-        self.tasks = TaskService(pool, self.due_work_added)
         self.scheduler = Scheduler(
             self.context,
             [

@@ -1,7 +1,7 @@
-"""Replica Task Memory: any replica chat keeps the user's task list ("add task call the plumber tomorrow at 5pm").
+"""Replica Task Memory: any replica chat keeps the user's task list ("I need to buy milk on Friday").
 
 What a message asks of the task list and how it is carried out lives below the services, in
-:mod:`server.context.task_list`: chat applies it whenever a message is a task command. This prototype is the
+:mod:`server.context.task_list`: chat applies it whenever a message asks something of the list. This prototype is the
 REST/socket action that chats with a replica and reports the outcome, the task list as the user sees it, and the
 ``reminder`` event a task due at a time sends once it is due (:func:`remind_due_tasks`).
 """
@@ -31,8 +31,8 @@ class TaskChatParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
-    """Chat with a replica (as ``POST /api/conversations`` does); task commands ("add task …", "complete task 2",
-    "list tasks") change the task list, the replica's stored reply states the outcome."""
+    """Chat with a replica (as ``POST /api/conversations`` does); what the message asks of the task list ("I need
+    to …", "I called Bob", "mark task 2 done") changes it, and the replica's stored reply states the outcome."""
     replica_id = params.replica_id or await ctx.replicas.default_replica_id(str(user_id))
     if replica_id is None:
         raise ReplicaRequired("give replica_id: no default replica is configured")
@@ -81,9 +81,10 @@ async def state(ctx: Context, user_id: UUID) -> dict[str, Any]:
 PROTOTYPE = Prototype(
     id=ID,
     name="Replica Task Memory",
-    summary="Chat with any replica, over the socket or REST, and it keeps your task list: add (with a due time: "
-    '"add task call the plumber tomorrow at 5pm"), complete, delete and list tasks in plain words; task N is the '
-    "N-th oldest. A due task sends a reminder to your sockets.",
+    summary="Chat with any replica, over the socket, REST or MCP, and it keeps your task list from what you say: "
+    '"I need to buy milk on Friday" adds a task due then, "I called Bob" completes it, "forget the dentist" deletes '
+    'it, "what do I have to do?" lists them; words that could mean several tasks are asked back. "Task 3" keeps '
+    "its number for good. A due task sends a reminder to your sockets.",
     state=state,
     actions={"chat": Action(TaskChatParams, chat)},
     events={"reminder": "{task_id, description, due_at}: a task has come due (sent once)"},

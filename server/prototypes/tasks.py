@@ -1,4 +1,4 @@
-"""A user's own tasks as ``/api/tasks`` serves them (Replica Task Memory's list, edited directly)."""
+"""A user's own tasks edited directly, as ``/api/tasks`` and the MCP task tools do (Replica Task Memory's list)."""
 
 from __future__ import annotations
 
@@ -52,12 +52,13 @@ class TaskService:
                 self.pool, user_id, task_id, description=description, status=status, due_at=due_at
             )
         except store_errors.NotFound:
-            raise NotFound("no such task") from None
+            raise NotFound(f"no task {task_id}") from None
         self.due_work_added()
         return task
 
-    async def delete(self, user_id: UUID, task_id: UUID) -> None:
+    async def delete(self, user_id: UUID, task_id: UUID) -> Task:
+        """The task deleted."""
         try:
-            await tasks.delete_task(self.pool, user_id, task_id)
+            return await tasks.delete_task(self.pool, user_id, task_id)
         except store_errors.NotFound:
-            raise NotFound("no such task") from None
+            raise NotFound(f"no task {task_id}") from None

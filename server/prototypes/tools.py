@@ -16,10 +16,8 @@ import msgspec
 
 from protocol import MAX_CONTENT_LENGTH, MAX_ID_LENGTH
 
-from ..errors import NotFound, ReplicaRequired, ToolFailed, ToolNotFound
-from ..store import errors as store_errors
+from ..errors import ReplicaRequired, ToolFailed, ToolNotFound
 from ..store import search as store_search
-from ..store import tasks
 from ..store.records import TaskStatus
 from .base import Context, convert, require_replica
 from .mcp_resources import conversation_uri, task_uri
@@ -79,31 +77,21 @@ async def ask_replica(ctx: Context, user_id: UUID, params: AskInput) -> dict[str
 
 
 async def list_tasks(ctx: Context, user_id: UUID, _: NoInput) -> dict[str, Any]:
-    found = await tasks.list_tasks(ctx.pool, user_id)
-    return {"tasks": msgspec.to_builtins(found)}
+    return {"tasks": msgspec.to_builtins(await ctx.tasks.list(user_id))}
 
 
 async def add_task(ctx: Context, user_id: UUID, params: AddTaskInput) -> dict[str, Any]:
-    task = await tasks.create_task(ctx.pool, user_id, params.description.strip(), due_at=params.due_at)
+    task = await ctx.tasks.create(user_id, params.description, "pending", params.due_at)
     return {"task": msgspec.to_builtins(task)}
 
 
 async def update_task(ctx: Context, user_id: UUID, params: UpdateTaskInput) -> dict[str, Any]:
-    try:
-        task = await tasks.update_task(
-            ctx.pool, user_id, params.task_id, status=params.status, description=params.description
-        )
-    except store_errors.NotFound:
-        raise NotFound(f"no task {params.task_id}") from None
+    task = await ctx.tasks.update(user_id, params.task_id, description=params.description, status=params.status)
     return {"task": msgspec.to_builtins(task)}
 
 
 async def delete_task(ctx: Context, user_id: UUID, params: TaskRef) -> dict[str, Any]:
-    try:
-        task = await tasks.delete_task(ctx.pool, user_id, params.task_id)
-    except store_errors.NotFound:
-        raise NotFound(f"no task {params.task_id}") from None
-    return {"deleted": msgspec.to_builtins(task)}
+    return {"deleted": msgspec.to_builtins(await ctx.tasks.delete(user_id, params.task_id))}
 
 
 async def search(ctx: Context, user_id: UUID, params: SearchInput) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from protocol import MAX_ID_LENGTH, MessageFrame, StoredMessage
+from protocol import MAX_ID_LENGTH, MessageFrame, RoomModeFrame, StoredMessage, room_stream
 
 from ..errors import ClientIdConflict, Forbidden, InvalidInput, NotFound, UnknownUser
 from ..hub.hub import ControlMessage, Hub
@@ -37,6 +37,13 @@ class NewRoom(msgspec.Struct, forbid_unknown_fields=True):
     mode: RoomMode = "natural"
     is_open: bool = False
     member_ids: Annotated[list[UUID], msgspec.Meta(max_length=50)] = []
+    settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+
+
+class RoomChange(msgspec.Struct, forbid_unknown_fields=True):
+    """A room's new mode and settings, for its runs from the next one on (settings left out: the mode's defaults)."""
+
+    mode: RoomMode
     settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
 
 
@@ -81,7 +88,7 @@ class RoomService:
         """Create a room; every replica must exist for the creator and every member must be a user."""
         if len(set(spec.replica_ids)) != len(spec.replica_ids):
             raise InvalidInput("replica_ids must not repeat")
-        _check_settings(spec)
+        _check_settings(spec.mode, spec.replica_ids, spec.settings)
         for replica_id in spec.replica_ids:
             await self.replicas.require(str(creator), replica_id)
         try:
@@ -125,6 +132,29 @@ class RoomService:
             raise UnknownUser("no such user") from None
         if added:
             await self.hub.publish_control(RoomChanged(room_id=room_id))
+
+    async def change(self, room_id: UUID, actor: UUID, change: RoomChange) -> Room:
+        """Change the room's mode and settings (its creator only), checked as at creation, and tell its members.
+
+        The run under way keeps its mode; the next run reads the room afresh (every process forgets it).
+        """
+        room = await self._visible(room_id, actor)
+        if room.created_by != actor:
+            raise Forbidden("only the room's creator changes its mode")
+        _check_settings(change.mode, room.replica_ids, change.settings)
+        try:
+            room = await rooms.change_mode(self.pool, room_id, change.mode, change.settings)
+        except store_errors.NotFound:
+            raise NotFound("no such room") from None
+        await self.hub.publish_control(RoomChanged(room_id=room_id))
+        frame = RoomModeFrame(
+            room_id=str(room_id),
+            mode=room.mode,
+            settings=msgspec.to_builtins(room.settings),
+            changed_by=str(actor),
+        )
+        await self.hub.send_to_channel(room_stream(str(room_id)), frame)
+        return room
 
     async def enter(self, room_id: UUID, user_id: UUID) -> Room:
         """The room, making the user a member of an open room; :class:`NotFound` when it is not visible."""
@@ -201,16 +231,15 @@ class RoomService:
             raise NotFound("no such room") from None
 
 
-def _check_settings(spec: NewRoom) -> None:
+def _check_settings(mode: RoomMode, replica_ids: list[str], settings: RoomSettings) -> None:
     """What the types cannot say: the roles name the room's replicas, and each mode has what it needs."""
-    settings = spec.settings
     for role in ("moderator_id", "judge_id"):
-        if getattr(settings, role) not in (None, *spec.replica_ids):
+        if getattr(settings, role) not in (None, *replica_ids):
             raise InvalidInput(f"must be one of the room's replica_ids - at `$.settings.{role}`")
-    speakers = len(spec.replica_ids) - (spec.mode == "moderated")
-    if spec.mode == "moderated" and speakers < 1:
+    speakers = len(replica_ids) - (mode == "moderated")
+    if mode == "moderated" and speakers < 1:
         raise InvalidInput("a moderated room needs a moderator and at least one speaker - at `$.replica_ids`")
-    if spec.mode == "topic" and settings.topic is None:
+    if mode == "topic" and settings.topic is None:
         raise InvalidInput("a topic room needs a topic - at `$.settings.topic`")
     if settings.consensus and speakers < 2:
         raise InvalidInput("consensus needs at least two speaking replicas - at `$.settings.consensus`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
@@ -21,10 +22,13 @@ class Inputs(NamedTuple):
     """(path, level) the user has evolved the replica to."""
     seen: str | None
     """The fingerprint of the context the replica last saw in its conversation with the asker."""
+    tasks: list[tuple[int, str, datetime | None]]
+    """(number, description, due_at) of the user's open tasks, due soonest first (none when not asked for)."""
 
 
 # The bonds, memories and evolutions stores' reads (``bonds.shared_memories``, ``memories.unlocked_for``,
-# ``evolutions.get_evolution``) and ``last_seen``, as one statement: a briefing is one round trip.
+# ``evolutions.get_evolution``), the user's open tasks (due soonest first) and ``last_seen``, as one statement: a
+# briefing is one round trip.
 _INPUTS = f"""
 SELECT
     ARRAY(
@@ -35,7 +39,7 @@ SELECT
             ORDER BY m.created_at DESC, m.id DESC LIMIT $3
         ) newest ORDER BY created_at, id
     ) AS shared,
-    u.tiers, u.contents, e.path, e.level,
+    u.tiers, u.contents, e.path, e.level, t.numbers, t.descriptions, t.dues,
     (SELECT fingerprint FROM replica_briefings WHERE asker = $5 AND replica_id = $2) AS seen
 FROM (
     SELECT array_agg(tier ORDER BY rank, created_at, id) AS tiers,
@@ -47,22 +51,40 @@ FROM (
         ORDER BY t.rank, m.created_at, m.id LIMIT $4
     ) visible
 ) u
+CROSS JOIN (
+    SELECT array_agg(number ORDER BY due_at NULLS LAST, number) AS numbers,
+           array_agg(description ORDER BY due_at NULLS LAST, number) AS descriptions,
+           array_agg(due_at ORDER BY due_at NULLS LAST, number) AS dues
+    FROM (
+        SELECT number, description, due_at FROM tasks
+        WHERE user_id = $1 AND status <> 'completed'
+        ORDER BY due_at NULLS LAST, number LIMIT $6
+    ) open_tasks
+) t
 LEFT JOIN replica_evolutions e ON e.user_id = $1 AND e.replica_id = $2
 """
 
 
 async def inputs(
-    db: Executor, asker: str, user_id: UUID, replica_id: str, *, shared_limit: int, unlocked_limit: int
+    db: Executor,
+    asker: str,
+    user_id: UUID,
+    replica_id: str,
+    *,
+    shared_limit: int,
+    unlocked_limit: int,
+    tasks_limit: int = 0,
 ) -> Inputs:
     """What ``replica_id``'s context for ``user_id`` is made of, and what it last saw with ``asker``: one round
     trip."""
-    row = await db.fetchrow(_INPUTS, user_id, replica_id, shared_limit, unlocked_limit, asker)
+    row = await db.fetchrow(_INPUTS, user_id, replica_id, shared_limit, unlocked_limit, asker, tasks_limit)
     assert row is not None, "one row, whatever the tables hold"
     return Inputs(
         shared=list(row["shared"]),
         unlocked=list(zip(row["tiers"] or [], row["contents"] or [], strict=True)),
         evolution=(row["path"], row["level"]) if row["path"] is not None else None,
         seen=row["seen"],
+        tasks=list(zip(row["numbers"] or [], row["descriptions"] or [], row["dues"] or [], strict=True)),
     )
 
 

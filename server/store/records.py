@@ -36,6 +36,8 @@ class Task(msgspec.Struct, frozen=True):
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+    number: int
+    """How chat names the task ("task 3"): given once per user, counting up, never moved nor given again."""
     due_at: datetime | None = None
     reminded_at: datetime | None = None
 

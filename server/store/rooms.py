@@ -53,6 +53,19 @@ async def create_room(
         return from_row(Room, row)
 
 
+async def change_mode(db: Executor, room_id: UUID, mode: RoomMode, settings: RoomSettings) -> Room:
+    """Set the room's mode and settings (its runs from the next one on); :class:`NotFound` if it is gone."""
+    row = await db.fetchrow(
+        f"UPDATE rooms SET mode = $2, settings = $3 WHERE id = $1 RETURNING {_ROOM}",
+        room_id,
+        mode,
+        msgspec.to_builtins(settings),
+    )
+    if row is None:
+        raise NotFound("no such room")
+    return from_row(Room, row)
+
+
 async def visible_room(db: Executor, room_id: UUID, user_id: UUID) -> Room:
     """The room if the user is a member or the room is open; else :class:`NotFound` (no existence leak)."""
     row = await db.fetchrow(

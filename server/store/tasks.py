@@ -13,13 +13,13 @@ from .errors import NotFound
 from .records import Task, TaskStatus, from_row
 from .users import Executor
 
-_COLUMNS = "id, user_id, description, status, due_at, reminded_at, created_at, updated_at"
+_COLUMNS = "id, user_id, number, description, status, due_at, reminded_at, created_at, updated_at"
 _UNSET = datetime.min
 """``due_at`` left as it is (``None`` clears it)."""
 
 
 async def list_tasks(db: Executor, user_id: UUID) -> list[Task]:
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at, id", user_id)
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY number", user_id)
     return [from_row(Task, row) for row in rows]
 
 

@@ -116,10 +116,15 @@ async def test_a_task_command_asked_out_of_history_carries_the_whole_context(
     outcome = await chat(http, alice, SOCRATES_UUID, "add task buy honey")
     assert "I remember: Alice keeps bees." in outcome and 'Added task 1: "buy honey".' in outcome
     assert "The user wrote" not in outcome and "Confirm this outcome" not in outcome, "the wrapper stays unsaid"
-    await chat(http, alice, SOCRATES_UUID, "and now?")
+    await chat(http, alice, SOCRATES_UUID, "and now?")  # the open tasks changed: the new context goes with it
+    listed = await chat(http, alice, SOCRATES_UUID, "show my tasks")
+    assert 'The task list has 1 task(s): 1. "buy honey" (pending).' in listed
+    await chat(http, alice, SOCRATES_UUID, "still?")
     said = replica.said_to(alice["user"]["id"], SOCRATES_UUID)
-    assert [m.rsplit("\n\n", 1)[-1] for m in said] == ["hello", "and now?"]
-    assert said[0].startswith(OPENING) and not said[1].startswith(OPENING)
+    assert [m.rsplit("\n\n", 1)[-1] for m in said] == ["hello", "and now?", "still?"]
+    assert said[0].startswith(OPENING) and 'task 1: "buy honey"' not in said[0]
+    assert said[1].startswith(OPENING) and '- task 1: "buy honey"' in said[1]
+    assert not said[2].startswith(OPENING), "the outcome turns between marked nothing seen, and nothing changed"
 
 
 async def test_a_room_tells_its_replicas_the_creators_context_and_nobody_elses(

@@ -71,6 +71,7 @@ def test_frame_type_tags() -> None:
         "room.phase",
         "room.vote",
         "room.verdict",
+        "room.mode",
         "prototype.event",
         "notification",
     }

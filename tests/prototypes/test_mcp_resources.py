@@ -105,8 +105,8 @@ async def test_search_finds_the_users_own_messages_and_tasks_only(
 ) -> None:
     """Alice's search finds her task by a stemmed word ("buying" → "buy"), her messages by a word and by a part of
     one, each hit with the URI of its resource; Bob's same searches find only his own rows; `%` is literal."""
+    await _say(http, alice, SOCRATES_UUID, "what is virtue")  # before the task: told of it, the replica mentions it
     await _task(http, alice, "buy oat milk")
-    await _say(http, alice, SOCRATES_UUID, "what is virtue")
     await _task(http, bob, "buy milk for the office")
 
     async with mcp_session(server, alice["access_token"]) as session:

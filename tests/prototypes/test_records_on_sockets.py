@@ -15,6 +15,7 @@ from .support import interaction_change, ok
 from .voice_audio import spoken_wav
 
 Setup = Callable[[httpx.AsyncClient, dict], Awaitable[dict[str, Any]]]
+NUMBER = "+14155550142"
 
 
 async def nothing(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
@@ -36,6 +37,19 @@ async def an_inbound_call(http: httpx.AsyncClient, login: dict) -> dict[str, Any
     for status in ("ringing", "answered"):
         answered = await http.post(f"{calls}/{sid}/events", json={"status": status}, headers=headers)
     return {"call_id": answered.json()["call"]["voice_call_id"]}
+
+
+async def a_texted_code(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    """A number registered for ``login``, and the code the mock provider texted to it."""
+    await ok(http, login, "pure-voice", "register_number", number=NUMBER)
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    texted = (await http.get("/api/mock/telephony/messages", headers=headers)).json()["messages"]
+    return {"code": [m["body"] for m in texted if m["to"] == NUMBER][-1].rsplit(" ", 1)[1]}
+
+
+async def a_verified_number(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
+    await ok(http, login, "pure-voice", "verify_number", **await a_texted_code(http, login))
+    return {}
 
 
 async def tokens(http: httpx.AsyncClient, login: dict) -> dict[str, Any]:
@@ -95,6 +109,9 @@ CASES: list[tuple[str, str, Setup, dict[str, Any]]] = [
     ("pure-voice", "stop_call", a_call, {}),
     ("pure-voice", "set_pin", nothing, {"pin": "1234"}),
     ("pure-voice", "enter_pin", an_inbound_call, {"pin": "1234"}),
+    ("pure-voice", "register_number", nothing, {"number": NUMBER}),
+    ("pure-voice", "verify_number", a_texted_code, {}),
+    ("pure-voice", "remove_number", a_verified_number, {}),
     ("pure-voice", "schedule_call", nothing, {"replica_id": ADA_LOVELACE_UUID, "at": "tomorrow at 5pm"}),
     ("mcp", "run_workflow", nothing, {"tool": "calculator", "input": {"expression": "1 + 1"}}),
     ("token-gated-memories", "buy", nothing, {"amount": 100}),

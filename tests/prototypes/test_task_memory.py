@@ -44,7 +44,7 @@ async def test_a_position_past_the_end_changes_nothing(http: httpx.AsyncClient, 
     await ok(http, alice, ID, "chat", content="add task only one")
     result = await ok(http, alice, ID, "chat", content="complete task 5")
     assert result["ok"] is False and result["task"] is None and result["outcome"].startswith("There is no task 5")
-    assert "There is no task 5; the list has 1 task(s)." in result["reply"]
+    assert "There is no task 5 (any more); your tasks are numbered 1." in result["reply"]
     assert [t["status"] for t in await tasks_of(http, alice)] == ["pending"]
 
 

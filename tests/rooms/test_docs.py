@@ -29,7 +29,7 @@ def test_the_readme_lists_every_mode_and_its_phases_in_order() -> None:
 
 
 def test_the_readme_shows_every_frame_of_a_run() -> None:
-    """The run's frames are in the example."""
+    """The run's frames, and the announcement of a new mode, are in the examples."""
     section = README.split("### Chatrooms", 1)[1].split("\n### ", 1)[0]
-    for frame in ("room.turns", "room.phase", "room.vote", "room.verdict"):
+    for frame in ("room.turns", "room.phase", "room.vote", "room.verdict", "room.mode"):
         assert frame in SERVER_FRAME_TYPES and f'"type": "{frame}"' in section

@@ -16,6 +16,7 @@ import type {
   RoomJoinedFrame,
   RoomLeaveFrame,
   RoomLeftFrame,
+  RoomModeFrame,
   RoomPhaseFrame,
   RoomPresenceFrame,
   RoomSendFrame,
@@ -61,7 +62,7 @@ export interface CloseInfo {
 /** The `ack` of a stored `chat.send` or `room.send`: where the message was stored. */
 export type MessageAck = AckFrame & { id: string; stream: string; message_id: string; seq: number };
 
-/** Something happened in a joined room: presence, typing, a run's state, its phases, votes and verdicts. */
+/** Something happened in a joined room: presence, typing, a run's state, its phases, votes and verdicts, a new mode. */
 export type RoomEvent =
   | RoomPresenceFrame
   | RoomJoinedFrame
@@ -70,7 +71,8 @@ export type RoomEvent =
   | RoomTurnsFrame
   | RoomPhaseFrame
   | RoomVoteFrame
-  | RoomVerdictFrame;
+  | RoomVerdictFrame
+  | RoomModeFrame;
 
 /** What `HubClient.on()` can listen to. */
 export interface HubEvents {
@@ -497,6 +499,7 @@ export class HubClient extends Emitter<HubEvents> {
       case "room.phase":
       case "room.vote":
       case "room.verdict":
+      case "room.mode":
         return this.emit("room", frame);
       case "prototype.event":
         return this.emit("prototype", frame);

@@ -120,6 +120,11 @@ export class HubRest {
     return this.#call("POST", "/api/rooms", { body: room });
   }
 
+  /** Change the room's mode and settings for its next run (the room's creator only). */
+  changeRoomMode(roomId: string, change: Schemas["RoomChange"]): Promise<Room> {
+    return this.#call("PATCH", `/api/rooms/${encodeURIComponent(roomId)}`, { body: change });
+  }
+
   roomMessages(roomId: string, page: Page = {}): Promise<MessagePage> {
     return this.#call("GET", `/api/rooms/${encodeURIComponent(roomId)}/messages`, { query: { ...page } });
   }

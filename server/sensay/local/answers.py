@@ -21,6 +21,7 @@ CONTEXT_OPENING: Final = "[Context from Sensay Hub, not said by anyone in this c
 _WITHDRAWN_TAIL: Final = "no longer apply.]"
 _SHARED_HEADING: Final = "Shared memories from your bonded replicas:"
 _UNLOCKED_HEADING: Final = "Your memories this user has unlocked:"
+_TASKS_HEADING: Final = "The user's open tasks, due soonest first (bring one up when it helps them):"
 _EVOLVED = re.compile(r"^You have evolved along the (?P<path>\S+) path to level (?P<level>\d+) of (?P<top>\d+):")
 _OUTCOME = re.compile(
     r'^The user wrote: "(?P<words>.*)"\. Their task list was updated: (?P<outcome>.*?) '
@@ -40,6 +41,8 @@ class Briefing:
     unlocked: tuple[str, ...] = ()
     evolution: tuple[str, int, int] | None = None
     """(path, level, top level)."""
+    tasks: tuple[str, ...] = ()
+    """The user's open tasks, due soonest first (``task 3: "buy milk" (due …)``)."""
     withdrawn: bool = False
 
     @property
@@ -117,6 +120,7 @@ def _briefing(prompt: str) -> tuple[str, Briefing | None]:
         return rest, Briefing(withdrawn=True)
     shared: list[str] = []
     unlocked: list[str] = []
+    tasks: list[str] = []
     evolution = None
     into = shared
     for line in told.split("\n")[1:]:
@@ -124,11 +128,13 @@ def _briefing(prompt: str) -> tuple[str, Briefing | None]:
             into = shared
         elif line == _UNLOCKED_HEADING:
             into = unlocked
+        elif line == _TASKS_HEADING:
+            into = tasks
         elif line.startswith("- "):
             into.append(re.sub(r"^\(\w+\) ", "", line[2:]) if into is unlocked else line[2:])
         elif found := _EVOLVED.match(line):
             evolution = (found["path"], int(found["level"]), int(found["top"]))
-    return rest, Briefing(tuple(shared), tuple(unlocked), evolution)
+    return rest, Briefing(tuple(shared), tuple(unlocked), evolution, tuple(tasks))
 
 
 def _lines(said: list[str]) -> list[tuple[str, str]]:
@@ -160,6 +166,9 @@ def answer(persona: Callable[[Turn], str], turn: Turn) -> str:
     if knows.evolution is not None:
         path, level, top = knows.evolution
         parts.append(f"(Evolved along the {path} path: level {level} of {top}.)")
+    if said.briefing is not None and said.briefing.tasks and not said.outcome:
+        # Told of the open tasks (they changed since it last heard): it brings up the soonest due, once.
+        parts.append(f"By the way, you have not done {said.briefing.tasks[0]} yet.")
     return " ".join(parts)
 
 
@@ -203,8 +212,10 @@ def guide(turn: Turn) -> str:
 def task_keeper(turn: Turn) -> str:
     said = turn.said
     if said.outcome:
-        return "Task Memory here: your list is up to date."
+        asked = said.outcome.startswith("Nothing was changed")
+        return "Task Memory here: I need a word from you." if asked else "Task Memory here: your list is up to date."
     return (
-        f'Task Memory here. {_you(said)} wrote: "{said.words}". I keep your task list: say "add task buy milk", '
-        f'"complete task 2", "delete task 3" or "show my tasks" (turn {turn.number}).'
+        f'Task Memory here. {_you(said)} wrote: "{said.words}". I keep your task list: tell me what you need to do '
+        f'("I need to buy milk on Friday") or did ("I called Bob"), or say "mark task 2 done", "delete task 3" or '
+        f'"show my tasks" (turn {turn.number}).'
     )

@@ -33,6 +33,7 @@ export type ServerFrame =
   | RoomPhaseFrame
   | RoomVoteFrame
   | RoomVerdictFrame
+  | RoomModeFrame
   | PrototypeEventFrame
   | NotificationFrame;
 /**
@@ -607,6 +608,28 @@ export interface RoomVerdictFrame {
   summary: string;
   test: "consensus" | "goal";
   type: "room.verdict";
+}
+/**
+ * A member changed the room's mode and settings (`PATCH /api/rooms/{id}`): runs from the next one on use them;
+ * a run under way keeps the mode it began with.
+ */
+export interface RoomModeFrame {
+  /**
+   * The user who changed it.
+   */
+  changed_by: string;
+  /**
+   * The room's new mode, e.g. `swot`.
+   */
+  mode: string;
+  room_id: string;
+  /**
+   * The room's new settings, as `GET /api/rooms/{id}` shows them.
+   */
+  settings: {
+    [k: string]: unknown;
+  };
+  type: "room.mode";
 }
 /**
  * Progress of a running prototype (e.g. a voice transcript line, an MCP step).

@@ -356,6 +356,7 @@ export class HubClient extends Emitter {
             case "room.phase":
             case "room.vote":
             case "room.verdict":
+            case "room.mode":
                 return this.emit("room", frame);
             case "prototype.event":
                 return this.emit("prototype", frame);

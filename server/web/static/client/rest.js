@@ -60,6 +60,10 @@ export class HubRest {
     createRoom(room) {
         return this.#call("POST", "/api/rooms", { body: room });
     }
+    /** Change the room's mode and settings for its next run (the room's creator only). */
+    changeRoomMode(roomId, change) {
+        return this.#call("PATCH", `/api/rooms/${encodeURIComponent(roomId)}`, { body: change });
+    }
     roomMessages(roomId, page = {}) {
         return this.#call("GET", `/api/rooms/${encodeURIComponent(roomId)}/messages`, { query: { ...page } });
     }
