@@ -246,6 +246,13 @@ class RoomTurnsFrame(_ServerFrame, tag="room.turns", kw_only=True):
     ] = None
     turns: Annotated[int, msgspec.Meta(description="Replica turns taken in the current run.")]
     run_id: Annotated[str | None, _RUN_ID] = None
+    roles: Annotated[
+        dict[str, list[str]] | None,
+        msgspec.Meta(
+            description="On `running`, in the structured modes (`six_thinking_hats`, `swot`): each replica's own "
+            "phases, by replica id: the lead's (`blue`, `strategy`) and the hats or quadrants dealt to the others."
+        ),
+    ] = None
 
 
 class RoomPhaseFrame(_ServerFrame, tag="room.phase", kw_only=True):

@@ -129,12 +129,15 @@ class Leases:
         self.outage.ended()
         return result
 
-    async def take(self, job: ReplyJob) -> Claim | None:
+    async def take(self, job: ReplyJob, *, asking: bool = False) -> Claim | None:
         """Record ``job`` as work to do, and claim it unless another process holds it, it ended or this process is
-        stopping (then it waits, pending, for another process)."""
+        stopping (then it waits, pending, for another process): one round trip. ``asking``: Sensay is asked at once
+        (recorded with the claim; :meth:`asked` is not needed then)."""
         assert job.reply_to is not None
-        await self._db(submit(self.pool, job, 0 if self.closing else self.hold))
-        return await self.claim(job.kind, job.reply_to)
+        if self.closing:
+            await self._db(submit(self.pool, job, 0))
+            return None
+        return await self._db(rows.take(self.pool, ReplyJob, job, self.holder, self.hold, asking=asking))
 
     async def claim(self, kind: str, reply_to: str) -> Claim | None:
         """Take the work if it is pending or its lease ran out (``None`` also while stopping)."""

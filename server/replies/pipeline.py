@@ -197,7 +197,7 @@ class Replies:
                 content = await self._answer_in_history(job, since)
                 asking = False
             if content is None:
-                if claim is not None:
+                if claim is not None and not claim.noted:
                     assert self.leases is not None
                     if not await self.leases.asked(job):
                         raise _LostLease
@@ -270,7 +270,7 @@ class Replies:
             async with asyncio.timeout(self.timeout):
                 while True:
                     try:
-                        claim = await self.leases.take(job)
+                        claim = await self.leases.take(job, asking=True)
                         break
                     except Exception as exc:
                         if not unreachable(exc):

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from ..store import interactions, rooms
 from ..store.records import Room
+from .asking import transcript
 
 CHATROOM = "chatroom"
 """The prototype whose records a conclusion joins (``server.prototypes.chatroom.ID``: services do not import
 each other)."""
 CONCLUSION = "conclusion"
+
+
+def summary_question(ending: str, turns: Sequence[tuple[str, str]]) -> str:
+    """What the replica that sums up a concluded run is asked (a side question: not a turn of the room)."""
+    return (
+        f"The room's run has ended ({ending}). Here is what was said in this run:\n{transcript(turns)}\n"
+        "For the room's members, sum up in two or three sentences what was discussed and what was concluded."
+    )
 
 
 async def record_conclusion(

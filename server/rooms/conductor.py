@@ -188,8 +188,17 @@ class RoomConductor:
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
+        room = run.room
+        roles = (
+            modes.roles(room.mode, room.replica_ids, room.settings.moderator_id) if state is RunState.RUNNING else {}
+        )
         frame = RoomTurnsFrame(
-            room_id=str(run.room.id), state=state.value, reason=reason, turns=run.turns, run_id=run.trigger.id
+            room_id=str(room.id),
+            state=state.value,
+            reason=reason,
+            turns=run.turns,
+            run_id=run.trigger.id,
+            roles=roles or None,
         )
         await self.hub.send_to_channel(room_stream(str(run.room.id)), frame)
 
@@ -440,9 +449,19 @@ class RoomConductor:
         else:
             verdict = planner.verdicts[-1]
             summary, detail = verdict.summary, {"verdict": verdict}
+        detail["summary_by"] = planner.vote.winner if planner.vote is not None else planner.judge.replica_id
+        summary = await self._sum_up(run, detail["summary_by"], reason, planner) or summary
         await conclusions.record_conclusion(
             self.pool, run.room, run_id=run.trigger.id, ending=reason, summary=summary, turns=run.turns, **detail
         )
+
+    async def _sum_up(self, run: Run, replica_id: str, reason: str, planner: TurnPlanner) -> str:
+        """The summary of a concluded run, asked of one replica; empty if it could not answer (the run stands)."""
+        question = conclusions.summary_question(reason, [(t.seat.name, t.text) for t in planner.turns])
+        try:
+            return (await self.replies.ask(room_sensay_user(run.room.id), replica_id, question)).strip()
+        except DomainError:
+            return ""
 
     async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:
         job = await prompts.turn_job(self.pool, self.replicas, run.room, speak, answering, run.trigger.client_id)

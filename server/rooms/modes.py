@@ -4,16 +4,18 @@ Free modes (``natural``, ``round_robin``, ``topic``, ``adversarial``, ``moderate
 no phases; the planner decides who speaks. Phased modes run through their phases in order; a phase is taken
 by every speaker in turn (``all``), by the room's lead (``lead``: the moderator if set, else the first in
 the rotation), by the replica whose profile best fits the question (``expert``) and the others (``others``),
-by a vote of every speaker (``ballot``), or by the winner of that vote (``winner``).
+by a vote of every speaker (``ballot``), by the winner of that vote (``winner``), or by the replicas whose role
+it is (``own``: in the structured modes each replica has roles of its own, dealt by :func:`roles`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, Literal, NamedTuple
 
 from ..store.records import MAX_TIME_LIMIT, MAX_TURNS, RoomMode
 
-Takers = Literal["all", "lead", "expert", "others", "ballot", "winner"]
+Takers = Literal["all", "lead", "expert", "others", "ballot", "winner", "own"]
 
 
 class Phase(NamedTuple):
@@ -81,15 +83,15 @@ PHASES: Final[dict[RoomMode, tuple[Phase, ...]]] = {
             "winner",
         ),
     ),
-    # Edward de Bono's Six Thinking Hats: everyone wears the same hat at the same time (parallel thinking);
-    # the blue hat, worn by the lead, opens and closes the session.
+    # Edward de Bono's Six Thinking Hats, each replica wearing hats of its own (see roles()): the blue hat,
+    # worn by the lead, opens and closes the session; the other hats speak in turn, each from its wearers.
     "six_thinking_hats": (
         Phase("blue", "Blue hat: focus", "Blue hat: frame the question and how the room will think about it.", "lead"),
-        Phase("white", "White hat: facts", "White hat: only facts and figures, and what is missing.", "all"),
-        Phase("red", "Red hat: feelings", "Red hat: your feelings and intuitions, without justifying them.", "all"),
-        Phase("yellow", "Yellow hat: benefits", "Yellow hat: the benefits and the reasons for optimism.", "all"),
-        Phase("black", "Black hat: risks", "Black hat: the risks, weaknesses and reasons for caution.", "all"),
-        Phase("green", "Green hat: ideas", "Green hat: new ideas, alternatives and possibilities.", "all"),
+        Phase("white", "White hat: facts", "White hat: only facts and figures, and what is missing.", "own"),
+        Phase("red", "Red hat: feelings", "Red hat: your feelings and intuitions, without justifying them.", "own"),
+        Phase("yellow", "Yellow hat: benefits", "Yellow hat: the benefits and the reasons for optimism.", "own"),
+        Phase("black", "Black hat: risks", "Black hat: the risks, weaknesses and reasons for caution.", "own"),
+        Phase("green", "Green hat: ideas", "Green hat: new ideas, alternatives and possibilities.", "own"),
         Phase(
             "blue",
             "Blue hat: conclusions",
@@ -98,10 +100,10 @@ PHASES: Final[dict[RoomMode, tuple[Phase, ...]]] = {
         ),
     ),
     "swot": (
-        Phase("strengths", "Strengths", "Strengths: the internal advantages to build on.", "all"),
-        Phase("weaknesses", "Weaknesses", "Weaknesses: the internal shortcomings to address.", "all"),
-        Phase("opportunities", "Opportunities", "Opportunities: the outside chances to seize.", "all"),
-        Phase("threats", "Threats", "Threats: the outside dangers to guard against.", "all"),
+        Phase("strengths", "Strengths", "Strengths: the internal advantages to build on.", "own"),
+        Phase("weaknesses", "Weaknesses", "Weaknesses: the internal shortcomings to address.", "own"),
+        Phase("opportunities", "Opportunities", "Opportunities: the outside chances to seize.", "own"),
+        Phase("threats", "Threats", "Threats: the outside dangers to guard against.", "own"),
         Phase(
             "strategy",
             "Strategy",
@@ -135,14 +137,34 @@ def phase_plan(mode: RoomMode, speakers: int, budget: int) -> tuple[Phase, ...]:
     return phases
 
 
+def roles(mode: RoomMode, replica_ids: Sequence[str], lead: str | None) -> dict[str, list[str]]:
+    """Each replica's own phases in a structured mode (empty in the others): the lead (``lead``, else the first
+    replica) takes the ``lead`` phases; the ``own`` phases (hats, quadrants) are dealt in order to the other
+    replicas (to the lead alone if there is none), as many times over as it takes for every replica to have one
+    and every phase a wearer."""
+    phases = PHASES.get(mode, ())
+    own = list(dict.fromkeys(p.name for p in phases if p.takers == "own"))
+    if not own or not replica_ids:
+        return {}
+    head = lead if lead is not None and lead in replica_ids else replica_ids[0]
+    dealt: dict[str, list[str]] = {r: [] for r in replica_ids}
+    dealt[head] = list(dict.fromkeys(p.name for p in phases if p.takers == "lead"))
+    others = [r for r in replica_ids if r != head] or [head]
+    for i in range(max(len(own), len(others))):
+        dealt[others[i % len(others)]].append(own[i % len(own)])
+    return {r: names for r, names in dealt.items() if names}
+
+
 def default_turns(mode: RoomMode, speakers: int) -> int:
     """Turns per run when ``max_turns`` is not set: enough for every phase, or three in a free mode."""
     if not is_phased(mode):
         return DEFAULT_FREE_TURNS
     if mode in REPEATING:
         return max(1, min(MAX_TURNS, DEFAULT_ROUNDS * speakers))
-    per_phase = {"all": speakers, "others": max(0, speakers - 1), "ballot": 0}
-    return max(1, min(MAX_TURNS, sum(per_phase.get(p.takers, 1) for p in PHASES[mode])))
+    own = len({p.name for p in PHASES[mode] if p.takers == "own"})
+    per_phase = {"all": speakers, "others": max(0, speakers - 1), "ballot": 0, "own": 0}
+    owned = max(own, speakers - 1) if own else 0  # every own phase once, more when wearers outnumber them
+    return max(1, min(MAX_TURNS, owned + sum(per_phase.get(p.takers, 1) for p in PHASES[mode])))
 
 
 def default_time_limit(turns: int) -> float:

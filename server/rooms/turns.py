@@ -125,6 +125,8 @@ class TurnPlanner:
     vote: VoteResult | None = None
     budget: int = field(default=0, init=False)
     """Replica turns the run may take: ``max_turns``, or the mode's default."""
+    roles: dict[str, list[str]] = field(default_factory=dict, init=False)
+    """Each replica's own phases in a structured mode (:func:`modes.roles`), else empty."""
     _pending: Decision | None = field(default=None, init=False, repr=False)
     _finished: Finished | None = field(default=None, init=False, repr=False)
     _plan: tuple[modes.Phase, ...] = field(default=(), init=False, repr=False)
@@ -137,6 +139,9 @@ class TurnPlanner:
             self.moderator_id = self.seats[0].replica_id
         if self.consensus is None:
             self.consensus = self.mode in modes.CONSENSUS_BY_DEFAULT
+        self.roles = modes.roles(self.mode, [s.replica_id for s in self.speakers], self.moderator_id)
+        if self.roles and self.moderator_id is None:
+            self.moderator_id = self.seats[0].replica_id  # the lead keeps its role from run to run
         self.budget = self.max_turns or modes.default_turns(self.mode, len(self.speakers))
         self._plan = modes.phase_plan(self.mode, len(self.speakers), self.budget)
 
@@ -316,8 +321,8 @@ class TurnPlanner:
 
     def _phased_step(self) -> Decision:
         if self._queue:
-            phase = self._plan[self._phase]
-            return Speak(self._queue[0], phase.instruction, phase.title)
+            phase, seat = self._plan[self._phase], self._queue[0]
+            return Speak(seat, self._instruction(phase, seat), phase.title)
         if self._phase >= 0 and self._plan[self._phase].takers == "ballot" and self.vote is None:
             proposers = self._proposers()
             if len(proposers) > 1:
@@ -333,9 +338,19 @@ class TurnPlanner:
             return Finished(TURN_LIMIT)
         return Finished(DECIDED_BY_VOTE if self.vote is not None else DONE)
 
+    def _instruction(self, phase: modes.Phase, seat: Seat) -> str:
+        """The phase's instruction, and in a structured mode the roles that are the speaker's own."""
+        own = self.roles.get(seat.replica_id)
+        if not own:
+            return phase.instruction
+        titles = list(dict.fromkeys(p.title for p in self._plan if p.name in own))
+        return f"{phase.instruction} Your role in this session: {'; '.join(titles)}."
+
     def _takers(self, phase: modes.Phase) -> list[Seat]:
         order = self._rotation()
         match phase.takers:
+            case "own":
+                return [s for s in order if phase.name in self.roles.get(s.replica_id, ())]
             case "all":
                 return order
             case "lead":

@@ -1,6 +1,7 @@
 """Reply rows in PostgreSQL: pending → running (holder, lease) → done | failed, claimed with a lease.
 
-A process claims a reply with ``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
+A process records and claims a reply in one upsert (:func:`take`), or claims an existing one with
+``FOR UPDATE SKIP LOCKED``, so exactly one process holds it; it renews the lease
 while it works. A reply whose lease ran out (its process died, or lost the database) may be claimed by any
 process. Plain SQL on asyncpg: the lease is five statements, smaller than any job-queue library, and lives
 in the same database as the messages it answers. A process that stops hands its work back (``release``).
@@ -51,6 +52,8 @@ class Claim(NamedTuple, Generic[J]):
     job: J
     attempt: int
     asked_at: datetime | None
+    noted: bool = False
+    """The claim itself recorded that Sensay is being asked from now on (:func:`take` with ``asking``)."""
 
 
 class Outcome(NamedTuple):
@@ -88,6 +91,35 @@ async def submit(pool: asyncpg.Pool, job: Work, lease: float) -> None:
         msgspec.json.encode(job).decode(),
         lease,
     )
+
+
+async def take(
+    pool: asyncpg.Pool, job_type: type[J], job: Work, holder: str, lease: float, *, asking: bool
+) -> Claim[J] | None:
+    """:func:`submit` and :func:`claim` in one statement (and, with ``asking``, :func:`asked` too, for a claimant
+    that asks Sensay at once); ``None`` when another process holds the reply or it ended."""
+    row = await pool.fetchrow(
+        """
+        INSERT INTO replies AS r (kind, reply_to, job, state, holder, lease_until, attempts, asked_at)
+        VALUES ($1, $2, $3, 'running', $4, now() + make_interval(secs => $5), 1, CASE WHEN $6 THEN now() END)
+        ON CONFLICT (kind, reply_to) DO UPDATE
+            SET state = 'running', holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until,
+                attempts = r.attempts + 1, updated_at = now(),
+                job = CASE WHEN r.state = 'failed' THEN EXCLUDED.job ELSE r.job END,
+                asked_at = CASE WHEN r.state = 'failed' THEN EXCLUDED.asked_at
+                                ELSE coalesce(r.asked_at, EXCLUDED.asked_at) END,
+                code = NULL, retryable = NULL, retry_after = NULL, detail = NULL
+            WHERE r.state IN ('pending', 'failed') OR (r.state = 'running' AND r.lease_until < now())
+        RETURNING r.job, r.attempts, nullif(r.asked_at, now()) AS asked_at, r.asked_at = now() AS noted
+        """,
+        job.kind,
+        job.reply_to,
+        msgspec.json.encode(job).decode(),
+        holder,
+        lease,
+        asking,
+    )
+    return _claim(row, job_type) if row is not None else None
 
 
 async def claim(
@@ -267,7 +299,8 @@ async def outcome(pool: asyncpg.Pool, kind: str, reply_to: str) -> Outcome | Non
 
 
 def _claim(row: asyncpg.Record, job_type: type[J]) -> Claim[J]:
-    return Claim(msgspec.json.decode(row["job"], type=job_type), row["attempts"], row["asked_at"])
+    noted = bool(row.get("noted"))
+    return Claim(msgspec.json.decode(row["job"], type=job_type), row["attempts"], row["asked_at"], noted)
 
 
 async def settle(

@@ -143,6 +143,7 @@ SERVER_SAMPLES: list[ServerFrame] = [
     RoomLeftFrame(room_id=ROOM, user_id="user-2"),
     RoomTypingStatusFrame(room_id=ROOM, user_id="user-2", typing=False),
     RoomTurnsFrame(room_id=ROOM, state="running", turns=0),
+    RoomTurnsFrame(room_id=ROOM, state="running", turns=0, roles={"r1": ["blue"], "r2": ["white", "red"]}),
     RoomTurnsFrame(room_id=ROOM, state="stopped", reason="stopped by user-1", turns=4),
     RoomTurnsFrame(room_id=ROOM, state="idle", reason="consensus", turns=2, run_id="msg-1"),
     RoomPhaseFrame(room_id=ROOM, run_id="msg-1", phase="white", title="White hat: facts", index=2, count=7),

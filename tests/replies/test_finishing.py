@@ -96,23 +96,27 @@ async def test_a_reply_stored_but_never_published_is_swept_once_its_lease_ran_ou
     assert [(claim.job.reply_to, claim.attempt) for claim in swept] == [(job.reply_to, 2)]
 
 
-async def test_a_chat_reply_is_stored_and_settled_in_one_transaction(
+async def test_a_chat_reply_is_taken_stored_and_published_in_three_statements(
     server: str, alice: dict, pool: asyncpg.Pool
 ) -> None:
-    """Through the hub: the transaction that stores the reply is the one that settles its row (no round trip of
-    its own to settle it), and the row ends published."""
+    """Through the hub, the reply's row is written by three transactions: taken (recorded, claimed and noted as
+    being asked, in one), settled by the one that stores the reply, and published; it ends done and published."""
     await pool.execute(
         """
-        CREATE TABLE settled_in (what text, reply_to text, tx bigint);
-        CREATE FUNCTION note_settled() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE TABLE written (what text, reply_to text, state text, tx bigint);
+        CREATE FUNCTION note_write() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO settled_in VALUES (TG_TABLE_NAME, NEW.reply_to::text, txid_current());
+            INSERT INTO written VALUES (TG_TABLE_NAME, NEW.reply_to::text, to_jsonb(NEW) ->> 'state', txid_current());
             RETURN NEW;
         END $$;
-        CREATE TRIGGER note_done AFTER UPDATE ON replies FOR EACH ROW
-            WHEN (NEW.state = 'done' AND OLD.state <> 'done') EXECUTE FUNCTION note_settled();
+        CREATE TRIGGER note_row AFTER INSERT ON replies FOR EACH ROW EXECUTE FUNCTION note_write();
+        -- every write but a lease's renewal (a heartbeat)
+        CREATE TRIGGER note_change AFTER UPDATE ON replies FOR EACH ROW
+            WHEN ((OLD.state, OLD.attempts, OLD.asked_at, OLD.published_at)
+                  IS DISTINCT FROM (NEW.state, NEW.attempts, NEW.asked_at, NEW.published_at))
+            EXECUTE FUNCTION note_write();
         CREATE TRIGGER note_reply AFTER INSERT ON conversations FOR EACH ROW
-            WHEN (NEW.sender = 'replica') EXECUTE FUNCTION note_settled();
+            WHEN (NEW.sender = 'replica') EXECUTE FUNCTION note_write();
         """
     )
     frame = {"type": "chat.send", "id": "one-trip", "replica_id": ADA_LOVELACE_UUID, "content": "tell me of engines"}
@@ -125,7 +129,12 @@ async def test_a_chat_reply_is_stored_and_settled_in_one_transaction(
         while row["published_at"] is None:  # recorded a moment after the reply is shown
             await asyncio.sleep(0.05)
             row = await reply_row(pool, reply_to)
-    assert row["state"] == "done" and row["holder"] is None
-    notes = await pool.fetch("SELECT what, tx FROM settled_in WHERE reply_to = $1 ORDER BY what", reply_to)
-    assert [note["what"] for note in notes] == ["conversations", "replies"]
-    assert notes[0]["tx"] == notes[1]["tx"]
+    assert (row["state"], row["holder"], row["attempts"]) == ("done", None, 1) and row["asked_at"] is not None
+    writes = await pool.fetch("SELECT what, state, tx FROM written WHERE reply_to = $1 ORDER BY tx, what", reply_to)
+    assert [(w["what"], w["state"]) for w in writes] == [
+        ("replies", "running"),
+        ("conversations", None),
+        ("replies", "done"),
+        ("replies", "done"),
+    ]
+    assert writes[1]["tx"] == writes[2]["tx"] != writes[3]["tx"]

@@ -62,3 +62,21 @@ async def test_a_failed_reply_is_pending_again_when_submitted_again(pool: asyncp
     await leases.finish(pool, work, "q")
     await leases.submit(pool, work, 10)
     assert await leases.claim(pool, "chat", work.reply_to or "", "r", 10) is None
+
+
+async def test_take_records_claims_and_notes_the_asking_in_one_statement(pool: asyncpg.Pool) -> None:
+    """A new reply is taken at once, noted as being asked (no earlier asking to look for); a held one is not taken
+    again; a failed one is taken again afresh; one whose holder died after asking is taken with that time, to look
+    in Sensay's history first."""
+    work = job()
+    taken = await leases.rows.take(pool, ReplyJob, work, "p", 10, asking=True)
+    assert taken is not None and (taken.attempt, taken.asked_at, taken.noted) == (1, None, True)
+    assert await leases.rows.take(pool, ReplyJob, work, "q", 10, asking=True) is None
+    await leases.fail(pool, work, "p", code="replica_unavailable", retryable=True, retry_after=None, detail="down")
+    again = await leases.rows.take(pool, ReplyJob, work, "q", 0.01, asking=True)
+    assert again is not None and (again.attempt, again.asked_at, again.noted) == (2, None, True)
+    await asyncio.sleep(0.05)  # q dies: its lease runs out
+    after = await leases.rows.take(pool, ReplyJob, work, "r", 10, asking=True)
+    assert after is not None and after.attempt == 3 and after.asked_at is not None and not after.noted
+    outcome = await leases.outcome(pool, "chat", work.reply_to or "")
+    assert outcome is not None and outcome.state is ReplyState.RUNNING

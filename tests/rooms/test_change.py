@@ -42,7 +42,9 @@ async def test_a_new_mode_takes_the_next_run_not_the_one_running(
         "settings": change["settings"],
         "changed_by": alice["user"]["id"],
     }
-    assert [f["phase"] for f in of_type(frames, "room.phase")] == ["strengths"]
+    assert [f["phase"] for f in of_type(frames, "room.phase")] == ["strengths", "weaknesses"]
+    [running] = of_type(frames, "room.turns")
+    assert running["roles"][GUIDE] == ["strategy"], "the new mode's lead"
     assert (end["reason"], end["turns"]) == ("turn limit", 2)
     assert changed.json()["mode"] == "swot" and changed.json()["settings"] == change["settings"]
     detail = (await http.get(f"/api/rooms/{room['id']}", headers=bearer(bob))).json()

@@ -51,15 +51,18 @@ async def conclusions(http: httpx.AsyncClient, user: dict) -> list[dict]:
     return [i["details"] for i in state["interactions"] if i["interaction_type"] == "conclusion"]
 
 
-async def test_six_thinking_hats_runs_every_hat_in_order_and_tells_each_replica_its_hat(
+async def test_six_thinking_hats_runs_every_hat_in_order_each_worn_by_its_own_replica(
     http: httpx.AsyncClient, alice: dict, server: str, replica: LocalReplica
 ) -> None:
-    """The lead opens and closes in blue; every replica wears white, red, yellow, black and green; each phase shows."""
+    """The lead opens and closes in blue; the other replica wears white, red, yellow, black and green; each phase
+    shows, `room.turns` says who wears what, and the prompt tells the replica its hats."""
     room = await make_room(
         http, alice, [], replica_ids=[ADA, SOCRATES], mode="six_thinking_hats", settings={"moderator_id": SOCRATES}
     )
     end, frames = await run_room(server, alice, room, "Should our town ban cars from its centre?")
-    assert end["state"] == "idle" and end["reason"] == "done" and end["turns"] == 12
+    assert end["state"] == "idle" and end["reason"] == "done" and end["turns"] == 7
+    [running] = [f for f in of_type(frames, "room.turns") if f["state"] == "running"]
+    assert running["roles"] == {SOCRATES: ["blue"], ADA: ["white", "red", "yellow", "black", "green"]}
     hats = [(f["phase"], f["index"], f["count"]) for f in of_type(frames, "room.phase")]
     assert hats == [
         ("blue", 1, 7),
@@ -71,7 +74,10 @@ async def test_six_thinking_hats_runs_every_hat_in_order_and_tells_each_replica_
         ("blue", 7, 7),
     ]
     shown = sequence(frames)
-    assert shown[:5] == ["phase:blue", SOCRATES, "phase:white", ADA, SOCRATES] and shown[-2:] == [
+    assert shown == [
+        "phase:blue",
+        SOCRATES,
+        *[step for hat in ("white", "red", "yellow", "black", "green") for step in (f"phase:{hat}", ADA)],
         "phase:blue",
         SOCRATES,
     ]
@@ -79,20 +85,36 @@ async def test_six_thinking_hats_runs_every_hat_in_order_and_tells_each_replica_
     sensay_user = (await http.get(f"/api/rooms/{room['id']}", headers=bearer(alice))).json()["sensay_user_id"]
     red = replica.said_to(sensay_user, ADA)[1]
     assert "Red hat: feelings" in red and "Red hat: your feelings" in red, "the hat is in the prompt"
-    assert replies[3].startswith("Red hat: feelings — Ada Lovelace here."), "the answer wears it"
-    assert "your feelings" not in replies[3], "and does not quote the instruction"
+    assert "Your role in this session: White hat: facts; Red hat: feelings;" in red, "and the replica's own hats"
+    assert replies[2].startswith("Red hat: feelings — Ada Lovelace here."), "the answer wears it"
+    assert "your feelings" not in replies[2], "and does not quote the instruction"
 
 
-async def test_swot_goes_through_the_four_quadrants_then_the_strategy(
+async def test_swot_deals_the_quadrants_then_the_lead_draws_the_strategy(
     http: httpx.AsyncClient, alice: dict, server: str
 ) -> None:
-    """SWOT: strengths, weaknesses, opportunities, threats from every replica, then the lead's strategy."""
+    """SWOT: each quadrant from the replica it was dealt to (the lead aside), then the lead's strategy."""
     room = await make_room(http, alice, [], replica_ids=[ADA, SOCRATES, GUIDE], mode="swot")
     end, frames = await run_room(server, alice, room, "Our bakery wants to open a second shop.")
-    assert end["reason"] == "done" and end["turns"] == 13
-    phases = [f["phase"] for f in of_type(frames, "room.phase")]
-    assert phases == ["strengths", "weaknesses", "opportunities", "threats", "strategy"]
-    assert sequence(frames)[-2:] == ["phase:strategy", ADA]
+    assert end["reason"] == "done" and end["turns"] == 5
+    [running] = [f for f in of_type(frames, "room.turns") if f["state"] == "running"]
+    assert running["roles"] == {
+        ADA: ["strategy"],
+        SOCRATES: ["strengths", "opportunities"],
+        GUIDE: ["weaknesses", "threats"],
+    }
+    assert sequence(frames) == [
+        "phase:strengths",
+        SOCRATES,
+        "phase:weaknesses",
+        GUIDE,
+        "phase:opportunities",
+        SOCRATES,
+        "phase:threats",
+        GUIDE,
+        "phase:strategy",
+        ADA,
+    ]
 
 
 async def test_democratic_replicas_vote_the_vote_is_shown_and_the_winner_states_the_decision(
@@ -120,15 +142,18 @@ async def test_democratic_replicas_vote_the_vote_is_shown_and_the_winner_states_
     record = change["record"]
     assert change["table"] == "prototype_interactions" and record["interaction_type"] == "conclusion"
     assert record["details"]["ending"] == "decided by vote" and record["details"]["vote"]["winner"] == vote["winner"]
+    assert record["details"]["summary_by"] == vote["winner"] and record["details"]["summary"], "the winner sums up"
     for member in (alice, bob):
         [kept] = await conclusions(http, member)
         assert kept["room_id"] == room["id"] and kept["run_id"] == end["run_id"]
 
 
 async def test_problem_solving_ends_when_the_judge_finds_consensus(
-    http: httpx.AsyncClient, alice: dict, bob: dict, server: str
+    http: httpx.AsyncClient, alice: dict, bob: dict, server: str, replica: LocalReplica
 ) -> None:
-    """After each round the judge is asked; when it finds the speakers agree, the room says so and the run ends."""
+    """After each round the judge is asked; when it finds the speakers agree, the room says so and the run ends.
+
+    The judge is then asked to sum the run up, and every member's conclusion record keeps its summary."""
     room = await make_room(http, alice, [bob], replica_ids=[ADA, SOCRATES], mode="problem_solving")
     end, frames = await run_room(server, alice, room, "We all agree: tea for the break. Do you agree?")
     assert sequence(frames) == ["phase:propose", ADA, SOCRATES, "consensus:met"]
@@ -137,6 +162,11 @@ async def test_problem_solving_ends_when_the_judge_finds_consensus(
     assert verdict["judge_id"] == ADA and verdict["summary"]
     [kept] = await conclusions(http, bob)
     assert kept["ending"] == "consensus" and kept["verdict"]["met"] is True
+    sensay_user = (await http.get(f"/api/rooms/{room['id']}", headers=bearer(alice))).json()["sensay_user_id"]
+    asked = replica.said_to(sensay_user, ADA)[-1]
+    assert "sum up in two or three sentences" in asked, "the judge was asked for the summary"
+    assert kept["summary_by"] == ADA and kept["summary"] and kept["summary"] != verdict["summary"]
+    assert [c["summary"] for c in await conclusions(http, alice)] == [kept["summary"]]
 
 
 async def test_problem_solving_without_agreement_runs_its_rounds_and_says_so(

@@ -121,7 +121,7 @@ def test_the_turn_limit_ends_every_mode() -> None:
     assert drive(TurnPlanner("round_robin", SEATS, "go", max_turns=3)) == (["ada", "socrates", "guide"], "done")
     assert drive(TurnPlanner("natural", SEATS, "Ada, Socrates and Guide", max_turns=1)) == (["ada"], "done")
     assert drive(TurnPlanner("six_thinking_hats", SEATS, "go", max_turns=4)) == (
-        ["phase:blue", "ada", "phase:white", "ada", "socrates", "guide"],
+        ["phase:blue", "ada", "phase:white", "socrates", "phase:red", "guide", "phase:yellow", "socrates"],
         "turn limit",
     )
 
@@ -233,48 +233,107 @@ def test_votes_count_once_per_voter_never_for_itself_and_ties_go_to_the_earliest
     assert all_for_guide.unanimous and all_for_guide.winner == "guide"
 
 
-def test_six_thinking_hats_runs_the_hats_in_order_with_the_lead_wearing_blue() -> None:
-    """Six hats: the lead opens and closes in blue; white, red, yellow, black and green are worn by everyone."""
-    planner = TurnPlanner("six_thinking_hats", [ADA, SOCRATES], "should we move to Mars?", moderator_id="socrates")
-    log, reason = drive(planner)
-    assert reason == "done" and planner.budget == 12
-    assert [e for e in log if e.startswith("phase")] == [
+def test_six_thinking_hats_runs_the_hats_in_order_each_worn_by_its_own_replicas() -> None:
+    """Six hats: the lead opens and closes in blue; the five other hats are dealt to the other replicas, and each
+    hat's phase is spoken by its wearer only, told which hats are its own."""
+    planner = TurnPlanner("six_thinking_hats", SEATS, "should we move to Mars?", moderator_id="socrates")
+    assert planner.roles == {
+        "socrates": ["blue"],
+        "ada": ["white", "yellow", "green"],
+        "guide": ["red", "black"],
+    }
+    told: list[str] = []
+    log: list[str] = []
+    while not isinstance(decision := planner.next(), Finished):
+        if isinstance(decision, EnterPhase):
+            log.append(f"phase:{decision.phase.name}")
+        elif isinstance(decision, Speak):
+            told.append(decision.instruction)
+            log.append(decision.seat.replica_id)
+            planner.record(decision.seat, "")
+    assert decision.reason == "done" and planner.budget == 7
+    assert log == [
         "phase:blue",
+        "socrates",
         "phase:white",
+        "ada",
         "phase:red",
+        "guide",
         "phase:yellow",
+        "ada",
         "phase:black",
+        "guide",
         "phase:green",
+        "ada",
         "phase:blue",
+        "socrates",
     ]
-    assert log[:2] == ["phase:blue", "socrates"] and log[-2:] == ["phase:blue", "socrates"]
-    assert log[2:5] == ["phase:white", "ada", "socrates"]
+    assert told[1].startswith("White hat: only facts") and told[1].endswith(
+        "Your role in this session: White hat: facts; Yellow hat: benefits; Green hat: ideas."
+    )
+    assert told[0].endswith("Your role in this session: Blue hat: focus; Blue hat: conclusions.")
 
 
-def test_swot_runs_the_four_quadrants_then_the_lead_draws_the_strategy() -> None:
-    """SWOT: strengths, weaknesses, opportunities and threats from everyone, then a strategy from the lead."""
+def test_swot_deals_the_quadrants_then_the_lead_draws_the_strategy() -> None:
+    """SWOT: each quadrant from the replicas it was dealt to, then a strategy from the lead (the first replica)."""
     planner = TurnPlanner("swot", [ADA, SOCRATES], "our bakery")
+    assert planner.roles == {"ada": ["strategy"], "socrates": ["strengths", "weaknesses", "opportunities", "threats"]}
     first = planner.next()
     assert isinstance(first, EnterPhase) and (first.index, first.count) == (1, 5)
     speak = planner.next()
     assert isinstance(speak, Speak) and speak.phase == "Strengths" and speak.instruction.startswith("Strengths")
     planner.record(speak.seat, "")
     log, reason = drive(planner)
-    assert reason == "done"
+    assert reason == "done" and planner.budget == 5
     assert log == [
-        "socrates",
         "phase:weaknesses",
-        "ada",
         "socrates",
         "phase:opportunities",
-        "ada",
         "socrates",
         "phase:threats",
-        "ada",
         "socrates",
         "phase:strategy",
         "ada",
     ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "replicas", "lead", "expected"),
+    [
+        ("swot", ["a"], None, {"a": ["strategy", "strengths", "weaknesses", "opportunities", "threats"]}),
+        (
+            "swot",
+            ["a", "b", "c", "d", "e", "f"],
+            "c",
+            {
+                "c": ["strategy"],
+                "a": ["strengths"],
+                "b": ["weaknesses"],
+                "d": ["opportunities"],
+                "e": ["threats"],
+                "f": ["strengths"],
+            },
+        ),
+        (
+            "six_thinking_hats",
+            ["a", "b", "c", "d", "e", "f"],
+            None,
+            {"a": ["blue"], "b": ["white"], "c": ["red"], "d": ["yellow"], "e": ["black"], "f": ["green"]},
+        ),
+        ("round_robin", ["a", "b"], None, {}),
+        ("democratic", ["a", "b"], None, {}),
+    ],
+    ids=["swot-alone", "swot-six", "hats-six", "free-mode", "other-phased-mode"],
+)
+def test_roles_give_every_replica_one_and_every_role_a_replica(
+    mode: RoomMode, replicas: list[str], lead: str | None, expected: dict[str, list[str]]
+) -> None:
+    """Dealt in order; more replicas than quadrants share one; only the structured modes have roles."""
+    assert modes.roles(mode, replicas, lead) == expected
+    if expected:
+        assert modes.default_turns(mode, len(replicas)) == sum(len(r) for r in expected.values()) + (
+            mode == "six_thinking_hats"  # the lead's blue hat is worn twice
+        )
 
 
 def test_a_goal_is_judged_before_the_run_ends_and_ends_it_when_met() -> None:

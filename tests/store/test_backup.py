@@ -34,6 +34,15 @@ class Traffic:
         return len(self.messages) + len(self.tasks) + len(self.buys)
 
 
+def post(http: httpx.Client, path: str, body: dict[str, object], stop: threading.Event) -> httpx.Response:
+    """POST as a well-behaved client does: after a 429 (the REST write limit, 120 a minute, which a backup slowed by
+    a loaded machine lets this loop reach), wait the ``Retry-After`` it names and send again, unless told to stop."""
+    while True:
+        answer = http.post(path, json=body)
+        if answer.status_code != 429 or stop.wait(float(answer.headers["Retry-After"])):
+            return answer
+
+
 def talk(base_url: str, token: str, traffic: Traffic) -> None:
     """Send a chat message (answered when its reply is stored), make a task and buy tokens, until told to stop."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -41,18 +50,26 @@ def talk(base_url: str, token: str, traffic: Traffic) -> None:
         n = 0
         while not traffic.stop.is_set():
             n += 1
-            sent = http.post("/api/conversations", json={"replica_id": ADA_LOVELACE_UUID, "content": f"note {n}"})
+            sent = post(
+                http, "/api/conversations", {"replica_id": ADA_LOVELACE_UUID, "content": f"note {n}"}, traffic.stop
+            )
+            if sent.status_code == 429:
+                return  # told to stop while waiting
             assert sent.status_code == 201, sent.text
             exchange = sent.json()  # the message and the replica's reply, both stored
             traffic.messages += [
                 (time.monotonic(), exchange["message"]["id"]),
                 (time.monotonic(), exchange["reply"]["id"]),
             ]
-            task = http.post("/api/tasks", json={"description": f"task {n}"})
+            task = post(http, "/api/tasks", {"description": f"task {n}"}, traffic.stop)
+            if task.status_code == 429:
+                return
             assert task.status_code == 201, task.text
             traffic.tasks.append((time.monotonic(), task.json()["id"]))
             body = {"action": "buy", "params": {"amount": n}}
-            bought = http.post("/api/prototype/token-gated-memories/actions", json=body)
+            bought = post(http, "/api/prototype/token-gated-memories/actions", body, traffic.stop)
+            if bought.status_code == 429:
+                return
             assert bought.status_code == 200, bought.text
             traffic.buys.append((time.monotonic(), n))
 

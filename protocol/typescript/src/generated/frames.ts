@@ -505,6 +505,12 @@ export interface RoomTurnsFrame {
    * Why the run ended: `done`, `turn limit`, `consensus`, `goal reached`, `decided by vote`, `time limit`, `stopped by a member`, `a new message arrived`, `a replica could not answer`.
    */
   reason?: string | null;
+  /**
+   * On `running`, in the structured modes (`six_thinking_hats`, `swot`): each replica's own phases, by replica id: the lead's (`blue`, `strategy`) and the hats or quadrants dealt to the others.
+   */
+  roles?: {
+    [k: string]: string[];
+  } | null;
   room_id: string;
   /**
    * The run: the id of the user message that started it.
