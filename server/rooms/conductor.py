@@ -182,9 +182,7 @@ class RoomConductor:
             if pending:
                 for task in pending:
                     task.cancel(SHUTTING_DOWN)
-                # A turn's request may be in doubt (up to HANDOVER_SECONDS), its stream then takes as long again to
-                # stop, and the run is handed back: all before the Sensay client and the pool close.
-                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)
+                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)  # as Replies.drain: doubt, stop, hand back
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
@@ -283,21 +281,14 @@ class RoomConductor:
             self._shown[room_id] = Ending(run, state, reason)
 
     async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None, *, in_doubt: bool = False) -> None:
-        """Hand the run back (pending) for another process to carry on at once; ``in_doubt``: its turn's request to
-        Sensay was still unanswered, so the run is left to its lease (the successor, later, finds the turn in
-        Sensay's history rather than asking again)."""
+        """Hand the run back for another process to carry on at once; ``in_doubt`` (a turn's request to Sensay is
+        unanswered): leave it to its lease, so that the successor finds the turn in Sensay's history."""
         if heartbeat is not None:
             heartbeat.cancel()
-        if run.claim is None:
-            return
-        if in_doubt:
-            logger.warning(
-                "room %s: the run of %s waits for Sensay to answer a turn's request; left to its lease",
-                run.room.id,
-                run.trigger.id,
-            )
-            return
-        await self.leases.release(run.claim.job)
+        if run.claim is not None and not in_doubt:
+            await self.leases.release(run.claim.job)
+        elif run.claim is not None:
+            logger.warning("room %s: a turn's request to Sensay is in doubt; its run is left to its lease", run.room.id)
 
     def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
         """The row of a run: enough for any process to find the room and the message again."""
