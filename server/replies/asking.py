@@ -26,16 +26,24 @@ took the message in is known), and then take to close its Sensay stream, before 
 HANDED_OVER: Final = "the server is stopping: another process carries on"
 
 
+class LeftToLease(asyncio.CancelledError):
+    """:meth:`~server.replies.pipeline.Replies.run` was cancelled while its request to Sensay was in doubt (or the
+    reply would not stop): the caller must not hand its work over at once but leave it to its lease, so that whoever
+    carries on later finds the message in Sensay's history instead of asking again."""
+
+
 class Asking:
     """Whether a reply's request to Sensay is in doubt: sent, and not answered yet (Sensay may or may not have taken
     the message in). A stopping process hands a reply over only once it is not: a successor asks again only when
     Sensay's history has no trace of the message, so a request still on its way there would be asked twice."""
 
-    __slots__ = ("settled",)
+    __slots__ = ("settled", "stopping")
 
     def __init__(self) -> None:
         self.settled = asyncio.Event()
         self.settled.set()
+        self.stopping = False
+        """The reply is being stopped (handed over): a failure from now on is the stop's, not the reply's."""
 
     def in_doubt(self, doubt: bool) -> None:
         if doubt:
@@ -75,6 +83,7 @@ async def stop(work: asyncio.Task[Reply], request: Asking) -> bool:
     """Cancel ``work`` once Sensay answered any request it sent (waiting at most :data:`HANDOVER_SECONDS`), and give
     it as long again to close its stream; ``False`` when a request was still in doubt (unanswered) at the cancel."""
     known = await request.known(HANDOVER_SECONDS)
+    request.stopping = True
     # Its failure, if it ends with one now, was reported where it happened: retrieved here, not reported again.
     work.add_done_callback(lambda done: done.cancelled() or done.exception())
     with contextlib.suppress(TimeoutError):

@@ -34,7 +34,7 @@ from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
 from ..store.errors import unreachable
 from . import faults
-from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, Timing, stop, with_wait
+from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, LeftToLease, Timing, stop, with_wait
 from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
@@ -135,8 +135,10 @@ class Replies:
         )
         try:
             return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            await stop(work, request)
+        except asyncio.CancelledError as exc:
+            known = await stop(work, request)
+            if not known or not work.done():
+                raise LeftToLease(*exc.args) from None
             raise
 
     def start(self, job: ReplyJob) -> asyncio.Task[Reply]:
@@ -208,6 +210,12 @@ class Replies:
             timing.done("cancelled")
             raise
         except Exception as exc:
+            if request.stopping:
+                # Stopped to be handed over: an HTTP library's clean-up can absorb the cancel and the stream then
+                # breaks off (ReadError). That is no failure of the reply: nothing is reported, whoever carries on
+                # produces it.
+                timing.done("cancelled")
+                raise asyncio.CancelledError(HANDED_OVER) from exc
             if (claim is not None or resumable) and not asking and unreachable(exc):
                 timing.done(ErrorCode.REPLY_DELAYED.value)
                 self._outage(exc)

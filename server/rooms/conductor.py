@@ -49,6 +49,7 @@ from ..hub.hub import Hub
 from ..logs import log_task_failure
 from ..outages import unreachable
 from ..replies import Leases, ReplicaDirectory, Replies, ReplyJob, RoomAudience
+from ..replies.asking import HANDOVER_SECONDS, LeftToLease
 from ..replies.failures import replica_failure
 from ..replies.leases import Claim, ReplyState
 from ..sensay.client import Replica
@@ -80,7 +81,6 @@ SHUTTING_DOWN: Final = "server shutting down"
 TAKEN_OVER: Final = "taken over by another process"
 DELAYED: Final = "waiting for the database"
 DELAYED_DETAIL: Final = "the database is not answering; the room's turns carry on once it answers again"
-HANDOVER_SECONDS: Final = 2.0
 ORPHAN_HORIZON: Final = 7 * 24 * 3600.0
 """Seconds back the sweeper looks for acked room messages whose run was never recorded (older ones are left)."""
 RoomFrame = RoomPhaseFrame | RoomVoteFrame | RoomVerdictFrame
@@ -182,7 +182,7 @@ class RoomConductor:
             if pending:
                 for task in pending:
                     task.cancel(SHUTTING_DOWN)
-                await asyncio.wait(pending, timeout=2 * HANDOVER_SECONDS)  # a turn's request may be in doubt
+                await asyncio.wait(pending, timeout=3 * HANDOVER_SECONDS)  # as Replies.drain: doubt, stop, hand back
                 return
 
     async def _announce(self, run: Run, state: RunState, reason: str | None = None) -> None:
@@ -245,7 +245,7 @@ class RoomConductor:
         except asyncio.CancelledError as exc:
             state, reason = RunState.STOPPED, _cancelled(exc)
             if reason == SHUTTING_DOWN:  # handed over: the run carries on elsewhere, nothing to announce
-                await asyncio.shield(self._hand_over(run, heartbeat))
+                await asyncio.shield(self._hand_over(run, heartbeat, in_doubt=isinstance(exc, LeftToLease)))
                 raise
             if reason != TAKEN_OVER:
                 await asyncio.shield(self._record(run, None))
@@ -280,11 +280,15 @@ class RoomConductor:
         if room_id in self._shown:
             self._shown[room_id] = Ending(run, state, reason)
 
-    async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None) -> None:
+    async def _hand_over(self, run: Run, heartbeat: asyncio.Task[None] | None, *, in_doubt: bool = False) -> None:
+        """Hand the run back for another process to carry on at once; ``in_doubt`` (a turn's request to Sensay is
+        unanswered): leave it to its lease, so that the successor finds the turn in Sensay's history."""
         if heartbeat is not None:
             heartbeat.cancel()
-        if run.claim is not None:
+        if run.claim is not None and not in_doubt:
             await self.leases.release(run.claim.job)
+        elif run.claim is not None:
+            logger.warning("room %s: a turn's request to Sensay is in doubt; its run is left to its lease", run.room.id)
 
     def _run_job(self, room_id: UUID, trigger: StoredMessage) -> ReplyJob:
         """The row of a run: enough for any process to find the room and the message again."""

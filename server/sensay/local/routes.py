@@ -62,6 +62,8 @@ class LocalReplica:
         self.inflight_chats = 0
         self.max_inflight_chats = 0
         self._faults = Faults()
+        self._taking_in: set[asyncio.Task[ChatAnswer]] = set()
+        """Slow requests under way: they outlive the connection, and the server, they came by (see ``slow_next``)."""
         self._users: dict[str, dict[str, Any]] = {}
         self._replicas: dict[str, Persona] = {r.uuid: r for r in seed_personas()}
         self._history: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -118,8 +120,9 @@ class LocalReplica:
         self._faults.add(Fault("lost"), n)
 
     def slow_next(self, seconds: float, n: int = 1) -> None:
-        """Take the next ``n`` chat requests in (into the history) only ``seconds`` after they arrived, then answer
-        them: a client that hangs up meanwhile does not stop it, as with Sensay once a request reached it."""
+        """Take the next ``n`` chat requests in (into the history, with their answer) only ``seconds`` after they
+        arrived, then answer them: neither a client that hangs up nor the server it came by stopping meanwhile stops
+        it, as with Sensay once a request reached it."""
         self._faults.add(Fault("slow", delay=seconds), n)
 
     def hang_next(self, n: int = 1) -> None:
@@ -228,13 +231,32 @@ class LocalReplica:
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
             raise ApiError(fault.status, f"Injected failure ({fault.status})", fault.error_code, headers)
         if fault is not None and fault.kind == "slow":
-            await asyncio.sleep(fault.delay)
-            fault = None  # then answered as usual
+            # Sensay goes on with a request it received whatever becomes of the connection it came by: the message
+            # is taken in and answered into the history even when the asker hung up or this server (one of several
+            # serving the same replica in a test, each a hub's) stopped meanwhile.
+            taking_in = asyncio.create_task(self._take_in_later(fault.delay, request, user_id, replica, body))
+            self._taking_in.add(taking_in)
+            taking_in.add_done_callback(self._taking_in.discard)
+            return await asyncio.shield(taking_in)
         return self._answer(request, user_id, replica, body, fault)
 
-    def _answer(
-        self, request: Request, user_id: str, replica: Persona, body: ChatBody, fault: Fault | None
+    async def _take_in_later(
+        self, delay: float, request: Request, user_id: str, replica: Persona, body: ChatBody
     ) -> ChatAnswer:
+        await asyncio.sleep(delay)
+        return self._answer(request, user_id, replica, body, None, kept=True)
+
+    def _answer(
+        self,
+        request: Request,
+        user_id: str,
+        replica: Persona,
+        body: ChatBody,
+        fault: Fault | None,
+        *,
+        kept: bool = False,
+    ) -> ChatAnswer:
+        """The answer to a chat request taken in now; ``kept``: into the history at once, not once fully sent."""
         skip = body.skip_chat_history
         history = self._history.setdefault((user_id, replica.uuid), [])
         turn = sum(item["role"] == "user" for item in history) + 1
@@ -254,6 +276,9 @@ class LocalReplica:
         if fault is not None and fault.kind == "lost":
             finished()
             return ChatAnswer(self, answer, style, 0, lambda: None)
+        if kept:
+            finished()
+            return ChatAnswer(self, answer, style, None, lambda: None)
         cut = fault.after_words if fault is not None else None
         return ChatAnswer(self, answer, style, cut, finished)
 
