@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 
+from ..errors import DomainError
 from ..store import interactions, rooms
 from ..store.records import Room
 from .asking import transcript
@@ -25,6 +27,25 @@ def summary_question(ending: str, turns: Sequence[tuple[str, str]]) -> str:
         f"The room's run has ended ({ending}). Here is what was said in this run:\n{transcript(turns)}\n"
         "For the room's members, sum up in two or three sentences what was discussed and what was concluded."
     )
+
+
+async def sum_up(
+    ask: Callable[[str, str, str], Awaitable[str]],
+    asker: str,
+    replica_id: str,
+    ending: str,
+    turns: Sequence[tuple[str, str]],
+    seconds_left: float,
+) -> str:
+    """A concluded run's summary, asked of ``replica_id``; empty if it could not answer (the conclusion stands).
+
+    It must not cost the run its conclusion: it gets what is left of the run's time limit (``seconds_left``), less
+    :data:`RECORD_MARGIN` for recording the conclusion."""
+    try:
+        async with asyncio.timeout(max(0.0, seconds_left - RECORD_MARGIN)):
+            return (await ask(asker, replica_id, summary_question(ending, turns))).strip()
+    except (DomainError, TimeoutError):
+        return ""
 
 
 async def record_conclusion(

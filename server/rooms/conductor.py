@@ -441,24 +441,14 @@ class RoomConductor:
             verdict = planner.verdicts[-1]
             summary, detail = verdict.summary, {"verdict": verdict}
         detail["summary_by"] = planner.vote.winner if planner.vote is not None else planner.judge.replica_id
-        summary = await self._sum_up(run, detail["summary_by"], reason, planner) or summary
+        limit = run.room.settings.time_limit_seconds or modes.default_time_limit(planner.budget)
+        said = [(t.seat.name, t.text) for t in planner.turns]
+        left = run.started + limit - asyncio.get_running_loop().time()
+        asker = room_sensay_user(run.room.id)
+        summary = await conclusions.sum_up(self.replies.ask, asker, detail["summary_by"], reason, said, left) or summary
         await conclusions.record_conclusion(
             self.pool, run.room, run_id=run.trigger.id, ending=reason, summary=summary, turns=run.turns, **detail
         )
-
-    async def _sum_up(self, run: Run, replica_id: str, reason: str, planner: TurnPlanner) -> str:
-        """The summary of a concluded run, asked of one replica; empty if it could not answer (the run stands).
-
-        It must not cost the run its conclusion: it gets what is left of the run's time limit, less a margin for
-        recording the conclusion."""
-        question = conclusions.summary_question(reason, [(t.seat.name, t.text) for t in planner.turns])
-        limit = run.room.settings.time_limit_seconds or modes.default_time_limit(planner.budget)
-        left = run.started + limit - conclusions.RECORD_MARGIN - asyncio.get_running_loop().time()
-        try:
-            async with asyncio.timeout(max(0.0, left)):
-                return (await self.replies.ask(room_sensay_user(run.room.id), replica_id, question)).strip()
-        except (DomainError, TimeoutError):
-            return ""
 
     async def _speak(self, run: Run, speak: Speak, answering: StoredMessage) -> StoredMessage:
         job = await prompts.turn_job(self.pool, self.replicas, run.room, speak, answering, run.trigger.client_id)
