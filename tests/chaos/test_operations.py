@@ -40,6 +40,12 @@ MESSAGES = 11
 WORD_DELAY = 0.08
 LEASE = 5.0
 """Long enough that a loaded machine (the suite runs beside other work) renews leases in time."""
+OUTAGE_WORD_DELAY = 0.2
+OUTAGE = 10.0
+"""The outage test's replies (about 35 words: 7 s) stream for long enough that many are under way when the database
+stops, and end within the outage, so each of them waits for it (at 0.08 s a word, the faster reply path of d327a9c
+finished every reply before the database stopped, and no notice was due; at 0.3 s a word, replies could outlast the
+outage and none had to wait)."""
 DRAIN = 0.5
 """SHUTDOWN_DRAIN_SECONDS of the hubs: short, so a SIGTERM hands replies over instead of finishing them."""
 SETTLE_TIMEOUT = 60.0
@@ -427,10 +433,10 @@ async def setting() -> AsyncIterator[Callable[..., Awaitable[Setting]]]:
     are not the test's to take)."""
     made: list[Setting] = []
 
-    async def start(first_hub: dict[str, str] | None = None) -> Setting:
+    async def start(first_hub: dict[str, str] | None = None, *, word_delay: float = WORD_DELAY) -> Setting:
         postgres = PrivatePostgres()
         await postgres.start()
-        cluster = Cluster(postgres.url, word_delay=WORD_DELAY, lease=LEASE)
+        cluster = Cluster(postgres.url, word_delay=word_delay, lease=LEASE)
         made.append(Setting(cluster, postgres))
         for hub in cluster.hubs:
             hub.env.update({"SHUTDOWN_DRAIN_SECONDS": str(DRAIN), "SENSAY_TIMEOUT": "30"})
@@ -516,20 +522,26 @@ async def test_killed_after_storing_before_publishing(setting: Callable[..., Awa
 
 
 async def test_postgresql_outage_delays_replies_and_says_so(setting: Callable[..., Awaitable[Setting]]) -> None:
-    """PostgreSQL stops for 5 s while replies stream: each waiting reply's sockets get a `notice` (`reply_delayed`),
+    """PostgreSQL stops for 10 s while replies stream: each waiting reply's sockets get a `notice` (`reply_delayed`),
     never an error; every reply comes once the database is back; one WARNING when the outage starts."""
-    made = await setting()
+    made = await setting(word_delay=OUTAGE_WORD_DELAY)
     cluster, postgres = made.cluster, made.postgres
     load = Load(cluster)
     try:
         await load.connect()
         await load.talk(USERS * MESSAGES)
         await load.until_streaming(USERS * MESSAGES // 3)
+        for _ in range(5):  # on a loaded machine every reply can be over before the last ack: one more per user
+            if load.streaming():
+                break
+            await load.talk(USERS)
+            await load.until_streaming(1)
+        assert load.streaming() > 0, "every reply was over before the outage: nothing for it to delay"
         await postgres.stop()
-        await asyncio.sleep(5)
+        await asyncio.sleep(OUTAGE)
         await postgres.start()
         counts = await load.settle_and_count()
-        counts.assert_none_lost(USERS * MESSAGES)
+        counts.assert_none_lost(load.sent)
         assert counts.notices > 0
         for hub in cluster.hubs:  # one line when the outage starts (and ends), no failure per reply
             replies = [line for line in hub.output().splitlines() if "server.replies" in line]
