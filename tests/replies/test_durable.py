@@ -16,9 +16,9 @@ import pytest
 from server.app import create_app
 from server.config import Settings
 from server.context.conversation import ORPHAN_TRIES
-from server.replies import ReplyJob, UserAudience, faults, leases
+from server.replies import ReplyJob, UserAudience, faults
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
-from server.store import conversations
+from server.store import conversations, replies
 
 from ..conftest import bearer
 from ..utils import WsClient, connect, run_server
@@ -146,10 +146,10 @@ async def orphan(pool: asyncpg.Pool, owner: UUID, content: str, *, asked: bool) 
         reply_to=str(message.id),
         client_id=message.client_id,
     )
-    await leases.submit(pool, job, 0.01)
-    assert await leases.claim(pool, "chat", str(message.id), "a-process-that-died", 0.01) is not None
-    if asked:
-        assert await leases.asked(pool, job, "a-process-that-died")
+    # Recorded and claimed in one statement, with a lease no sweeper takes from it meanwhile (recorded pending with a
+    # 0.01 s lease, the server's sweeper claimed it before this could, at times); then the process dies.
+    assert await replies.take(pool, ReplyJob, job, "a-process-that-died", 60.0, asking=asked) is not None
+    await pool.execute("UPDATE replies SET lease_until = now() WHERE kind = 'chat' AND reply_to = $1", job.reply_to)
     return str(message.id)
 
 
