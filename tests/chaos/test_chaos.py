@@ -190,6 +190,20 @@ async def test_a_hub_killed_mid_reply(database_url: str, cluster_factory: Callab
     cluster = await cluster_factory(database_url)
 
     async def kill() -> None:
+        # Strike while this hub carries a reply: the replies streaming at this moment may all be other hubs' (a loaded
+        # machine once finished hub 0's before the kill, and nothing was left to take up).
+        process = cluster.hubs[0].process
+        assert process is not None
+        conn = await asyncpg.connect(cluster.database_url)
+        try:
+            async with asyncio.timeout(15):
+                while not await conn.fetchval(
+                    "SELECT count(*) FROM replies WHERE state = 'running' AND strpos(holder, $1) > 0",
+                    f":{process.pid}:",
+                ):
+                    await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
         cluster.hubs[0].kill()
 
     try:
