@@ -32,6 +32,7 @@ class Scheduler:
         self.interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._waiting = False  # a sweep found the database down: logged once, until a round finds it back
 
     def start(self) -> None:
         if self._task is None:
@@ -51,19 +52,26 @@ class Scheduler:
                 pass
 
     async def run_once(self) -> int:
-        """Run every sweep once; a failing sweep is logged with its traceback (a database outage with one line)
-        and the others still run."""
+        """Run every sweep once; a failing sweep is logged with its traceback and the others still run. A database
+        outage is logged once when a sweep first meets it and once when a whole round runs without it, not per
+        sweep and round."""
         settled = 0
+        down = False
         for sweep in self.sweeps:
             try:
                 settled += await sweep(self.ctx)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if outage(exc) is not None:  # the database is down: one line per sweep, not a traceback a second
-                    logger.warning("the %s sweep waits for the database (%r)", sweep.__qualname__, exc)
+                if outage(exc) is not None:
+                    if not self._waiting:
+                        logger.warning("due work waits for the database (%r): the sweeps carry on once it answers", exc)
+                    self._waiting = down = True
                     continue
                 logger.exception("the %s sweep failed; it runs again in %.1f s", sweep.__qualname__, self.interval)
+        if self._waiting and not down:
+            self._waiting = False
+            logger.warning("the database answers again: due work is swept again")
         return settled
 
     async def _run(self) -> None:
