@@ -10,6 +10,7 @@ local replica); every socket that missed a frame got a resume signal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,7 @@ USERS = 6
 MESSAGES = 2
 WORD_DELAY = 0.06
 LEASE = 2.0
+SIGNAL_TIMEOUT = 20.0
 COMPLETION_TIMEOUT = 40.0
 
 
@@ -124,7 +126,17 @@ async def run(cluster: Cluster, scenario: str, outage: Callable[[], Awaitable[No
                         if all(mid in replied for user in users for mid in user.sent):
                             break
                     await asyncio.sleep(0.5)
-        await asyncio.sleep(1.5)  # the last frames reach the sockets
+        # The last frames reach the sockets: every tab holds every reply of its user or was told it may miss some
+        # (a drop, a resync). A fixed 1.5 s wait failed once on a quiet machine (2 tabs missed a reply, told nothing
+        # yet); a reply or signal that never comes still fails below, after this bound.
+        with contextlib.suppress(TimeoutError):  # counted below as missed without a signal
+            async with asyncio.timeout(SIGNAL_TIMEOUT):
+                while not all(
+                    tab.drops or tab.resyncs or all(mid in tab.replies for mid in user.sent)
+                    for user in users
+                    for tab in user.tabs
+                ):
+                    await asyncio.sleep(0.05)
         calls = await cluster.sensay_calls()
         conn = await asyncpg.connect(cluster.database_url)
         try:
