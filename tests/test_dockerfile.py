@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -117,11 +118,17 @@ def test_every_ignored_hadolint_rule_gives_a_reason() -> None:
             assert reason.strip(), f"line {number}: hadolint ignore={rules} without a reason"
 
 
-def test_every_stage_uses_python_311_slim(instructions: list[Instruction]) -> None:
-    """Every stage starts from python:3.11-slim, pinned by minor version."""
+def test_every_stage_uses_one_python_311_slim_pinned_by_digest(instructions: list[Instruction]) -> None:
+    """Every stage starts from python:3.11-slim pinned by one sha256 digest, so both stages (and every rebuild)
+    get the same Debian and CPython."""
     bases = [i.args.split()[0] for i in instructions if i.keyword == "FROM"]
     assert bases
-    assert all(base == "python:3.11-slim" for base in bases), bases
+    names = {base.partition("@")[0] for base in bases}
+    digests = {base.partition("@")[2] for base in bases}
+    assert names == {"python:3.11-slim"}, bases
+    assert len(digests) == 1, bases
+    (digest,) = digests
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), bases
 
 
 def test_runs_as_a_non_root_user(final_stage: list[Instruction]) -> None:
