@@ -62,6 +62,8 @@ class Accepted(NamedTuple):
 
     message: StoredMessage
     duplicate: bool
+    commanded: bool = True
+    """Whether the message may have given a task command (``False``: it gave none, no outcome to look up)."""
 
 
 class Conversation(NamedTuple):
@@ -137,7 +139,8 @@ class Conversations:
         )
         if duplicate and (message.replica_id != replica_id or message.message != content):
             raise ClientIdConflict("this id was already used for a different message")
-        return Accepted(message.wire(), duplicate)
+        # A duplicate's command was read when it was first stored (by whichever version ran then): look it up.
+        return Accepted(message.wire(), duplicate, commanded=duplicate or request is not None)
 
     async def deliver(self, accepted: Accepted) -> asyncio.Task[Reply]:
         """Show a newly stored message on every socket of its user, and start (or join) its reply."""
@@ -147,9 +150,9 @@ class Conversations:
         faults.after_ack()
         if not accepted.duplicate:
             await self.hub.send_to_user(user_id, MessageFrame(message=message))
-        return self.replies.start(await self._job_despite_outages(message, user_id))
+        return self.replies.start(await self._job_despite_outages(message, user_id, accepted.commanded))
 
-    async def _job_despite_outages(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+    async def _job_despite_outages(self, message: StoredMessage, user_id: UUID, commanded: bool) -> ReplyJob:
         """The reply job. The message is stored and acked already: while the database does not answer, the user
         hears that the reply is delayed (a ``notice``) and the job is made again, for up to ``OUTAGE_PATIENCE``
         seconds (then the outage's error reaches the frame's id; the reply sweeper makes the reply once the database
@@ -158,7 +161,7 @@ class Conversations:
         async with asyncio.timeout(OUTAGE_PATIENCE):
             while True:
                 try:
-                    return await self._job(message, user_id)
+                    return await self._job(message, user_id, commanded)
                 except Exception as exc:
                     if not unreachable(exc):
                         raise
@@ -178,7 +181,7 @@ class Conversations:
             assert message.user_id is not None
             try:
                 faults.orphan_job()
-                jobs.append(await self._job(message, UUID(message.user_id)))
+                jobs.append(await self._job(message, UUID(message.user_id), commanded=True))
             except Exception as exc:
                 if unreachable(exc):
                     raise
@@ -219,10 +222,12 @@ class Conversations:
         if frame is not None:
             await self.hub.send_to_user(user_id, frame)
 
-    async def _job(self, message: StoredMessage, user_id: UUID) -> ReplyJob:
+    async def _job(self, message: StoredMessage, user_id: UUID, commanded: bool) -> ReplyJob:
+        """``commanded``: the message may have given a task command (else it is known to have given none)."""
         assert message.replica_id is not None
-        # The outcome was kept with the message when it was stored (the message is not read again).
-        outcome = await task_list.command_outcome(self.pool, UUID(message.id))
+        # The outcome was kept with the message when it was stored (the message is not read again); a message
+        # known to give no command has none, and costs the turn no round trip.
+        outcome = await task_list.command_outcome(self.pool, UUID(message.id)) if commanded else None
         # What the replica is told beyond the message (memories, evolution) travels with it when it has changed.
         # In the user's own chat the replica is told their open tasks too, so it can bring one up.
         briefed = await briefing.brief(

@@ -165,6 +165,31 @@ async def test_sensay_failure_keeps_the_message_and_a_retry_gives_one_reply(
     assert stored[0]["id"] == reply["message"]["id"]
 
 
+async def test_a_resent_task_command_whose_reply_failed_is_still_confirmed(
+    server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
+) -> None:
+    """A task command applied when its message was stored, whose reply failed, is confirmed by the reply to the
+    resent message (same id, a duplicate): its outcome is looked up, not re-read; a plain message gets none."""
+    replica.fail_next(100, status=500)
+    frame = {"type": "chat.send", "id": "cmd-1", "replica_id": ADA_LOVELACE_UUID, "content": "add task buy oat milk"}
+    async with connect(server, alice["access_token"]) as tab:
+        await tab.send(frame)
+        assert (await tab.recv())["type"] == "ack"
+        error, _ = await tab.recv_until("error", timeout=15)
+        assert error["code"] == "replica_unavailable" and error["id"] == "cmd-1"
+        replica.clear_faults()
+        await tab.send(frame)
+        assert (await tab.recv())["duplicate"] is True
+        reply, _ = await collect_reply(tab)
+        assert 'Added task 1: "buy oat milk"' in reply["message"]["content"]
+        await tab.send({"type": "chat.send", "id": "plain", "replica_id": ADA_LOVELACE_UUID, "content": "lovely day"})
+        assert (await tab.recv())["type"] == "ack"
+        plain, _ = await collect_reply(tab)
+        assert "lovely day" in plain["message"]["content"] and "Added task" not in plain["message"]["content"]
+    tasks = (await http.get("/api/tasks", headers=bearer(alice))).json()["tasks"]
+    assert [t["description"] for t in tasks] == ["buy oat milk"]
+
+
 async def test_sensay_timeout_is_a_retryable_error(
     server: str, http: httpx.AsyncClient, alice: dict, replica: LocalReplica
 ) -> None:
