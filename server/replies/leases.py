@@ -17,6 +17,7 @@ import asyncpg
 
 from ..errors import DomainError, NotReady, ReplyDelayed, error_code
 from ..store import replies as rows
+from ..store.database import ping
 from ..store.errors import unreachable
 from ..store.replies import (
     Outcome,
@@ -70,14 +71,20 @@ async def claim_expired(pool: asyncpg.Pool, kinds: list[str], holder: str, lease
 
 class DatabaseOutage:
     """Logs one WARNING when the database stops answering and one when it answers again, however many replies
-    notice it in between."""
+    notice it in between; remembers when it last answered again."""
 
     def __init__(self) -> None:
         self.since: float | None = None
+        self.ended_at: float | None = None
+        """When (``time.monotonic()``) the last outage this process noticed ended."""
 
     @property
     def down(self) -> bool:
         return self.since is not None
+
+    def within(self, seconds: float) -> bool:
+        """The database is away, or came back less than ``seconds`` ago."""
+        return self.down or (self.ended_at is not None and time.monotonic() - self.ended_at < seconds)
 
     def noticed(self, exc: BaseException) -> None:
         if self.since is None:
@@ -86,8 +93,9 @@ class DatabaseOutage:
 
     def ended(self) -> None:
         if self.since is not None:
+            self.ended_at = time.monotonic()
             logger.warning(
-                "the database answers again after %.1f s: waiting replies carry on", time.monotonic() - self.since
+                "the database answers again after %.1f s: waiting replies carry on", self.ended_at - self.since
             )
             self.since = None
 
@@ -144,6 +152,10 @@ class Leases:
         if self.closing:
             return None
         return await self._db(claim(self.pool, kind, reply_to, self.holder, self.hold))
+
+    async def ping(self) -> None:
+        """One round trip (raises while the database is away): tells :attr:`outage` when it answers again."""
+        await self._db(ping(self.pool))
 
     async def claim_expired(self, kinds: list[str], limit: int) -> list[Claim]:
         """Take up to ``limit`` pieces of work whose lease ran out or that were handed back."""

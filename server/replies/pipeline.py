@@ -14,7 +14,7 @@ recording their reply (``adopt_with``), and takes them up: a successor first loo
 chat history for the answer, so Sensay is asked once, tells the audience to drop the partial deltas
 (``reply.started`` with ``restart``), and publishes a reply it finds stored but not recorded as published. A
 failure of the database itself is not stored as ``failed`` (it cannot be): the audience gets a ``notice``
-(``reply_delayed``) and the reply is left to its lease, taken up again once the database answers.
+(``reply_delayed``), and a claimed reply is held by its process until the database answers (:mod:`.holding`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from . import faults
 from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, LeftToLease, Timing, stop, with_wait
 from .coalesce import DeltaCoalescer
 from .failures import replica_failure, stored_failure
+from .holding import Waiting, store_through_outage
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, Leases, ReplyState
 from .published import PublishMarks
@@ -179,6 +180,15 @@ class Replies:
         storage = self._storages[job.kind]
         timing = Timing(job.kind)
         asking = False  # whether a failure is Sensay's (a timeout there is no database outage)
+        delayed = False  # whether the audience was told that the reply waits for the database (told once)
+
+        async def tell_delayed(exc: BaseException) -> None:
+            nonlocal delayed
+            self._outage(exc)
+            if not delayed:
+                delayed = True
+                await self._send(job.audience, storage.delayed(job, DELAYED))
+
         try:
             # A reply claimed for the first time was never under way: nothing to look for.
             fresh = fresh or (claim is not None and claim.attempt == 1)
@@ -204,7 +214,7 @@ class Replies:
                 asking = True
                 content = await self._stream(job, storage, timing, request)
                 asking = False
-            reply = await self._keep(job, claim, storage, content)
+            reply = await self._keep(job, claim, storage, content, tell_delayed)
             faults.after_store()
         except (asyncio.CancelledError, _LostLease):
             timing.done("cancelled")
@@ -218,8 +228,7 @@ class Replies:
                 raise asyncio.CancelledError(HANDED_OVER) from exc
             if (claim is not None or resumable) and not asking and unreachable(exc):
                 timing.done(ErrorCode.REPLY_DELAYED.value)
-                self._outage(exc)
-                await self._send(job.audience, storage.delayed(job, DELAYED))
+                await tell_delayed(exc)
                 raise ReplyDelayed(DELAYED) from exc
             error = replica_failure(exc)
             timing.done(error_code(error).value)
@@ -232,13 +241,20 @@ class Replies:
         await self._send(job.audience, storage.shown(job, reply))
         return reply
 
-    async def _keep(self, job: ReplyJob, claim: Claim | None, storage: ReplyStorage, content: str) -> Reply:
-        """Store the reply; a claimed one settles its row in the same round trip."""
+    async def _keep(
+        self, job: ReplyJob, claim: Claim | None, storage: ReplyStorage, content: str, tell_delayed: Waiting
+    ) -> Reply:
+        """Store the reply; a claimed one settles its row in the same round trip, held through an outage."""
         durable = self._durable.get(job.kind) if claim is not None else None
         if durable is None:
             return await storage.store(job, content)
-        assert self.leases is not None
-        return await durable.store_held(job, content, self.leases.holder, self.leases.hold)
+        leases = self.leases
+        assert leases is not None
+        return await store_through_outage(
+            lambda: durable.store_held(job, content, leases.holder, leases.hold),
+            patience=self.timeout,
+            waiting=tell_delayed,
+        )
 
     def _outage(self, exc: BaseException) -> None:
         if self.leases is not None:

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 class Sweeper:
     """Every :attr:`Leases.beat`: claims expired work of the durable kinds and of those with a resumer, and adopts
     orphans; a claimed reply goes to ``take_up``, other work to its resumer. The collections are the pipeline's own
-    (read when sweeping, so kinds registered later are swept too)."""
+    (read when sweeping, so kinds registered later are swept too). While the database is away, and for one lease
+    after it answers again, nothing is claimed: the holders renew first."""
 
     def __init__(
         self,
@@ -66,6 +67,13 @@ class Sweeper:
             if not kinds:
                 continue
             try:
+                if self.leases.outage.within(self.leases.lease):
+                    # Every lease ran out while the database was away, and their holders renew them (and store the
+                    # replies they hold) only once it answers again: a lease's worth of grace lets them, so their
+                    # users do not see those replies restart elsewhere. Work of a process that died is taken up
+                    # one lease later.
+                    await self.leases.ping()
+                    continue
                 claims = await self.leases.claim_expired(kinds, SWEEP_BATCH)
             except Exception as exc:
                 if not unreachable(exc):

@@ -85,6 +85,11 @@ async def create_pool(
     return pool
 
 
+async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip to the database; raises what reaching it raised."""
+    await pool.fetchval("SELECT 1")
+
+
 async def readiness(pool: asyncpg.Pool) -> str | None:
     """``None`` when the database answers and every migration is applied, else what is wrong."""
     try:

@@ -523,7 +523,8 @@ async def test_killed_after_storing_before_publishing(setting: Callable[..., Awa
 
 async def test_postgresql_outage_delays_replies_and_says_so(setting: Callable[..., Awaitable[Setting]]) -> None:
     """PostgreSQL stops for 10 s while replies stream: each waiting reply's sockets get a `notice` (`reply_delayed`),
-    never an error; every reply comes once the database is back; one WARNING when the outage starts."""
+    never an error; every reply comes once the database is back, from the hub that held it (none is taken up
+    elsewhere, no socket sees a reply restart); one WARNING when the outage starts."""
     made = await setting(word_delay=OUTAGE_WORD_DELAY)
     cluster, postgres = made.cluster, made.postgres
     load = Load(cluster)
@@ -543,6 +544,7 @@ async def test_postgresql_outage_delays_replies_and_says_so(setting: Callable[..
         counts = await load.settle_and_count()
         counts.assert_none_lost(load.sent)
         assert counts.notices > 0
+        assert (counts.taken_up, counts.restarts) == (0, 0)
         for hub in cluster.hubs:  # one line when the outage starts (and ends), no failure per reply
             replies = [line for line in hub.output().splitlines() if "server.replies" in line]
             assert [line for line in replies if "failed" in line or "ERROR" in line] == []

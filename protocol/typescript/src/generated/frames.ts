@@ -351,8 +351,9 @@ export interface ReplyStartedFrame {
 }
 /**
  * Something is held up, and nothing needs doing about it: not an error, and not final. With `reply_delayed`
- * the reply to `reply_to` waits for an outage (the database) to end; `reply.started` (with `restart`),
- * `reply.delta` and the `message` still follow, sent by this process or another.
+ * the reply to `reply_to` waits for an outage (the database) to end; its `message` follows once it ends (or, if
+ * the process holding it died meanwhile, another process's `reply.started` with `restart`, `reply.delta` and
+ * `message`).
  */
 export interface NoticeFrame {
   code: ErrorCode;
