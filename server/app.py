@@ -300,7 +300,12 @@ def _services(settings: Settings, pool: asyncpg.Pool, hub: Hub, sensay: SensayCl
     leases = Leases(pool, lease=settings.reply_lease_seconds)
     # Retries happen inside the client; a reply as a whole gets a few attempts' worth of time.
     replies = Replies(
-        sensay, hub, timeout=settings.sensay_timeout * 2, leases=leases, delta_interval=settings.reply_delta_ms / 1000
+        sensay,
+        hub,
+        timeout=settings.sensay_timeout * 2,
+        leases=leases,
+        delta_interval=settings.reply_delta_ms / 1000,
+        room_delta_interval=settings.room_delta_ms / 1000,
     )
     turns = Conversations(pool, hub, replies, replicas, task_timezone=settings.task_timezone)
     conductor = RoomConductor(pool, hub, replies, replicas, leases)

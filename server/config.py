@@ -178,6 +178,7 @@ class Settings:
     reply_lease_seconds: Annotated[float, _between(0.5, 10.0)] = 10.0
     shutdown_drain_seconds: Annotated[float, _between(0.0, 300.0)] = 8.0
     reply_delta_ms: Annotated[float, _between(0.0, 1000.0)] = 40.0
+    room_delta_ms: Annotated[float, _between(0.0, 1000.0)] = 200.0
     supabase_url: _HttpUrl | None = None
     supabase_anon_key: Secret | None = None
     supabase_jwt_secret: Secret | None = None

@@ -19,6 +19,10 @@ from ..logs import log_task_failure
 
 logger = logging.getLogger(__name__)
 
+ROOM_DELTA_INTERVAL: Final = 0.2
+"""Seconds between the delta frames of a reply to a room: each goes to every member (5,000 writes in a room of
+5,000), and people reading along in a room need no more than a few updates a second."""
+
 MAX_CHARS: Final = 1000
 """Characters waiting that are sent without waiting for the interval."""
 

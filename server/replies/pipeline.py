@@ -35,7 +35,7 @@ from ..sensay.errors import SensayError
 from ..store.errors import unreachable
 from . import faults
 from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, LeftToLease, Timing, stop, with_wait
-from .coalesce import DeltaCoalescer
+from .coalesce import ROOM_DELTA_INTERVAL, DeltaCoalescer
 from .failures import replica_failure, stored_failure
 from .holding import Waiting, store_through_outage
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
@@ -67,6 +67,7 @@ class Replies:
         timeout: float = 120.0,
         leases: Leases | None = None,
         delta_interval: float = DELTA_INTERVAL,
+        room_delta_interval: float = ROOM_DELTA_INTERVAL,
     ) -> None:
         self.sensay = sensay
         self.hub = hub
@@ -75,6 +76,7 @@ class Replies:
         self.leases = leases
         self.delta_interval = delta_interval
         """Seconds between a reply's ``reply.delta`` frames after the first (0: a frame per streamed piece)."""
+        self.room_delta_interval = room_delta_interval  # a room's: each frame goes to every member
         self._storages: dict[str, ReplyStorage] = {}
         self._durable: dict[str, DurableStorage] = {}
         self._published = PublishMarks(leases) if leases is not None else None
@@ -451,7 +453,8 @@ class Replies:
         parts: list[str] = []
         deadline = asyncio.get_running_loop().time() + self.timeout
         show = partial(self._show_delta, job, storage)
-        async with asyncio.timeout_at(deadline), DeltaCoalescer(show, self.delta_interval) as deltas:
+        interval = self.room_delta_interval if isinstance(job.audience, RoomAudience) else self.delta_interval
+        async with asyncio.timeout_at(deadline), DeltaCoalescer(show, interval) as deltas:
             async for text in self.sensay.chat_stream(
                 job.asker,
                 job.replica_id,

@@ -1,5 +1,6 @@
-"""`reply.delta` frames are coalesced (`REPLY_DELTA_MS`): the first piece at once, then what streamed since, in
-fewer frames numbered from 0, whose texts appended in order are the stored reply; 0 sends a frame per piece."""
+"""`reply.delta` frames are coalesced (`REPLY_DELTA_MS`, in rooms `ROOM_DELTA_MS`): the first piece at once, then
+what streamed since, in fewer frames numbered from 0, whose texts appended in order are the stored reply; 0 sends a
+frame per piece."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
+
 from server.app import create_app
 from server.config import Settings
 from server.sensay.local import ADA_LOVELACE_UUID, LocalReplica
 
 from ..chat.test_chat import collect_reply
+from ..rooms.test_rooms import join_all, make_room, say, until_turns_end
 from ..utils import connect, run_server
 
 
 @asynccontextmanager
-async def serving(settings: Settings, replica: LocalReplica, delta_ms: float) -> AsyncIterator[str]:
-    """A server with ``REPLY_DELTA_MS`` set to ``delta_ms``."""
-    app = create_app(dataclasses.replace(settings, reply_delta_ms=delta_ms), replica=replica)
+async def serving(
+    settings: Settings, replica: LocalReplica, delta_ms: float, room_delta_ms: float = 200
+) -> AsyncIterator[str]:
+    """A server with ``REPLY_DELTA_MS`` set to ``delta_ms`` and ``ROOM_DELTA_MS`` to ``room_delta_ms``."""
+    changed = dataclasses.replace(settings, reply_delta_ms=delta_ms, room_delta_ms=room_delta_ms)
+    app = create_app(changed, replica=replica)
     async with run_server(app) as url:
         yield url
 
@@ -44,3 +51,31 @@ async def test_deltas_are_coalesced_and_add_up_to_the_reply(
     assert len(each) > 2 and [d["index"] for d in each] == list(range(len(each)))
     assert "".join(d["text"] for d in each) == content_again
     assert each[0]["text"] == coalesced[0]["text"], "the first piece is sent at once either way"
+
+
+async def test_a_room_s_replies_are_coalesced_by_their_own_interval(
+    settings: Settings, replica: LocalReplica, http: httpx.AsyncClient, alice: dict
+) -> None:
+    """With `ROOM_DELTA_MS` long and `REPLY_DELTA_MS` 0, each replica turn in a room comes as two deltas that add up
+    to its message, while a chat reply of the same server comes as a delta per streamed piece."""
+    async with serving(settings, replica, 0, room_delta_ms=60_000) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as rest:
+            room = await make_room(rest, alice, [])
+        async with connect(url, alice["access_token"]) as tab:
+            await join_all(room, tab)
+            await say(tab, room, "hello everyone", "r-1")
+            _, frames = await until_turns_end(tab)
+        chat, _ = await deltas_of_one_turn(url, alice["access_token"], "c-3")
+    turns: list[tuple[list[dict], dict]] = []  # a run's turns are taken one at a time: each one's deltas, message
+    deltas: list[dict] = []
+    for frame in frames:
+        if frame["type"] == "reply.delta":
+            deltas.append(frame)
+        elif frame["type"] == "message" and frame["message"]["sender"] != "user":
+            turns.append((deltas, frame["message"]))
+            deltas = []
+    assert turns, "the room's replicas answered"
+    for turn_deltas, reply in turns:
+        assert [d["index"] for d in turn_deltas] == [0, 1], reply["replica_id"]
+        assert "".join(d["text"] for d in turn_deltas) == reply["content"]
+    assert len(chat) > 2 and [d["index"] for d in chat] == list(range(len(chat)))
