@@ -123,12 +123,13 @@ async def main(args: argparse.Namespace) -> int:
     print("\n".join(machine(placement)), flush=True)
     failed: list[str] = []
     async with (
-        scratch_database() as dsn,
+        scratch_database(placement.load if placement.pinned else None) as (dsn, postgres),
         local_replica(placement.load) as replica,
         local_replica(placement.load, silent=True) as silent,
     ):
         with tempfile.TemporaryDirectory(prefix="sensay-hub-bench-") as tmp:
             async with load_generator(placement.load) as load:
+                print(f"PostgreSQL: {postgres}", flush=True)
                 bench = Bench(args, placement, dsn, Path(tmp), replica, silent, load)
                 # One hub migrates the scratch database and signs the benchmark users up.
                 async with hub(dsn, replica, placement.server, data_dir=Path(tmp)) as setup:

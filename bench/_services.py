@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,10 +231,13 @@ async def redis_server(cpus: set[int]) -> AsyncIterator[Service]:
 
 
 @asynccontextmanager
-async def scratch_database() -> AsyncIterator[str]:
-    """A fresh, empty ``bench_<random>`` database (the hub's start migrates it), dropped afterwards.
+async def scratch_database(cpus: set[int] | None = None) -> AsyncIterator[tuple[str, str]]:
+    """A fresh, empty ``bench_<random>`` database (the hub's start migrates it), dropped afterwards, and where its
+    server runs.
 
-    On ``BENCH_DATABASE_URL`` (an admin connection), else 127.0.0.1:5432, else an embedded PostgreSQL.
+    On ``BENCH_DATABASE_URL`` (an admin connection), else 127.0.0.1:5432, else an embedded PostgreSQL. ``cpus``:
+    the PostgreSQL server runs on these CPUs meanwhile, when it runs on this machine and may be moved
+    (:func:`postgres_on`), so that its work for the hub is not taken from the server under test's CPU.
     """
     admin_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
     async with running_or_temporary(admin_url, prefix="sensay-hub-bench-pg-") as admin:
@@ -243,11 +246,51 @@ async def scratch_database() -> AsyncIterator[str]:
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
             try:
-                yield with_database(admin, name)
+                with postgres_on(await conn.fetchval("SELECT pg_backend_pid()"), cpus) as placed:
+                    yield with_database(admin, name), placed
             finally:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@contextlib.contextmanager
+def postgres_on(backend_pid: int, cpus: set[int] | None) -> Iterator[str]:
+    """Run the PostgreSQL server of ``backend_pid`` (a backend of ours: its parent is the server) on ``cpus``
+    meanwhile, and put it back after: the server and its processes now, and the backends it starts for the
+    benchmark's connections (they inherit the server's CPUs). Nothing is moved when the server is not on this
+    machine (no such process, or not PostgreSQL's) or we may not move it. Gives what was done."""
+    moved: dict[int, set[int]] = {}
+    placed = "not moved"
+    try:
+        server = _parent(backend_pid) if cpus else None
+        if server is not None and Path(f"/proc/{server}/comm").read_text().strip() in ("postgres", "postmaster"):
+            for pid in [server, *(p for p in _pids() if _parent(p) == server)]:
+                with contextlib.suppress(OSError):  # a backend that ended meanwhile
+                    moved[pid] = os.sched_getaffinity(pid)
+                    os.sched_setaffinity(pid, cpus or set())
+            placed = f"on CPU {sorted(cpus or set())} ({len(moved)} processes moved)"
+    except OSError as exc:  # not this machine's, or not ours to move
+        placed = f"not moved ({exc.strerror or exc})"
+    try:
+        yield placed
+    finally:
+        for pid, before in moved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, before)
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _parent(pid: int) -> int | None:
+    """The parent of ``pid`` (``None``: no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 # -- users and rooms, made through the hub's REST API ------------------------------------------------
