@@ -293,6 +293,19 @@ def _parent(pid: int) -> int | None:
     return int(stat.rpartition(")")[2].split()[1])
 
 
+async def end_open_work(dsn: str) -> None:
+    """Settle as failed the work a stopped hub left open (room runs and replies handed back or in doubt), so that no
+    later hub of the run takes it up."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "UPDATE replies SET state = 'failed', code = 'internal_error', detail = 'the benchmark ended it',"
+            " updated_at = now() WHERE state IN ('pending', 'running')"
+        )
+    finally:
+        await conn.close()
+
+
 # -- users and rooms, made through the hub's REST API ------------------------------------------------
 
 
