@@ -269,7 +269,9 @@ def postgres_on(backend_pid: int, cpus: set[int] | None) -> Iterator[str]:
                 with contextlib.suppress(OSError):  # a backend that ended meanwhile
                     moved[pid] = os.sched_getaffinity(pid)
                     os.sched_setaffinity(pid, cpus or set())
-            placed = f"on CPU {sorted(cpus or set())} ({len(moved)} processes moved)"
+            placed = (
+                f"on CPU {sorted(cpus or set())} ({len(moved)} processes moved)" if moved else "not moved (not ours)"
+            )
     except OSError as exc:  # not this machine's, or not ours to move
         placed = f"not moved ({exc.strerror or exc})"
     try:
