@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 import httpx
 
@@ -72,6 +72,12 @@ class Process:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+OUTAGE_NOISE: Final = ("rate limit store failed", "publish failed after")
+"""Log lines a hub writes for every request while Redis is away."""
+LOG_TAIL: Final = 20_000
+"""Characters of each process's (filtered) output shown when a chaos test fails."""
 
 
 class PrivateRedis:
@@ -167,7 +173,15 @@ class Cluster:
             process.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"----- {p.name}\n{p.output()[-6000:]}" for p in [*self.hubs, self.replica])
+        """The end of each process's output, without the lines that every request repeats during an outage (they
+        pushed a hub's lines from the moment of a Redis restart out of the 6,000 characters shown before)."""
+        parts = []
+        for process in [*self.hubs, self.replica]:
+            lines = process.output().splitlines()
+            kept = [line for line in lines if not any(noise in line for noise in OUTAGE_NOISE)]
+            shown = "\n".join(kept)[-LOG_TAIL:]
+            parts.append(f"----- {process.name} ({len(lines) - len(kept)} repeated outage lines left out)\n{shown}")
+        return "\n".join(parts)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
