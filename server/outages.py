@@ -6,6 +6,10 @@ services wait it out; none of them catches asyncpg's connection errors itself.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar
+
 import asyncpg
 
 from .errors import NotReady
@@ -43,3 +47,23 @@ def outage(exc: BaseException) -> NotReady | None:
     if unreachable(exc):
         return NotReady("the database is not answering; try again shortly")
     return None
+
+
+T = TypeVar("T")
+Waiting: TypeAlias = Callable[[BaseException], Awaitable[None]]
+"""Called with the error after each attempt that failed for want of the database."""
+
+
+async def while_unreachable(call: Callable[[], Awaitable[T]], *, patience: float, every: float, waiting: Waiting) -> T:
+    """``call()``, again every ``every`` seconds while it fails because the database cannot be reached
+    (``waiting(error)`` after each such failure), for up to ``patience`` seconds in all (then ``TimeoutError``); any
+    other failure is raised at once."""
+    async with asyncio.timeout(patience):
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                await waiting(exc)
+            await asyncio.sleep(every)

@@ -21,7 +21,7 @@ from protocol import MessageFrame, StoredMessage
 
 from ..errors import ClientIdConflict, DomainError, error_code
 from ..hub.hub import Hub
-from ..outages import unreachable
+from ..outages import unreachable, while_unreachable
 from ..replies import ReplicaDirectory, Replies, Reply, ReplyJob, StreamReplies, UserAudience, faults
 from ..replies.failures import replica_failure
 from ..replies.pipeline import DELAYED
@@ -158,19 +158,21 @@ class Conversations:
         seconds (then the outage's error reaches the frame's id; the reply sweeper makes the reply once the database
         answers, as it does for a message whose process died before making it)."""
         told = False
-        async with asyncio.timeout(OUTAGE_PATIENCE):
-            while True:
-                try:
-                    return await self._job(message, user_id, commanded)
-                except Exception as exc:
-                    if not unreachable(exc):
-                        raise
-                    if not told:
-                        notice = self.storage.delayed(_bare_job(message, user_id), DELAYED)
-                        if notice is not None:
-                            await self.hub.send_to_user(user_id, notice)
-                        told = True
-                await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+
+        async def waiting(exc: BaseException) -> None:
+            nonlocal told
+            if not told:
+                told = True
+                notice = self.storage.delayed(_bare_job(message, user_id), DELAYED)
+                if notice is not None:
+                    await self.hub.send_to_user(user_id, notice)
+
+        return await while_unreachable(
+            lambda: self._job(message, user_id, commanded),
+            patience=OUTAGE_PATIENCE,
+            every=OUTAGE_RETRY_SECONDS,
+            waiting=waiting,
+        )
 
     async def _orphans(self, older_than: float, limit: int) -> list[ReplyJob]:
         """The reply jobs of acked messages whose process died before recording their reply (as :meth:`deliver`

@@ -14,7 +14,7 @@ recording their reply (``adopt_with``), and takes them up: a successor first loo
 chat history for the answer, so Sensay is asked once, tells the audience to drop the partial deltas
 (``reply.started`` with ``restart``), and publishes a reply it finds stored but not recorded as published. A
 failure of the database itself is not stored as ``failed`` (it cannot be): the audience gets a ``notice``
-(``reply_delayed``), and a claimed reply is held by its process until the database answers (:mod:`.holding`).
+(``reply_delayed``), and a claimed reply is held by its process until the database answers (``_keep``).
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ from protocol import ErrorCode, ServerFrame, room_stream
 
 from ..errors import DomainError, NotReady, ReplicaRejected, ReplicaUnavailable, ReplyDelayed, error_code
 from ..hub.hub import Hub
+from ..outages import Waiting, unreachable, while_unreachable
 from ..sensay.client import SensayClient
 from ..sensay.errors import SensayError
-from ..store.errors import unreachable
 from . import faults
 from .asking import HANDED_OVER, HANDOVER_SECONDS, POLL_SECONDS, Asking, LeftToLease, Timing, stop, with_wait
 from .coalesce import ROOM_DELTA_INTERVAL, DeltaCoalescer
 from .failures import replica_failure, stored_failure
-from .holding import Waiting, store_through_outage
 from .jobs import Audience, Reply, ReplyJob, RoomAudience, UserAudience
 from .leases import Claim, Leases, ReplyState
 from .published import PublishMarks
@@ -48,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 DELTA_INTERVAL: Final = 0.04
 HISTORY_POLL_SECONDS: Final = 0.5
+KEEP_RETRY_SECONDS: Final = 0.5
 DELAYED: Final = "the database is not answering; the reply is stored once it answers again, nothing needs re-sending"
 
 
@@ -246,17 +246,16 @@ class Replies:
     async def _keep(
         self, job: ReplyJob, claim: Claim | None, storage: ReplyStorage, content: str, tell_delayed: Waiting
     ) -> Reply:
-        """Store the reply; a claimed one settles its row in the same round trip, held through an outage."""
+        """Store the reply; a claimed one settles its row in the same round trip. While the database is away a
+        claimed reply is held here and stored once it answers (the lease is renewed meanwhile): left to its lease, it
+        would be taken up by another process once the database is back, and its users would see it restart."""
         durable = self._durable.get(job.kind) if claim is not None else None
         if durable is None:
             return await storage.store(job, content)
         leases = self.leases
         assert leases is not None
-        return await store_through_outage(
-            lambda: durable.store_held(job, content, leases.holder, leases.hold),
-            patience=self.timeout,
-            waiting=tell_delayed,
-        )
+        store = partial(durable.store_held, job, content, leases.holder, leases.hold)
+        return await while_unreachable(store, patience=self.timeout, every=KEEP_RETRY_SECONDS, waiting=tell_delayed)
 
     def _outage(self, exc: BaseException) -> None:
         if self.leases is not None:
@@ -282,21 +281,20 @@ class Replies:
 
         While the database cannot record it, the audience is told the reply is delayed and recording is retried.
         """
-        assert self.leases is not None and job.reply_to is not None
+        leases = self.leases
+        assert leases is not None and job.reply_to is not None
         told = False
+
+        async def waiting(exc: BaseException) -> None:
+            nonlocal told
+            if not told:
+                told = True
+                await self._send(job.audience, self._storages[job.kind].delayed(job, DELAYED))
+
         try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    try:
-                        claim = await self.leases.take(job, asking=True)
-                        break
-                    except Exception as exc:
-                        if not unreachable(exc):
-                            raise
-                        if not told:
-                            await self._send(job.audience, self._storages[job.kind].delayed(job, DELAYED))
-                            told = True
-                        await asyncio.sleep(self.leases.beat)
+            claim = await while_unreachable(
+                lambda: leases.take(job, asking=True), patience=self.timeout, every=leases.beat, waiting=waiting
+            )
         except Exception as exc:
             await self._report_unclaimed(job, exc)
             raise replica_failure(exc) from exc
