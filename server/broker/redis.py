@@ -57,6 +57,10 @@ STOP_SECONDS: Final = 10.0
 """Most time ``disconnect`` waits for the background tasks to end (a read returns within a few seconds)."""
 
 REDIS_DOWN: Final = (RedisConnectionError, RedisTimeoutError, OSError)
+"""What a call raises when Redis does not answer. redis-py's pubsub raises other errors too when two tasks use its
+one connection while it reconnects (seen around a Redis restart: ``AttributeError`` on a writer another task's
+reconnect had just closed, ``RuntimeError`` from two reads at once): the broker treats any error of a subscribe or
+a read as a broken subscription (deferred, re-subscribed, reported as a gap), never as the end of it."""
 
 RECONNECTED: Final = "broker reconnected: frames may have been missed"
 PUBLISH_FAILED: Final = "a frame could not be published during a broker outage"
@@ -172,18 +176,29 @@ class RedisBroker(Broker):
             try:
                 await self._pubsub.subscribe(channel)
                 return
-            except REDIS_DOWN as exc:
-                logger.warning("redis broker: subscribing during an outage (%r); deferred to the reconnect", exc)
+            except Exception as exc:  # REDIS_DOWN, or redis-py's race on a reconnecting connection (see there)
+                logger.warning("redis broker: subscribing failed (%r); deferred", exc)
+            # The connection may already be back (another task reconnected it): nothing else would subscribe it.
+            self._defer(channel)
+            self._resubscribe_soon()
+            return
         # Kept, so the reconnect subscribes it and reports its gap like the others' (a socket joining during an
         # outage waits for no timeout).
+        self._defer(channel)
+
+    def _defer(self, channel: str) -> None:
         self._pubsub.channels[channel] = None
         self._deferred.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         self._deferred.discard(channel)
         if self._down_since is None:
-            with contextlib.suppress(*REDIS_DOWN):
+            try:
                 await self._pubsub.unsubscribe(channel)
+            except REDIS_DOWN:
+                pass  # the reconnect subscribes only the channels still kept
+            except Exception as exc:  # a frame still arriving on it finds no member: harmless
+                logger.warning("redis broker: unsubscribing failed (%r)", exc)
         # redis-py forgets a channel only when Redis confirms the unsubscribe, and a reconnect before that
         # subscribes it again (and would report it as gapped): forget it now.
         self._pubsub.channels.pop(channel, None)
@@ -248,25 +263,45 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         down = f" after {loop.time() - self._down_since:.1f} s" if self._down_since is not None else ""
         self._down_since = None
-        if self._deferred and self._resubscriber is None:
-            self._resubscriber = asyncio.create_task(self._resubscribe(), name="redis-broker-resubscribe")
-            self._resubscriber.add_done_callback(partial(log_task_failure, logger))
+        self._resubscribe_soon()
         logger.warning("redis broker: subscription back%s; %d channels told to resync", down, len(channels))
+        self._gap(channels, RECONNECTED)
+
+    def _gap(self, channels: frozenset[str], reason: str) -> None:
         if channels and self._on_gap is not None:
             try:
-                self._on_gap(Gap(channels, RECONNECTED))
+                self._on_gap(Gap(channels, reason))
             except Exception:  # raised into redis-py's connect, it would fail the reconnect itself
                 logger.exception("redis broker: the gap listener failed")
 
+    def _resubscribe_soon(self) -> None:
+        if self._deferred and self._resubscriber is None and not self._stopping:
+            self._resubscriber = asyncio.create_task(self._resubscribe(), name="redis-broker-resubscribe")
+            self._resubscriber.add_done_callback(partial(log_task_failure, logger))
+
     async def _resubscribe(self) -> None:
+        """Subscribe the deferred channels until Redis takes them (idempotent for those a reconnect subscribed),
+        then report them as gapped: frames published since they were asked for may not have arrived."""
+        delay = RECONNECT_MIN
         try:
-            while self._deferred:
-                channels = [c for c in self._deferred if c in self._pubsub.channels]
+            while self._deferred and not self._stopping:
+                if self._down_since is not None:
+                    return  # the reconnect subscribes every kept channel, and starts this again
+                channels = frozenset(c for c in self._deferred if c in self._pubsub.channels)
                 self._deferred.clear()
-                if channels:
-                    await self._pubsub.subscribe(*channels)  # idempotent for those redis-py did subscribe
-        except REDIS_DOWN:
-            pass  # down again: the next reconnect subscribes every channel anyway
+                if not channels:
+                    continue
+                try:
+                    await self._pubsub.subscribe(*channels)
+                except Exception as exc:
+                    self._deferred.update(c for c in channels if c in self._pubsub.channels)
+                    logger.warning("redis broker: subscribing %d deferred channels failed (%r)", len(channels), exc)
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
+                delay = RECONNECT_MIN
+                metrics.BROKER_GAPS.labels("redis").inc()
+                self._gap(channels & self._pubsub.channels.keys(), RECONNECTED)
         finally:
             self._resubscriber = None
 
@@ -332,7 +367,12 @@ class RedisBroker(Broker):
         while not self._stopping:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-            except REDIS_DOWN as exc:
+            except Exception as exc:
+                if not isinstance(exc, REDIS_DOWN):
+                    # Whatever broke, the subscription is suspect: a fresh connection re-subscribes every channel
+                    # and reports them gapped, where ending this loop would leave every socket waiting unawares.
+                    logger.error("redis broker: reading the subscription failed unexpectedly", exc_info=exc)
+                    await self._drop_connection()
                 if self._down_since is None:
                     self._down_since = loop.time()
                     logger.warning("redis broker: subscription lost (%r); reconnecting", exc)
@@ -346,13 +386,21 @@ class RedisBroker(Broker):
                 except Exception:  # one bad delivery must not stop every later one
                     logger.exception("redis broker: delivering a message failed")
 
+    async def _drop_connection(self) -> None:
+        connection = self._pubsub.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):  # closing what is already broken
+                await connection.disconnect()
+
     async def _read_commands(self) -> None:
         delay = RECONNECT_MIN
         while not self._stopping:
             try:
                 answer = await self.client.xread({COMMANDS_STREAM: self._last_command}, count=100, block=1000)
                 batches = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]], answer)  # RESP2's shape
-            except REDIS_DOWN:
+            except Exception as exc:
+                if not isinstance(exc, REDIS_DOWN):  # read on: ending here would drop every later command
+                    logger.error("redis broker: reading commands failed unexpectedly", exc_info=exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, RECONNECT_MAX)
                 continue

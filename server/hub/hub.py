@@ -178,8 +178,8 @@ class Hub:
         async with self._lock:
             members = self._channels.get(channel)
             if members is None:
+                await self.broker.subscribe(channel)  # first: if it raises, no socket is left on a dead channel
                 members = self._channels[channel] = set()
-                await self.broker.subscribe(channel)
             members.add(conn)
 
     async def _leave(self, channel: str, conn: Connection) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -148,3 +149,50 @@ async def test_a_command_published_during_an_outage_arrives_once_redis_is_back(r
         await until(lambda: [p for c, p in watcher.frames if c == control] == ["close session 1", "close session 2"])
         await until(lambda: sender.broker.publishing)
         assert all(control not in channels for channels, _ in watcher.gaps if _ == PUBLISH_FAILED), "kept, not gapped"
+
+
+def fail_once(target: object, method: str, error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make redis-py's ``target.method`` raise ``error`` once, as its pubsub does when two tasks use its connection
+    while it reconnects (seen: ``AttributeError`` on a writer another task's reconnect had just closed)."""
+    real = getattr(target, method)
+
+    async def failing(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(target, method, real)
+        raise error
+
+    monkeypatch.setattr(target, method, failing)
+
+
+async def test_a_subscribe_that_fails_unexpectedly_is_retried_and_resynced(
+    redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = f"room:{uuid.uuid4()}"
+    async with Node(redis.url) as node, Node(redis.url) as other:
+        closed = AttributeError("'NoneType' object has no attribute 'writelines'")
+        fail_once(node.broker._pubsub.connection, "send_command", closed, monkeypatch)
+        await node.broker.subscribe(room)  # not raised: the hub would keep a channel nobody subscribed
+        await until(lambda: any(room in channels for channels, _ in node.gaps))
+        assert node.gaps == [(frozenset({room}), RECONNECTED)], "frames sent meanwhile may be gone: resync"
+
+        async def delivered() -> bool:
+            await other.broker.publish(room, "hello")
+            await asyncio.sleep(0.1)
+            return (room, "hello") in node.frames
+
+        async with asyncio.timeout(GAP_WAIT):
+            while not await delivered():
+                pass
+
+
+async def test_a_read_that_fails_unexpectedly_reconnects_and_resyncs(
+    redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = f"room:{uuid.uuid4()}"
+    async with Node(redis.url) as node, Node(redis.url) as other:
+        await node.broker.subscribe(room)
+        fail_once(node.broker._pubsub.connection, "read_response", RuntimeError("read twice at once"), monkeypatch)
+        await until(lambda: bool(node.gaps))
+        assert node.gaps == [(frozenset({room}), RECONNECTED)]
+
+        await other.broker.publish(room, "after")
+        await until(lambda: (room, "after") in node.frames)
