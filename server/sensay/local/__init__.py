@@ -6,7 +6,7 @@ Sensay's shape with a ``request_id``), keeps users, replicas and per-user chat h
 deterministically "in character", streaming word by word when asked for ``text/event-stream``.
 
 Knobs for tests and benchmarks are plain attributes and methods: ``latency``, ``word_delay``, ``stream_style``,
-``fail_next()``, ``hang_next()``, ``lose_next()``; counters: ``chat_requests``, ``requests``,
+``fail_next()``, ``hang_next()``, ``lose_next()``, ``hold_streams()``; counters: ``chat_requests``, ``requests``,
 ``max_inflight_chats``, ``chats`` (per message); what a user has said to a replica (Sensay's history of them):
 ``said_to()``.
 

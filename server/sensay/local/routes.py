@@ -52,6 +52,8 @@ class LocalReplica:
         self.word_delay = word_delay
         """Seconds between streamed words."""
         self.stream_style: StreamStyle = stream_style
+        self.held: tuple[int, asyncio.Event] | None = None
+        """Streamed answers pause after this many words until the event is set (see ``hold_streams``)."""
         """Framing of answers to ``Accept: text/event-stream``; ``"json"`` ignores the Accept header."""
         self.chat_requests = 0
         """Chat completion requests received, including failed ones (so tests can count retries)."""
@@ -128,6 +130,12 @@ class LocalReplica:
     def hang_next(self, n: int = 1) -> None:
         """Never answer the next ``n`` chat requests (until the client hangs up or the server stops)."""
         self._faults.add(Fault("hang"), n)
+
+    def hold_streams(self, after_words: int = 1) -> asyncio.Event:
+        """Pause every streamed answer after ``after_words`` words until the returned event is set."""
+        release = asyncio.Event()
+        self.held = (after_words, release)
+        return release
 
     def clear_faults(self) -> None:
         """Forget pending faults."""

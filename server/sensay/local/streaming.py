@@ -21,6 +21,7 @@ class Pacing(Protocol):
 
     latency: float
     word_delay: float
+    held: tuple[int, asyncio.Event] | None
     inflight_chats: int
     max_inflight_chats: int
 
@@ -88,6 +89,8 @@ class ChatAnswer:
                 return False
             if index and self._replica.word_delay > 0:
                 await asyncio.sleep(self._replica.word_delay)
+            if self._replica.held is not None and index == self._replica.held[0]:
+                await self._replica.held[1].wait()
             if self._style == "sse":
                 chunk = _sse({"type": "text-delta", "id": "t0", "delta": word})
             else:
