@@ -185,21 +185,21 @@ async def _end(
         call = await voice_calls.end_call(conn, user_id, call_id, reason, ctx.settings.voice_count_grace)
         if call is None:
             return None
-        interaction = await _ended(ctx, conn, user_id, call, record_as)
+        interaction = await interactions.record(conn, user_id, ID, record_as, _ended(call))
+    await ctx.hub.send_to_user(user_id, _event("call_ended", _ended(call)))
     _hang_up_provider(ctx, user_id, call)
     return call, interaction
 
 
-async def _ended(ctx: Context, conn: Executor, user_id: UUID, call: VoiceCall, record_as: str) -> Interaction:
-    details = {
+def _ended(call: VoiceCall) -> dict[str, Any]:
+    """What ``call_ended`` says. Sent only once the end is committed: a client reading the call on it sees it ended
+    (and should the process die first, the recorded interaction still reaches the owner through the change feed)."""
+    return {
         "call_id": call.id,
         "replica_id": call.replica_id,
         "reason": call.end_reason,
         "duration_seconds": call.duration_seconds,
     }
-    interaction = await interactions.record(conn, user_id, ID, record_as, details)
-    await ctx.hub.send_to_user(user_id, _event("call_ended", details))
-    return interaction
 
 
 def _hang_up_provider(ctx: Context, user_id: UUID, call: VoiceCall) -> None:
@@ -281,20 +281,21 @@ def _when(text: str, now: datetime, timezone: str) -> datetime:
 
 
 async def place_due_calls(ctx: Context) -> int:
-    """Place the scheduled calls that are due, once: the claim, the record and the events share a transaction; the
-    replica's opening line then streams (and is kept) through the reply pipeline."""
+    """Place the scheduled calls that are due, once: the claim and the record share a transaction, the events follow
+    its commit; the replica's opening line then streams (and is kept) through the reply pipeline."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         due = await voice_calls.claim_due(conn, CALLS_PER_SWEEP)
-        placed: list[DueCall] = []
+        placed: list[tuple[DueCall, dict[str, Any]]] = []
         for item in due:
             call = item.call
             simulated = _place(ctx, item.user_id, call)
             await voice_calls.set_provider_sid(conn, call.id, simulated.sid)
             details = {"call_id": call.id, "sid": simulated.sid, "to": call.peer_number, "purpose": call.purpose}
             await interactions.record(conn, item.user_id, ID, "call_placed", details)
-            await ctx.hub.send_to_user(item.user_id, _event("call_placed", details))
-            placed.append(item)
-    for item in placed:
+            placed.append((item, details))
+    for item, details in placed:
+        await ctx.hub.send_to_user(item.user_id, _event("call_placed", details))
+    for item, _ in placed:
         about = f" about: {item.call.purpose}" if item.call.purpose else ""
         prompt = f"[You are phoning the user now, as they scheduled{about}. Say your opening line.]"
         ctx.replies.start(_reply_job(item.user_id, item.call, 0, prompt, skip_history=True))
@@ -317,8 +318,9 @@ async def expire_calls(ctx: Context) -> int:
         await voice_calls.count_talk(conn, ctx.settings.voice_count_grace)
         expired = await voice_calls.claim_expired(conn, ctx.settings.voice_call_max_seconds, CALLS_PER_SWEEP)
         for item in expired:
-            await _ended(ctx, conn, item.user_id, item.call, "call_ended")
+            await interactions.record(conn, item.user_id, ID, "call_ended", _ended(item.call))
     for item in expired:
+        await ctx.hub.send_to_user(item.user_id, _event("call_ended", _ended(item.call)))
         _hang_up_provider(ctx, item.user_id, item.call)
     return len(expired)
 
@@ -335,8 +337,8 @@ async def provider_answered(ctx: Context, user_id: UUID, simulated: SimulatedCal
         details = {"call_id": call.id, "sid": simulated.sid, "from": simulated.from_, "replica_id": call.replica_id,
                    "verified_caller": known}  # fmt: skip
         await interactions.record(conn, user_id, ID, "incoming_call", details)
-        await ctx.hub.send_to_user(user_id, _event("incoming_call", details))
     simulated.voice_call_id = call.id
+    await ctx.hub.send_to_user(user_id, _event("incoming_call", details))
 
 
 async def provider_ended(ctx: Context, user_id: UUID, simulated: SimulatedCall) -> None:

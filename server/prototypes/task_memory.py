@@ -60,15 +60,20 @@ async def chat(ctx: Context, user_id: UUID, params: TaskChatParams) -> Outcome:
 
 
 async def remind_due_tasks(ctx: Context) -> int:
-    """Send a ``reminder`` event for each task that has come due, once: the claim, the record and the send share
-    a transaction, so a task is reminded by one process, and a crash before the commit leaves it due."""
+    """Send a ``reminder`` event for each task that has come due, once: the claim and the record share a
+    transaction, so a task is reminded by one process, and a crash before the commit leaves it due. The events
+    follow the commit (a client reading the task on one sees it reminded; should the process die first, the
+    recorded interaction still reaches the owner through the change feed)."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         due = await tasks.claim_due(conn, REMINDERS_PER_SWEEP)
+        reminders: list[tuple[UUID, PrototypeEventFrame]] = []
         for task in due:
             data = {"task_id": str(task.id), "description": task.description, "due_at": task.due_at}
             await interactions.record(conn, task.user_id, ID, "reminder", data)
             frame = PrototypeEventFrame(prototype=ID, event="reminder", data=msgspec.to_builtins(data))
-            await ctx.hub.send_to_user(task.user_id, frame)
+            reminders.append((task.user_id, frame))
+    for user_id, frame in reminders:
+        await ctx.hub.send_to_user(user_id, frame)
     return len(due)
 
 
