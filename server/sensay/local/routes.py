@@ -52,9 +52,9 @@ class LocalReplica:
         self.word_delay = word_delay
         """Seconds between streamed words."""
         self.stream_style: StreamStyle = stream_style
+        """Framing of answers to ``Accept: text/event-stream``; ``"json"`` ignores the Accept header."""
         self.held: tuple[int, asyncio.Event] | None = None
         """Streamed answers pause after this many words until the event is set (see ``hold_streams``)."""
-        """Framing of answers to ``Accept: text/event-stream``; ``"json"`` ignores the Accept header."""
         self.chat_requests = 0
         """Chat completion requests received, including failed ones (so tests can count retries)."""
         self.requests: Counter[str] = Counter()
@@ -142,8 +142,11 @@ class LocalReplica:
         self._faults.clear()
 
     def release_hangs(self) -> None:
-        """Let hanging requests end (done by :func:`serve_local_replica` on exit so shutdown is quick)."""
+        """Let hanging requests and held streams end (done by :func:`serve_local_replica` on exit so shutdown is
+        quick)."""
         self._faults.release()
+        if self.held is not None:
+            self.held[1].set()
 
     def reset_counters(self) -> None:
         """Zero every counter."""
