@@ -53,6 +53,14 @@ async def until(condition: Callable[[], bool], timeout: float = GAP_WAIT) -> Non
             await asyncio.sleep(0.05)
 
 
+async def until_delivered(sender: Node, receiver: Node, channel: str) -> None:
+    """Publish on ``channel`` until ``receiver`` gets it: its subscription may still be on its way to Redis."""
+    async with asyncio.timeout(GAP_WAIT):
+        while (channel, "hello") not in receiver.frames:
+            await sender.broker.publish(channel, "hello")
+            await asyncio.sleep(0.1)
+
+
 async def test_a_restart_reports_every_subscribed_channel_once_redis_is_back(redis: PrivateRedis) -> None:
     room, user, dropped = f"room:{uuid.uuid4()}", f"user:{uuid.uuid4()}", f"user:{uuid.uuid4()}"
     async with Node(redis.url) as node:
@@ -80,14 +88,7 @@ async def test_a_channel_subscribed_during_an_outage_is_subscribed_and_resynced_
         await until(lambda: bool(node.gaps))
         assert node.gaps[0] == (frozenset({early, late}), RECONNECTED)
 
-        async def delivered() -> bool:
-            await other.broker.publish(late, "hello")
-            await asyncio.sleep(0.1)
-            return (late, "hello") in node.frames
-
-        async with asyncio.timeout(GAP_WAIT):
-            while not await delivered():
-                pass
+        await until_delivered(other, node, late)
 
 
 async def test_a_publish_during_an_outage_reaches_local_sockets_and_the_others_resync(redis: PrivateRedis) -> None:
@@ -174,14 +175,7 @@ async def test_a_subscribe_that_fails_unexpectedly_is_retried_and_resynced(
         await until(lambda: any(room in channels for channels, _ in node.gaps))
         assert node.gaps == [(frozenset({room}), RECONNECTED)], "frames sent meanwhile may be gone: resync"
 
-        async def delivered() -> bool:
-            await other.broker.publish(room, "hello")
-            await asyncio.sleep(0.1)
-            return (room, "hello") in node.frames
-
-        async with asyncio.timeout(GAP_WAIT):
-            while not await delivered():
-                pass
+        await until_delivered(other, node, room)
 
 
 async def test_a_read_that_fails_unexpectedly_reconnects_and_resyncs(
