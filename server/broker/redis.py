@@ -178,17 +178,12 @@ class RedisBroker(Broker):
                 return
             except Exception as exc:  # REDIS_DOWN, or redis-py's race on a reconnecting connection (see there)
                 logger.warning("redis broker: subscribing failed (%r); deferred", exc)
-            # The connection may already be back (another task reconnected it): nothing else would subscribe it.
-            self._defer(channel)
-            self._resubscribe_soon()
-            return
         # Kept, so the reconnect subscribes it and reports its gap like the others' (a socket joining during an
         # outage waits for no timeout).
-        self._defer(channel)
-
-    def _defer(self, channel: str) -> None:
         self._pubsub.channels[channel] = None
         self._deferred.add(channel)
+        if self._down_since is None:  # no outage seen: the connection may be back already, and no reconnect come
+            self._resubscribe_soon()
 
     async def unsubscribe(self, channel: str) -> None:
         self._deferred.discard(channel)
