@@ -185,8 +185,9 @@ async def _end(
         call = await voice_calls.end_call(conn, user_id, call_id, reason, ctx.settings.voice_count_grace)
         if call is None:
             return None
-        interaction = await interactions.record(conn, user_id, ID, record_as, _ended(call))
-    await ctx.hub.send_to_user(user_id, _event("call_ended", _ended(call)))
+        details = _ended(call)
+        interaction = await interactions.record(conn, user_id, ID, record_as, details)
+    await ctx.hub.send_to_user(user_id, _event("call_ended", details))
     _hang_up_provider(ctx, user_id, call)
     return call, interaction
 
@@ -295,7 +296,6 @@ async def place_due_calls(ctx: Context) -> int:
             placed.append((item, details))
     for item, details in placed:
         await ctx.hub.send_to_user(item.user_id, _event("call_placed", details))
-    for item, _ in placed:
         about = f" about: {item.call.purpose}" if item.call.purpose else ""
         prompt = f"[You are phoning the user now, as they scheduled{about}. Say your opening line.]"
         ctx.replies.start(_reply_job(item.user_id, item.call, 0, prompt, skip_history=True))
@@ -317,10 +317,11 @@ async def expire_calls(ctx: Context) -> int:
     async with ctx.pool.acquire() as conn, conn.transaction():
         await voice_calls.count_talk(conn, ctx.settings.voice_count_grace)
         expired = await voice_calls.claim_expired(conn, ctx.settings.voice_call_max_seconds, CALLS_PER_SWEEP)
-        for item in expired:
-            await interactions.record(conn, item.user_id, ID, "call_ended", _ended(item.call))
-    for item in expired:
-        await ctx.hub.send_to_user(item.user_id, _event("call_ended", _ended(item.call)))
+        ended = [(item, _ended(item.call)) for item in expired]
+        for item, details in ended:
+            await interactions.record(conn, item.user_id, ID, "call_ended", details)
+    for item, details in ended:
+        await ctx.hub.send_to_user(item.user_id, _event("call_ended", details))
         _hang_up_provider(ctx, item.user_id, item.call)
     return len(expired)
 
